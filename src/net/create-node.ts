@@ -1,0 +1,136 @@
+import '../polyfill.js'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { type Identify, identify } from '@libp2p/identify'
+import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import {
+  type KadDHT,
+  kadDHT,
+  passthroughMapper,
+  removePrivateAddressesMapper,
+  removePublicAddressesMapper,
+} from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { KAD_PROTOCOL } from './constants.js'
+
+/** Which peer addresses the DHT keeps and hands out. */
+export type DhtAddressScope = 'all' | 'public' | 'private'
+
+export interface NodeInit {
+  /** The node's identity. A fresh Ed25519 key when absent (tests); the daemon passes its persistent key. */
+  privateKey?: PrivateKey
+  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
+  listen?: string[]
+  /** Multiaddrs (with `/p2p/<id>`) of peers to dial at start and keep in touch with. */
+  bootstrap?: string[]
+  /** Discover peers on the LAN by mDNS. Off by default: it multicasts, which tests must never do. */
+  mdns?: boolean
+  /**
+   * Answer DHT queries (server) or only ask them (client). Default true: a provider must be reachable to be
+   * found, and on a LAN or loopback libp2p cannot tell by itself that it is.
+   */
+  dhtServer?: boolean
+  /**
+   * Which addresses the DHT keeps: `all` (default) works on loopback, a LAN and the internet at once;
+   * `public` matches the IPFS Amino DHT; `private` a LAN-only swarm.
+   */
+  dhtAddressScope?: DhtAddressScope
+  /** How long other nodes keep our provider records, in ms. Default one hour; we re-provide well before. */
+  provideValidityMs?: number
+  /** Connection limits. See {@link DEFAULT_CONNECTION_LIMITS}. */
+  connections?: Partial<ConnectionLimits>
+}
+
+export interface ConnectionLimits {
+  /** Open connections at most; past it libp2p prunes the least useful. */
+  maxConnections: number
+  /** Inbound connections accepted per second from one host. libp2p's default of 5 starves a local swarm. */
+  inboundConnectionThreshold: number
+  /** Inbound connections still upgrading (noise + yamux) at once. */
+  maxIncomingPendingConnections: number
+  /** Dial timeout in ms. */
+  dialTimeout: number
+}
+
+/**
+ * Chosen for a daemon on a phone or laptop: a few hundred peers is plenty for a DHT plus active leases, and the
+ * per-host inbound rate is raised so that a swarm of nodes on one machine (one host) can all connect at once.
+ */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 300,
+  inboundConnectionThreshold: 200,
+  maxIncomingPendingConnections: 64,
+  dialTimeout: 10_000,
+}
+
+export interface NodeServices extends Record<string, unknown> {
+  dht: KadDHT
+  identify: Identify
+  ping: Ping
+}
+
+export type ParkbenchNode = Libp2p<NodeServices>
+
+const ADDRESS_MAPPERS = {
+  all: passthroughMapper,
+  public: removePrivateAddressesMapper,
+  private: removePublicAddressesMapper,
+}
+
+/**
+ * Create (and start) a libp2p node with parkbench's stack: TCP, noise, yamux, identify, ping and a Kademlia DHT
+ * on `/parkbench/kad/1.0.0`.
+ *
+ * @example
+ * ```ts
+ * const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+ * console.log(node.peerId.toString(), node.getMultiaddrs())
+ * await node.stop()
+ * ```
+ */
+export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...init.connections }
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if (init.bootstrap != null && init.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: init.bootstrap, timeout: 0 }))
+  }
+  if (init.mdns === true) peerDiscovery.push(mdns())
+  const provideValidityMs = init.provideValidityMs ?? 3_600_000
+
+  return createLibp2p({
+    privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
+    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: {
+      maxConnections: limits.maxConnections,
+      inboundConnectionThreshold: limits.inboundConnectionThreshold,
+      maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
+      dialTimeout: limits.dialTimeout,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: KAD_PROTOCOL,
+        clientMode: !(init.dhtServer ?? true),
+        peerInfoMapper: ADDRESS_MAPPERS[init.dhtAddressScope ?? 'all'],
+        // Until a node has a peer in its routing table it has nobody to ask; don't hang on that.
+        allowQueryWithZeroPeers: true,
+        providers: { provideValidity: Math.ceil(provideValidityMs / 1000) },
+        reprovide: {
+          validity: provideValidityMs,
+          threshold: Math.floor(provideValidityMs / 2),
+          interval: Math.max(1000, Math.floor(provideValidityMs / 6)),
+        },
+      }),
+    },
+  })
+}

@@ -1,0 +1,24 @@
+/**
+ * @packageDocumentation
+ *
+ * The libp2p node every parkbench process runs, and the stream helpers its protocols share.
+ *
+ * ```ts
+ * import { createNode, loadOrCreatePeerKey } from './net/index.js'
+ * const node = await createNode({ privateKey: await loadOrCreatePeerKey(dataDir), listen: ['/ip4/127.0.0.1/tcp/0'] })
+ * ```
+ */
+export { KAD_PROTOCOL, PROTOCOL_PREFIX, protocolId } from './constants.js'
+export {
+  type ConnectionLimits,
+  createNode,
+  DEFAULT_CONNECTION_LIMITS,
+  type DhtAddressScope,
+  type NodeInit,
+  type NodeServices,
+  type ParkbenchNode,
+} from './create-node.js'
+export { dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
+export * from './errors.js'
+export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
+export * from './rpc.js'

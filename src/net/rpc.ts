@@ -1,0 +1,138 @@
+import type { AbortOptions, Connection, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
+import { pbStream } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { MalformedMessageError, PeerUnreachableError, UnexpectedEndError } from './errors.js'
+
+/** What protons generates for every message: an encoder and a decoder. */
+export interface MessageCodec<T> {
+  encode(message: T): Uint8Array
+  decode(bytes: Uint8Array | Uint8ArrayList): T
+}
+
+/** The part of a libp2p node the RPC helpers use. */
+export interface RpcNode {
+  dialProtocol(
+    peer: PeerId | Multiaddr | Multiaddr[],
+    protocols: string | string[],
+    options?: AbortOptions,
+  ): Promise<Stream>
+  handle(
+    protocol: string,
+    handler: (stream: Stream, connection: Connection) => void | Promise<void>,
+    options?: StreamHandlerOptions,
+  ): Promise<void>
+  unhandle(protocol: string): Promise<void>
+}
+
+export interface CallOptions extends AbortOptions {
+  /** The largest response accepted, in bytes. */
+  maxResponseBytes: number
+}
+
+/** Default deadline for one request/response exchange when the caller gives no signal. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000
+
+/**
+ * Open a stream to `peer` on `protocol`, send one request, read one response, close. On any failure the stream is
+ * aborted and a typed error thrown: {@link PeerUnreachableError} when the stream could not be opened,
+ * {@link MalformedMessageError} for an undecodable or oversized response, {@link UnexpectedEndError} when the peer
+ * hung up first.
+ */
+export async function callProtocol<Req, Res>(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: PeerId | Multiaddr | Multiaddr[],
+  protocol: string,
+  request: { codec: MessageCodec<Req>; message: Req },
+  response: MessageCodec<Res>,
+  options: CallOptions,
+): Promise<Res> {
+  const signal = options.signal ?? AbortSignal.timeout(DEFAULT_CALL_TIMEOUT_MS)
+  let stream: Stream
+  try {
+    stream = await node.dialProtocol(peer, protocol, { signal })
+  } catch (err) {
+    throw new PeerUnreachableError(`Could not open ${protocol}: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    const pb = pbStream(stream, { maxDataLength: options.maxResponseBytes })
+    await pb.write(request.message, request.codec, { signal })
+    const res = await readMessage(pb, response, { signal })
+    await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
+    return res
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+/** Read one length-prefixed protobuf message, mapping low-level failures onto typed errors. */
+export async function readMessage<T>(
+  pb: ReturnType<typeof pbStream>,
+  codec: MessageCodec<T>,
+  options: AbortOptions,
+): Promise<T> {
+  try {
+    return await pb.read(codec, options)
+  } catch (err) {
+    const name = (err as Error).name
+    if (name === 'UnexpectedEOFError') throw new UnexpectedEndError(undefined, { cause: err })
+    if (name === 'AbortError' || name === 'TimeoutError' || options.signal?.aborted === true) throw err
+    throw new MalformedMessageError(`Could not read message: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+export interface ServeOptions {
+  /** The largest request accepted, in bytes; a larger frame resets the stream. */
+  maxRequestBytes: number
+  /** How long one exchange may take, from stream open to the response written. */
+  timeoutMs: number
+  /** Concurrent inbound streams per connection. */
+  maxInboundStreams: number
+  /** Log a failed exchange; the node keeps serving. */
+  onError?(err: Error, connection: Connection): void
+}
+
+export interface RequestContext {
+  connection: Connection
+  signal: AbortSignal
+}
+
+/**
+ * Register a one-request/one-response handler. Each exchange has its own deadline and a bounded request size; a
+ * peer that sends garbage, too much or nothing gets its stream reset, and the node keeps serving everyone else.
+ * `handler` may throw: `toErrorResponse` turns a typed error into a response with a status (when it returns
+ * undefined the stream is reset instead).
+ */
+export async function serveProtocol<Req, Res>(
+  node: Pick<RpcNode, 'handle'>,
+  protocol: string,
+  codecs: { request: MessageCodec<Req>; response: MessageCodec<Res> },
+  handler: (request: Req, context: RequestContext) => Promise<Res>,
+  toErrorResponse: (err: Error) => Res | undefined,
+  options: ServeOptions,
+): Promise<void> {
+  await node.handle(
+    protocol,
+    async (stream, connection) => {
+      const signal = AbortSignal.timeout(options.timeoutMs)
+      try {
+        const pb = pbStream(stream, { maxDataLength: options.maxRequestBytes })
+        let response: Res | undefined
+        try {
+          const request = await readMessage(pb, codecs.request, { signal })
+          response = await handler(request, { connection, signal })
+        } catch (err) {
+          response = toErrorResponse(err as Error)
+          if (response === undefined) throw err
+        }
+        await pb.write(response, codecs.response, { signal })
+        await stream.close({ signal })
+      } catch (err) {
+        stream.abort(err as Error)
+        options.onError?.(err as Error, connection)
+      }
+    },
+    { maxInboundStreams: options.maxInboundStreams },
+  )
+}
