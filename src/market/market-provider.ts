@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { AbortOptions, ContentRouting, PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
@@ -6,7 +7,7 @@ import { type RpcNode, serveProtocol } from '../net/rpc.js'
 import { keyToCid, modelKey, ONNX_CPU_RUNTIME, runtimeKey } from './capability-keys.js'
 import { OFFER_PROTOCOL, OFFER_PROTOCOL_LIMITS } from './constants.js'
 import { OFFER_LIMITS, signOffer } from './offer.js'
-import { type ModelSpec, Offer, OfferRequest, OfferResponse, type SignedOffer } from './pb/market.js'
+import { type ModelSpec, type Offer, OfferRequest, OfferResponse, type SignedOffer } from './pb/market.js'
 
 const log = logger('parkbench:market')
 
@@ -138,6 +139,8 @@ export class MarketProvider {
     const terms = this.terms
     if (terms == null) return
     const signal = options.signal ?? this.controller.signal
+    // kad-dht adds a listener per message it sends while providing.
+    setMaxListeners(Infinity, signal)
     const keys = [
       runtimeKey(terms.runtime ?? ONNX_CPU_RUNTIME),
       ...terms.models.map((m) => modelKey(Buffer.from(m.sha256).toString('hex'))),
@@ -190,11 +193,15 @@ export class MarketProvider {
 }
 
 function addressBytes(address: string, field: string): Uint8Array<ArrayBuffer> {
-  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new InvalidInputError(`${field} must be a 0x-prefixed 20-byte address`)
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address))
+    throw new InvalidInputError(`${field} must be a 0x-prefixed 20-byte address`)
   return Uint8Array.from(Buffer.from(address.slice(2), 'hex'))
 }
 
 /** Create the selling side of the market. Call `start()`, then `setTerms()`. */
-export function createMarketProvider(components: MarketProviderComponents, init: MarketProviderInit = {}): MarketProvider {
+export function createMarketProvider(
+  components: MarketProviderComponents,
+  init: MarketProviderInit = {},
+): MarketProvider {
   return new MarketProvider(components, init)
 }

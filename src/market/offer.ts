@@ -2,7 +2,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidOfferError, OfferExpiredError, OfferPeerMismatchError, OfferSignatureError } from './errors.js'
-import { Offer, SignedOffer } from './pb/market.js'
+import { Offer, type SignedOffer } from './pb/market.js'
 
 export { Offer, SignedOffer } from './pb/market.js'
 
@@ -44,6 +44,8 @@ export interface VerifyOfferOptions {
 export interface VerifiedOffer {
   peerId: PeerId
   offer: Offer
+  /** The bytes and signature as received, for passing the proof on. */
+  signed: SignedOffer
 }
 
 const ADDRESS_BYTES = 20
@@ -76,7 +78,9 @@ export async function verifySignedOffer(signed: SignedOffer, options: VerifyOffe
     throw new InvalidOfferError('Offer peer id is not a peer id', { cause: err })
   }
   if (options.expectedPeer != null && !peerId.equals(options.expectedPeer)) {
-    throw new OfferPeerMismatchError(`Offer names ${peerId.toString()} but came from ${options.expectedPeer.toString()}`)
+    throw new OfferPeerMismatchError(
+      `Offer names ${peerId.toString()} but came from ${options.expectedPeer.toString()}`,
+    )
   }
   if (peerId.publicKey == null) throw new InvalidOfferError('Offer peer id does not embed a public key')
   const valid = await peerId.publicKey.verify(signedBytes(signed.offer), signed.signature)
@@ -94,7 +98,7 @@ export async function verifySignedOffer(signed: SignedOffer, options: VerifyOffe
   if (offer.expiresAtMs > BigInt(now + OFFER_LIMITS.maxTtlMs)) {
     throw new InvalidOfferError('Offer claims a validity longer than 24 hours')
   }
-  return { peerId, offer }
+  return { peerId, offer, signed }
 }
 
 /** A JSON-friendly view of an offer: hex strings for bytes, decimal strings for amounts. */

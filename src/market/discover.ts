@@ -1,0 +1,205 @@
+import { setMaxListeners } from 'node:events'
+import type { AbortOptions, ContentRouting, PeerId, PeerStore } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Ping } from '@libp2p/ping'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { pushable } from 'it-pushable'
+import PQueue from 'p-queue'
+import { InvalidInputError } from '../errors.js'
+import { callProtocol, type RpcNode } from '../net/rpc.js'
+import { isSha256Hex, keyToCid, modelKey, ONNX_CPU_RUNTIME, runtimeKey } from './capability-keys.js'
+import { OFFER_PROTOCOL, OFFER_PROTOCOL_LIMITS } from './constants.js'
+import { NoOfferError } from './errors.js'
+import { type VerifiedOffer, verifySignedOffer } from './offer.js'
+import type { OfferBook } from './offer-book.js'
+import { type Offer, OfferRequest, OfferResponse, type SignedOffer } from './pb/market.js'
+import { compareRanked, DEFAULT_RTT_WEIGHT_MS, scoreOffer } from './rank.js'
+
+const log = logger('parkbench:market:discover')
+
+export interface DiscoverComponents {
+  node: Pick<RpcNode, 'dialProtocol'> & {
+    peerId: PeerId
+    contentRouting: ContentRouting
+    peerStore: Pick<PeerStore, 'merge'>
+    services: { ping: Pick<Ping, 'ping'> }
+  }
+  /** Remembers offer sequences across lookups so replayed old offers are refused. */
+  offerBook?: OfferBook
+}
+
+export interface DiscoverQuery {
+  /** Only providers holding this model (lowercase hex sha256 of the .onnx bytes). */
+  model?: string
+  /** Providers of this runtime when no model is given. Default `onnx/cpu`. */
+  runtime?: string
+  /** Drop providers whose measured round-trip time is above this ("nearby"). */
+  maxRttMs?: number
+  /** Drop offers above this price per second. */
+  maxPricePerSecond?: bigint
+  /** Stop looking after this long. Default 5000 ms. */
+  timeoutMs?: number
+  /** Offers fetched at once. Default 16. */
+  concurrency?: number
+  /** Stop after this many offers. */
+  limit?: number
+  /** The RTT weight of the ranking score; see rank.ts. */
+  rttWeightMs?: number
+  /** Told about every provider that was found but whose offer was refused or unreachable. */
+  onRejected?(peer: PeerId, err: Error): void
+}
+
+export interface DiscoveredOffer {
+  peerId: PeerId
+  multiaddrs: Multiaddr[]
+  offer: Offer
+  signed: SignedOffer
+  /** Round-trip time measured with libp2p ping after the offer arrived, in ms. */
+  rttMs: number
+  /** Ranking score, lower is better: see rank.ts. */
+  score: number
+  pricePerSecond: bigint
+}
+
+/**
+ * Ask `peer` for its current offer and verify it: the peer that served it must be the one that signed it, the
+ * signature must hold, it must not have expired nor be older than one already seen (with an {@link OfferBook}).
+ * A multiaddr must end in `/p2p/<peer id>`, so that the offer can be checked against the peer that was dialled.
+ */
+export async function fetchOffer(
+  components: Pick<DiscoverComponents, 'node' | 'offerBook'>,
+  peer: PeerId | Multiaddr,
+  options: AbortOptions = {},
+): Promise<VerifiedOffer> {
+  const expectedPeer = isPeerId(peer) ? peer : peerIdOfAddress(peer)
+  const response = await callProtocol(
+    components.node,
+    peer,
+    OFFER_PROTOCOL,
+    { codec: OfferRequest, message: {} },
+    OfferResponse,
+    { maxResponseBytes: OFFER_PROTOCOL_LIMITS.maxResponseBytes, ...options },
+  )
+  if (response.status !== OfferResponse.Status.OK || response.offer == null) {
+    throw new NoOfferError(`Peer answered ${String(response.status)}`)
+  }
+  const verified = await verifySignedOffer(response.offer, { expectedPeer })
+  components.offerBook?.accept(verified.peerId, verified.offer)
+  return verified
+}
+
+function isPeerId(value: unknown): value is PeerId {
+  return typeof value === 'object' && value != null && 'toMultihash' in value
+}
+
+/** The peer id in a multiaddr's last `/p2p/` component; throws {@link InvalidInputError} when there is none. */
+export function peerIdOfAddress(addr: Multiaddr): PeerId {
+  const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
+  if (id == null) throw new InvalidInputError(`${addr.toString()} does not end in /p2p/<peer id>`)
+  return peerIdFromString(id)
+}
+
+/**
+ * Find providers of a model or runtime on the DHT, fetch and verify their offers concurrently, measure the RTT to
+ * each, and yield them as they arrive (unranked: use {@link findOffers} for a ranked list). Ends when the DHT
+ * query is exhausted and every fetch has settled, at the deadline, or when `options.signal` aborts.
+ *
+ * @example
+ * ```ts
+ * for await (const found of discoverOffers({ node }, { model: sha256Hex, maxRttMs: 20 })) {
+ *   console.log(found.peerId.toString(), found.pricePerSecond, found.rttMs)
+ * }
+ * ```
+ */
+export async function* discoverOffers(
+  components: DiscoverComponents,
+  query: DiscoverQuery = {},
+  options: AbortOptions = {},
+): AsyncGenerator<DiscoveredOffer, void, undefined> {
+  if (query.model != null && !isSha256Hex(query.model)) {
+    throw new InvalidInputError('model must be a lowercase 64-digit hex sha256')
+  }
+  const key = query.model != null ? modelKey(query.model) : runtimeKey(query.runtime ?? ONNX_CPU_RUNTIME)
+  const cid = await keyToCid(key)
+  const deadline = AbortSignal.timeout(query.timeoutMs ?? 5_000)
+  const signal = options.signal != null ? AbortSignal.any([options.signal, deadline]) : deadline
+  // Every dial, read and ping of this lookup listens on the one signal.
+  setMaxListeners(Infinity, signal)
+  const results = pushable<DiscoveredOffer>({ objectMode: true })
+  const queue = new PQueue({ concurrency: query.concurrency ?? 16 })
+  const seen = new Set<string>([components.node.peerId.toString()])
+  const rttWeightMs = query.rttWeightMs ?? DEFAULT_RTT_WEIGHT_MS
+  const { node } = components
+
+  const visit = async (peerId: PeerId, multiaddrs: Multiaddr[]): Promise<void> => {
+    try {
+      if (multiaddrs.length > 0) await node.peerStore.merge(peerId, { multiaddrs }, { signal })
+      const verified = await fetchOffer(components, peerId, { signal })
+      const { offer } = verified
+      if (query.model != null && !offer.models.some((m) => Buffer.from(m.sha256).toString('hex') === query.model)) {
+        throw new NoOfferError('The offer does not list the model it was advertised for')
+      }
+      if (query.maxPricePerSecond != null && offer.pricePerSecond > query.maxPricePerSecond) return
+      const rttMs = await node.services.ping.ping(peerId, { signal })
+      if (query.maxRttMs != null && rttMs > query.maxRttMs) return
+      results.push({
+        peerId,
+        multiaddrs,
+        offer,
+        signed: verified.signed,
+        rttMs,
+        pricePerSecond: offer.pricePerSecond,
+        score: scoreOffer(offer.pricePerSecond, rttMs, rttWeightMs),
+      })
+    } catch (err) {
+      if (signal.aborted) return
+      log('provider %p rejected - %s', peerId, (err as Error).message)
+      query.onRejected?.(peerId, err as Error)
+    }
+  }
+
+  const produce = async (): Promise<void> => {
+    try {
+      for await (const provider of node.contentRouting.findProviders(cid, { signal })) {
+        const id = provider.id.toString()
+        if (seen.has(id)) continue
+        seen.add(id)
+        void queue.add(async () => visit(provider.id, provider.multiaddrs))
+      }
+    } catch (err) {
+      if (!signal.aborted) log('findProviders for %s ended - %s', key, (err as Error).message)
+    }
+    await queue.onIdle()
+    results.end()
+  }
+  const onAbort = (): void => {
+    queue.clear()
+    results.end()
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  void produce()
+
+  let count = 0
+  try {
+    for await (const found of results) {
+      yield found
+      count++
+      if (query.limit != null && count >= query.limit) break
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+    queue.clear()
+  }
+}
+
+/** Discover offers until the deadline and return them ranked best first (see rank.ts). */
+export async function findOffers(
+  components: DiscoverComponents,
+  query: DiscoverQuery = {},
+  options: AbortOptions = {},
+): Promise<DiscoveredOffer[]> {
+  const found: DiscoveredOffer[] = []
+  for await (const offer of discoverOffers(components, query, options)) found.push(offer)
+  return found.sort((a, b) => compareRanked(a, b))
+}
