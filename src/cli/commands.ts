@@ -1,5 +1,7 @@
 import type { Command } from './command.js'
 import { idCommand } from './id.js'
+import { offersCommand } from './offers.js'
+import { startCommand } from './start.js'
 
 /** Every top-level command, in the order `parkbench --help` lists them. One file per command. */
-export const COMMANDS: Command[] = [idCommand]
+export const COMMANDS: Command[] = [startCommand, idCommand, offersCommand]

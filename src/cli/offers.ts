@@ -1,0 +1,98 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { InvalidInputError } from '../errors.js'
+import { findOffers, isSha256Hex, summarizeOffer } from '../market/index.js'
+import { createNode } from '../net/create-node.js'
+import { waitForDhtPeers } from '../net/dht-ready.js'
+import { bigintFlag, type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
+import { JSON_OPTION } from './common-options.js'
+
+export const offersCommand: Command = {
+  name: 'offers',
+  summary: 'List providers near you, best first (price weighted by round-trip time), each with a verified offer.',
+  usage: 'parkbench offers --bootstrap ADDR... [--model HASH] [--max-rtt MS] [--max-price N] [--json]',
+  options: {
+    bootstrap: {
+      type: 'string',
+      multiple: true,
+      valueName: 'ADDR',
+      description: 'Peer to join through (/ip4/.../tcp/.../p2p/...)',
+    },
+    model: { type: 'string', valueName: 'HASH', description: 'Only providers holding this model (hex sha256)' },
+    'max-rtt': { type: 'string', valueName: 'MS', description: 'Only providers at most this many ms away' },
+    'max-price': { type: 'string', valueName: 'N', description: 'Only offers at most this price per second' },
+    timeout: { type: 'string', valueName: 'MS', description: 'How long to look (default 5000)' },
+    mdns: { type: 'boolean', description: 'Also find peers on the LAN by mDNS (multicast)' },
+    ...JSON_OPTION,
+  },
+  async run(args, io) {
+    const bootstrap = stringListFlag(args, 'bootstrap')
+    for (const addr of bootstrap) {
+      try {
+        if (
+          multiaddr(addr)
+            .getComponents()
+            .findLast((c) => c.name === 'p2p') == null
+        )
+          throw new Error('no /p2p/')
+      } catch {
+        throw new InvalidInputError(`--bootstrap ${addr} is not a multiaddr ending in /p2p/<peer id>`)
+      }
+    }
+    if (bootstrap.length === 0 && args.values.mdns !== true) {
+      throw new InvalidInputError(
+        'No way to find peers: pass --bootstrap ADDR (see `parkbench start` output) or --mdns',
+      )
+    }
+    const model = stringFlag(args, 'model')?.toLowerCase()
+    if (model != null && !isSha256Hex(model)) throw new InvalidInputError('--model takes a 64-digit hex sha256')
+    const timeoutMs = integerFlag(args, 'timeout') ?? 5_000
+    const maxRttMs = integerFlag(args, 'max-rtt')
+    const maxPricePerSecond = bigintFlag(args, 'max-price')
+
+    const node = await createNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      bootstrap,
+      mdns: args.values.mdns === true,
+      dhtServer: false,
+    })
+    try {
+      const signal = AbortSignal.any([io.signal, AbortSignal.timeout(timeoutMs)])
+      await waitForDhtPeers(node, 1, { signal })
+      const found = await findOffers(
+        { node },
+        {
+          timeoutMs,
+          ...(model != null ? { model } : {}),
+          ...(maxRttMs != null ? { maxRttMs } : {}),
+          ...(maxPricePerSecond != null ? { maxPricePerSecond } : {}),
+        },
+        { signal: io.signal },
+      )
+      const rows = found.map((f) => ({
+        ...summarizeOffer(f.peerId, f.offer),
+        rttMs: Math.round(f.rttMs * 100) / 100,
+        score: Math.round(f.score * 1000) / 1000,
+        addresses: f.multiaddrs.map((a) => a.toString()),
+      }))
+      if (args.values.json === true) {
+        io.stdout(`${toJson(rows)}\n`)
+        return 0
+      }
+      if (rows.length === 0) {
+        io.stdout('No offers found.\n')
+        return 0
+      }
+      io.stdout(
+        `${'#'.padEnd(3)} ${'peer'.padEnd(54)} ${'price/s'.padStart(14)} ${'rtt ms'.padStart(8)} threads models\n`,
+      )
+      rows.forEach((r, i) => {
+        io.stdout(
+          `${String(i + 1).padEnd(3)} ${r.peerId.padEnd(54)} ${`${r.pricePerSecond} ${r.tokenSymbol}`.padStart(14)} ${r.rttMs.toFixed(2).padStart(8)} ${String(r.threads).padStart(7)} ${r.models.map((m) => m.name || m.sha256.slice(0, 12)).join(', ')}\n`,
+        )
+      })
+      return 0
+    } finally {
+      await node.stop()
+    }
+  },
+}

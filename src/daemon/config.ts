@@ -1,0 +1,160 @@
+import { readFile } from 'node:fs/promises'
+import { availableParallelism, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { InvalidInputError } from '../errors.js'
+
+/** The daemon's config file inside the data dir. Every field is optional; CLI flags override it. */
+export const CONFIG_FILE = 'config.json'
+
+export type Address = `0x${string}`
+
+/** Where and how a provider is paid. */
+export interface PaymentTerms {
+  payoutAddress: Address
+  chainId: bigint
+  channelContract: Address
+  /** ERC-20 address; undefined for the chain's native coin. */
+  token?: Address | undefined
+  tokenSymbol: string
+}
+
+export interface SellConfig {
+  /** Token base units per leased second. */
+  pricePerSecond: bigint
+  threads: number
+  memoryBytes: bigint
+  maxLeaseSeconds: number
+  region?: string | undefined
+}
+
+export interface DaemonConfig {
+  dataDir: string
+  listen: string[]
+  bootstrap: string[]
+  mdns: boolean
+  /** Sell compute (advertise an offer). A node that only rents sets this false. */
+  sell: boolean
+  offer: SellConfig
+  /** Undefined until a chain is configured; without it the node cannot sell. */
+  payment: PaymentTerms | undefined
+  compute: {
+    /** Serve inference without a lease: for a LAN you trust, or tests. */
+    freeMode: boolean
+  }
+}
+
+/** What a config file or the CLI may set: the same shape, every field optional, amounts as decimal strings. */
+export interface ConfigInput {
+  listen?: string[]
+  bootstrap?: string[]
+  mdns?: boolean
+  sell?: boolean
+  offer?: {
+    pricePerSecond?: string | number
+    threads?: number
+    memoryBytes?: string | number
+    maxLeaseSeconds?: number
+    region?: string
+  }
+  payment?: {
+    payoutAddress?: string
+    chainId?: string | number
+    channelContract?: string
+    token?: string
+    tokenSymbol?: string
+  }
+  compute?: { freeMode?: boolean }
+}
+
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
+
+/** A price that makes a demo visibly earn without a faucet: 1 gwei per second. */
+export const DEFAULT_PRICE_PER_SECOND = 1_000_000_000n
+
+/** Read `<dataDir>/config.json` if it exists. */
+export async function readConfigFile(dataDir: string): Promise<ConfigInput> {
+  const file = join(dataDir, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw err
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown
+    if (typeof parsed !== 'object' || parsed == null || Array.isArray(parsed)) throw new Error('not an object')
+    return parsed as ConfigInput
+  } catch (err) {
+    throw new InvalidInputError(`${file} is not a JSON object: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/
+
+function toBigint(value: string | number | undefined, field: string, fallback: bigint): bigint {
+  if (value == null) return fallback
+  if (typeof value === 'number' ? !Number.isSafeInteger(value) || value < 0 : !/^\d+$/.test(value)) {
+    throw new InvalidInputError(`${field} must be a non-negative whole number`)
+  }
+  return BigInt(value)
+}
+
+function toPositiveInt(value: number | undefined, field: string, fallback: number): number {
+  if (value == null) return fallback
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new InvalidInputError(`${field} must be a positive whole number`)
+  return value
+}
+
+function toAddress(value: string | undefined, field: string): Address | undefined {
+  if (value == null || value === '') return undefined
+  if (!ADDRESS.test(value)) throw new InvalidInputError(`${field} must be a 0x-prefixed 20-byte address`)
+  return value as Address
+}
+
+/**
+ * Merge config layers (file first, then CLI flags) over the defaults and validate them. Throws
+ * {@link InvalidInputError} naming the first bad field.
+ */
+export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): DaemonConfig {
+  const merged: ConfigInput = {}
+  for (const layer of layers) {
+    Object.assign(merged, {
+      ...layer,
+      offer: { ...merged.offer, ...layer.offer },
+      payment: { ...merged.payment, ...layer.payment },
+      compute: { ...merged.compute, ...layer.compute },
+    })
+  }
+  const offer = merged.offer ?? {}
+  const payment = merged.payment ?? {}
+  const payoutAddress = toAddress(payment.payoutAddress, 'payment.payoutAddress')
+  const channelContract = toAddress(payment.channelContract, 'payment.channelContract')
+  const chainId = payment.chainId == null ? undefined : toBigint(payment.chainId, 'payment.chainId', 0n)
+  return {
+    dataDir,
+    listen: merged.listen ?? DEFAULT_LISTEN,
+    bootstrap: merged.bootstrap ?? [],
+    mdns: merged.mdns ?? false,
+    sell: merged.sell ?? true,
+    offer: {
+      pricePerSecond: toBigint(offer.pricePerSecond, 'offer.pricePerSecond', DEFAULT_PRICE_PER_SECOND),
+      threads: toPositiveInt(offer.threads, 'offer.threads', Math.max(1, availableParallelism() - 1)),
+      memoryBytes: toBigint(offer.memoryBytes, 'offer.memoryBytes', BigInt(Math.floor(totalmem() / 2))),
+      maxLeaseSeconds: toPositiveInt(offer.maxLeaseSeconds, 'offer.maxLeaseSeconds', 600),
+      region: offer.region,
+    },
+    payment:
+      payoutAddress != null && channelContract != null && chainId != null
+        ? {
+            payoutAddress,
+            chainId,
+            channelContract,
+            token: toAddress(payment.token, 'payment.token'),
+            tokenSymbol: payment.tokenSymbol ?? (payment.token != null ? 'TOKEN' : 'ETH'),
+          }
+        : undefined,
+    compute: { freeMode: merged.compute?.freeMode ?? false },
+  }
+}
