@@ -1,0 +1,138 @@
+import type { AbortOptions } from '@libp2p/interface'
+import type { Address, Hex } from 'viem'
+import type { PayWalletClient } from '../clients.js'
+import { PAYMENT_CHANNEL_ABI } from '../contract/artifact.js'
+import { HASH_FUNCTION_IDS } from '../eip712.js'
+import type { PaymentProof, SignedTickCommitment, Voucher } from '../types.js'
+import { findEvent, writeAndWait } from './internal.js'
+
+export interface SettleReturnType {
+  /** The channel's settled total after this transaction. */
+  total: bigint
+  /** What this transaction paid the provider: total minus what was settled before. */
+  paid: bigint
+  transactionHash: Hex
+  gasUsed: bigint
+}
+
+export interface SettleVoucherParameters {
+  contract: Address
+  voucher: Voucher
+}
+
+export interface SettleTicksParameters {
+  contract: Address
+  commitment: SignedTickCommitment
+  /** k: how many ticks of the lease to settle. */
+  ticks: number
+  /** h_{n-k}, the k-th tick's preimage. */
+  preimage: Hex
+}
+
+export interface SettleProofParameters {
+  contract: Address
+  proof: PaymentProof
+}
+
+export interface SettleOptions extends AbortOptions {
+  /** Called with the transaction hash once sent, before waiting for the receipt (the settler records it). */
+  onSent?: (hash: Hex) => void | Promise<void>
+}
+
+function settled(receipt: Awaited<ReturnType<typeof writeAndWait>>, contract: Address): SettleReturnType {
+  const event = findEvent(receipt, contract, 'ChannelSettled')
+  return {
+    total: event.total as bigint,
+    paid: event.paid as bigint,
+    transactionHash: receipt.transactionHash,
+    gasUsed: receipt.gasUsed,
+  }
+}
+
+/**
+ * Settle a renter-signed cumulative voucher (provider only). Pays `total - settled`; the channel stays open.
+ *
+ * @example
+ * const { paid } = await settleVoucher(providerWallet, { contract, voucher })
+ */
+export async function settleVoucher(
+  client: PayWalletClient,
+  params: SettleVoucherParameters,
+  options: SettleOptions = {},
+): Promise<SettleReturnType> {
+  const { voucher } = params
+  const receipt = await writeAndWait(
+    client,
+    {
+      address: params.contract,
+      abi: PAYMENT_CHANNEL_ABI,
+      functionName: 'settle',
+      args: [voucher.channelId, voucher.total, voucher.signature],
+    },
+    options,
+    options.onSent,
+  )
+  return settled(receipt, params.contract)
+}
+
+/**
+ * Settle `ticks` seconds of a lease with its signed commitment and the k-th preimage (provider only). The contract
+ * hashes the preimage k times to the tip: gas grows with k (see protocols/README.md).
+ *
+ * @example
+ * await settleTicks(providerWallet, { contract, commitment, ticks: 60, preimage })
+ */
+export async function settleTicks(
+  client: PayWalletClient,
+  params: SettleTicksParameters,
+  options: SettleOptions = {},
+): Promise<SettleReturnType> {
+  const c = params.commitment.commitment
+  const receipt = await writeAndWait(
+    client,
+    {
+      address: params.contract,
+      abi: PAYMENT_CHANNEL_ABI,
+      functionName: 'settleTicks',
+      args: [
+        {
+          channelId: c.channelId,
+          leaseId: c.leaseId,
+          tip: c.tip,
+          hashFunction: HASH_FUNCTION_IDS[c.hashFunction],
+          amountPerTick: c.amountPerTick,
+          baseAmount: c.baseAmount,
+          maxTicks: c.maxTicks,
+        },
+        params.commitment.signature,
+        params.preimage,
+        params.ticks,
+      ],
+    },
+    options,
+    options.onSent,
+  )
+  return settled(receipt, params.contract)
+}
+
+/**
+ * Settle whichever proof the store holds (voucher or ticks).
+ *
+ * @example
+ * const proof = await receiver.bestProof(channelId)
+ * if (proof != null) await settleProof(providerWallet, { contract, proof })
+ */
+export async function settleProof(
+  client: PayWalletClient,
+  params: SettleProofParameters,
+  options: SettleOptions = {},
+): Promise<SettleReturnType> {
+  const { proof } = params
+  if (proof.kind === 'voucher')
+    return settleVoucher(client, { contract: params.contract, voucher: proof.voucher }, options)
+  return settleTicks(
+    client,
+    { contract: params.contract, commitment: proof.commitment, ticks: proof.ticks, preimage: proof.preimage },
+    options,
+  )
+}

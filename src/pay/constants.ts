@@ -1,0 +1,28 @@
+/** EIP-712 domain name and version of PaymentChannel.sol. */
+export const EIP712_DOMAIN_NAME = 'ParkbenchPaymentChannel'
+export const EIP712_DOMAIN_VERSION = '1'
+
+/** Challenge window of a dev-chain deployment: long enough to answer, and tests skip it with evm_increaseTime. */
+export const DEV_CHALLENGE_PERIOD_SECONDS = 600n
+
+/** Deploying elsewhere: a day gives a provider that is offline for hours time to answer a close request. */
+export const DEFAULT_CHALLENGE_PERIOD_SECONDS = 86_400n
+
+/** Largest amount the contract stores (uint128); larger values are malformed. */
+export const MAX_AMOUNT = (1n << 128n) - 1n
+
+/** Largest maxTicks of one commitment (about 12 days at one tick per second); bounds the renter's chain. */
+export const MAX_TICKS = 1_048_576
+
+/** Chain config file name inside a data dir. */
+export const CHAIN_CONFIG_FILE = 'chain.json'
+
+/** EVM key file name inside a data dir. */
+export const EVM_KEY_FILE = 'evm.key'
+
+/** Payment store folder inside a data dir. */
+export const PAYMENT_STORE_DIR = 'payments'
+
+/** Environment variables the CLI and daemon read. */
+export const PRIVATE_KEY_ENV = 'PARKBENCH_PRIVATE_KEY'
+export const CHAIN_CONFIG_ENV = 'PARKBENCH_CHAIN'
