@@ -1,0 +1,37 @@
+import { protocolId } from '../net/constants.js'
+
+/** One InferRequest, one InferResponse per stream. */
+export const INFER_PROTOCOL = protocolId('infer', '1.0.0')
+
+/** Model push (client to provider) and fetch (by hash, from any peer holding it). */
+export const MODEL_PROTOCOL = protocolId('model', '1.0.0')
+
+/** Largest infer request or response frame by default: 64 MiB (a 4K RGB float32 image is 100 MB; a 1080p one 25). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+/** Default deadline for one job, queue wait included. */
+export const DEFAULT_JOB_DEADLINE_MS = 60_000
+
+/** Default time a peer has to send its whole request frame. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+
+/** Model transfer chunk size. */
+export const MODEL_CHUNK_BYTES = 256 * 1024
+
+/** Largest model chunk frame accepted (a peer may choose smaller chunks, never larger). */
+export const MAX_MODEL_CHUNK_BYTES = 1024 * 1024
+
+/** Largest control frame on the model protocol (ModelRequest, ModelReply). */
+export const MAX_MODEL_CONTROL_BYTES = 4096
+
+/** Default time limit for one model transfer. */
+export const DEFAULT_TRANSFER_TIMEOUT_MS = 10 * 60_000
+
+/** Default time a model transfer may go without a chunk. */
+export const DEFAULT_TRANSFER_IDLE_MS = 30_000
+
+/** Concurrent inbound compute streams per connection by default. */
+export const DEFAULT_MAX_INBOUND_STREAMS = 32
+
+/** Room for the protobuf framing around tensor bytes when sizing read buffers. */
+export const FRAME_OVERHEAD_BYTES = 64 * 1024

@@ -1,0 +1,84 @@
+/**
+ * @packageDocumentation
+ *
+ * ONNX inference for peers. Models are addressed by the sha256 of their bytes and kept in the data dir; a provider
+ * serves `/parkbench/infer/1.0.0` (named tensors in, named tensors out) and `/parkbench/model/1.0.0` (model push
+ * and fetch), running onnxruntime in worker threads so its event loop stays free.
+ *
+ * Provider:
+ * ```ts
+ * import { createCompute } from './compute/index.js'
+ * const compute = createCompute(node, { dataDir, freeMode: true }) // or admit: leasePolicy
+ * await compute.start()
+ * const record = await compute.store.add('squeezenet.onnx')
+ * // ... later
+ * await compute.stop()
+ * ```
+ *
+ * Client:
+ * ```ts
+ * import { infer, pushModel } from './compute/index.js'
+ * import { Tensor } from 'onnxruntime-node'
+ * const { sha256 } = await pushModel(node, providerAddr, 'squeezenet.onnx', { onProgress: console.log })
+ * const { outputs, timing } = await infer(node, providerAddr, {
+ *   model: sha256,
+ *   inputs: { data_0: new Tensor('float32', pixels, [1, 3, 224, 224]) },
+ * })
+ * ```
+ */
+export {
+  type AdmissionKind,
+  type AdmissionPolicy,
+  type AdmissionRequest,
+  type Admitted,
+  freeModePolicy,
+  type JobOutcome,
+  type Refused,
+  refuseAllPolicy,
+} from './admission.js'
+export { type ComputeComponents, type ComputeInit, ComputeService, compute, createCompute } from './compute-service.js'
+export * from './constants.js'
+export * from './errors.js'
+export {
+  exchange,
+  type InferOptions,
+  type InferParameters,
+  type InferResult,
+  type InferTiming,
+  infer,
+} from './infer.js'
+export { inspectModel, type ModelSignature } from './inspect-model.js'
+export type { ModelRecord, TensorSpec } from './model-record.js'
+export {
+  DEFAULT_MAX_MODEL_BYTES,
+  isSha256Hex,
+  type ModelInspector,
+  ModelStore,
+  type ModelStoreInit,
+  ModelWriter,
+} from './model-store.js'
+export {
+  fetchModelInto,
+  type PushResult,
+  pushModel,
+  type TransferOptions,
+  type TransferProgress,
+} from './model-transfer.js'
+export {
+  decodeOnnxTensorProto,
+  type OnnxTensorProto,
+  onnxTensorToData,
+  readOnnxTensorFile,
+} from './onnx-tensor-file.js'
+export { Status as ComputeStatus } from './pb/compute.js'
+export {
+  DTYPES,
+  decodeTensor,
+  encodeTensor,
+  type TensorData,
+  type TensorDtype,
+  type TensorLike,
+  toOrtTensor,
+  toTensorData,
+} from './tensor.js'
+export { type PoolJob, type PoolResult, type PoolStats, WorkerPool, type WorkerPoolInit } from './worker-pool.js'

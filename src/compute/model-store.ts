@@ -1,0 +1,285 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import type { AbortOptions } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { HashMismatchError, InvalidInferenceInputError, ModelNotFoundError, TooLargeError } from './errors.js'
+import { inspectModel, type ModelSignature } from './inspect-model.js'
+import type { ModelRecord } from './model-record.js'
+
+const log = logger('parkbench:compute:store')
+
+/** 256 MiB: larger than any model a phone or laptop provider should serve by default. */
+export const DEFAULT_MAX_MODEL_BYTES = 256 * 1024 * 1024
+
+/** Loads a model file with onnxruntime and returns its signature, or throws InvalidModelError. */
+export type ModelInspector = (path: string, options: AbortOptions) => Promise<ModelSignature>
+
+export interface ModelStoreInit {
+  /** The parkbench data dir; models live in `<dataDir>/models`. */
+  dataDir: string
+  /** Largest model accepted, in bytes. Default {@link DEFAULT_MAX_MODEL_BYTES}. */
+  maxModelBytes?: number
+  /** How a new model is checked. Default: onnxruntime in the calling thread; the service passes its worker pool. */
+  inspect?: ModelInspector
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/
+
+/** True for a lowercase 64-digit hex string, the form every model address takes. */
+export function isSha256Hex(value: string): boolean {
+  return SHA256_HEX.test(value)
+}
+
+/**
+ * Models addressed by the sha256 of their bytes, in `<dataDir>/models/<sha256>.onnx` with `<sha256>.json` (the
+ * {@link ModelRecord}) beside it. Every write goes to a temp file that is fsynced and renamed, so a crash leaves
+ * either the whole model or none; the record is written after the model, so a listed model is always complete.
+ */
+export class ModelStore {
+  readonly dir: string
+  readonly maxModelBytes: number
+  private readonly inspect: ModelInspector
+  private readonly records = new Map<string, ModelRecord>()
+
+  constructor(init: ModelStoreInit) {
+    this.dir = join(init.dataDir, 'models')
+    this.maxModelBytes = init.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES
+    this.inspect = init.inspect ?? ((path) => inspectModel(path))
+  }
+
+  /** Path of a stored model's .onnx file (whether or not it exists). */
+  modelPath(sha256: string): string {
+    if (!isSha256Hex(sha256)) throw new InvalidInferenceInputError(`Not a sha256 hex string: ${sha256}`)
+    return join(this.dir, `${sha256}.onnx`)
+  }
+
+  /** The record of a stored model, or undefined. */
+  async get(sha256: string): Promise<ModelRecord | undefined> {
+    if (!isSha256Hex(sha256)) return undefined
+    const cached = this.records.get(sha256)
+    if (cached !== undefined) return cached
+    try {
+      const record = JSON.parse(await readFile(join(this.dir, `${sha256}.json`), 'utf8')) as ModelRecord
+      this.records.set(sha256, record)
+      return record
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  /** The record of a stored model; throws {@link ModelNotFoundError} when there is none. */
+  async require(sha256: string): Promise<ModelRecord> {
+    const record = await this.get(sha256)
+    if (record === undefined) throw new ModelNotFoundError(`No model ${sha256}`)
+    return record
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    return (await this.get(sha256)) !== undefined
+  }
+
+  /** Every stored model, oldest first. */
+  async list(): Promise<ModelRecord[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    const records: ModelRecord[] = []
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue
+      const record = await this.get(name.slice(0, -'.json'.length))
+      if (record !== undefined) records.push(record)
+    }
+    return records.sort((a, b) => a.addedAt.localeCompare(b.addedAt) || a.sha256.localeCompare(b.sha256))
+  }
+
+  /** Delete a model and its record. */
+  async remove(sha256: string): Promise<boolean> {
+    const existed = (await this.get(sha256)) !== undefined
+    this.records.delete(sha256)
+    await rm(join(this.dir, `${sha256}.json`), { force: true })
+    await rm(this.modelPath(sha256), { force: true })
+    return existed
+  }
+
+  /**
+   * Import a model from a file path or from bytes: hash it, check the size limit, check that onnxruntime loads it,
+   * store it. Importing a model already stored returns its record.
+   */
+  async add(
+    source: string | Uint8Array,
+    meta: { name?: string } = {},
+    options: AbortOptions = {},
+  ): Promise<ModelRecord> {
+    if (typeof source !== 'string') {
+      const sha256 = createHash('sha256').update(source).digest('hex')
+      const writer = await this.createWriter(
+        { sha256, sizeBytes: source.byteLength, name: meta.name ?? sha256 },
+        options,
+      )
+      try {
+        await writer.write(source, options)
+        return await writer.commit(options)
+      } catch (err) {
+        await writer.discard()
+        throw err
+      }
+    }
+    const { size } = await stat(source)
+    if (size > this.maxModelBytes) throw new TooLargeError(`Model is ${size} bytes; the limit is ${this.maxModelBytes}`)
+    const hash = createHash('sha256')
+    const file = await open(source, 'r')
+    try {
+      for await (const chunk of file.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
+        options.signal?.throwIfAborted()
+        hash.update(chunk as Buffer)
+      }
+    } finally {
+      await file.close()
+    }
+    const sha256 = hash.digest('hex')
+    const existing = await this.get(sha256)
+    if (existing !== undefined) return existing
+    const writer = await this.createWriter({ sha256, sizeBytes: size, name: meta.name ?? basename(source) }, options)
+    try {
+      const input = await open(source, 'r')
+      try {
+        for await (const chunk of input.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
+          await writer.write(chunk as Buffer, options)
+        }
+      } finally {
+        await input.close()
+      }
+      return await writer.commit(options)
+    } catch (err) {
+      await writer.discard()
+      throw err
+    }
+  }
+
+  /**
+   * Start writing a model whose hash and size are announced up front (a model pushed or fetched over the
+   * network). The size limit is checked here, before any byte arrives; `write` refuses bytes past the announced
+   * size; `commit` checks size and hash, has onnxruntime load the model, and only then stores it.
+   */
+  async createWriter(
+    expected: { sha256: string; sizeBytes: number; name: string },
+    _options: AbortOptions = {},
+  ): Promise<ModelWriter> {
+    if (!isSha256Hex(expected.sha256)) throw new InvalidInferenceInputError(`Not a sha256: ${expected.sha256}`)
+    if (!Number.isSafeInteger(expected.sizeBytes) || expected.sizeBytes <= 0) {
+      throw new InvalidInferenceInputError(`Bad model size ${expected.sizeBytes}`)
+    }
+    if (expected.sizeBytes > this.maxModelBytes) {
+      throw new TooLargeError(`Model is ${expected.sizeBytes} bytes; the limit is ${this.maxModelBytes}`)
+    }
+    await mkdir(this.dir, { recursive: true })
+    const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.onnx`)
+    const file = await open(tempPath, 'wx')
+    return new ModelWriter(this, file, tempPath, expected, (path, options) => this.inspect(path, options))
+  }
+
+  /** @internal Called by ModelWriter once the model file is in place. */
+  async storeRecord(record: ModelRecord): Promise<void> {
+    const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.json`)
+    const file = await open(tempPath, 'wx')
+    try {
+      await file.writeFile(`${JSON.stringify(record, null, 2)}\n`)
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await rename(tempPath, join(this.dir, `${record.sha256}.json`))
+    await syncDir(this.dir)
+    this.records.set(record.sha256, record)
+    log('stored model %s (%s, %d bytes)', record.sha256, record.name, record.sizeBytes)
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** A model being written; see {@link ModelStore.createWriter}. */
+export class ModelWriter {
+  private readonly hash = createHash('sha256')
+  private received = 0
+  private done = false
+
+  constructor(
+    private readonly store: ModelStore,
+    private readonly file: FileHandle,
+    private readonly tempPath: string,
+    readonly expected: { sha256: string; sizeBytes: number; name: string },
+    private readonly inspect: ModelInspector,
+  ) {}
+
+  /** Bytes written so far. */
+  get bytesWritten(): number {
+    return this.received
+  }
+
+  async write(chunk: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted()
+    if (this.received + chunk.byteLength > this.expected.sizeBytes) {
+      throw new TooLargeError(`More than the announced ${this.expected.sizeBytes} bytes`)
+    }
+    this.received += chunk.byteLength
+    this.hash.update(chunk)
+    await this.file.write(chunk)
+  }
+
+  /** Verify and store. Throws {@link HashMismatchError}, InvalidModelError, or an I/O error; the temp file goes. */
+  async commit(options: AbortOptions = {}): Promise<ModelRecord> {
+    try {
+      if (this.received !== this.expected.sizeBytes) {
+        throw new InvalidInferenceInputError(`Got ${this.received} of ${this.expected.sizeBytes} bytes`)
+      }
+      const actual = this.hash.digest('hex')
+      if (actual !== this.expected.sha256) {
+        throw new HashMismatchError(`Bytes hash to ${actual}, not ${this.expected.sha256}`)
+      }
+      await this.file.sync()
+      await this.file.close()
+      this.done = true
+      const existing = await this.store.get(actual)
+      if (existing !== undefined) {
+        await rm(this.tempPath, { force: true })
+        return existing
+      }
+      const signature = await this.inspect(this.tempPath, options)
+      await rename(this.tempPath, this.store.modelPath(actual))
+      const record: ModelRecord = {
+        sha256: actual,
+        name: this.expected.name,
+        sizeBytes: this.received,
+        addedAt: new Date().toISOString(),
+        ...signature,
+      }
+      await this.store.storeRecord(record)
+      return record
+    } catch (err) {
+      await this.discard()
+      throw err
+    }
+  }
+
+  /** Drop the partial model. Safe to call more than once. */
+  async discard(): Promise<void> {
+    if (!this.done) {
+      this.done = true
+      await this.file.close().catch(() => {})
+    }
+    await rm(this.tempPath, { force: true })
+  }
+}

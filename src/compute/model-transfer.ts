@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto'
+import { open, stat } from 'node:fs/promises'
+import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import { pbStream } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { PeerUnreachableError } from '../net/errors.js'
+import type { RpcNode } from '../net/rpc.js'
+import {
+  DEFAULT_TRANSFER_IDLE_MS,
+  DEFAULT_TRANSFER_TIMEOUT_MS,
+  FRAME_OVERHEAD_BYTES,
+  MAX_MODEL_CHUNK_BYTES,
+  MAX_MODEL_CONTROL_BYTES,
+  MODEL_CHUNK_BYTES,
+  MODEL_PROTOCOL,
+} from './constants.js'
+import { errorFromStatus, MalformedRequestError, TooLargeError } from './errors.js'
+import { readFrame } from './frames.js'
+import type { ModelRecord } from './model-record.js'
+import { isSha256Hex, type ModelStore } from './model-store.js'
+import { ModelChunk, ModelReply, ModelRequest, Status } from './pb/compute.js'
+
+/** Progress of a model push or fetch. */
+export interface TransferProgress {
+  phase: 'hashing' | 'sending' | 'receiving' | 'verifying' | 'done'
+  sha256: string
+  bytes: number
+  totalBytes: number
+}
+
+export interface TransferOptions extends AbortOptions {
+  onProgress?(event: TransferProgress): void
+  /** Longest wait for the next frame, in ms. Default 30 s. */
+  idleTimeoutMs?: number
+}
+
+export interface PushResult {
+  sha256: string
+  sizeBytes: number
+  /** The provider already had the model; nothing was sent. */
+  alreadyStored: boolean
+}
+
+type Peer = PeerId | Multiaddr | Multiaddr[]
+
+async function openModelStream(node: Pick<RpcNode, 'dialProtocol'>, peer: Peer, signal: AbortSignal): Promise<Stream> {
+  try {
+    return await node.dialProtocol(peer, MODEL_PROTOCOL, { signal })
+  } catch (err) {
+    throw new PeerUnreachableError(`Could not open ${MODEL_PROTOCOL}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+async function sha256OfFile(path: string, signal: AbortSignal): Promise<string> {
+  const hash = createHash('sha256')
+  const file = await open(path, 'r')
+  try {
+    for await (const chunk of file.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
+      signal.throwIfAborted()
+      hash.update(chunk as Buffer)
+    }
+  } finally {
+    await file.close()
+  }
+  return hash.digest('hex')
+}
+
+/**
+ * Push a model (bytes or a file path) to a provider over `/parkbench/model/1.0.0`. The provider admits the push,
+ * checks the announced size against its limit before any byte is sent, then checks the hash and that onnxruntime
+ * loads the model before storing it. Throws the typed error of the provider's status (TooLargeError,
+ * NotAuthorizedError, HashMismatchError, InvalidModelError, BusyError...).
+ */
+export async function pushModel(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: Peer,
+  source: Uint8Array | string,
+  options: TransferOptions & { name?: string } = {},
+): Promise<PushResult> {
+  const signal = options.signal ?? AbortSignal.timeout(DEFAULT_TRANSFER_TIMEOUT_MS)
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_TRANSFER_IDLE_MS
+  const sizeBytes = typeof source === 'string' ? (await stat(source)).size : source.byteLength
+  options.onProgress?.({ phase: 'hashing', sha256: '', bytes: 0, totalBytes: sizeBytes })
+  const sha256 =
+    typeof source === 'string' ? await sha256OfFile(source, signal) : createHash('sha256').update(source).digest('hex')
+  const name = options.name ?? (typeof source === 'string' ? (source.split(/[\\/]/).pop() ?? sha256) : sha256)
+  const stream = await openModelStream(node, peer, signal)
+  try {
+    const pb = pbStream(stream, { maxDataLength: MAX_MODEL_CONTROL_BYTES, maxBufferSize: MAX_MODEL_CONTROL_BYTES * 4 })
+    await pb.write(
+      { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(sha256, 'hex'), sizeBytes, name },
+      ModelRequest,
+      {
+        signal,
+      },
+    )
+    const replySignal = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(idleMs)])
+    const first = await readFrame(pb, ModelReply, 'Model reply', { signal: replySignal() })
+    if (first.status !== Status.OK) throw errorFromStatus(first.status, first.message)
+    if (first.alreadyStored) {
+      await stream.close({ signal })
+      options.onProgress?.({ phase: 'done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
+      return { sha256, sizeBytes, alreadyStored: true }
+    }
+    // Read the final reply while sending, so a provider that gives up early (limit, deadline) is heard at once.
+    const final = readFrame(pb, ModelReply, 'Model reply', { signal })
+    final.catch(() => {})
+    let sent = 0
+    const send = async (chunk: Uint8Array<ArrayBuffer>): Promise<void> => {
+      await pb.write({ data: chunk }, ModelChunk, { signal })
+      sent += chunk.byteLength
+      options.onProgress?.({ phase: 'sending', sha256, bytes: sent, totalBytes: sizeBytes })
+    }
+    const sending = (async () => {
+      if (typeof source !== 'string') {
+        for (let offset = 0; offset < source.byteLength; offset += MODEL_CHUNK_BYTES) {
+          await send(source.subarray(offset, offset + MODEL_CHUNK_BYTES) as Uint8Array<ArrayBuffer>)
+        }
+        return
+      }
+      const file = await open(source, 'r')
+      try {
+        const buffer = Buffer.alloc(MODEL_CHUNK_BYTES)
+        while (sent < sizeBytes) {
+          const { bytesRead } = await file.read(buffer, 0, Math.min(MODEL_CHUNK_BYTES, sizeBytes - sent), sent)
+          if (bytesRead === 0) throw new MalformedRequestError('The model file shrank while being sent')
+          await send(buffer.subarray(0, bytesRead))
+        }
+      } finally {
+        await file.close()
+      }
+    })()
+    const early = await Promise.race([final.then((reply) => ({ reply })), sending.then(() => undefined)])
+    if (early === undefined) options.onProgress?.({ phase: 'verifying', sha256, bytes: sent, totalBytes: sizeBytes })
+    const reply = early?.reply ?? (await final)
+    sending.catch(() => {})
+    if (reply.status !== Status.OK) throw errorFromStatus(reply.status, reply.message)
+    await stream.close({ signal })
+    options.onProgress?.({ phase: 'done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
+    return { sha256, sizeBytes, alreadyStored: false }
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+/**
+ * Fetch a model by hash from a peer that holds it and store it in `store`. The announced size is checked against
+ * the store's limit before any byte is read; the bytes are hashed as they arrive and onnxruntime must load the
+ * model before it is stored. A provider normally calls `ComputeService.fetchModel`, which checks models in its
+ * worker pool.
+ */
+export async function fetchModelInto(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: Peer,
+  sha256: string,
+  store: ModelStore,
+  options: TransferOptions = {},
+): Promise<ModelRecord> {
+  if (!isSha256Hex(sha256)) throw new MalformedRequestError(`Not a sha256: ${sha256}`)
+  const existing = await store.get(sha256)
+  if (existing !== undefined) return existing
+  const signal = options.signal ?? AbortSignal.timeout(DEFAULT_TRANSFER_TIMEOUT_MS)
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_TRANSFER_IDLE_MS
+  const stream = await openModelStream(node, peer, signal)
+  try {
+    const pb = pbStream(stream, {
+      maxDataLength: MAX_MODEL_CHUNK_BYTES + 64,
+      maxBufferSize: 2 * MAX_MODEL_CHUNK_BYTES + FRAME_OVERHEAD_BYTES,
+    })
+    await pb.write(
+      { kind: ModelRequest.Kind.FETCH, sha256: Buffer.from(sha256, 'hex'), sizeBytes: 0, name: '' },
+      ModelRequest,
+      {
+        signal,
+      },
+    )
+    const frameSignal = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(idleMs)])
+    const reply = await readFrame(pb, ModelReply, 'Model reply', { signal: frameSignal() })
+    if (reply.status !== Status.OK) throw errorFromStatus(reply.status, reply.message)
+    if (reply.sizeBytes > store.maxModelBytes) {
+      throw new TooLargeError(`Model is ${reply.sizeBytes} bytes; the limit is ${store.maxModelBytes}`)
+    }
+    const writer = await store.createWriter({ sha256, sizeBytes: reply.sizeBytes, name: sha256 }, { signal })
+    try {
+      while (writer.bytesWritten < reply.sizeBytes) {
+        const chunk = await readFrame(pb, ModelChunk, 'Model chunk', { signal: frameSignal() })
+        if (chunk.data.byteLength === 0) throw new MalformedRequestError('Empty model chunk')
+        await writer.write(chunk.data, { signal })
+        options.onProgress?.({ phase: 'receiving', sha256, bytes: writer.bytesWritten, totalBytes: reply.sizeBytes })
+      }
+      options.onProgress?.({ phase: 'verifying', sha256, bytes: writer.bytesWritten, totalBytes: reply.sizeBytes })
+      const record = await writer.commit({ signal })
+      await stream.close({ signal })
+      options.onProgress?.({ phase: 'done', sha256, bytes: record.sizeBytes, totalBytes: record.sizeBytes })
+      return record
+    } finally {
+      await writer.discard()
+    }
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}

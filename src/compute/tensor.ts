@@ -1,0 +1,234 @@
+import { Tensor as OrtTensor } from 'onnxruntime-node'
+import { InvalidInferenceInputError, TooLargeError } from './errors.js'
+import { DataType, type Tensor as WireTensor } from './pb/compute.js'
+
+/** Every element type onnxruntime-node can feed and fetch (its `Tensor.Type`). */
+export type TensorDtype =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'uint8'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64'
+  | 'bool'
+  | 'string'
+  | 'int4'
+  | 'uint4'
+
+/**
+ * A tensor as it crosses threads and the wire: numeric data as its little-endian element bytes (ONNX raw_data
+ * layout), strings as JS strings. Plain data, so it can be posted to a worker and its buffer transferred.
+ */
+export interface TensorData {
+  dtype: TensorDtype
+  dims: number[]
+  /** Element bytes for numeric dtypes, one string per element for `string`. */
+  data: Uint8Array | string[]
+}
+
+/** A tensor the caller hands in: an onnxruntime `Tensor`, or anything with the same three fields. */
+export interface TensorLike {
+  type: string
+  dims: readonly number[]
+  data: unknown
+}
+
+interface DtypeInfo {
+  wire: DataType
+  onnx: number
+  /** Bytes per element; 0.5 for the packed 4-bit types, 0 for strings. */
+  bytesPerElement: number
+}
+
+/** The one table of dtypes: onnxruntime name, wire enum, ONNX TensorProto.DataType number, element size. */
+export const DTYPES: Readonly<Record<TensorDtype, DtypeInfo>> = {
+  float32: { wire: DataType.FLOAT, onnx: 1, bytesPerElement: 4 },
+  uint8: { wire: DataType.UINT8, onnx: 2, bytesPerElement: 1 },
+  int8: { wire: DataType.INT8, onnx: 3, bytesPerElement: 1 },
+  uint16: { wire: DataType.UINT16, onnx: 4, bytesPerElement: 2 },
+  int16: { wire: DataType.INT16, onnx: 5, bytesPerElement: 2 },
+  int32: { wire: DataType.INT32, onnx: 6, bytesPerElement: 4 },
+  int64: { wire: DataType.INT64, onnx: 7, bytesPerElement: 8 },
+  string: { wire: DataType.STRING, onnx: 8, bytesPerElement: 0 },
+  bool: { wire: DataType.BOOL, onnx: 9, bytesPerElement: 1 },
+  float16: { wire: DataType.FLOAT16, onnx: 10, bytesPerElement: 2 },
+  float64: { wire: DataType.DOUBLE, onnx: 11, bytesPerElement: 8 },
+  uint32: { wire: DataType.UINT32, onnx: 12, bytesPerElement: 4 },
+  uint64: { wire: DataType.UINT64, onnx: 13, bytesPerElement: 8 },
+  uint4: { wire: DataType.UINT4, onnx: 21, bytesPerElement: 0.5 },
+  int4: { wire: DataType.INT4, onnx: 22, bytesPerElement: 0.5 },
+}
+
+const BY_WIRE = new Map<string, TensorDtype>(Object.entries(DTYPES).map(([k, v]) => [v.wire, k as TensorDtype]))
+const BY_ONNX = new Map<number, TensorDtype>(Object.entries(DTYPES).map(([k, v]) => [v.onnx, k as TensorDtype]))
+
+/** Most dims a tensor may have; ONNX itself has no limit, real models stay far below. */
+export const MAX_TENSOR_RANK = 32
+
+export function isTensorDtype(value: string): value is TensorDtype {
+  return Object.hasOwn(DTYPES, value)
+}
+
+export function dtypeFromOnnx(dataType: number): TensorDtype | undefined {
+  return BY_ONNX.get(dataType)
+}
+
+/** Number of elements in a tensor of shape `dims`, or a typed error for a shape no tensor may have. */
+export function elementCount(dims: readonly number[], name = 'tensor'): number {
+  if (dims.length > MAX_TENSOR_RANK) {
+    throw new InvalidInferenceInputError(`${name}: rank ${dims.length} is over ${MAX_TENSOR_RANK}`)
+  }
+  let count = 1
+  for (const dim of dims) {
+    if (!Number.isSafeInteger(dim) || dim < 0) throw new InvalidInferenceInputError(`${name}: bad dimension ${dim}`)
+    count *= dim
+    if (count > Number.MAX_SAFE_INTEGER) throw new TooLargeError(`${name}: too many elements`)
+  }
+  return count
+}
+
+/** Bytes the elements of a numeric tensor take on the wire (packed 4-bit types round up). */
+export function byteLengthOf(dtype: TensorDtype, count: number): number {
+  return Math.ceil(count * DTYPES[dtype].bytesPerElement)
+}
+
+/** Bytes a tensor counts against the size limits: its element bytes, or the UTF-8 bytes of its strings. */
+export function tensorBytes(tensor: TensorData): number {
+  if (Array.isArray(tensor.data)) {
+    let total = 0
+    for (const s of tensor.data) total += Buffer.byteLength(s) + 2
+    return total
+  }
+  return tensor.data.byteLength
+}
+
+/**
+ * Turn an onnxruntime `Tensor` (or a look-alike) into {@link TensorData} without copying numeric data.
+ * Throws {@link InvalidInferenceInputError} for a dtype onnxruntime-node cannot feed or data that does not fit dims.
+ */
+export function toTensorData(tensor: TensorLike, name = 'tensor'): TensorData {
+  if (!isTensorDtype(tensor.type)) throw new InvalidInferenceInputError(`${name}: unsupported dtype ${tensor.type}`)
+  const dtype = tensor.type
+  const dims = [...tensor.dims]
+  const count = elementCount(dims, name)
+  if (dtype === 'string') {
+    const data = tensor.data
+    if (!Array.isArray(data) || data.some((s) => typeof s !== 'string') || data.length !== count) {
+      throw new InvalidInferenceInputError(`${name}: string tensor needs ${count} strings`)
+    }
+    return { dtype, dims, data: data as string[] }
+  }
+  const data = tensor.data
+  if (!ArrayBuffer.isView(data)) throw new InvalidInferenceInputError(`${name}: data is not a typed array`)
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  if (bytes.byteLength !== byteLengthOf(dtype, count)) {
+    throw new InvalidInferenceInputError(
+      `${name}: ${bytes.byteLength} bytes do not match ${dtype}[${dims.join(',')}] (${byteLengthOf(dtype, count)})`,
+    )
+  }
+  return { dtype, dims, data: bytes }
+}
+
+type TypedArrayConstructor = new (
+  buffer: ArrayBuffer,
+  byteOffset?: number,
+  length?: number,
+) => ArrayBufferView & { length: number }
+
+const ARRAY_TYPES: Record<Exclude<TensorDtype, 'string'>, TypedArrayConstructor> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+  uint4: Uint8Array,
+  int4: Int8Array,
+}
+
+/**
+ * Bytes that start at offset 0 of a buffer they fill alone: what a typed array needs for alignment and what
+ * `postMessage` can transfer. Copies only when `bytes` is a view into a larger buffer (e.g. a received frame).
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+    return bytes as Uint8Array<ArrayBuffer>
+  }
+  // new Uint8Array(view) copies; Buffer#slice would not.
+  return new Uint8Array(bytes)
+}
+
+/** Build an onnxruntime `Tensor` from {@link TensorData}. */
+export function toOrtTensor(tensor: TensorData): OrtTensor {
+  if (tensor.dtype === 'string') return new OrtTensor('string', tensor.data as string[], tensor.dims)
+  const bytes = ownedBytes(tensor.data as Uint8Array)
+  const Ctor = ARRAY_TYPES[tensor.dtype]
+  const elementSize = DTYPES[tensor.dtype].bytesPerElement
+  // 4-bit types hold two elements per byte; onnxruntime-node takes the packed bytes as they are.
+  const length = elementSize < 1 ? bytes.byteLength : bytes.byteLength / elementSize
+  const data = new Ctor(bytes.buffer, 0, length)
+  return new OrtTensor(tensor.dtype, data as never, tensor.dims)
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+const utf8Encoder = new TextEncoder()
+
+/** Encode {@link TensorData} as a wire tensor. Numeric data is referenced, not copied. */
+export function encodeTensor(name: string, tensor: TensorData): WireTensor {
+  if (tensor.dtype === 'string') {
+    return {
+      name,
+      dataType: DataType.STRING,
+      dims: tensor.dims,
+      rawData: new Uint8Array(0),
+      stringData: (tensor.data as string[]).map((s) => utf8Encoder.encode(s)),
+    }
+  }
+  return {
+    name,
+    dataType: DTYPES[tensor.dtype].wire,
+    dims: tensor.dims,
+    rawData: tensor.data as Uint8Array<ArrayBuffer>,
+    stringData: [],
+  }
+}
+
+/**
+ * Decode and check one wire tensor: a known dtype, a sane shape, and data whose size matches dims x dtype.
+ * Throws {@link InvalidInferenceInputError} or {@link TooLargeError}.
+ */
+export function decodeTensor(wire: WireTensor): TensorData {
+  const name = wire.name === '' ? 'tensor' : `"${wire.name}"`
+  const dtype = wire.dataType == null ? undefined : BY_WIRE.get(wire.dataType)
+  if (dtype === undefined) throw new InvalidInferenceInputError(`${name}: unsupported or missing dtype`)
+  const count = elementCount(wire.dims, name)
+  if (dtype === 'string') {
+    if (wire.rawData.byteLength !== 0 || wire.stringData.length !== count) {
+      throw new InvalidInferenceInputError(`${name}: string tensor needs ${count} string_data values`)
+    }
+    try {
+      return { dtype, dims: wire.dims, data: wire.stringData.map((b) => utf8Decoder.decode(b)) }
+    } catch (err) {
+      throw new InvalidInferenceInputError(`${name}: a string is not valid UTF-8`, { cause: err })
+    }
+  }
+  if (wire.stringData.length !== 0) throw new InvalidInferenceInputError(`${name}: string_data on a ${dtype} tensor`)
+  const expected = byteLengthOf(dtype, count)
+  if (wire.rawData.byteLength !== expected) {
+    throw new InvalidInferenceInputError(
+      `${name}: ${wire.rawData.byteLength} bytes do not match ${dtype}[${wire.dims.join(',')}] (${expected})`,
+    )
+  }
+  return { dtype, dims: wire.dims, data: wire.rawData }
+}
