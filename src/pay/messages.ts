@@ -1,4 +1,4 @@
-import { type Address, bytesToHex, getAddress, type Hex, hexToBytes } from 'viem'
+import { type Address, bytesToHex, getAddress, type Hex, hexToBytes as viemHexToBytes } from 'viem'
 import { MAX_AMOUNT, MAX_TICKS } from './constants.js'
 import { MalformedPaymentError } from './errors.js'
 import * as pb from './pb/pay.js'
@@ -7,8 +7,12 @@ import type { HashFunctionName, SignedTickCommitment, Tick, TickCommitment, Vouc
 /** Largest encoded payment message (a signed commitment is ~330 bytes); the lease protocol bounds frames by it. */
 export const MAX_PAYMENT_MESSAGE_BYTES = 1024
 
+function hexToBytes(hex: Hex): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(viemHexToBytes(hex))
+}
+
 /** An amount as minimal unsigned big-endian bytes (0n is empty). */
-export function amountToBytes(amount: bigint): Uint8Array {
+export function amountToBytes(amount: bigint): Uint8Array<ArrayBuffer> {
   if (amount < 0n || amount > MAX_AMOUNT) throw new MalformedPaymentError('amount out of range')
   if (amount === 0n) return new Uint8Array(0)
   let hex = amount.toString(16)
@@ -60,7 +64,7 @@ export function voucherToPb(v: Voucher): pb.Voucher {
     chainId: BigInt(v.chainId),
     contract: hexToBytes(v.contract),
     channelId: hexToBytes(v.channelId),
-    total: amountToBytes(v.total) as Uint8Array<ArrayBuffer>,
+    total: amountToBytes(v.total),
     signature: hexToBytes(v.signature),
   }
 }
@@ -75,7 +79,8 @@ export function voucherFromPb(m: pb.Voucher): Voucher {
   }
 }
 
-export function tickCommitmentToPb(c: TickCommitment): pb.TickCommitment {
+export function signedTickCommitmentToPb(s: SignedTickCommitment): pb.SignedTickCommitment {
+  const c = s.commitment
   return {
     chainId: BigInt(c.chainId),
     contract: hexToBytes(c.contract),
@@ -83,15 +88,18 @@ export function tickCommitmentToPb(c: TickCommitment): pb.TickCommitment {
     leaseId: hexToBytes(c.leaseId),
     tip: hexToBytes(c.tip),
     hashFunction: HASH_TO_PB[c.hashFunction],
-    amountPerTick: amountToBytes(c.amountPerTick) as Uint8Array<ArrayBuffer>,
-    baseAmount: amountToBytes(c.baseAmount) as Uint8Array<ArrayBuffer>,
+    amountPerTick: amountToBytes(c.amountPerTick),
+    baseAmount: amountToBytes(c.baseAmount),
     maxTicks: c.maxTicks,
+    signature: hexToBytes(s.signature),
   }
 }
 
-export function tickCommitmentFromPb(m: pb.TickCommitment): TickCommitment {
+/** Decode a signed commitment. The signature is not checked here: the receiver does (COMMITMENT_NOT_SIGNED). */
+export function signedTickCommitmentFromPb(m: pb.SignedTickCommitment): SignedTickCommitment {
   if (m.maxTicks < 1 || m.maxTicks > MAX_TICKS) throw new MalformedPaymentError('maxTicks out of range')
-  return {
+  if (m.signature.length > 65) throw new MalformedPaymentError('signature too long')
+  const commitment: TickCommitment = {
     chainId: chainId(m.chainId),
     contract: address(m.contract),
     channelId: fixed(m.channelId, 32, 'channelId'),
@@ -102,19 +110,11 @@ export function tickCommitmentFromPb(m: pb.TickCommitment): TickCommitment {
     baseAmount: amountFromBytes(m.baseAmount),
     maxTicks: m.maxTicks,
   }
-}
-
-export function signedTickCommitmentToPb(s: SignedTickCommitment): pb.SignedTickCommitment {
-  return { commitment: tickCommitmentToPb(s.commitment), signature: hexToBytes(s.signature) }
-}
-
-export function signedTickCommitmentFromPb(m: pb.SignedTickCommitment): SignedTickCommitment {
-  if (m.commitment == null) throw new MalformedPaymentError('missing commitment')
-  return { commitment: tickCommitmentFromPb(m.commitment), signature: bytesToHex(m.signature) }
+  return { commitment, signature: bytesToHex(m.signature) }
 }
 
 export function tickToPb(t: Tick): pb.Tick {
-  return { leaseId: hexToBytes(t.leaseId), index: t.index, preimage: t.preimage as Uint8Array<ArrayBuffer> }
+  return { leaseId: hexToBytes(t.leaseId), index: t.index, preimage: new Uint8Array(t.preimage) }
 }
 
 export function tickFromPb(m: pb.Tick): Tick {

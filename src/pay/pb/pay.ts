@@ -200,7 +200,7 @@ export namespace Voucher {
   }
 }
 
-export interface TickCommitment {
+export interface SignedTickCommitment {
   chainId: bigint
   contract: Uint8Array<ArrayBuffer>
   channelId: Uint8Array<ArrayBuffer>
@@ -210,14 +210,15 @@ export interface TickCommitment {
   amountPerTick: Uint8Array<ArrayBuffer>
   baseAmount: Uint8Array<ArrayBuffer>
   maxTicks: number
+  signature: Uint8Array<ArrayBuffer>
 }
 
-export namespace TickCommitment {
-  let _codec: Codec<TickCommitment>
+export namespace SignedTickCommitment {
+  let _codec: Codec<SignedTickCommitment>
 
-  export const codec = (): Codec<TickCommitment> => {
+  export const codec = (): Codec<SignedTickCommitment> => {
     if (_codec == null) {
-      _codec = message<TickCommitment>((obj, w, opts = {}) => {
+      _codec = message<SignedTickCommitment>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
@@ -267,6 +268,11 @@ export namespace TickCommitment {
           w.uint32(obj.maxTicks)
         }
 
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(82)
+          w.bytes(obj.signature)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -280,7 +286,8 @@ export namespace TickCommitment {
           hashFunction: HashFunction.KECCAK256,
           amountPerTick: uint8ArrayAlloc(0),
           baseAmount: uint8ArrayAlloc(0),
-          maxTicks: 0
+          maxTicks: 0,
+          signature: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -323,6 +330,10 @@ export namespace TickCommitment {
             }
             case 9: {
               obj.maxTicks = reader.uint32()
+              break
+            }
+            case 10: {
+              obj.signature = reader.bytes()
               break
             }
             default: {
@@ -403,148 +414,7 @@ export namespace TickCommitment {
               }
               break
             }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-      })
-    }
-
-    return _codec
-  }
-
-  export interface TickCommitmentChainIdFieldEvent {
-    field: '$.chainId'
-    value: bigint
-  }
-
-  export interface TickCommitmentContractFieldEvent {
-    field: '$.contract'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface TickCommitmentChannelIdFieldEvent {
-    field: '$.channelId'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface TickCommitmentLeaseIdFieldEvent {
-    field: '$.leaseId'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface TickCommitmentTipFieldEvent {
-    field: '$.tip'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface TickCommitmentHashFunctionFieldEvent {
-    field: '$.hashFunction'
-    value: HashFunction
-  }
-
-  export interface TickCommitmentAmountPerTickFieldEvent {
-    field: '$.amountPerTick'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface TickCommitmentBaseAmountFieldEvent {
-    field: '$.baseAmount'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface TickCommitmentMaxTicksFieldEvent {
-    field: '$.maxTicks'
-    value: number
-  }
-
-  export function encode (obj: Partial<TickCommitment>): Uint8Array<ArrayBuffer> {
-    return encodeMessage(obj, TickCommitment.codec())
-  }
-
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TickCommitment>): TickCommitment {
-    return decodeMessage(buf, TickCommitment.codec(), opts)
-  }
-
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TickCommitment>): Generator<TickCommitmentChainIdFieldEvent | TickCommitmentContractFieldEvent | TickCommitmentChannelIdFieldEvent | TickCommitmentLeaseIdFieldEvent | TickCommitmentTipFieldEvent | TickCommitmentHashFunctionFieldEvent | TickCommitmentAmountPerTickFieldEvent | TickCommitmentBaseAmountFieldEvent | TickCommitmentMaxTicksFieldEvent> {
-    return streamMessage(buf, TickCommitment.codec(), opts)
-  }
-}
-
-export interface SignedTickCommitment {
-  commitment?: TickCommitment
-  signature: Uint8Array<ArrayBuffer>
-}
-
-export namespace SignedTickCommitment {
-  let _codec: Codec<SignedTickCommitment>
-
-  export const codec = (): Codec<SignedTickCommitment> => {
-    if (_codec == null) {
-      _codec = message<SignedTickCommitment>((obj, w, opts = {}) => {
-        if (opts.lengthDelimited !== false) {
-          w.fork()
-        }
-
-        if (obj.commitment != null) {
-          w.uint32(10)
-          TickCommitment.codec().encode(obj.commitment, w)
-        }
-
-        if ((obj.signature != null && obj.signature.byteLength > 0)) {
-          w.uint32(18)
-          w.bytes(obj.signature)
-        }
-
-        if (opts.lengthDelimited !== false) {
-          w.ldelim()
-        }
-      }, (reader, length, opts = {}) => {
-        const obj: any = {
-          signature: uint8ArrayAlloc(0)
-        }
-
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              obj.commitment = TickCommitment.codec().decode(reader, reader.uint32(), {
-                limits: opts.limits?.commitment
-              })
-              break
-            }
-            case 2: {
-              obj.signature = reader.bytes()
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-
-        return obj
-      }, function * (reader, length, prefix, opts = {}) {
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              yield * TickCommitment.codec().stream(reader, reader.uint32(), `${prefix}.commitment`, {
-                limits: opts.limits?.commitment
-              })
-
-              break
-            }
-            case 2: {
+            case 10: {
               yield {
                 field: `${prefix}.signature`,
                 value: reader.bytes()
@@ -563,48 +433,48 @@ export namespace SignedTickCommitment {
     return _codec
   }
 
-  export interface SignedTickCommitmentCommitmentChainIdFieldEvent {
-    field: '$.commitment.chainId'
+  export interface SignedTickCommitmentChainIdFieldEvent {
+    field: '$.chainId'
     value: bigint
   }
 
-  export interface SignedTickCommitmentCommitmentContractFieldEvent {
-    field: '$.commitment.contract'
+  export interface SignedTickCommitmentContractFieldEvent {
+    field: '$.contract'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface SignedTickCommitmentCommitmentChannelIdFieldEvent {
-    field: '$.commitment.channelId'
+  export interface SignedTickCommitmentChannelIdFieldEvent {
+    field: '$.channelId'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface SignedTickCommitmentCommitmentLeaseIdFieldEvent {
-    field: '$.commitment.leaseId'
+  export interface SignedTickCommitmentLeaseIdFieldEvent {
+    field: '$.leaseId'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface SignedTickCommitmentCommitmentTipFieldEvent {
-    field: '$.commitment.tip'
+  export interface SignedTickCommitmentTipFieldEvent {
+    field: '$.tip'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface SignedTickCommitmentCommitmentHashFunctionFieldEvent {
-    field: '$.commitment.hashFunction'
+  export interface SignedTickCommitmentHashFunctionFieldEvent {
+    field: '$.hashFunction'
     value: HashFunction
   }
 
-  export interface SignedTickCommitmentCommitmentAmountPerTickFieldEvent {
-    field: '$.commitment.amountPerTick'
+  export interface SignedTickCommitmentAmountPerTickFieldEvent {
+    field: '$.amountPerTick'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface SignedTickCommitmentCommitmentBaseAmountFieldEvent {
-    field: '$.commitment.baseAmount'
+  export interface SignedTickCommitmentBaseAmountFieldEvent {
+    field: '$.baseAmount'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface SignedTickCommitmentCommitmentMaxTicksFieldEvent {
-    field: '$.commitment.maxTicks'
+  export interface SignedTickCommitmentMaxTicksFieldEvent {
+    field: '$.maxTicks'
     value: number
   }
 
@@ -621,7 +491,7 @@ export namespace SignedTickCommitment {
     return decodeMessage(buf, SignedTickCommitment.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedTickCommitment>): Generator<SignedTickCommitmentCommitmentChainIdFieldEvent | SignedTickCommitmentCommitmentContractFieldEvent | SignedTickCommitmentCommitmentChannelIdFieldEvent | SignedTickCommitmentCommitmentLeaseIdFieldEvent | SignedTickCommitmentCommitmentTipFieldEvent | SignedTickCommitmentCommitmentHashFunctionFieldEvent | SignedTickCommitmentCommitmentAmountPerTickFieldEvent | SignedTickCommitmentCommitmentBaseAmountFieldEvent | SignedTickCommitmentCommitmentMaxTicksFieldEvent | SignedTickCommitmentSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedTickCommitment>): Generator<SignedTickCommitmentChainIdFieldEvent | SignedTickCommitmentContractFieldEvent | SignedTickCommitmentChannelIdFieldEvent | SignedTickCommitmentLeaseIdFieldEvent | SignedTickCommitmentTipFieldEvent | SignedTickCommitmentHashFunctionFieldEvent | SignedTickCommitmentAmountPerTickFieldEvent | SignedTickCommitmentBaseAmountFieldEvent | SignedTickCommitmentMaxTicksFieldEvent | SignedTickCommitmentSignatureFieldEvent> {
     return streamMessage(buf, SignedTickCommitment.codec(), opts)
   }
 }

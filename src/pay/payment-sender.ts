@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto'
+import type { AbortOptions } from '@libp2p/interface'
+import { type Address, bytesToHex, type Hex, type LocalAccount } from 'viem'
+import { MAX_TICKS } from './constants.js'
+import { signTickCommitment, signVoucher } from './eip712.js'
+import { AmountExceedsDepositError, TickOutOfRangeError, UnknownLeaseError } from './errors.js'
+import { HashChain } from './hash-chain.js'
+import type { PaymentStore } from './payment-store.js'
+import type { HashFunctionName, SignedTickCommitment, Tick, Voucher } from './types.js'
+
+const CHANNEL = 'send/channel/'
+const LEASE = 'send/lease/'
+
+interface ChannelRecord {
+  /** Cumulative total this renter has authorised on the channel. */
+  total: bigint
+}
+
+interface LeaseRecord {
+  channelId: Hex
+  ticks: number
+  commitment: SignedTickCommitment
+}
+
+interface SenderLease {
+  leaseId: Hex
+  channelId: Hex
+  chain: HashChain
+  commitment: SignedTickCommitment
+  ticks: number
+}
+
+export interface PaymentSenderComponents {
+  store: PaymentStore
+  /** The renter's key: signs commitments and vouchers. */
+  account: LocalAccount
+}
+
+export interface PaymentSenderInit {
+  chainId: number
+  contract: Address
+  /** Default keccak256 (see protocols/README.md, section pay). */
+  hashFunction?: HashFunctionName
+  /** Sign a cumulative voucher every this many ticks (and at lease end); default 60. */
+  voucherEveryTicks?: number
+}
+
+export interface StartLeaseParameters {
+  channelId: Hex
+  /** Default: random. */
+  leaseId?: Hex
+  amountPerTick: bigint
+  maxTicks: number
+  /** If known, the lease refuses ticks past it (the provider would refuse them anyway). */
+  deposit?: bigint
+}
+
+export interface NextTick {
+  tick: Tick
+  /** The channel's cumulative total after this tick. */
+  total: bigint
+  /** Every `voucherEveryTicks` ticks, a voucher for `total` to send along. */
+  voucher?: Voucher
+}
+
+/**
+ * The renter's side of payments. Per lease: one hash chain and one signed commitment; each second, the next
+ * preimage; every N seconds and at the end, a cumulative voucher. The channel's cumulative total is persisted before
+ * each tick is handed out, so after a restart the next lease starts at (or just above) what the provider holds:
+ * a tick lost in flight costs the renter at most one tick, never the provider.
+ */
+export class PaymentSender {
+  private readonly store: PaymentStore
+  private readonly account: LocalAccount
+  private readonly chainId: number
+  private readonly contract: Address
+  private readonly hashFunction: HashFunctionName
+  private readonly voucherEveryTicks: number
+  private readonly totals = new Map<Hex, bigint>()
+  private readonly leases = new Map<Hex, SenderLease & { deposit?: bigint }>()
+
+  constructor(components: PaymentSenderComponents, init: PaymentSenderInit) {
+    this.store = components.store
+    this.account = components.account
+    this.chainId = init.chainId
+    this.contract = init.contract
+    this.hashFunction = init.hashFunction ?? 'keccak256'
+    this.voucherEveryTicks = init.voucherEveryTicks ?? 60
+  }
+
+  async start(): Promise<void> {
+    for (const [k, r] of await this.store.list<ChannelRecord>(CHANNEL)) {
+      this.totals.set(k.slice(CHANNEL.length).toLowerCase() as Hex, r.total)
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.store.drain()
+  }
+
+  /** What this renter has authorised on the channel so far. */
+  channelTotal(channelId: Hex): bigint {
+    return this.totals.get(channelId.toLowerCase() as Hex) ?? 0n
+  }
+
+  /**
+   * Raise the local total to what the provider reports (e.g. after this renter lost its store). Never lowers it.
+   */
+  async syncChannelTotal(channelId: Hex, total: bigint, options: AbortOptions = {}): Promise<void> {
+    const id = channelId.toLowerCase() as Hex
+    if (total <= this.channelTotal(id)) return
+    this.totals.set(id, total)
+    await this.store.put(CHANNEL + id, { total } satisfies ChannelRecord, options)
+  }
+
+  /** Make a lease's hash chain and sign its commitment (baseAmount = the channel's current total). */
+  async startLease(params: StartLeaseParameters, options: AbortOptions = {}): Promise<SignedTickCommitment> {
+    if (!Number.isInteger(params.maxTicks) || params.maxTicks < 1 || params.maxTicks > MAX_TICKS) {
+      throw new TickOutOfRangeError(`maxTicks must be 1..${MAX_TICKS}`)
+    }
+    const channelId = params.channelId.toLowerCase() as Hex
+    const leaseId = (params.leaseId ?? bytesToHex(randomBytes(32))).toLowerCase() as Hex
+    const chain = new HashChain(this.hashFunction, params.maxTicks)
+    const commitment = await signTickCommitment(this.account, {
+      chainId: this.chainId,
+      contract: this.contract,
+      channelId,
+      leaseId,
+      tip: chain.tip,
+      hashFunction: this.hashFunction,
+      amountPerTick: params.amountPerTick,
+      baseAmount: this.channelTotal(channelId),
+      maxTicks: params.maxTicks,
+    })
+    const lease: SenderLease & { deposit?: bigint } = { leaseId, channelId, chain, commitment, ticks: 0 }
+    if (params.deposit != null) lease.deposit = params.deposit
+    this.leases.set(leaseId, lease)
+    await this.store.put(LEASE + leaseId, { channelId, ticks: 0, commitment } satisfies LeaseRecord, options)
+    return commitment
+  }
+
+  /** The next tick of a lease (recorded durably first), with a voucher every `voucherEveryTicks` ticks. */
+  async nextTick(leaseId: Hex, options: AbortOptions = {}): Promise<NextTick> {
+    const lease = this.leases.get(leaseId.toLowerCase() as Hex)
+    if (lease == null) throw new UnknownLeaseError()
+    const c = lease.commitment.commitment
+    const k = lease.ticks + 1
+    if (k > c.maxTicks) throw new TickOutOfRangeError()
+    const total = c.baseAmount + BigInt(k) * c.amountPerTick
+    if (lease.deposit != null && total > lease.deposit) throw new AmountExceedsDepositError()
+    lease.ticks = k
+    this.totals.set(lease.channelId, total)
+    await this.store.write(
+      [
+        { type: 'put', key: CHANNEL + lease.channelId, value: { total } satisfies ChannelRecord },
+        {
+          type: 'put',
+          key: LEASE + lease.leaseId,
+          value: { channelId: lease.channelId, ticks: k, commitment: lease.commitment },
+        },
+      ],
+      options,
+    )
+    const next: NextTick = { tick: { leaseId: lease.leaseId, index: k, preimage: lease.chain.preimage(k) }, total }
+    if (k % this.voucherEveryTicks === 0) next.voucher = await this.signVoucher(lease.channelId)
+    return next
+  }
+
+  /** A voucher for the channel's current cumulative total. */
+  async signVoucher(channelId: Hex): Promise<Voucher> {
+    const id = channelId.toLowerCase() as Hex
+    return signVoucher(this.account, {
+      chainId: this.chainId,
+      contract: this.contract,
+      channelId: id,
+      total: this.channelTotal(id),
+    })
+  }
+
+  /** End a lease: forget its chain and return the final cumulative voucher to send. */
+  async endLease(leaseId: Hex, options: AbortOptions = {}): Promise<Voucher | undefined> {
+    const id = leaseId.toLowerCase() as Hex
+    const lease = this.leases.get(id)
+    if (lease == null) return undefined
+    this.leases.delete(id)
+    await this.store.del(LEASE + id, options)
+    return lease.ticks > 0 ? this.signVoucher(lease.channelId) : undefined
+  }
+}
+
+/**
+ * Create the renter's payment sender.
+ *
+ * @example
+ * const sender = createPaymentSender({ store, account }, { chainId, contract })
+ * await sender.start()
+ * const commitment = await sender.startLease({ channelId, amountPerTick: 10n, maxTicks: 3600 })
+ * const { tick, voucher } = await sender.nextTick(commitment.commitment.leaseId) // once a second
+ */
+export function createPaymentSender(components: PaymentSenderComponents, init: PaymentSenderInit): PaymentSender {
+  return new PaymentSender(components, init)
+}

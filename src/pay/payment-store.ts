@@ -1,0 +1,182 @@
+import type { AbortOptions } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { ClassicLevel } from 'classic-level'
+import { PaymentStoreError } from './errors.js'
+
+const log = logger('parkbench:pay:store')
+
+export interface PaymentStoreInit {
+  /** Directory of the LevelDB database (e.g. `<dataDir>/payments`). */
+  path: string
+  /**
+   * fsync every batch before acknowledging it (default true). Only a benchmark should turn it off: without it a
+   * power cut (not a `kill -9`) can lose acknowledged payments.
+   */
+  sync?: boolean
+}
+
+export type StoreOperation = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string }
+
+// JSON with bigints: a bigint is written as "<digits>n". Hex strings start with 0x and never match.
+const BIGINT = /^\d+n$/
+
+export function encodeRecord(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))
+}
+
+export function decodeRecord<T>(text: string): T {
+  return JSON.parse(text, (_k, v) => (typeof v === 'string' && BIGINT.test(v) ? BigInt(v.slice(0, -1)) : v)) as T
+}
+
+interface PendingBatch {
+  ops: Map<string, StoreOperation>
+  done: Promise<void>
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * The durable payment store: a LevelDB database (classic-level) holding the provider's best proof per channel, its
+ * leases' progress and pending settlements, and the renter's payment records.
+ *
+ * Writes are group-committed: every write joins the open batch, one batch is written (and fsynced) at a time, and a
+ * write's promise resolves only after its batch is on disk. With hundreds of leases ticking once a second, that is
+ * one fsync per batch rather than one per tick, and nothing is acknowledged before it is durable.
+ */
+export class PaymentStore {
+  private readonly db: ClassicLevel<string, string>
+  private readonly sync: boolean
+  private pending: PendingBatch | undefined
+  private flushing: Promise<void> | undefined
+  private failed: Error | undefined
+  private closed = false
+  /** Batches written so far (a benchmark reads it). */
+  batches = 0
+
+  constructor(init: PaymentStoreInit) {
+    this.db = new ClassicLevel<string, string>(init.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    this.sync = init.sync ?? true
+  }
+
+  get location(): string {
+    return this.db.location
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.db.open({ createIfMissing: true })
+    } catch (err) {
+      throw new PaymentStoreError(
+        `Cannot open the payment store at ${this.db.location} (is another process using it?)`,
+        {
+          cause: err,
+        },
+      )
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.closed) return
+    await this.drain()
+    this.closed = true
+    await this.db.close()
+  }
+
+  /** Wait until every write issued so far is durable. */
+  async drain(): Promise<void> {
+    while (this.pending != null || this.flushing != null) {
+      await (this.pending?.done ?? this.flushing)?.catch(() => {})
+    }
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    this.check()
+    const text = await this.db.get(key)
+    return text === undefined ? undefined : decodeRecord<T>(text)
+  }
+
+  /** Every record whose key starts with `prefix`, in key order. */
+  async list<T>(prefix: string): Promise<Array<[string, T]>> {
+    this.check()
+    const out: Array<[string, T]> = []
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: `${prefix}\xff` })) {
+      out.push([key, decodeRecord<T>(value)])
+    }
+    return out
+  }
+
+  put(key: string, value: unknown, options: AbortOptions = {}): Promise<void> {
+    return this.write([{ type: 'put', key, value }], options)
+  }
+
+  del(key: string, options: AbortOptions = {}): Promise<void> {
+    return this.write([{ type: 'del', key }], options)
+  }
+
+  /**
+   * Write operations atomically with the next batch. Resolves once they are durable. The signal only stops the
+   * caller from waiting: the write itself is not withdrawn (money state is never half-written).
+   */
+  write(ops: StoreOperation[], options: AbortOptions = {}): Promise<void> {
+    this.check()
+    options.signal?.throwIfAborted()
+    if (this.pending == null) {
+      let resolve!: () => void
+      let reject!: (err: Error) => void
+      const done = new Promise<void>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      this.pending = { ops: new Map(), done, resolve, reject }
+      if (this.flushing == null) setImmediate(() => this.flush())
+    }
+    // Later writes to the same key replace earlier ones in the batch: a lease ticking twice in one batch is one put.
+    for (const op of ops) {
+      this.pending.ops.delete(op.key)
+      this.pending.ops.set(op.key, op)
+    }
+    return this.pending.done
+  }
+
+  private check(): void {
+    if (this.closed) throw new PaymentStoreError('The payment store is closed')
+    if (this.failed != null) throw new PaymentStoreError('The payment store failed a write', { cause: this.failed })
+  }
+
+  private flush(): void {
+    const batch = this.pending
+    if (batch == null) return
+    this.pending = undefined
+    const ops = [...batch.ops.values()].map((op) =>
+      op.type === 'put' ? { type: 'put' as const, key: op.key, value: encodeRecord(op.value) } : op,
+    )
+    this.flushing = this.db.batch(ops, { sync: this.sync }).then(
+      () => {
+        this.batches++
+        batch.resolve()
+      },
+      (err: Error) => {
+        log.error('payment store write failed: %e', err)
+        this.failed = err
+        batch.reject(new PaymentStoreError('Payment store write failed', { cause: err }))
+      },
+    )
+    void this.flushing.finally(() => {
+      this.flushing = undefined
+      // Writes that arrived during this batch form the next one.
+      if (this.pending != null) this.flush()
+    })
+  }
+}
+
+/**
+ * Open the payment store.
+ *
+ * @example
+ * const store = await createPaymentStore({ path: join(dataDir, 'payments') })
+ */
+export async function createPaymentStore(init: PaymentStoreInit): Promise<PaymentStore> {
+  const store = new PaymentStore(init)
+  await store.start()
+  return store
+}
