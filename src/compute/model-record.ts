@@ -3,8 +3,11 @@ import type { TensorDtype } from './tensor.js'
 /** One input or output of a model, as onnxruntime reports it. */
 export interface TensorSpec {
   name: string
-  /** The element type, or `non-tensor` for sequence/map values (which onnxruntime-node cannot feed). */
-  dtype: TensorDtype | 'non-tensor'
+  /**
+   * The element type as onnxruntime names it (a {@link TensorDtype}, or e.g. `int4`, which onnxruntime-node cannot
+   * feed), or `non-tensor` for sequence and map values.
+   */
+  dtype: TensorDtype | 'non-tensor' | (string & {})
   /** Each dim a size, -1 when unknown, or a symbolic name (`batch`). Empty when the model leaves the shape open. */
   dims: Array<number | string>
 }

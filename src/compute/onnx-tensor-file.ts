@@ -131,13 +131,9 @@ export function onnxTensorToData(proto: OnnxTensorProto): TensorData & { name: s
   }
   const bytes = new Uint8Array(byteLength)
   const view = new DataView(bytes.buffer)
-  const size = DTYPES[dtype].bytesPerElement
   const values = typedValues(proto, dtype)
-  // Packed 4-bit types keep one packed byte per int32_data value.
-  const expected = size < 1 ? byteLength : count
-  if (values.length !== expected) {
-    throw new InvalidInferenceInputError(`${label}: ${values.length} values, expected ${expected}`)
-  }
+  if (values.length !== count)
+    throw new InvalidInferenceInputError(`${label}: ${values.length} values, expected ${count}`)
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!
     switch (dtype) {
@@ -166,7 +162,7 @@ export function onnxTensorToData(proto: OnnxTensorProto): TensorData & { name: s
         view.setUint16(i * 2, (v as number) & 0xffff, true)
         break
       default:
-        // int8, uint8, bool, int4, uint4: one byte each.
+        // int8, uint8, bool: one byte each.
         view.setUint8(i, (v as number) & 0xff)
     }
   }

@@ -2,7 +2,10 @@ import { Tensor as OrtTensor } from 'onnxruntime-node'
 import { InvalidInferenceInputError, TooLargeError } from './errors.js'
 import { DataType, type Tensor as WireTensor } from './pb/compute.js'
 
-/** Every element type onnxruntime-node can feed and fetch (its `Tensor.Type`). */
+/**
+ * Every element type onnxruntime-node 1.30 can feed and fetch. Its `Tensor.Type` also names int4/uint4, but the
+ * native binding refuses them ("Tensor.type is not supported"), and it has no bfloat16: those travel nowhere.
+ */
 export type TensorDtype =
   | 'float32'
   | 'float64'
@@ -17,8 +20,6 @@ export type TensorDtype =
   | 'uint64'
   | 'bool'
   | 'string'
-  | 'int4'
-  | 'uint4'
 
 /**
  * A tensor as it crosses threads and the wire: numeric data as its little-endian element bytes (ONNX raw_data
@@ -41,7 +42,7 @@ export interface TensorLike {
 interface DtypeInfo {
   wire: DataType
   onnx: number
-  /** Bytes per element; 0.5 for the packed 4-bit types, 0 for strings. */
+  /** Bytes per element; 0 for strings. */
   bytesPerElement: number
 }
 
@@ -60,8 +61,6 @@ export const DTYPES: Readonly<Record<TensorDtype, DtypeInfo>> = {
   float64: { wire: DataType.DOUBLE, onnx: 11, bytesPerElement: 8 },
   uint32: { wire: DataType.UINT32, onnx: 12, bytesPerElement: 4 },
   uint64: { wire: DataType.UINT64, onnx: 13, bytesPerElement: 8 },
-  uint4: { wire: DataType.UINT4, onnx: 21, bytesPerElement: 0.5 },
-  int4: { wire: DataType.INT4, onnx: 22, bytesPerElement: 0.5 },
 }
 
 const BY_WIRE = new Map<string, TensorDtype>(Object.entries(DTYPES).map(([k, v]) => [v.wire, k as TensorDtype]))
@@ -92,9 +91,9 @@ export function elementCount(dims: readonly number[], name = 'tensor'): number {
   return count
 }
 
-/** Bytes the elements of a numeric tensor take on the wire (packed 4-bit types round up). */
+/** Bytes the elements of a numeric tensor take on the wire. */
 export function byteLengthOf(dtype: TensorDtype, count: number): number {
-  return Math.ceil(count * DTYPES[dtype].bytesPerElement)
+  return count * DTYPES[dtype].bytesPerElement
 }
 
 /** Bytes a tensor counts against the size limits: its element bytes, or the UTF-8 bytes of its strings. */
@@ -153,8 +152,6 @@ const ARRAY_TYPES: Record<Exclude<TensorDtype, 'string'>, TypedArrayConstructor>
   uint32: Uint32Array,
   uint64: BigUint64Array,
   bool: Uint8Array,
-  uint4: Uint8Array,
-  int4: Int8Array,
 }
 
 /**
@@ -174,10 +171,7 @@ export function toOrtTensor(tensor: TensorData): OrtTensor {
   if (tensor.dtype === 'string') return new OrtTensor('string', tensor.data as string[], tensor.dims)
   const bytes = ownedBytes(tensor.data as Uint8Array)
   const Ctor = ARRAY_TYPES[tensor.dtype]
-  const elementSize = DTYPES[tensor.dtype].bytesPerElement
-  // 4-bit types hold two elements per byte; onnxruntime-node takes the packed bytes as they are.
-  const length = elementSize < 1 ? bytes.byteLength : bytes.byteLength / elementSize
-  const data = new Ctor(bytes.buffer, 0, length)
+  const data = new Ctor(bytes.buffer, 0, bytes.byteLength / DTYPES[tensor.dtype].bytesPerElement)
   return new OrtTensor(tensor.dtype, data as never, tensor.dims)
 }
 

@@ -18,9 +18,7 @@ export enum DataType {
   FLOAT16 = 'FLOAT16',
   DOUBLE = 'DOUBLE',
   UINT32 = 'UINT32',
-  UINT64 = 'UINT64',
-  UINT4 = 'UINT4',
-  INT4 = 'INT4'
+  UINT64 = 'UINT64'
 }
 
 enum __DataTypeValues {
@@ -37,9 +35,7 @@ enum __DataTypeValues {
   FLOAT16 = 10,
   DOUBLE = 11,
   UINT32 = 12,
-  UINT64 = 13,
-  UINT4 = 21,
-  INT4 = 22
+  UINT64 = 13
 }
 
 export namespace DataType {

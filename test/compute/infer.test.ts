@@ -1,0 +1,377 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { lpStream, pbStream } from '@libp2p/utils'
+import { InferenceSession, Tensor } from 'onnxruntime-node'
+import {
+  ComputeStatus,
+  exchange,
+  INFER_PROTOCOL,
+  infer,
+  type ModelRecord,
+  type TensorData,
+} from '../../src/compute/index.js'
+import { InferRequest, InferResponse } from '../../src/compute/pb/compute.js'
+import { compareTensors, type Pair, plain, startPair } from './helpers.js'
+import { addModel, identityModel, matmulModel } from './onnx-builder.js'
+
+const NUMERIC_TYPES = [
+  'float32',
+  'float64',
+  'float16',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
+  'bool',
+] as const
+
+/** Edge values per dtype: extremes, NaN and signed zero, so a byte-level mistake shows. */
+function sampleTensor(type: (typeof NUMERIC_TYPES)[number] | 'string'): Tensor {
+  switch (type) {
+    case 'float32':
+      return new Tensor('float32', new Float32Array([0, -0, 1.5, Number.NaN, Infinity, -Infinity, 3.4e38, 1e-45]), [8])
+    case 'float64':
+      return new Tensor('float64', new Float64Array([0, -0, Math.PI, Number.NaN, Number.MAX_VALUE, 5e-324]), [6])
+    case 'float16':
+      return new Tensor(
+        'float16',
+        new Uint16Array([0x0000, 0x8000, 0x3c00, 0x7c00, 0xfc00, 0x7e00, 0x0001, 0x7bff]),
+        [8],
+      )
+    case 'int8':
+      return new Tensor('int8', new Int8Array([-128, -1, 0, 1, 127]), [5])
+    case 'int16':
+      return new Tensor('int16', new Int16Array([-32768, -1, 0, 32767]), [4])
+    case 'int32':
+      return new Tensor('int32', new Int32Array([-2147483648, -1, 0, 2147483647]), [4])
+    case 'int64':
+      return new Tensor('int64', new BigInt64Array([-(2n ** 63n), -1n, 0n, 2n ** 63n - 1n]), [4])
+    case 'uint8':
+      return new Tensor('uint8', new Uint8Array([0, 1, 128, 255]), [4])
+    case 'uint16':
+      return new Tensor('uint16', new Uint16Array([0, 1, 65535]), [3])
+    case 'uint32':
+      return new Tensor('uint32', new Uint32Array([0, 1, 4294967295]), [3])
+    case 'uint64':
+      return new Tensor('uint64', new BigUint64Array([0n, 1n, 2n ** 64n - 1n]), [3])
+    case 'bool':
+      return new Tensor('bool', new Uint8Array([1, 0, 1, 1]), [4])
+    case 'string':
+      // No NUL inside a string: onnxruntime-node passes strings as C strings and cuts them there, locally too.
+      return new Tensor('string', ['', 'plain', 'ünïcødé ✓', '😀 emoji', 'x'.repeat(1000)], [5])
+  }
+}
+
+function bytesOf(t: Tensor): Uint8Array | string[] {
+  if (t.type === 'string') return t.data as string[]
+  const v = t.data as ArrayBufferView
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+}
+
+describe('infer over /parkbench/infer/1.0.0', () => {
+  let pair: Pair
+  let identity: ModelRecord
+  let add: ModelRecord
+  let slow: ModelRecord
+  before(async () => {
+    pair = await startPair({ maxMessageBytes: 4 * 1024 * 1024, workers: 2 })
+    identity = await pair.compute.store.add(identityModel([...NUMERIC_TYPES, 'string']), { name: 'identity' })
+    add = await pair.compute.store.add(addModel(), { name: 'add' })
+    slow = await pair.compute.store.add(matmulModel(48), { name: 'slow-matmul' })
+  })
+  after(async () => {
+    await pair.stop()
+  })
+
+  const addr = (): ReturnType<Pair['provider']['getMultiaddrs']> => pair.provider.getMultiaddrs()
+
+  it('round-trips every dtype onnxruntime-node supports, strings included, byte for byte and as ORT does locally', async () => {
+    const types = [...NUMERIC_TYPES, 'string'] as const
+    const inputs: Record<string, Tensor> = {}
+    for (const t of types) inputs[`x_${t}`] = sampleTensor(t)
+    const { outputs, timing } = await infer(pair.client, addr(), { model: identity.sha256, inputs })
+    const session = await InferenceSession.create(identityModel([...types]))
+    const local = await session.run(inputs)
+    await session.release()
+    for (const t of types) {
+      const got = outputs[`y_${t}`]
+      assert.ok(got, `output y_${t}`)
+      assert.equal(got.type, t)
+      assert.deepEqual([...got.dims], [...inputs[`x_${t}`]!.dims])
+      assert.deepEqual(bytesOf(got), bytesOf(inputs[`x_${t}`]!), `y_${t} bytes`)
+      assert.deepEqual(bytesOf(got), bytesOf(local[`y_${t}`] as Tensor), `y_${t} equals the local run`)
+    }
+    assert.ok(timing.runMs >= 0 && timing.queueMs >= 0 && timing.totalMs > 0)
+  })
+
+  it('returns only the outputs asked for, and accepts empty and scalar tensors', async () => {
+    const inputs: Record<string, Tensor> = {}
+    for (const t of NUMERIC_TYPES) {
+      const ArrayType = (sampleTensor(t).data as unknown as { constructor: new (n: number) => Float32Array })
+        .constructor
+      inputs[`x_${t}`] = new Tensor(t as 'float32', new ArrayType(0), [0])
+    }
+    inputs.x_string = new Tensor('string', [], [0])
+    const { outputs } = await infer(pair.client, addr(), {
+      model: identity.sha256,
+      inputs,
+      outputNames: ['y_string', 'y_int64'],
+    })
+    assert.deepEqual(Object.keys(outputs).sort(), ['y_int64', 'y_string'])
+    assert.deepEqual([...outputs.y_int64!.dims], [0])
+  })
+
+  it('computes: Add on fixed shapes gives the local result', async () => {
+    const a = new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3])
+    const b = new Tensor('float32', Float32Array.from([0.5, 0.25, -1, 10, 20, 30]), [2, 3])
+    const { outputs } = await infer(pair.client, addr(), { model: add.sha256, inputs: { a, b } })
+    assert.equal(
+      compareTensors(plain(outputs.y!), { type: 'float32', dims: [2, 3], data: [1.5, 2.25, 2, 14, 25, 36] }),
+      undefined,
+    )
+  })
+
+  describe('bad input gets a typed status and the provider keeps serving', () => {
+    const good = async (): Promise<void> => {
+      const a = new Tensor('float32', new Float32Array(6).fill(1), [2, 3])
+      const { outputs } = await infer(pair.client, addr(), { model: add.sha256, inputs: { a, b: a } })
+      assert.deepEqual([...(outputs.y!.data as Float32Array)], [2, 2, 2, 2, 2, 2])
+    }
+    const f32 = (n: number, dims: number[]): Tensor => new Tensor('float32', new Float32Array(n), dims)
+
+    it('unknown model hash: MODEL_NOT_FOUND', async () => {
+      await assert.rejects(infer(pair.client, addr(), { model: 'ab'.repeat(32), inputs: { a: f32(6, [2, 3]) } }), {
+        name: 'ModelNotFoundError',
+        code: 'MODEL_NOT_FOUND',
+      })
+      await good()
+    })
+
+    it('wrong dtype: INVALID_INPUT', async () => {
+      const a = new Tensor('float64', new Float64Array(6), [2, 3])
+      await assert.rejects(infer(pair.client, addr(), { model: add.sha256, inputs: { a, b: f32(6, [2, 3]) } }), {
+        name: 'InvalidInferenceInputError',
+      })
+      await good()
+    })
+
+    it('wrong shape: INVALID_INPUT', async () => {
+      await assert.rejects(
+        infer(pair.client, addr(), { model: add.sha256, inputs: { a: f32(6, [3, 2]), b: f32(6, [2, 3]) } }),
+        { name: 'InvalidInferenceInputError' },
+      )
+      await assert.rejects(
+        infer(pair.client, addr(), { model: add.sha256, inputs: { a: f32(6, [6]), b: f32(6, [2, 3]) } }),
+        { name: 'InvalidInferenceInputError' },
+      )
+      await good()
+    })
+
+    it('missing input, unknown input, unknown output: INVALID_INPUT', async () => {
+      await assert.rejects(infer(pair.client, addr(), { model: add.sha256, inputs: { a: f32(6, [2, 3]) } }), {
+        name: 'InvalidInferenceInputError',
+      })
+      await assert.rejects(
+        infer(pair.client, addr(), {
+          model: add.sha256,
+          inputs: { a: f32(6, [2, 3]), b: f32(6, [2, 3]), c: f32(1, [1]) },
+        }),
+        { name: 'InvalidInferenceInputError' },
+      )
+      await assert.rejects(
+        infer(pair.client, addr(), {
+          model: add.sha256,
+          inputs: { a: f32(6, [2, 3]), b: f32(6, [2, 3]) },
+          outputNames: ['nope'],
+        }),
+        { name: 'InvalidInferenceInputError' },
+      )
+      await good()
+    })
+
+    it('tensor bytes that do not match dims x dtype, or an unsupported dtype on the wire: INVALID_INPUT', async () => {
+      const wrongBytes: TensorData = { dtype: 'float32', dims: [2, 3], data: new Uint8Array(20) }
+      const hugeDims: TensorData = { dtype: 'float32', dims: [2 ** 40, 2 ** 20], data: new Uint8Array(24) }
+      for (const bad of [wrongBytes, hugeDims]) {
+        await assert.rejects(
+          infer(pair.client, addr(), { model: add.sha256, inputs: { a: bad, b: f32(6, [2, 3]) } }),
+          (err: Error & { code?: string }) => ['INVALID_INFERENCE_INPUT', 'TOO_LARGE'].includes(err.code ?? ''),
+        )
+      }
+      const request = InferRequest.encode({
+        modelSha256: Buffer.from(add.sha256, 'hex'),
+        inputs: [{ name: 'a', dataType: 'UINT8' as never, dims: [2, 3], rawData: new Uint8Array(3), stringData: [] }],
+        outputNames: [],
+        deadlineMs: 0,
+      })
+      // Rewrite data_type (field 2, varint) from UINT8 (2) to INT4 (22), which protons will not encode for us.
+      const at = Buffer.from(request).indexOf(Buffer.from([0x10, 0x02]))
+      assert.ok(at > 0)
+      request[at + 1] = 22
+      const response = await rawExchange(request)
+      assert.ok(
+        [ComputeStatus.INVALID_INPUT, ComputeStatus.MALFORMED_REQUEST].includes(response.status),
+        `status ${response.status}`,
+      )
+      await good()
+    })
+
+    it('a request over the size limit: TOO_LARGE, answered without reading it all', async () => {
+      const big = f32(2 * 1024 * 1024, [2 * 1024 * 1024])
+      await assert.rejects(infer(pair.client, addr(), { model: add.sha256, inputs: { a: big, b: big } }), {
+        name: 'TooLargeError',
+        code: 'TOO_LARGE',
+      })
+      await good()
+    })
+
+    it('garbage frames: MALFORMED_REQUEST', async () => {
+      const garbage = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x99, 0x01])
+      const response = await rawExchange(garbage)
+      assert.equal(response.status, ComputeStatus.MALFORMED_REQUEST)
+      const shortHash = InferRequest.encode({
+        modelSha256: new Uint8Array(5),
+        inputs: [],
+        outputNames: [],
+        deadlineMs: 0,
+      })
+      assert.equal((await rawExchange(shortHash)).status, ComputeStatus.MALFORMED_REQUEST)
+      await good()
+    })
+
+    it('a job past its deadline: DEADLINE_EXCEEDED', async () => {
+      const n = 512
+      const x = f32(n * n, [n, n])
+      await assert.rejects(infer(pair.client, addr(), { model: slow.sha256, inputs: { a: x, b: x }, deadlineMs: 20 }), {
+        name: 'DeadlineExceededError',
+        code: 'DEADLINE_EXCEEDED',
+      })
+      await good()
+    })
+
+    it('a client that disconnects mid-job: the job is aborted and the pool serves others', async () => {
+      const n = 512
+      const x = f32(n * n, [n, n])
+      const failedBefore = pair.compute.pool.stats.failed
+      const controller = new AbortController()
+      const job = infer(
+        pair.client,
+        addr(),
+        { model: slow.sha256, inputs: { a: x, b: x } },
+        { signal: controller.signal },
+      )
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      controller.abort()
+      await assert.rejects(job)
+      await good()
+      // The provider saw the stream go and failed the job rather than computing it for nobody.
+      const deadline = Date.now() + 5000
+      while (pair.compute.pool.stats.failed === failedBefore && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      assert.ok(pair.compute.pool.stats.failed > failedBefore)
+    })
+
+    it('a crashed worker fails only its job (WORKER_CRASHED) and is replaced', async () => {
+      const crashPair = await startPair({
+        workers: 1,
+        maxMessageBytes: 64 * 1024 * 1024,
+        // A worker whose V8 heap cannot hold the job's strings dies, as a real out-of-memory worker would.
+        resourceLimits: { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 4 },
+      })
+      try {
+        const record = await crashPair.compute.store.add(identityModel(['string']), { name: 'identity-string' })
+        const peer = crashPair.provider.getMultiaddrs()
+        const many = new Tensor(
+          'string',
+          Array.from({ length: 400_000 }, (_, i) => `${i}`.padEnd(100, 'x')),
+          [400_000],
+        )
+        await assert.rejects(infer(crashPair.client, peer, { model: record.sha256, inputs: { x_string: many } }), {
+          name: 'WorkerCrashedError',
+          code: 'WORKER_CRASHED',
+        })
+        const small = new Tensor('string', ['still', 'serving'], [2])
+        const { outputs } = await infer(crashPair.client, peer, { model: record.sha256, inputs: { x_string: small } })
+        assert.deepEqual(outputs.y_string!.data, ['still', 'serving'])
+        assert.equal(crashPair.compute.pool.stats.crashed, 1)
+        assert.equal(crashPair.compute.pool.stats.workers, 1)
+      } finally {
+        await crashPair.stop()
+      }
+    })
+
+    it('a full queue answers BUSY and the queued jobs still complete', async () => {
+      const busyPair = await startPair({ workers: 1, maxQueue: 1 })
+      try {
+        const record = await busyPair.compute.store.add(matmulModel(48), { name: 'slow' })
+        const peer = busyPair.provider.getMultiaddrs()
+        const n = 256
+        const x = f32(n * n, [n, n])
+        const results = await Promise.allSettled(
+          Array.from({ length: 5 }, () =>
+            infer(busyPair.client, peer, { model: record.sha256, inputs: { a: x, b: x } }),
+          ),
+        )
+        const busy = results.filter((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'BUSY')
+        const ok = results.filter((r) => r.status === 'fulfilled')
+        assert.equal(busy.length + ok.length, 5, 'every job either ran or was refused as BUSY')
+        assert.ok(busy.length >= 1, 'at least one BUSY')
+        assert.ok(ok.length >= 2, 'the running and the queued job completed')
+      } finally {
+        await busyPair.stop()
+      }
+    })
+
+    it('a provider out of free mode refuses with NOT_AUTHORIZED', async () => {
+      const closed = await startPair({ freeMode: false })
+      try {
+        const record = await closed.compute.store.add(addModel())
+        await assert.rejects(
+          infer(closed.client, closed.provider.getMultiaddrs(), {
+            model: record.sha256,
+            inputs: { a: f32(6, [2, 3]), b: f32(6, [2, 3]) },
+          }),
+          { name: 'NotAuthorizedError', code: 'NOT_AUTHORIZED' },
+        )
+      } finally {
+        await closed.stop()
+      }
+    })
+  })
+
+  /** Send raw bytes as one length-prefixed frame and read the InferResponse. */
+  async function rawExchange(frame: Uint8Array): Promise<InferResponse> {
+    const stream = await pair.client.dialProtocol(addr(), INFER_PROTOCOL)
+    await lpStream(stream).write(frame)
+    const response = await pbStream(stream).read(InferResponse)
+    await stream.close()
+    return response
+  }
+
+  it('exchange() sends a pre-encoded request (what the bench uses)', async () => {
+    const a = new Tensor('float32', new Float32Array(6).fill(2), [2, 3])
+    const encode = (t: Tensor): ReturnType<typeof InferRequest.decode>['inputs'][number] => ({
+      name: '',
+      dataType: 'FLOAT' as never,
+      dims: [...t.dims],
+      rawData: new Uint8Array((t.data as Float32Array).buffer as ArrayBuffer),
+      stringData: [],
+    })
+    const response = await exchange(pair.client, addr(), {
+      modelSha256: Buffer.from(add.sha256, 'hex'),
+      inputs: [
+        { ...encode(a), name: 'a' },
+        { ...encode(a), name: 'b' },
+      ],
+      outputNames: [],
+      deadlineMs: 0,
+    })
+    assert.equal(response.status, ComputeStatus.OK)
+    assert.equal(response.outputs[0]!.rawData.byteLength, 24)
+  })
+})
