@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { reader } from 'protons-runtime'
 import { InvalidInferenceInputError } from './errors.js'
-import { byteLengthOf, DTYPES, dtypeFromOnnx, elementCount, type TensorData } from './tensor.js'
+import { byteLengthOf, dtypeFromOnnx, elementCount, type TensorData } from './tensor.js'
 
 /**
  * Reader for serialized ONNX TensorProto files (the backend test data's input_N.pb / output_N.pb, and what
