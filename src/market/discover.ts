@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events'
+import { performance } from 'node:perf_hooks'
 import type { AbortOptions, ContentRouting, PeerId, PeerStore } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -135,13 +136,17 @@ export async function* discoverOffers(
   const visit = async (peerId: PeerId, multiaddrs: Multiaddr[]): Promise<void> => {
     try {
       if (multiaddrs.length > 0) await node.peerStore.merge(peerId, { multiaddrs }, { signal })
+      const fetchStart = performance.now()
       const verified = await fetchOffer(components, peerId, { signal })
+      const fetchMs = performance.now() - fetchStart
       const { offer } = verified
       if (query.model != null && !offer.models.some((m) => Buffer.from(m.sha256).toString('hex') === query.model)) {
         throw new NoOfferError('The offer does not list the model it was advertised for')
       }
       if (query.maxPricePerSecond != null && offer.pricePerSecond > query.maxPricePerSecond) return
-      const rttMs = await node.services.ping.ping(peerId, { signal })
+      // The offer exchange itself took at least one round trip (plus dial and signature checks): an upper bound
+      // to fall back on if the ping fails, so that an RTT probe never disqualifies a valid offer.
+      const rttMs = await node.services.ping.ping(peerId, { signal }).catch(() => fetchMs)
       if (query.maxRttMs != null && rttMs > query.maxRttMs) return
       results.push({
         peerId,

@@ -117,7 +117,8 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // kad-dht pings new contacts on the same protocol; discovery measures RTT with it too.
+      ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
       dht: kadDHT({
         protocol: KAD_PROTOCOL,
         clientMode: !(init.dhtServer ?? true),
