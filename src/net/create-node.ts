@@ -125,6 +125,10 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
         peerInfoMapper: ADDRESS_MAPPERS[init.dhtAddressScope ?? 'all'],
         // Until a node has a peer in its routing table it has nobody to ask; don't hang on that.
         allowQueryWithZeroPeers: true,
+        // Set on purpose (see protocols/README.md): streams per connection and the per-message read deadline.
+        maxInboundStreams: 32,
+        maxOutboundStreams: 64,
+        incomingMessageTimeout: 10_000,
         providers: { provideValidity: Math.ceil(provideValidityMs / 1000) },
         reprovide: {
           validity: provideValidityMs,
