@@ -24,7 +24,12 @@ for (const name of names) {
     suite: name,
     startedAt,
     finishedAt: new Date().toISOString(),
-    machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem() },
+    machine: {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryBytes: os.totalmem(),
+    },
     results,
   }
   const file = join(root, 'bench-results', `${name}.json`)
