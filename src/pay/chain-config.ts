@@ -68,7 +68,7 @@ export async function readChainConfig(file: string): Promise<ChainConfig> {
 }
 
 /** Write a chain config atomically (other commands may be reading it). */
-export async function saveChainConfig(file: string, config: ChainConfig & Record<string, unknown>): Promise<void> {
+export async function saveChainConfig(file: string, config: ChainConfig): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
   const tmp = `${file}.${process.pid}.tmp`
   await writeFile(tmp, `${JSON.stringify(config, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)

@@ -123,6 +123,32 @@ function spawnAnvil(path: string, args: string[]): Promise<{ child: ChildProcess
 }
 
 /**
+ * Give an address ETH (anvil_setBalance) and dev tokens (DevToken.mint, which anyone may call) on a dev chain.
+ *
+ * @example
+ * await fundDevAccount(await loadChainConfig({ dataDir }), '0x...')
+ */
+export async function fundDevAccount(
+  chain: { rpcUrl: string; chainId: number; token?: Address | undefined },
+  address: Address,
+  options: AbortOptions = {},
+): Promise<void> {
+  options.signal?.throwIfAborted()
+  await rpc(chain.rpcUrl, 'anvil_setBalance', [address, `0x${DEV_FUND_ETH.toString(16)}`])
+  if (chain.token == null) return
+  const minter = createPayWalletClient(chain, privateKeyToAccount(devAccounts(1)[0]!.privateKey))
+  const hash = await writeContract(minter, {
+    address: chain.token,
+    abi: DEV_TOKEN_ABI,
+    functionName: 'mint',
+    args: [address, DEV_FUND_TOKENS],
+    account: minter.account,
+    chain: minter.chain,
+  })
+  await waitForTransactionReceipt(minter, { hash })
+}
+
+/**
  * Start a local anvil on 127.0.0.1 with the deterministic dev accounts, deploy PaymentChannel and the dev ERC-20,
  * mint dev tokens to every dev account (and `fund`), and return the config plus `stop()`. anvil is killed when this
  * process exits, whatever the reason short of SIGKILL.
@@ -178,19 +204,9 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
     const challengePeriod = options.challengePeriod ?? DEV_CHALLENGE_PERIOD_SECONDS
     const channel = await deployPaymentChannel(deployer, { challengePeriod })
     const token = await deployDevToken(deployer, {})
-    const fund = async (address: Address, fundOptions: AbortOptions = {}): Promise<void> => {
-      fundOptions.signal?.throwIfAborted()
-      await rpc(rpcUrl, 'anvil_setBalance', [address, `0x${DEV_FUND_ETH.toString(16)}`])
-      const hash = await writeContract(deployer, {
-        address: token.address,
-        abi: DEV_TOKEN_ABI,
-        functionName: 'mint',
-        args: [address, DEV_FUND_TOKENS],
-        account: deployer.account,
-        chain: deployer.chain,
-      })
-      await waitForTransactionReceipt(deployer, { hash })
-    }
+    const devToken = { rpcUrl, chainId, token: token.address }
+    const fund = (address: Address, fundOptions: AbortOptions = {}): Promise<void> =>
+      fundDevAccount(devToken, address, fundOptions)
     for (const account of accounts) await fund(account.address)
     for (const address of options.fund ?? []) await fund(address)
     return {

@@ -1,0 +1,160 @@
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type Address, formatEther, getAddress, isAddress } from 'viem'
+import { privateKeyToAddress } from 'viem/accounts'
+import { resolveDataDir } from '../daemon/data-dir.js'
+import { InvalidInputError } from '../errors.js'
+import {
+  CHAIN_CONFIG_FILE,
+  chainConfigPath,
+  DEV_CHALLENGE_PERIOD_SECONDS,
+  fundDevAccount,
+  loadChainConfig,
+  loadOrCreateEvmKey,
+  saveChainConfig,
+  startDevChain,
+} from '../pay/index.js'
+import { type Command, integerFlag, type ParsedArgs, stringFlag, stringListFlag, toJson } from './command.js'
+import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+
+function addresses(args: ParsedArgs): Address[] {
+  return stringListFlag(args, 'fund').map((a) => {
+    if (!isAddress(a)) throw new InvalidInputError(`--fund ${a} is not an address`)
+    return getAddress(a)
+  })
+}
+
+/** The EVM address of each data dir's key (creating evm.key on first use). */
+async function dataDirAddresses(dirs: string[]): Promise<Array<{ dir: string; address: Address }>> {
+  const out: Array<{ dir: string; address: Address }> = []
+  for (const dir of dirs) out.push({ dir, address: privateKeyToAddress(await loadOrCreateEvmKey(dir)) })
+  return out
+}
+
+const fundCommand: Command = {
+  name: 'fund',
+  summary: "Give addresses (or data dirs' EVM keys) ETH and dev tokens on the running dev chain.",
+  usage: 'parkbench chain fund [ADDR...] [--fund-data-dir DIR...] [--data-dir DIR] [--chain FILE]',
+  maxPositionals: 100,
+  options: {
+    ...DATA_DIR_OPTION,
+    chain: { type: 'string', valueName: 'FILE', description: 'Chain config (default <data-dir>/chain.json)' },
+    'fund-data-dir': {
+      type: 'string',
+      multiple: true,
+      valueName: 'DIR',
+      description: 'Fund the EVM key of this data dir and copy the chain config there (repeatable)',
+    },
+  },
+  async run(args, io) {
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const file = stringFlag(args, 'chain')
+    const chain = await loadChainConfig({ dataDir, env: io.env, ...(file != null ? { file } : {}) })
+    const targets: Address[] = args.positionals.map((a) => {
+      if (!isAddress(a)) throw new InvalidInputError(`${a} is not an address`)
+      return getAddress(a)
+    })
+    const dirs = stringListFlag(args, 'fund-data-dir').map((d) => resolveDataDir(d, io.env))
+    for (const { dir, address } of await dataDirAddresses(dirs)) {
+      targets.push(address)
+      await saveChainConfig(chainConfigPath(dir), chain)
+    }
+    if (targets.length === 0) throw new InvalidInputError('Name at least one ADDR or --fund-data-dir')
+    for (const address of targets) {
+      await fundDevAccount(chain, address, { signal: io.signal })
+      io.stdout(`funded ${address}\n`)
+    }
+    return 0
+  },
+}
+
+export const chainCommand: Command = {
+  name: 'chain',
+  summary: 'Run a local dev chain (anvil) with PaymentChannel and a dev ERC-20 deployed, until Ctrl-C.',
+  usage: 'parkbench chain [--port N] [--fund ADDR...] [--fund-data-dir DIR...] [--data-dir DIR] [--json]',
+  subcommands: [fundCommand],
+  options: {
+    ...DATA_DIR_OPTION,
+    ...JSON_OPTION,
+    port: { type: 'string', valueName: 'N', description: 'RPC port on 127.0.0.1 (default: a free one)' },
+    'challenge-period': {
+      type: 'string',
+      valueName: 'SECONDS',
+      description: `Renter-exit challenge window (default ${DEV_CHALLENGE_PERIOD_SECONDS})`,
+    },
+    fund: { type: 'string', multiple: true, valueName: 'ADDR', description: 'Also fund this address (repeatable)' },
+    'fund-data-dir': {
+      type: 'string',
+      multiple: true,
+      valueName: 'DIR',
+      description: "Fund this data dir's EVM key and save the chain config there too (repeatable)",
+    },
+  },
+  async run(args, io) {
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const port = integerFlag(args, 'port')
+    const period = integerFlag(args, 'challenge-period')
+    // The data dir's own key is funded too, so the node using this data dir can pay right away.
+    const dirs = [dataDir, ...stringListFlag(args, 'fund-data-dir').map((d) => resolveDataDir(d, io.env))]
+    const keyed = await dataDirAddresses(dirs)
+    const chain = await startDevChain({
+      ...(port != null ? { port } : {}),
+      ...(period != null ? { challengePeriod: BigInt(period) } : {}),
+      fund: [...addresses(args), ...keyed.map((k) => k.address)],
+    })
+    const saved: string[] = []
+    try {
+      const config = {
+        rpcUrl: chain.rpcUrl,
+        chainId: chain.chainId,
+        contract: chain.contract,
+        token: chain.token,
+        deployBlock: chain.deployBlock,
+        challengePeriod: chain.challengePeriod,
+      }
+      for (const { dir } of keyed) {
+        const file = chainConfigPath(dir)
+        await saveChainConfig(file, config)
+        saved.push(file)
+      }
+      if (args.values.json === true) {
+        io.stdout(`${toJson({ ...config, configFiles: saved, accounts: chain.accounts, funded: keyed })}\n`)
+      } else {
+        const lines = [
+          'parkbench dev chain (anvil) is running. Ctrl-C stops it.',
+          '',
+          `  RPC URL          ${chain.rpcUrl}`,
+          `  chain id         ${chain.chainId}`,
+          `  PaymentChannel   ${chain.contract}   (challenge window ${chain.challengePeriod} s)`,
+          `  dev token        ${chain.token}   (PBDEV, 18 decimals, anyone may mint)`,
+          '',
+          `  config saved to  ${saved.join('\n                   ')}`,
+          '',
+          'Funded keys (10000 ETH and 1000000 PBDEV each):',
+          ...keyed.map((k) => `  ${k.address}   ${join(k.dir, 'evm.key')}`),
+          ...addresses(args).map((a) => `  ${a}`),
+          '',
+          'Dev accounts (public, well-known keys: never use them on a real chain):',
+          ...chain.accounts.slice(0, 4).map((a, i) => `  (${i}) ${a.address}  ${a.privateKey}`),
+          `  ... ${chain.accounts.length} accounts from the mnemonic "test test ... junk", ${formatEther(10n ** 22n)} ETH each`,
+          '',
+          'Next: parkbench channel open --provider ADDR --amount WEI   (other shells pick up the config above)',
+          '',
+        ]
+        io.stdout(lines.join('\n'))
+      }
+      if (!io.signal.aborted) {
+        await new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }))
+      }
+      io.stdout('stopping anvil\n')
+      return 0
+    } finally {
+      await chain.stop()
+      // A stopped chain's config would point the other commands at a dead RPC.
+      for (const file of saved) await rm(file, { force: true })
+    }
+  },
+}
+
+/** For tests: the file name `parkbench chain` writes in each data dir. */
+export const CHAIN_FILE_NAME = CHAIN_CONFIG_FILE

@@ -1,0 +1,312 @@
+import { type Address, getAddress, type Hex, isAddress, isHex, zeroAddress } from 'viem'
+import { InvalidInputError } from '../errors.js'
+import {
+  type ChannelState,
+  ChannelStateCache,
+  createPaymentReceiver,
+  createPaymentSender,
+  createSettler,
+  getChannel,
+  listChannels,
+  openChannel,
+  type PaymentStore,
+  requestClose,
+  topUpChannel,
+  withdrawChannel,
+} from '../pay/index.js'
+import { CHAIN_OPTIONS, type ChainContext, chainContext, openPaymentStore } from './channel-common.js'
+import { bigintFlag, type Command, type ParsedArgs, stringFlag, toJson } from './command.js'
+import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+
+const COMMON = { ...DATA_DIR_OPTION, ...CHAIN_OPTIONS, ...JSON_OPTION }
+const CHANNEL_OPTION = {
+  channel: { type: 'string' as const, valueName: 'ID', description: 'Channel id (default: your only eligible one)' },
+}
+
+function out(io: { stdout: (t: string) => void }, args: ParsedArgs, json: unknown, text: string): void {
+  io.stdout(args.values.json === true ? `${toJson(json)}\n` : `${text}\n`)
+}
+
+function channelFlag(args: ParsedArgs): Hex | undefined {
+  const id = stringFlag(args, 'channel')
+  if (id == null) return undefined
+  if (!isHex(id) || id.length !== 66) throw new InvalidInputError(`--channel ${id} is not a 32-byte hex id`)
+  return id
+}
+
+interface ChannelRow extends Partial<ChannelState> {
+  channelId: Hex
+  role: 'renter' | 'provider'
+  status: 'open' | 'closing' | 'withdrawn'
+  /** Renter: the cumulative total this node has authorised (local store). */
+  paidOffChain?: bigint
+  /** Provider: the best total this node has accepted (local store). */
+  acceptedOffChain?: bigint
+}
+
+async function channelRows(ctx: ChainContext, signal: AbortSignal): Promise<ChannelRow[]> {
+  const listed = await listChannels(
+    ctx.publicClient,
+    {
+      contract: ctx.chain.contract,
+      account: ctx.account.address,
+      fromBlock: BigInt(ctx.chain.deployBlock ?? 0),
+    },
+    { signal },
+  )
+  const rows: ChannelRow[] = []
+  for (const l of listed) {
+    try {
+      const state = await getChannel(
+        ctx.publicClient,
+        { contract: ctx.chain.contract, channelId: l.channelId },
+        { signal },
+      )
+      rows.push({ ...state, role: l.role, status: state.closeRequestedAt === 0n ? 'open' : 'closing' })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'CHANNEL_NOT_OPEN') throw err
+      rows.push({ ...l, status: 'withdrawn' })
+    }
+  }
+  return rows
+}
+
+/** `--channel`, or the caller's only channel matching `want`. */
+async function pickChannel(
+  args: ParsedArgs,
+  ctx: ChainContext,
+  signal: AbortSignal,
+  want: (row: ChannelRow) => boolean,
+  what: string,
+): Promise<Hex> {
+  const id = channelFlag(args)
+  if (id != null) return id
+  const rows = (await channelRows(ctx, signal)).filter(want)
+  if (rows.length !== 1) {
+    throw new InvalidInputError(`You have ${rows.length} channels ${what}: pass --channel ID`)
+  }
+  return rows[0]!.channelId
+}
+
+const openCommand: Command = {
+  name: 'open',
+  summary: 'Open a payment channel to a provider, funded with ETH or an ERC-20.',
+  usage: 'parkbench channel open --provider ADDR --amount N [--token ADDR] [--json]',
+  options: {
+    ...COMMON,
+    provider: { type: 'string', valueName: 'ADDR', description: "The provider's EVM address" },
+    amount: { type: 'string', valueName: 'N', description: 'Deposit in base units (wei for ETH)' },
+    token: {
+      type: 'string',
+      valueName: 'ADDR',
+      description: 'ERC-20 token address, or "dev" for the dev chain\'s token (default: native ETH)',
+    },
+  },
+  async run(args, io) {
+    const provider = stringFlag(args, 'provider')
+    const amount = bigintFlag(args, 'amount')
+    if (provider == null || !isAddress(provider)) throw new InvalidInputError('--provider ADDR is required')
+    if (amount == null || amount === 0n) throw new InvalidInputError('--amount N (base units, > 0) is required')
+    const ctx = await chainContext(args, io.env)
+    const tokenFlag = stringFlag(args, 'token')
+    let token: Address | undefined
+    if (tokenFlag === 'dev') {
+      if (ctx.chain.token == null) throw new InvalidInputError('The chain config names no dev token')
+      token = ctx.chain.token
+    } else if (tokenFlag != null) {
+      if (!isAddress(tokenFlag)) throw new InvalidInputError(`--token ${tokenFlag} is not an address`)
+      token = getAddress(tokenFlag)
+    }
+    const result = await openChannel(
+      ctx.wallet,
+      { contract: ctx.chain.contract, provider: getAddress(provider), token, amount },
+      { signal: io.signal },
+    )
+    out(
+      io,
+      args,
+      { ...result, renter: ctx.account.address, provider: getAddress(provider), token: token ?? zeroAddress },
+      `opened channel ${result.channelId}\n  deposit ${result.deposit} ${token == null ? 'wei' : `of token ${token}`}\n  tx ${result.transactionHash}`,
+    )
+    return 0
+  },
+}
+
+const topUpCommand: Command = {
+  name: 'top-up',
+  summary: "Add to a channel's deposit (renter).",
+  usage: 'parkbench channel top-up --amount N [--channel ID] [--json]',
+  options: {
+    ...COMMON,
+    ...CHANNEL_OPTION,
+    amount: { type: 'string', valueName: 'N', description: 'Amount in base units' },
+  },
+  async run(args, io) {
+    const amount = bigintFlag(args, 'amount')
+    if (amount == null || amount === 0n) throw new InvalidInputError('--amount N (> 0) is required')
+    const ctx = await chainContext(args, io.env)
+    const channelId = await pickChannel(
+      args,
+      ctx,
+      io.signal,
+      (r) => r.role === 'renter' && r.status === 'open',
+      'open as renter',
+    )
+    const result = await topUpChannel(
+      ctx.wallet,
+      { contract: ctx.chain.contract, channelId, amount },
+      { signal: io.signal },
+    )
+    out(io, args, { channelId, ...result }, `topped up ${channelId}: deposit now ${result.deposit}`)
+    return 0
+  },
+}
+
+/** What the local payment store knows: the renter's paid total, the provider's best accepted total. */
+async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[]): Promise<string | undefined> {
+  let store: PaymentStore
+  try {
+    store = await openPaymentStore(ctx.dataDir)
+  } catch (err) {
+    return `local payment records unavailable: ${(err as Error).message}`
+  }
+  try {
+    const sender = createPaymentSender({ store, account: ctx.account }, ctx.chain)
+    await sender.start()
+    const receiver = createPaymentReceiver(
+      { store, channels: new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract }) },
+      { ...ctx.chain, provider: ctx.account.address },
+    )
+    await receiver.start()
+    for (const row of rows) {
+      if (row.role === 'renter') row.paidOffChain = sender.channelTotal(row.channelId)
+      else row.acceptedOffChain = receiver.channelTotal(row.channelId)
+    }
+    return undefined
+  } finally {
+    await store.stop()
+  }
+}
+
+function describeRow(r: ChannelRow): string {
+  const lines = [`${r.channelId}  ${r.role}  ${r.status}`]
+  if (r.status !== 'withdrawn') {
+    lines.push(`  renter ${r.renter}  provider ${r.provider}`)
+    lines.push(`  token ${r.token === zeroAddress ? 'ETH' : r.token}  deposit ${r.deposit}  settled ${r.settled}`)
+    if (r.status === 'closing') lines.push(`  close deadline ${new Date(Number(r.closeDeadline) * 1000).toISOString()}`)
+  }
+  if (r.paidOffChain != null) lines.push(`  paid off-chain ${r.paidOffChain}`)
+  if (r.acceptedOffChain != null) lines.push(`  accepted off-chain ${r.acceptedOffChain}`)
+  return lines.join('\n')
+}
+
+const statusCommand: Command = {
+  name: 'status',
+  summary: 'List your channels (as renter and provider): deposit, settled, closing, and what was paid off-chain.',
+  usage: 'parkbench channel status [--channel ID] [--json]',
+  options: { ...COMMON, ...CHANNEL_OPTION },
+  async run(args, io) {
+    const ctx = await chainContext(args, io.env)
+    const only = channelFlag(args)?.toLowerCase()
+    const rows = (await channelRows(ctx, io.signal)).filter((r) => only == null || r.channelId.toLowerCase() === only)
+    const note = await addLocalTotals(ctx, rows)
+    const json = {
+      account: ctx.account.address,
+      chainId: ctx.chain.chainId,
+      contract: ctx.chain.contract,
+      channels: rows,
+      ...(note != null ? { note } : {}),
+    }
+    const text = [
+      `account ${ctx.account.address} on chain ${ctx.chain.chainId}, contract ${ctx.chain.contract}`,
+      rows.length === 0 ? 'no channels' : rows.map(describeRow).join('\n'),
+      ...(note != null ? [note] : []),
+    ].join('\n')
+    out(io, args, json, text)
+    return 0
+  },
+}
+
+const settleCommand: Command = {
+  name: 'settle',
+  summary: 'Settle the best payment proof of your channels (provider) on-chain now.',
+  usage: 'parkbench channel settle [--channel ID] [--json]',
+  options: { ...COMMON, ...CHANNEL_OPTION },
+  async run(args, io) {
+    const ctx = await chainContext(args, io.env)
+    const channelId = channelFlag(args)
+    const store = await openPaymentStore(ctx.dataDir)
+    try {
+      const channels = new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract })
+      const receiver = createPaymentReceiver({ store, channels }, { ...ctx.chain, provider: ctx.account.address })
+      await receiver.start()
+      const settler = createSettler({ receiver, store, channels, wallet: ctx.wallet }, { contract: ctx.chain.contract })
+      const results = await settler.settle(channelId, { signal: io.signal })
+      out(
+        io,
+        args,
+        { settled: results },
+        results.length === 0
+          ? 'nothing to settle'
+          : results
+              .map((r) => `settled ${r.channelId}: paid ${r.paid}, total ${r.total} (tx ${r.transactionHash})`)
+              .join('\n'),
+      )
+      return 0
+    } finally {
+      await store.stop()
+    }
+  },
+}
+
+const closeCommand: Command = {
+  name: 'close',
+  summary: 'Request close (renter): starts the challenge window, after which "withdraw" refunds the rest.',
+  usage: 'parkbench channel close [--channel ID] [--json]',
+  options: { ...COMMON, ...CHANNEL_OPTION },
+  async run(args, io) {
+    const ctx = await chainContext(args, io.env)
+    const channelId = await pickChannel(
+      args,
+      ctx,
+      io.signal,
+      (r) => r.role === 'renter' && r.status === 'open',
+      'open as renter',
+    )
+    const result = await requestClose(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal: io.signal })
+    out(
+      io,
+      args,
+      { channelId, ...result },
+      `close requested for ${channelId}; withdraw after ${new Date(Number(result.deadline) * 1000).toISOString()}`,
+    )
+    return 0
+  },
+}
+
+const withdrawCommand: Command = {
+  name: 'withdraw',
+  summary: 'After the challenge window: refund the unspent deposit to you (renter) and delete the channel.',
+  usage: 'parkbench channel withdraw [--channel ID] [--json]',
+  options: { ...COMMON, ...CHANNEL_OPTION },
+  async run(args, io) {
+    const ctx = await chainContext(args, io.env)
+    const channelId = await pickChannel(
+      args,
+      ctx,
+      io.signal,
+      (r) => r.role === 'renter' && r.status === 'closing',
+      'closing as renter',
+    )
+    const result = await withdrawChannel(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal: io.signal })
+    out(io, args, { channelId, ...result }, `withdrew ${channelId}: refunded ${result.refund}`)
+    return 0
+  },
+}
+
+export const channelCommand: Command = {
+  name: 'channel',
+  summary: 'Open, inspect, settle and close payment channels.',
+  usage: 'parkbench channel <open|status|top-up|settle|close|withdraw> [options]',
+  subcommands: [openCommand, statusCommand, topUpCommand, settleCommand, closeCommand, withdrawCommand],
+}
