@@ -65,7 +65,9 @@ export function buildModel(spec: {
   inputs: ValueInfo[]
   outputs: ValueInfo[]
   opset?: number
-}): Uint8Array {
+  /** ModelProto.doc_string: padding that makes a model as large as a test needs without more compute. */
+  docString?: string
+}): Uint8Array<ArrayBuffer> {
   const graph = [
     ...spec.nodes.flatMap((n) =>
       field(1, [...n.inputs.flatMap((i) => field(1, i)), ...n.outputs.flatMap((o) => field(2, o)), ...field(4, n.op)]),
@@ -77,6 +79,7 @@ export function buildModel(spec: {
   const model = [
     ...field(1, 10), // ir_version
     ...field(2, 'parkbench-test'), // producer_name
+    ...(spec.docString === undefined ? [] : field(6, spec.docString)),
     ...field(7, graph),
     ...field(8, [...field(1, ''), ...field(2, spec.opset ?? 21)]), // opset_import
   ]
@@ -84,7 +87,7 @@ export function buildModel(spec: {
 }
 
 /** `y_<type> = Identity(x_<type>)` for each listed type, all in one model, shapes left dynamic. */
-export function identityModel(types: Array<keyof typeof ONNX_TYPES>): Uint8Array {
+export function identityModel(types: Array<keyof typeof ONNX_TYPES>): Uint8Array<ArrayBuffer> {
   return buildModel({
     nodes: types.map((t) => ({ op: 'Identity', inputs: [`x_${t}`], outputs: [`y_${t}`] })),
     inputs: types.map((t) => ({ name: `x_${t}`, type: t, dims: ['n'] })),
@@ -96,7 +99,7 @@ export function identityModel(types: Array<keyof typeof ONNX_TYPES>): Uint8Array
  * `y = (((a x b) x b) x b)...`, `depth` MatMuls on float32 [n, n]: run time grows with depth x n^3, which tests
  * use to make a job as slow as they need with small inputs.
  */
-export function matmulModel(depth = 1): Uint8Array {
+export function matmulModel(depth = 1): Uint8Array<ArrayBuffer> {
   const nodes: NodeSpec[] = []
   for (let i = 0; i < depth; i++) {
     nodes.push({ op: 'MatMul', inputs: [i === 0 ? 'a' : `t${i}`, 'b'], outputs: [i === depth - 1 ? 'y' : `t${i + 1}`] })
@@ -111,9 +114,10 @@ export function matmulModel(depth = 1): Uint8Array {
   })
 }
 
-/** `y = Add(a, b)` on float32 [2, 3]: a model with a fixed shape. */
-export function addModel(): Uint8Array {
+/** `y = Add(a, b)` on float32 [2, 3]: a model with a fixed shape, padded to about `padBytes` if asked. */
+export function addModel(padBytes = 0): Uint8Array<ArrayBuffer> {
   return buildModel({
+    ...(padBytes > 0 ? { docString: 'p'.repeat(padBytes) } : {}),
     nodes: [{ op: 'Add', inputs: ['a', 'b'], outputs: ['y'] }],
     inputs: [
       { name: 'a', type: 'float32', dims: [2, 3] },
