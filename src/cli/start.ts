@@ -1,6 +1,7 @@
 import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/config.js'
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import { paymentTermsFromChain } from '../daemon/payment-terms.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
@@ -27,7 +28,17 @@ export const startCommand: Command = {
     threads: { type: 'string', valueName: 'N', description: 'Cores offered (default: all but one)' },
     'max-lease-seconds': { type: 'string', valueName: 'N', description: 'Longest lease sold (default 600)' },
     region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
-    payout: { type: 'string', valueName: 'ADDR', description: 'EVM address paid by channels' },
+    chain: {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'Chain config saved by `parkbench chain` (default <data-dir>/chain.json)',
+    },
+    'private-key': {
+      type: 'string',
+      valueName: 'HEX',
+      description: 'EVM key paid by channels (default <data-dir>/evm.key)',
+    },
+    payout: { type: 'string', valueName: 'ADDR', description: 'EVM address paid by channels (instead of --chain)' },
     'chain-id': { type: 'string', valueName: 'ID', description: 'EVM chain id of the payment contract' },
     contract: { type: 'string', valueName: 'ADDR', description: 'PaymentChannel contract address' },
     token: { type: 'string', valueName: 'ADDR', description: 'ERC-20 to be paid in (default: native coin)' },
@@ -64,7 +75,18 @@ export const startCommand: Command = {
     const token = stringFlag(args, 'token')
     if (token != null) payment.token = token
 
-    const config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
+    let config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
+    if (config.sell && config.payment == null) {
+      // No explicit payment terms: be paid to this node's EVM account through the configured chain.
+      const payment = await paymentTermsFromChain({
+        dataDir,
+        chainFile: stringFlag(args, 'chain'),
+        privateKey: stringFlag(args, 'private-key'),
+        token: token as `0x${string}` | undefined,
+        env: io.env,
+      })
+      config = { ...config, payment }
+    }
     const daemon = createDaemon(config)
     await daemon.start()
     const status = await daemon.status()

@@ -70,8 +70,11 @@ describe('parkbench start + parkbench offers, two processes on loopback', () => 
     assert.match(help.stdout, /--max-rtt MS/)
 
     const dataDir = await mkdtemp(join(tmpdir(), 'pb-cli-'))
-    const noChain = await runCli(['start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'])
+    const noChain = await runCli(['start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'], {
+      env: { PARKBENCH_CHAIN: '' },
+    })
     assert.equal(noChain.code, 1)
-    assert.match(noChain.stderr, /NO_PAYMENT_TERMS/)
+    assert.match(noChain.stderr, /CHAIN_CONFIG/)
+    assert.equal(noChain.stderr.trim().split('\n').length, 1)
   })
 })
