@@ -2,8 +2,18 @@ import { chainCommand } from './chain.js'
 import { channelCommand } from './channel.js'
 import type { Command } from './command.js'
 import { idCommand } from './id.js'
+import { inferCommand } from './infer.js'
+import { modelCommand } from './model.js'
 import { offersCommand } from './offers.js'
 import { startCommand } from './start.js'
 
 /** Every top-level command, in the order `parkbench --help` lists them. One file per command. */
-export const COMMANDS: Command[] = [startCommand, idCommand, offersCommand, channelCommand, chainCommand]
+export const COMMANDS: Command[] = [
+  startCommand,
+  idCommand,
+  modelCommand,
+  inferCommand,
+  offersCommand,
+  channelCommand,
+  chainCommand,
+]

@@ -72,9 +72,12 @@ export {
 } from './onnx-tensor-file.js'
 export { Status as ComputeStatus } from './pb/compute.js'
 export {
+  byteLengthOf,
   DTYPES,
   decodeTensor,
+  elementCount,
   encodeTensor,
+  isTensorDtype,
   type TensorData,
   type TensorDtype,
   type TensorLike,
