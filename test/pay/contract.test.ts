@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { bytesToHex, type Hex, zeroAddress } from 'viem'
+import { fileURLToPath } from 'node:url'
+import { bytesToHex, type Hex, toFunctionSelector, zeroAddress } from 'viem'
+import { deployContract, readContract, waitForTransactionReceipt, writeContract } from 'viem/actions'
 import { requestClose, withdrawChannel } from '../../src/pay/actions/close-channel.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
@@ -254,5 +258,51 @@ describe('PaymentChannel contract (anvil)', () => {
     await rejectsWithCode(settleVoucher(w, { contract, voucher: good }), 'AMOUNT_NOT_INCREASING')
     const state = await getChannel(f.publicClient, { contract, channelId: a.channelId })
     assert.equal(state.settled, 1_000n)
+  })
+
+  it('resists re-entrancy: a provider contract that re-enters settle from its payment is paid once', async () => {
+    const solc = createRequire(import.meta.url)('solc') as { compile(input: string): string }
+    const here = dirname(fileURLToPath(import.meta.url))
+    const source = await readFile(
+      join(here, '..', '..', '..', 'test', 'fixtures', 'pay', 'ReentrantProvider.sol'),
+      'utf8',
+    )
+    const output = JSON.parse(
+      solc.compile(
+        JSON.stringify({
+          language: 'Solidity',
+          sources: { 'ReentrantProvider.sol': { content: source } },
+          settings: { outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } },
+        }),
+      ),
+    )
+    const compiled = output.contracts['ReentrantProvider.sol'].ReentrantProvider
+    const { contract, chainId } = f.chain
+    const deployHash = await deployContract(f.stranger.wallet, {
+      abi: compiled.abi,
+      bytecode: `0x${compiled.evm.bytecode.object}`,
+      args: [contract],
+      account: f.stranger.account,
+      chain: f.stranger.wallet.chain,
+    })
+    const hostile = (await waitForTransactionReceipt(f.publicClient, { hash: deployHash })).contractAddress!
+    const { channelId } = await openChannel(f.renter.wallet, { contract, provider: hostile, amount: 10_000n })
+    const first = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 100n })
+    const second = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 300n })
+    const hash = await writeContract(f.stranger.wallet, {
+      address: hostile,
+      abi: compiled.abi,
+      functionName: 'attack',
+      args: [channelId, first.total, first.signature, second.total, second.signature],
+      account: f.stranger.account,
+      chain: f.stranger.wallet.chain,
+    })
+    await waitForTransactionReceipt(f.publicClient, { hash })
+    const read = (functionName: string) =>
+      readContract(f.publicClient, { address: hostile, abi: compiled.abi, functionName })
+    assert.equal(await read('received'), 100n)
+    assert.equal(await read('payments'), 1n)
+    assert.equal(await read('lastError'), toFunctionSelector('Reentrancy()'))
+    assert.equal((await getChannel(f.publicClient, { contract, channelId })).settled, 100n)
   })
 })
