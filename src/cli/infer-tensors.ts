@@ -102,7 +102,9 @@ export function tensorFromJson(name: string, json: unknown): TensorData {
   }
   const bytes = new Uint8Array(byteLengthOf(dtype, count))
   const view = new DataView(bytes.buffer)
-  values.forEach((v, i) => writeElement(view, dtype, i, v, where))
+  values.forEach((v, i) => {
+    writeElement(view, dtype, i, v, where)
+  })
   return { dtype, dims: dims as number[], data: bytes }
 }
 
@@ -115,28 +117,39 @@ function writeElement(
 ): void {
   switch (dtype) {
     case 'float32':
-      return view.setFloat32(i * 4, toNumber(v, where), true)
+      view.setFloat32(i * 4, toNumber(v, where), true)
+      break
     case 'float64':
-      return view.setFloat64(i * 8, toNumber(v, where), true)
+      view.setFloat64(i * 8, toNumber(v, where), true)
+      break
     case 'float16':
-      return view.setUint16(i * 2, floatToHalf(toNumber(v, where)), true)
+      view.setUint16(i * 2, floatToHalf(toNumber(v, where)), true)
+      break
     case 'int8':
-      return view.setInt8(i, toNumber(v, where))
+      view.setInt8(i, toNumber(v, where))
+      break
     case 'uint8':
     case 'bool':
-      return view.setUint8(i, toNumber(v, where))
+      view.setUint8(i, toNumber(v, where))
+      break
     case 'int16':
-      return view.setInt16(i * 2, toNumber(v, where), true)
+      view.setInt16(i * 2, toNumber(v, where), true)
+      break
     case 'uint16':
-      return view.setUint16(i * 2, toNumber(v, where), true)
+      view.setUint16(i * 2, toNumber(v, where), true)
+      break
     case 'int32':
-      return view.setInt32(i * 4, toNumber(v, where), true)
+      view.setInt32(i * 4, toNumber(v, where), true)
+      break
     case 'uint32':
-      return view.setUint32(i * 4, toNumber(v, where), true)
+      view.setUint32(i * 4, toNumber(v, where), true)
+      break
     case 'int64':
-      return view.setBigInt64(i * 8, toBigInt(v, where), true)
+      view.setBigInt64(i * 8, toBigInt(v, where), true)
+      break
     case 'uint64':
-      return view.setBigUint64(i * 8, toBigInt(v, where), true)
+      view.setBigUint64(i * 8, toBigInt(v, where), true)
+      break
   }
 }
 
