@@ -123,6 +123,19 @@ function spawnAnvil(path: string, args: string[]): Promise<{ child: ChildProcess
 }
 
 /**
+ * anvil must never outlive this process. An 'exit' handler covers every way out but SIGKILL; for that, a tiny shell
+ * loop (not our child's child, so it survives us) kills anvil once this process is gone, and ends by itself when
+ * anvil stops first.
+ */
+function watchParent(child: ChildProcess): void {
+  if (process.platform === 'win32' || child.pid == null) return
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`
+  const watchdog = spawn('/bin/sh', ['-c', script], { stdio: 'ignore', detached: true })
+  watchdog.on('error', (err) => log('anvil watchdog failed to start: %e', err))
+  watchdog.unref()
+}
+
+/**
  * Give an address ETH (anvil_setBalance) and dev tokens (DevToken.mint, which anyone may call) on a dev chain.
  *
  * @example
@@ -175,6 +188,7 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
   ]
   if (options.blockTime != null) args.push('--block-time', String(options.blockTime))
   const { child, port } = await spawnAnvil(options.anvilPath ?? findAnvil(), args)
+  watchParent(child)
   const killOnExit = (): void => {
     child.kill('SIGKILL')
   }
