@@ -137,6 +137,8 @@ export * from './errors.js'
 export { loadOrCreateEvmKey, type ResolveEvmAccountOptions, resolveEvmAccount } from './evm-key.js'
 export { HashChain, hashRepeated, hashStep, verifyTickPreimage } from './hash-chain.js'
 export {
+  amountFromBytes,
+  amountToBytes,
   decodeSignedTickCommitment,
   decodeTick,
   decodeVoucher,
@@ -179,6 +181,7 @@ export {
   type SettlerComponents,
   type SettlerInit,
 } from './settler.js'
+export { PaymentStatus, paymentAck, paymentStatusOf, readPaymentAck } from './status.js'
 export type {
   ChannelState,
   HashFunctionName,
