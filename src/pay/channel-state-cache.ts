@@ -17,6 +17,8 @@ export interface ChannelStateCacheInit {
   maxEntries?: number
 }
 
+const NEGATIVE_TTL_MS = 1_000
+
 interface Entry {
   /** undefined: the channel does not exist (cached too, so a flood of bogus ids costs one read each per TTL). */
   state: ChannelState | undefined
@@ -57,7 +59,9 @@ export class ChannelStateCache {
   async get(channelId: Hex, options: AbortOptions & { force?: boolean } = {}): Promise<ChannelState | undefined> {
     const key = channelId.toLowerCase()
     const entry = this.entries.get(key)
-    if (options.force !== true && entry != null && Date.now() - entry.fetchedAt <= this.ttlMs) return entry.state
+    // A missing channel is re-read sooner: it may have just been opened (or our RPC node may lag).
+    const ttl = entry?.state == null ? Math.min(this.ttlMs, NEGATIVE_TTL_MS) : this.ttlMs
+    if (options.force !== true && entry != null && Date.now() - entry.fetchedAt <= ttl) return entry.state
     let read = this.inflight.get(key)
     if (read == null) {
       read = this.fetch(channelId, options).finally(() => this.inflight.delete(key))

@@ -132,10 +132,20 @@ export class PaymentSender {
       baseAmount: this.channelTotal(channelId),
       maxTicks: params.maxTicks,
     })
+    // Leases on a channel are sequential: a new one retires the channel's previous lease (the provider does too).
+    const retired: Hex[] = []
+    for (const [id, other] of this.leases) if (other.channelId === channelId) retired.push(id)
+    for (const id of retired) this.leases.delete(id)
     const lease: SenderLease & { deposit?: bigint } = { leaseId, channelId, chain, commitment, ticks: 0 }
     if (params.deposit != null) lease.deposit = params.deposit
     this.leases.set(leaseId, lease)
-    await this.store.put(LEASE + leaseId, { channelId, ticks: 0, commitment } satisfies LeaseRecord, options)
+    await this.store.write(
+      [
+        ...retired.map((id) => ({ type: 'del' as const, key: LEASE + id })),
+        { type: 'put', key: LEASE + leaseId, value: { channelId, ticks: 0, commitment } satisfies LeaseRecord },
+      ],
+      options,
+    )
     return commitment
   }
 

@@ -68,6 +68,8 @@ export class Settler {
   private nextBlock: bigint | undefined
   private controller: AbortController | undefined
   private loop: Promise<void> | undefined
+  // Channels whose proof can no longer be paid (window over, channel gone): not retried every pass.
+  private readonly hopeless = new Set<string>()
   // One settlement at a time per channel.
   private readonly busy = new Map<string, Promise<SettlementResult | undefined>>()
 
@@ -128,11 +130,20 @@ export class Settler {
 
   /** Settle one channel's best proof now, or every channel's (on command). */
   async settle(channelId?: Hex, options: AbortOptions = {}): Promise<SettlementResult[]> {
-    const ids = channelId != null ? [channelId] : this.receiver.channelIds()
+    if (channelId != null) {
+      const result = await this.settleChannel(channelId, 'command', options)
+      return result == null ? [] : [result]
+    }
     const out: SettlementResult[] = []
-    for (const id of ids) {
-      const result = await this.settleChannel(id, 'command', options)
-      if (result != null) out.push(result)
+    for (const id of this.receiver.channelIds()) {
+      // One channel's failure (e.g. its window is over) must not keep the others from being paid.
+      try {
+        const result = await this.settleChannel(id, 'command', options)
+        if (result != null) out.push(result)
+      } catch (err) {
+        options.signal?.throwIfAborted()
+        log.error('could not settle %s: %e', id, err)
+      }
     }
     return out
   }
@@ -156,24 +167,40 @@ export class Settler {
     }
     for (const id of this.receiver.channelIds()) {
       options.signal?.throwIfAborted()
-      if (closing.has(id)) {
-        this.channels.invalidate(id)
-        const result = await this.settleChannel(id, 'closing', options)
+      if (this.hopeless.has(id)) continue
+      try {
+        const result = await this.checkChannel(id, closing.has(id), options)
         if (result != null) out.push(result)
-        continue
-      }
-      const state = await this.channels.get(id, options)
-      const best = this.receiver.bestProof(id)
-      if (state == null || best == null) continue
-      const unsettled = best.total - state.settled
-      if (unsettled <= 0n) continue
-      const inWindow = state.closeRequestedAt !== 0n
-      if (inWindow || (this.threshold != null && unsettled >= this.threshold)) {
-        const result = await this.settleChannel(id, inWindow ? 'closing' : 'threshold', options)
-        if (result != null) out.push(result)
+      } catch (err) {
+        options.signal?.throwIfAborted()
+        const code = (err as { code?: string }).code
+        // Past the window or gone: no retry can pay it. Anything else (RPC down, gas) is retried next pass.
+        if (code === 'CHALLENGE_WINDOW' || code === 'CHANNEL_NOT_OPEN') this.hopeless.add(id)
+        log.error('settling %s failed (%s): %e', id, code, err)
       }
     }
     return out
+  }
+
+  private async checkChannel(
+    id: Hex,
+    closeRequested: boolean,
+    options: AbortOptions,
+  ): Promise<SettlementResult | undefined> {
+    if (closeRequested) {
+      this.channels.invalidate(id)
+      return this.settleChannel(id, 'closing', options)
+    }
+    const state = await this.channels.get(id, options)
+    const best = this.receiver.bestProof(id)
+    if (state == null || best == null) return undefined
+    const unsettled = best.total - state.settled
+    if (unsettled <= 0n) return undefined
+    const inWindow = state.closeRequestedAt !== 0n
+    if (inWindow || (this.threshold != null && unsettled >= this.threshold)) {
+      return this.settleChannel(id, inWindow ? 'closing' : 'threshold', options)
+    }
+    return undefined
   }
 
   private async resume(options: AbortOptions): Promise<void> {

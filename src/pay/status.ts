@@ -62,7 +62,9 @@ export function paymentAck(result: { total: bigint } | { error: unknown }): Paym
 export function readPaymentAck(ack: PaymentAck): bigint {
   if (ack.status === PaymentStatus.OK) return amountFromBytes(ack.total)
   const ErrorClass = STATUS_ERRORS[ack.status] ?? MalformedPaymentError
-  throw new ErrorClass(`Provider refused the payment: ${ack.status}${ack.message !== '' ? ` (${ack.message})` : ''}`)
+  // The message comes from the peer: bounded, never trusted for anything but display.
+  const detail = ack.message.slice(0, 200)
+  throw new ErrorClass(`Provider refused the payment: ${ack.status}${detail !== '' ? ` (${detail})` : ''}`)
 }
 
 export { PaymentStatus }

@@ -166,6 +166,24 @@ describe('settler and crash safety (anvil)', () => {
     assert.deepEqual(await settler.check(), [])
   })
 
+  it('a channel past its window does not keep the others from being settled', async () => {
+    const p = await provider('hopeless')
+    const late = await newChannel(5_000n)
+    const fine = await newChannel(5_000n)
+    await lease(p.receiver, late, 5, 10n)
+    await lease(p.receiver, fine, 5, 100n)
+    await requestClose(f.renter.wallet, { contract: f.chain.contract, channelId: late })
+    await f.chain.increaseTime(BigInt(f.chain.challengePeriod) + 1n)
+    const settler = p.settler({ threshold: 100n, fromBlock: await f.publicClient.getBlockNumber() })
+    const results = await settler.check()
+    assert.deepEqual(
+      results.map((r) => [r.channelId, r.paid]),
+      [[fine.toLowerCase(), 500n]],
+    )
+    assert.deepEqual(await settler.settle(), [])
+    await rejectsWithCode(settler.settle(late), 'CHALLENGE_WINDOW')
+  })
+
   it('a settlement recorded before a failed send is resumed at the next start', async () => {
     const p = await provider('resume')
     const channelId = await newChannel()
