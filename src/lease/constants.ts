@@ -1,0 +1,31 @@
+import { protocolId } from '../net/constants.js'
+
+/** One stream per lease: negotiation, then ticks and acks, then the end. */
+export const LEASE_PROTOCOL = protocolId('lease', '1.0.0')
+
+/** Limits of the lease protocol; also in protocols/README.md. */
+export const LEASE_LIMITS = {
+  /** Any one lease frame; a commitment or voucher is a few hundred bytes. */
+  maxMessageBytes: 4096,
+  /** Models named in one request. */
+  maxModels: 16,
+  /** The renter has this long to send its request once the stream is open. */
+  requestTimeoutMs: 5_000,
+  /** How long a quote stays valid. */
+  quoteTtlMs: 10_000,
+  /** Lease streams per connection (a renter holds one per lease). */
+  maxInboundStreams: 8,
+} as const
+
+/** Metering defaults. */
+export const LEASE_DEFAULTS = {
+  tickIntervalMs: 1_000,
+  /**
+   * A tick may be this late before the lease ends PAYMENT_LATE (serving stops at the paid boundary itself). The
+   * renter likewise waits this long for a tick's acknowledgement before it stops paying.
+   */
+  graceMs: 500,
+} as const
+
+/** Domain separation for quote signatures. */
+export const QUOTE_SIGNATURE_DOMAIN = new TextEncoder().encode('parkbench/quote/1')

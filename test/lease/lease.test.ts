@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Tensor } from 'onnxruntime-node'
+import { infer } from '../../src/compute/index.js'
+import { EndReason, LeaseStatus, openLease } from '../../src/lease/index.js'
+import {
+  type DevChain,
+  PRICE,
+  type ProviderSide,
+  type RenterSide,
+  startDevChain,
+  startProvider,
+  startRenter,
+} from './fixture.js'
+
+const sleep = async (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+const inputs = () => ({
+  a: new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]),
+  b: new Tensor('float32', Float32Array.from([10, 20, 30, 40, 50, 60]), [2, 3]),
+})
+
+describe('leases on loopback with a real anvil', () => {
+  let chain: DevChain
+  let provider: ProviderSide
+  let renter: RenterSide
+
+  before(async () => {
+    chain = await startDevChain()
+    provider = await startProvider(chain, 2, { quoteTtlMs: 1_000 })
+    renter = await startRenter(chain, 1, provider)
+  })
+
+  after(async () => {
+    await renter?.stop()
+    await provider?.stop()
+    await chain?.stop()
+  })
+
+  const lease = async (channelId: `0x${string}`, extra: Partial<Parameters<typeof openLease>[1]> = {}) =>
+    openLease(
+      { node: renter.node, sender: renter.sender },
+      {
+        provider: provider.node.peerId,
+        providerPeerId: provider.node.peerId,
+        channelId,
+        models: [provider.modelSha256],
+        maxPricePerSecond: PRICE,
+        seconds: 30,
+        ...extra,
+      },
+    )
+
+  it('runs jobs only inside a paid lease, and both sides agree on every unit paid', async () => {
+    const channelId = await renter.openChannel()
+    const job = async () => infer(renter.node, provider.node.peerId, { model: provider.modelSha256, inputs: inputs() })
+    await assert.rejects(job(), { code: 'NOT_AUTHORIZED' })
+
+    const l = await lease(channelId)
+    await l.waitPaidUp()
+    const result = await job()
+    assert.deepEqual(Array.from(result.outputs.y!.data as Float32Array), [11, 22, 33, 44, 55, 66])
+    await sleep(2_300)
+    const summary = await l.end()
+    assert.equal(summary.endReason, 'RENTER_ENDED')
+    assert.ok(summary.ticksSent >= 3, `ticks sent ${summary.ticksSent}`)
+    assert.equal(summary.ticksAcknowledged, summary.ticksSent)
+    assert.equal(summary.amountPaid, PRICE * BigInt(summary.ticksSent))
+
+    const record = provider.leases.leases().find((x) => x.leaseId === l.leaseId)!
+    assert.equal(record.endReason, 'RENTER_ENDED')
+    assert.equal(record.ticksPaid, summary.ticksSent)
+    assert.equal(record.amountPaid, summary.amountPaid)
+    assert.equal(record.jobs, 1)
+    // Money conservation: what the renter authorised = what the provider holds a proof for.
+    assert.equal(provider.receiver.channelTotal(channelId), renter.sender.channelTotal(channelId))
+    assert.equal(provider.receiver.bestProof(channelId)?.total, summary.amountPaid)
+    await assert.rejects(job(), { code: 'NOT_AUTHORIZED' })
+
+    // The channel is reused: a second lease continues from the first one's total.
+    const second = await lease(channelId)
+    await second.waitPaidUp()
+    const s2 = await second.end()
+    assert.equal(provider.receiver.channelTotal(channelId), summary.amountPaid + s2.amountPaid)
+  })
+
+  it('ends a lease PAYMENT_LATE when the renter stops paying; the provider is out at most one tick', async () => {
+    const channelId = await renter.openChannel()
+    let allowTicks = 2
+    const stingy = {
+      startLease: renter.sender.startLease.bind(renter.sender),
+      endLease: renter.sender.endLease.bind(renter.sender),
+      nextTick: async (id: `0x${string}`) => {
+        if (allowTicks-- <= 0) return new Promise<never>(() => {})
+        return renter.sender.nextTick(id)
+      },
+    }
+    const l = await openLease(
+      { node: renter.node, sender: stingy },
+      {
+        provider: provider.node.peerId,
+        providerPeerId: provider.node.peerId,
+        channelId,
+        maxPricePerSecond: PRICE,
+        seconds: 30,
+      },
+    )
+    await l.waitPaidUp()
+    assert.equal(await l.ended, EndReason.PAYMENT_LATE)
+    const record = provider.leases.leases().find((x) => x.leaseId === l.leaseId)!
+    assert.equal(record.endReason, 'PAYMENT_LATE')
+    assert.equal(record.ticksPaid, 2)
+    // The provider stops serving at the paid boundary (2 ticks = 2 s) and ends the lease a grace later.
+    assert.ok(record.endedAt! - record.startedAt >= 2_000, 'not ended before the paid time ran out')
+    await assert.rejects(infer(renter.node, provider.node.peerId, { model: provider.modelSha256, inputs: inputs() }), {
+      code: 'NOT_AUTHORIZED',
+    })
+  })
+
+  it('refuses a price under its own, a request over the channel funds, an unknown channel, and a full provider', async () => {
+    const channelId = await renter.openChannel(PRICE * 10n)
+    await assert.rejects(lease(channelId, { maxPricePerSecond: PRICE - 1n }), { status: LeaseStatus.PRICE_TOO_LOW })
+    await assert.rejects(lease(channelId, { seconds: 11 }), { status: LeaseStatus.INSUFFICIENT_FUNDS })
+    await assert.rejects(lease(`0x${'ab'.repeat(32)}`), { status: LeaseStatus.CHANNEL_INVALID })
+    await assert.rejects(lease(channelId, { models: ['00'.repeat(32)] }), { status: LeaseStatus.MODEL_NOT_FOUND })
+
+    const bigChannel = await renter.openChannel()
+    const other = await renter.openChannel()
+    const holding = await lease(bigChannel, { threads: 2 })
+    await assert.rejects(lease(other), { status: LeaseStatus.BUSY })
+    await holding.end()
+    const now = await lease(other)
+    await now.end()
+  })
+})
