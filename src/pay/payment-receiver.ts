@@ -30,12 +30,16 @@ const BEST = 'recv/best/'
 const LEASE = 'recv/lease/'
 const COMMITMENT = 'recv/commitment/'
 
+// Commitments are keyed by their tip (unique per chain), not by lease id: a lease renewed with a new chain keeps its
+// lease id, and the best proof must keep pointing at the commitment its preimage belongs to.
 type BestRecord =
   | { kind: 'voucher'; total: bigint; voucher: Voucher }
-  | { kind: 'ticks'; total: bigint; leaseId: Hex; ticks: number; preimage: Hex }
+  | { kind: 'ticks'; total: bigint; tip: Hex; leaseId: Hex; ticks: number; preimage: Hex }
 
 interface LeaseRecord {
   channelId: Hex
+  /** The tip of the lease's current commitment. */
+  tip: Hex
   ticks: number
   /** The last revealed chain value (the tip before the first tick). */
   last: Hex
@@ -130,7 +134,7 @@ export class PaymentReceiver {
     for (const [k, b] of await this.store.list<BestRecord>(BEST)) this.best.set(key(k.slice(BEST.length) as Hex), b)
     for (const [k, l] of await this.store.list<LeaseRecord>(LEASE)) {
       const leaseId = key(k.slice(LEASE.length) as Hex)
-      const commitment = this.commitments.get(leaseId)
+      const commitment = this.commitments.get(key(l.tip))
       if (commitment == null) continue
       const state: LeaseState = {
         leaseId,
@@ -165,7 +169,7 @@ export class PaymentReceiver {
     const b = this.best.get(key(channelId))
     if (b == null) return undefined
     if (b.kind === 'voucher') return { kind: 'voucher', total: b.total, voucher: b.voucher }
-    const commitment = this.commitments.get(key(b.leaseId))
+    const commitment = this.commitments.get(key(b.tip))
     if (commitment == null) return undefined
     return { kind: 'ticks', total: b.total, commitment, ticks: b.ticks, preimage: b.preimage }
   }
@@ -201,7 +205,8 @@ export class PaymentReceiver {
 
   /**
    * Check and durably record a lease's signed tick commitment. After it resolves, `acceptTick` takes the lease's
-   * ticks.
+   * ticks. A lease is renewed (a new chain past the old one's last tick) with a new commitment under the same lease
+   * id, starting at or above the channel's total.
    */
   async acceptCommitment(
     signed: SignedTickCommitment,
@@ -235,7 +240,8 @@ export class PaymentReceiver {
       throw new CommitmentNotSignedError('Commitment signature does not recover', { cause: err })
     }
     if (!isAddressEqual(signer, state.renter)) throw new WrongSignerError()
-    if (this.leases.has(leaseId)) throw new AmountNotIncreasingError('Lease already has a commitment')
+    const tip = key(c.tip)
+    if (this.commitments.has(tip)) throw new AmountNotIncreasingError('Commitment already accepted')
     const known = this.channelTotal(channelId)
     if (c.baseAmount < known || c.baseAmount < state.settled) {
       throw new AmountNotIncreasingError('Commitment starts below what the channel already paid')
@@ -243,24 +249,29 @@ export class PaymentReceiver {
     if (c.baseAmount + c.amountPerTick > state.deposit) {
       throw new AmountExceedsDepositError('Not even one tick fits in the deposit')
     }
-    // Sequential leases: retire the channel's previous lease. Its records go; the best proof keeps what it needs.
-    const ops: StoreOperation[] = [
-      { type: 'put', key: COMMITMENT + leaseId, value: signed },
-      { type: 'put', key: LEASE + leaseId, value: { channelId, ticks: 0, last: c.tip } satisfies LeaseRecord },
-    ]
+    // Sequential leases: retire the channel's previous lease (or the renewed lease's previous chain). Its records go;
+    // the best proof keeps the commitment it needs.
+    const ops: StoreOperation[] = []
     const previous = this.activeLease.get(channelId)
+    const old = previous == null ? undefined : this.leases.get(previous)
     if (previous != null) {
-      const old = this.leases.get(previous)
       if (old != null) old.active = false
       this.leases.delete(previous)
-      ops.push({ type: 'del', key: LEASE + previous })
+      if (previous !== leaseId) ops.push({ type: 'del', key: LEASE + previous })
+    }
+    if (old != null) {
+      const oldTip = key(old.commitment.commitment.tip)
       const best = this.best.get(channelId)
-      if (!(best?.kind === 'ticks' && key(best.leaseId) === previous)) {
-        this.commitments.delete(previous)
-        ops.push({ type: 'del', key: COMMITMENT + previous })
+      if (!(best?.kind === 'ticks' && key(best.tip) === oldTip)) {
+        this.commitments.delete(oldTip)
+        ops.push({ type: 'del', key: COMMITMENT + oldTip })
       }
     }
-    this.commitments.set(leaseId, signed)
+    ops.push(
+      { type: 'put', key: COMMITMENT + tip, value: signed },
+      { type: 'put', key: LEASE + leaseId, value: { channelId, tip, ticks: 0, last: c.tip } satisfies LeaseRecord },
+    )
+    this.commitments.set(tip, signed)
     this.leases.set(leaseId, {
       leaseId,
       channelId,
@@ -309,11 +320,22 @@ export class PaymentReceiver {
     lease.last = preimage
     const preimageHex = bytesToHex(preimage)
     const ops: StoreOperation[] = [
-      { type: 'put', key: LEASE + lease.leaseId, value: { channelId: lease.channelId, ticks: k, last: preimageHex } },
+      {
+        type: 'put',
+        key: LEASE + lease.leaseId,
+        value: { channelId: lease.channelId, tip: key(c.tip), ticks: k, last: preimageHex } satisfies LeaseRecord,
+      },
     ]
     const best = this.best.get(lease.channelId)
     if (best == null || total > best.total) {
-      const record: BestRecord = { kind: 'ticks', total, leaseId: lease.leaseId, ticks: k, preimage: preimageHex }
+      const record: BestRecord = {
+        kind: 'ticks',
+        total,
+        tip: key(c.tip),
+        leaseId: lease.leaseId,
+        ticks: k,
+        preimage: preimageHex,
+      }
       this.best.set(lease.channelId, record)
       ops.push({ type: 'put', key: BEST + lease.channelId, value: record })
     }
@@ -355,13 +377,19 @@ export class PaymentReceiver {
     const record: BestRecord = { kind: 'voucher', total: voucher.total, voucher: { ...voucher, channelId } }
     this.best.set(channelId, record)
     const ops: StoreOperation[] = [{ type: 'put', key: BEST + channelId, value: record }]
-    // The replaced tick proof's commitment is only kept while its lease is current.
-    if (best?.kind === 'ticks' && !this.leases.has(key(best.leaseId))) {
-      this.commitments.delete(key(best.leaseId))
-      ops.push({ type: 'del', key: COMMITMENT + key(best.leaseId) })
+    // The replaced tick proof's commitment is only kept while it is a lease's current one.
+    if (best?.kind === 'ticks' && !this.isCurrentCommitment(channelId, best.tip)) {
+      this.commitments.delete(key(best.tip))
+      ops.push({ type: 'del', key: COMMITMENT + key(best.tip) })
     }
     await this.store.write(ops, options)
     return { channelId, total: voucher.total }
+  }
+
+  private isCurrentCommitment(channelId: Hex, tip: Hex): boolean {
+    const active = this.activeLease.get(channelId)
+    const lease = active == null ? undefined : this.leases.get(active)
+    return lease != null && key(lease.commitment.commitment.tip) === key(tip)
   }
 
   private checkDomain(chainId: number, contract: Address): void {

@@ -149,6 +149,28 @@ export class PaymentSender {
     return commitment
   }
 
+  /**
+   * Continue a lease past its chain's last tick: a new chain and commitment under the same lease id, starting at the
+   * channel's current total.
+   */
+  async renewLease(
+    leaseId: Hex,
+    params: { maxTicks: number; amountPerTick?: bigint; deposit?: bigint },
+    options: AbortOptions = {},
+  ): Promise<SignedTickCommitment> {
+    const lease = this.leases.get(leaseId.toLowerCase() as Hex)
+    if (lease == null) throw new UnknownLeaseError()
+    const next: StartLeaseParameters = {
+      channelId: lease.channelId,
+      leaseId: lease.leaseId,
+      amountPerTick: params.amountPerTick ?? lease.commitment.commitment.amountPerTick,
+      maxTicks: params.maxTicks,
+    }
+    const deposit = params.deposit ?? lease.deposit
+    if (deposit != null) next.deposit = deposit
+    return this.startLease(next, options)
+  }
+
   /** The next tick of a lease (recorded durably first), with a voucher every `voucherEveryTicks` ticks. */
   async nextTick(leaseId: Hex, options: AbortOptions = {}): Promise<NextTick> {
     const lease = this.leases.get(leaseId.toLowerCase() as Hex)

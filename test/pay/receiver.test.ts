@@ -232,6 +232,39 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
     await rejectsWithCode(r.acceptTick(short.commitment.leaseId, shortChain.element(0)), 'TICK_OUT_OF_RANGE')
   })
 
+  it("a lease renewed with a new chain under the same lease id: both chains' proofs settle on-chain", async () => {
+    const channelId = await open()
+    const r = await receiver()
+    const s = await sender(1000)
+    const first = await s.startLease({ channelId, amountPerTick: 5n, maxTicks: 3 })
+    const leaseId = first.commitment.leaseId
+    await r.acceptCommitment(first, { channelId, leaseId })
+    for (let i = 0; i < 3; i++) {
+      const { tick } = await s.nextTick(leaseId)
+      await r.acceptTick(tick.leaseId, tick.preimage)
+    }
+    await rejectsWithCode(s.nextTick(leaseId), 'TICK_OUT_OF_RANGE')
+    const renewed = await s.renewLease(leaseId, { maxTicks: 10 })
+    assert.equal(renewed.commitment.leaseId, leaseId)
+    assert.equal(renewed.commitment.baseAmount, 15n)
+    await r.acceptCommitment(renewed, { channelId, leaseId })
+    // A replay of either commitment is refused.
+    await rejectsWithCode(r.acceptCommitment(first, { channelId, leaseId }), 'AMOUNT_NOT_INCREASING')
+    await rejectsWithCode(r.acceptCommitment(renewed, { channelId, leaseId }), 'AMOUNT_NOT_INCREASING')
+    // Before the new chain ticks, the best proof is still the old chain's, with the old commitment.
+    const old = r.bestProof(channelId)
+    assert.equal(old?.kind === 'ticks' && old.commitment.commitment.tip, first.commitment.tip)
+    assert.equal((await settleProof(f.provider.wallet, { contract: f.chain.contract, proof: old! })).paid, 15n)
+    for (let i = 0; i < 2; i++) {
+      const { tick } = await s.nextTick(leaseId)
+      await r.acceptTick(tick.leaseId, tick.preimage)
+    }
+    const best = r.bestProof(channelId)
+    assert.equal(best?.kind === 'ticks' && best.commitment.commitment.tip, renewed.commitment.tip)
+    assert.equal(best?.total, 25n)
+    assert.equal((await settleProof(f.provider.wallet, { contract: f.chain.contract, proof: best! })).paid, 10n)
+  })
+
   it('the best proof and lease progress survive a store restart', async () => {
     const channelId = await open()
     const s1 = await store('restart')
