@@ -179,6 +179,22 @@ export class PaymentReceiver {
     return this.best.get(key(channelId))?.total ?? 0n
   }
 
+  /**
+   * What a renter can still pay on a channel to this provider: deposit minus the best accepted total (or the
+   * settled total, if higher). Throws the checks' errors if the channel is not open, not ours, or closing; the lease
+   * protocol uses it to refuse a lease the deposit cannot cover.
+   */
+  async remaining(
+    channelId: Hex,
+    options: AbortOptions = {},
+  ): Promise<{ deposit: bigint; total: bigint; remaining: bigint; renter: Address }> {
+    const state = await this.openChannel(key(channelId), options)
+    const accepted = this.channelTotal(channelId)
+    let total = state.settled
+    if (accepted > total) total = accepted
+    return { deposit: state.deposit, total, remaining: state.deposit - total, renter: state.renter }
+  }
+
   /** Channels with an accepted proof (what the settler looks at). */
   channelIds(): Hex[] {
     return [...this.best.keys()]

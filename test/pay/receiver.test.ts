@@ -99,6 +99,13 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
       }
     }
     assert.equal(vouchers, 2)
+    assert.deepEqual(await r.remaining(channelId), {
+      deposit: 100_000n,
+      total: 84n,
+      remaining: 100_000n - 84n,
+      renter: f.renter.account.address,
+    })
+    await rejectsWithCode(r.remaining(`0x${'ee'.repeat(32)}`), 'CHANNEL_NOT_OPEN')
     const best = r.bestProof(channelId)
     assert.equal(best?.kind, 'ticks')
     assert.equal(best?.total, 84n)
