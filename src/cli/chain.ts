@@ -1,16 +1,21 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type Address, formatEther, getAddress, isAddress } from 'viem'
+import { type Address, createPublicClient, formatEther, getAddress, http, isAddress } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
+import { getChainId } from 'viem/actions'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
 import {
   CHAIN_CONFIG_FILE,
   chainConfigPath,
+  createPayWalletClient,
+  DEFAULT_CHALLENGE_PERIOD_SECONDS,
   DEV_CHALLENGE_PERIOD_SECONDS,
+  deployPaymentChannel,
   fundDevAccount,
   loadChainConfig,
   loadOrCreateEvmKey,
+  resolveEvmAccount,
   saveChainConfig,
   startDevChain,
 } from '../pay/index.js'
@@ -68,11 +73,61 @@ const fundCommand: Command = {
   },
 }
 
+const deployCommand: Command = {
+  name: 'deploy',
+  summary: 'Deploy PaymentChannel on any EVM chain and save its chain config (for chains other than the dev chain).',
+  usage: 'parkbench chain deploy --rpc-url URL [--private-key HEX] [--challenge-period SECONDS] [--data-dir DIR]',
+  options: {
+    ...DATA_DIR_OPTION,
+    ...JSON_OPTION,
+    'rpc-url': { type: 'string', valueName: 'URL', description: "The chain's JSON-RPC URL" },
+    'private-key': {
+      type: 'string',
+      valueName: 'HEX',
+      description: 'Deployer key (default $PARKBENCH_PRIVATE_KEY or <data-dir>/evm.key); it pays the gas',
+    },
+    'challenge-period': {
+      type: 'string',
+      valueName: 'SECONDS',
+      description: `Renter-exit challenge window (default ${DEFAULT_CHALLENGE_PERIOD_SECONDS})`,
+    },
+  },
+  async run(args, io) {
+    const rpcUrl = stringFlag(args, 'rpc-url')
+    if (rpcUrl == null) throw new InvalidInputError('--rpc-url URL is required')
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const period = integerFlag(args, 'challenge-period')
+    const account = await resolveEvmAccount({ privateKey: stringFlag(args, 'private-key'), dataDir, env: io.env })
+    const chainId = await getChainId(createPublicClient({ transport: http(rpcUrl) }))
+    const wallet = createPayWalletClient({ rpcUrl, chainId }, account)
+    const deployed = await deployPaymentChannel(
+      wallet,
+      { challengePeriod: period != null ? BigInt(period) : DEFAULT_CHALLENGE_PERIOD_SECONDS },
+      { signal: io.signal },
+    )
+    const config = {
+      rpcUrl,
+      chainId,
+      contract: deployed.address,
+      deployBlock: Number(deployed.blockNumber),
+      challengePeriod: String(period ?? DEFAULT_CHALLENGE_PERIOD_SECONDS),
+    }
+    const file = chainConfigPath(dataDir)
+    await saveChainConfig(file, config)
+    io.stdout(
+      args.values.json === true
+        ? `${toJson({ ...config, transactionHash: deployed.transactionHash, configFile: file })}\n`
+        : `deployed PaymentChannel at ${deployed.address} on chain ${chainId} (block ${deployed.blockNumber})\nsaved ${file}\n`,
+    )
+    return 0
+  },
+}
+
 export const chainCommand: Command = {
   name: 'chain',
   summary: 'Run a local dev chain (anvil) with PaymentChannel and a dev ERC-20 deployed, until Ctrl-C.',
   usage: 'parkbench chain [--port N] [--fund ADDR...] [--fund-data-dir DIR...] [--data-dir DIR] [--json]',
-  subcommands: [fundCommand],
+  subcommands: [fundCommand, deployCommand],
   options: {
     ...DATA_DIR_OPTION,
     ...JSON_OPTION,

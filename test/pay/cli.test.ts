@@ -153,6 +153,46 @@ describe('parkbench chain and parkbench channel (real anvil, real CLI)', () => {
     assert.match(none.stderr, /CHAIN_CONFIG/)
   })
 
+  it('chain deploy puts a fresh contract on any RPC; --rpc-url + --contract reach it without a config file', async () => {
+    const key = '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' // dev account 9
+    const deployed = await run([
+      'chain',
+      'deploy',
+      '--rpc-url',
+      config.rpcUrl,
+      '--private-key',
+      key,
+      '--challenge-period',
+      '60',
+      '--data-dir',
+      join(dir, 'elsewhere'),
+      '--json',
+    ])
+    assert.equal(deployed.code, 0, deployed.stderr)
+    const result = JSON.parse(deployed.stdout) as { contract: string; chainId: number; challengePeriod: string }
+    assert.notEqual(result.contract, config.contract)
+    assert.equal(result.chainId, 31337)
+    assert.equal((await readChainConfig(join(dir, 'elsewhere', 'chain.json'))).contract, result.contract)
+    const status = await run([
+      'channel',
+      'status',
+      '--data-dir',
+      join(dir, 'flags-only'),
+      '--rpc-url',
+      config.rpcUrl,
+      '--contract',
+      result.contract,
+      '--private-key',
+      key,
+      '--json',
+    ])
+    assert.equal(status.code, 0, status.stderr)
+    const parsed = JSON.parse(status.stdout)
+    assert.equal(parsed.contract, result.contract)
+    assert.equal(parsed.chainId, 31337)
+    assert.deepEqual(parsed.channels, [])
+  })
+
   it('SIGTERM stops the chain: anvil stops answering and the saved configs are removed', async () => {
     const exited = new Promise<number | null>((resolve) => chainProcess.once('exit', (code) => resolve(code)))
     chainProcess.kill('SIGTERM')
