@@ -211,9 +211,14 @@ export class LeaseProvider {
       const acceptSignal = AbortSignal.timeout(Math.max(1, Number(quote.expiresAtMs) - Date.now()))
       const accept = await readMessage<RenterMessage>(pb, RenterMessage, { signal: acceptSignal }).catch(
         (err: Error) => {
-          throw Object.assign(err, { leaseStatus: LeaseStatus.QUOTE_EXPIRED })
+          if (acceptSignal.aborted) return undefined
+          throw err
         },
       )
+      if (accept === undefined || Date.now() > Number(quote.expiresAtMs)) {
+        await this.refuseStart(pb, stream, LeaseStatus.QUOTE_EXPIRED, 'The quote expired before it was accepted')
+        return
+      }
       if (accept.kind !== RenterMessage.Kind.ACCEPT) {
         await this.refuseStart(pb, stream, LeaseStatus.BAD_REQUEST, `Expected ACCEPT, got ${String(accept.kind)}`)
         return

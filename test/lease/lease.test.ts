@@ -131,4 +131,55 @@ describe('leases on loopback with a real anvil', () => {
     const now = await lease(other)
     await now.end()
   })
+
+  it('answers QUOTE_EXPIRED to an acceptance that comes after the quote expired', async () => {
+    const channelId = await renter.openChannel()
+    const slow = {
+      startLease: async (...args: Parameters<typeof renter.sender.startLease>) => {
+        await sleep(1_500) // the provider's quotes live 1 s in this suite
+        return renter.sender.startLease(...args)
+      },
+      endLease: renter.sender.endLease.bind(renter.sender),
+      nextTick: renter.sender.nextTick.bind(renter.sender),
+    }
+    await assert.rejects(
+      openLease(
+        { node: renter.node, sender: slow },
+        {
+          provider: provider.node.peerId,
+          providerPeerId: provider.node.peerId,
+          channelId,
+          maxPricePerSecond: PRICE,
+          seconds: 5,
+        },
+      ),
+      { name: 'LeaseRefusedError', status: LeaseStatus.QUOTE_EXPIRED },
+    )
+    // The expired quote released its capacity and its channel.
+    assert.equal(provider.leases.freeThreads(), 2)
+    const l = await lease(channelId)
+    await l.end()
+  })
+
+  it('stops paying when the provider stops answering: charged only for served seconds plus the prepaid tick', async () => {
+    const channelId = await renter.openChannel()
+    const l = await lease(channelId)
+    await l.waitPaidUp()
+    await sleep(1_200)
+    // The provider hangs: it no longer acknowledges anything (its receiver never returns).
+    const realAccept = provider.receiver.acceptTick.bind(provider.receiver)
+    provider.receiver.acceptTick = async () => new Promise<never>(() => {})
+    try {
+      // The renter gives up after one unacknowledged tick; the hung provider's own timer may end it first.
+      assert.ok([EndReason.PROVIDER_UNRESPONSIVE, EndReason.PAYMENT_LATE].includes(await l.ended))
+    } finally {
+      provider.receiver.acceptTick = realAccept
+    }
+    const summary = l.summary()
+    await sleep(1_200)
+    assert.equal(l.summary().ticksSent, summary.ticksSent, 'no tick is paid after the lease ended')
+    assert.equal(summary.ticksSent, summary.ticksAcknowledged + 1, 'exactly one unacknowledged (prepaid) tick')
+    assert.equal(provider.receiver.channelTotal(channelId), PRICE * BigInt(summary.ticksAcknowledged))
+    assert.equal(renter.sender.channelTotal(channelId) - provider.receiver.channelTotal(channelId), PRICE)
+  })
 })
