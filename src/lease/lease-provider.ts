@@ -68,8 +68,6 @@ interface ActiveLease {
   info: LeaseInfo
   renter: PeerId
   models: Set<string>
-  /** The pay lease (commitment) ticks go to now; changes on RENEW. */
-  payLeaseId: Hex
   /** Ticks in the current commitment, and its maximum. */
   commitmentTicks: number
   commitmentMaxTicks: number
@@ -257,7 +255,6 @@ export class LeaseProvider {
         },
         renter,
         models,
-        payLeaseId: leaseId,
         commitmentTicks: 0,
         commitmentMaxTicks,
         amountPerTick: quote.amountPerTick,
@@ -405,8 +402,8 @@ export class LeaseProvider {
         switch (message.kind) {
           case RenterMessage.Kind.TICK: {
             const tick = decodeTick(message.tick)
-            if (tick.leaseId.toLowerCase() !== lease.payLeaseId) throw new RangeError('Tick for another lease')
-            const accepted = await receiver.acceptTick(lease.payLeaseId, tick.preimage, { index: tick.index })
+            if (tick.leaseId.toLowerCase() !== lease.info.leaseId) throw new RangeError('Tick for another lease')
+            const accepted = await receiver.acceptTick(lease.info.leaseId, tick.preimage, { index: tick.index })
             lease.commitmentTicks = accepted.ticks
             lease.info.ticksPaid++
             lease.info.amountPaid += lease.amountPerTick
@@ -431,16 +428,16 @@ export class LeaseProvider {
             break
           }
           case RenterMessage.Kind.RENEW: {
+            // A new hash chain under the same lease id, starting at the channel's current total.
             const commitment = decodeSignedTickCommitment(message.commitment)
             const maxTicks = Math.floor((this.init.maxLeaseSeconds * 1000) / this.init.tickIntervalMs)
             if (commitment.commitment.maxTicks > maxTicks)
               throw new RangeError(`Commitment covers more than ${maxTicks} ticks`)
             await receiver.acceptCommitment(commitment, {
               channelId: lease.info.channelId,
+              leaseId: lease.info.leaseId,
               amountPerTick: lease.amountPerTick,
             })
-            receiver.endLease(lease.payLeaseId)
-            lease.payLeaseId = commitment.commitment.leaseId.toLowerCase() as Hex
             lease.commitmentTicks = 0
             lease.commitmentMaxTicks = commitment.commitment.maxTicks
             await this.send(lease, { kind: ProviderMessage.Kind.RENEWED, status: LeaseStatus.OK })
@@ -503,7 +500,7 @@ export class LeaseProvider {
     if (lease.ended) return
     lease.ended = true
     clearTimeout(lease.timer)
-    this.components.receiver.endLease(lease.payLeaseId)
+    this.components.receiver.endLease(lease.info.leaseId)
     this.active.delete(lease.info.leaseId)
     this.release(lease.info.threads, lease.info.channelId)
     lease.info.state = 'ended'

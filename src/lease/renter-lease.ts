@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -26,7 +25,7 @@ const log = logger('parkbench:lease:renter')
 
 export interface RenterLeaseComponents {
   node: Pick<RpcNode, 'dialProtocol'> & { peerId: PeerId }
-  sender: Pick<PaymentSender, 'startLease' | 'nextTick' | 'endLease'>
+  sender: Pick<PaymentSender, 'startLease' | 'renewLease' | 'nextTick' | 'endLease'>
 }
 
 export interface OpenLeaseParameters {
@@ -76,7 +75,6 @@ export class RenterLease {
   private readonly params: OpenLeaseParameters
   private readonly stream: Stream
   private readonly pb: ReturnType<typeof pbStream>
-  private payLeaseId: Hex
   private commitmentTicks = 0
   private commitmentMaxTicks: number
   private ticksSent = 0
@@ -98,7 +96,6 @@ export class RenterLease {
     this.pb = init.pb
     this.quote = init.quote
     this.leaseId = bytesToHex(init.quote.leaseId)
-    this.payLeaseId = this.leaseId
     this.providerPeerId = params.providerPeerId
     this.commitmentMaxTicks = init.commitmentMaxTicks
     this.ended = new Promise((resolve) => {
@@ -155,7 +152,7 @@ export class RenterLease {
       this.ending = true
       clearTimeout(this.timer)
       try {
-        const voucher = await this.components.sender.endLease(this.payLeaseId)
+        const voucher = await this.components.sender.endLease(this.leaseId)
         await this.write({
           kind: RenterMessage.Kind.END,
           commitment: new Uint8Array(),
@@ -210,7 +207,7 @@ export class RenterLease {
         if (this.params.renew === false) return // runs out; the provider ends it EXPIRED
         await this.renew()
       }
-      const { tick, voucher } = await sender.nextTick(this.payLeaseId)
+      const { tick, voucher } = await sender.nextTick(this.leaseId)
       this.commitmentTicks++
       this.ticksSent++
       await this.write({
@@ -238,16 +235,12 @@ export class RenterLease {
     this.timer = setTimeout(() => void this.payTick(), Math.max(0, next))
   }
 
+  /** Continue past the commitment's last tick: a new hash chain under the same lease id. */
   private async renew(): Promise<void> {
-    const maxTicks = Math.floor((this.params.seconds * 1000) / this.quote.tickIntervalMs)
-    const commitment = await this.components.sender.startLease({
-      channelId: this.params.channelId,
-      amountPerTick: this.quote.amountPerTick,
-      maxTicks: Math.max(1, Math.min(maxTicks, Math.floor((this.quote.maxSeconds * 1000) / this.quote.tickIntervalMs))),
-      leaseId: bytesToHex(randomBytes(32)),
-    })
-    await this.components.sender.endLease(this.payLeaseId).catch(() => undefined)
-    this.payLeaseId = commitment.commitment.leaseId.toLowerCase() as Hex
+    const perCommitment = Math.floor(
+      (Math.min(this.params.seconds, this.quote.maxSeconds) * 1000) / this.quote.tickIntervalMs,
+    )
+    const commitment = await this.components.sender.renewLease(this.leaseId, { maxTicks: Math.max(1, perCommitment) })
     this.commitmentTicks = 0
     this.commitmentMaxTicks = commitment.commitment.maxTicks
     await this.write({

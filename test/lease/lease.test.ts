@@ -88,6 +88,7 @@ describe('leases on loopback with a real anvil', () => {
     let allowTicks = 2
     const stingy = {
       startLease: renter.sender.startLease.bind(renter.sender),
+      renewLease: renter.sender.renewLease.bind(renter.sender),
       endLease: renter.sender.endLease.bind(renter.sender),
       nextTick: async (id: `0x${string}`) => {
         if (allowTicks-- <= 0) return new Promise<never>(() => {})
@@ -139,6 +140,7 @@ describe('leases on loopback with a real anvil', () => {
         await sleep(1_500) // the provider's quotes live 1 s in this suite
         return renter.sender.startLease(...args)
       },
+      renewLease: renter.sender.renewLease.bind(renter.sender),
       endLease: renter.sender.endLease.bind(renter.sender),
       nextTick: renter.sender.nextTick.bind(renter.sender),
     }
@@ -181,5 +183,17 @@ describe('leases on loopback with a real anvil', () => {
     assert.equal(summary.ticksSent, summary.ticksAcknowledged + 1, 'exactly one unacknowledged (prepaid) tick')
     assert.equal(provider.receiver.channelTotal(channelId), PRICE * BigInt(summary.ticksAcknowledged))
     assert.equal(renter.sender.channelTotal(channelId) - provider.receiver.channelTotal(channelId), PRICE)
+  })
+
+  it('renews a lease past its commitment with a fresh hash chain, and keeps paying exactly per tick', async () => {
+    const channelId = await renter.openChannel()
+    const l = await lease(channelId, { seconds: 1 }) // every commitment covers one tick
+    await l.waitPaidUp()
+    await sleep(2_300)
+    const summary = await l.end()
+    assert.equal(summary.endReason, 'RENTER_ENDED')
+    assert.ok(summary.ticksAcknowledged >= 3, `acknowledged ${summary.ticksAcknowledged}`)
+    assert.equal(provider.receiver.channelTotal(channelId), PRICE * BigInt(summary.ticksSent))
+    assert.equal(renter.sender.channelTotal(channelId), provider.receiver.channelTotal(channelId))
   })
 })
