@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Address, Hex } from 'viem'
@@ -89,22 +90,17 @@ export class Settler {
   async start(options: AbortOptions = {}): Promise<void> {
     if (this.controller != null) return
     this.controller = new AbortController()
-    this.nextBlock ??= await getBlockNumber(this.wallet)
+    try {
+      this.nextBlock ??= await getBlockNumber(this.wallet)
+    } catch (err) {
+      // The chain may be down at start: the first pass scans from the block it then finds.
+      log.error('cannot read the block number at start: %e', err)
+    }
     await this.resume(options)
     const signal = this.controller.signal
     this.loop = (async () => {
       while (!signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.intervalMs)
-          signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(timer)
-              resolve()
-            },
-            { once: true },
-          )
-        })
+        await delay(this.intervalMs, undefined, { signal }).catch(() => {})
         if (signal.aborted) break
         try {
           await this.check({ signal })
@@ -148,8 +144,9 @@ export class Settler {
     return out
   }
 
-  /** One policy pass: close requests since the last pass, then the threshold. */
+  /** One policy pass: settlements left pending, close requests since the last pass, then the threshold. */
   async check(options: AbortOptions = {}): Promise<SettlementResult[]> {
+    await this.resume(options)
     const out: SettlementResult[] = []
     const latest = await getBlockNumber(this.wallet)
     const from = this.nextBlock ?? latest
