@@ -1,14 +1,15 @@
 import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/config.js'
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
-import { paymentTermsFromChain } from '../daemon/payment-terms.js'
+import { loadChainConfig } from '../pay/chain-config.js'
+import { resolveEvmAccount } from '../pay/evm-key.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
 export const startCommand: Command = {
   name: 'start',
   summary: "Run the daemon: join the network and sell this machine's compute until SIGINT/SIGTERM.",
-  usage: 'parkbench start [--listen ADDR...] [--bootstrap ADDR...] [--price N] [--free] [--json]',
+  usage: 'parkbench start [--chain FILE] [--listen ADDR...] [--bootstrap ADDR...] [--price N] [--json]',
   options: {
     ...DATA_DIR_OPTION,
     listen: {
@@ -24,31 +25,35 @@ export const startCommand: Command = {
       description: 'Peer to join through (/ip4/.../tcp/.../p2p/...)',
     },
     mdns: { type: 'boolean', description: 'Find peers on the LAN by mDNS (multicast)' },
-    price: { type: 'string', valueName: 'N', description: 'Price per second in token base units (default 1 gwei)' },
-    threads: { type: 'string', valueName: 'N', description: 'Cores offered (default: all but one)' },
-    'max-lease-seconds': { type: 'string', valueName: 'N', description: 'Longest lease sold (default 600)' },
-    region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
     chain: {
       type: 'string',
       valueName: 'FILE',
-      description: 'Chain config saved by `parkbench chain` (default <data-dir>/chain.json)',
+      description: 'Chain config saved by `parkbench chain` (default $PARKBENCH_CHAIN or <data-dir>/chain.json)',
     },
     'private-key': {
       type: 'string',
       valueName: 'HEX',
-      description: 'EVM key paid by channels (default <data-dir>/evm.key)',
+      description: 'EVM key that is paid (default $PARKBENCH_PRIVATE_KEY or <data-dir>/evm.key)',
     },
-    payout: { type: 'string', valueName: 'ADDR', description: 'EVM address paid by channels (instead of --chain)' },
-    'chain-id': { type: 'string', valueName: 'ID', description: 'EVM chain id of the payment contract' },
-    contract: { type: 'string', valueName: 'ADDR', description: 'PaymentChannel contract address' },
+    price: { type: 'string', valueName: 'N', description: 'Price per second in token base units (default 1 gwei)' },
     token: { type: 'string', valueName: 'ADDR', description: 'ERC-20 to be paid in (default: native coin)' },
+    threads: { type: 'string', valueName: 'N', description: 'Threads sold (default: all cores but one)' },
+    'max-lease-seconds': { type: 'string', valueName: 'N', description: 'Longest commitment sold (default 600)' },
+    'settle-threshold': {
+      type: 'string',
+      valueName: 'N',
+      description: 'Settle a channel once this much is unsettled (default 600 s of price)',
+    },
+    region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
     'no-sell': { type: 'boolean', description: 'Join the network without selling' },
     free: { type: 'boolean', description: 'Serve inference without a paid lease (trusted LAN or tests only)' },
     ...JSON_OPTION,
   },
   async run(args, io) {
     const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
-    const flags: ConfigInput = { offer: {}, payment: {}, compute: {} }
+    const offer: NonNullable<ConfigInput['offer']> = {}
+    const pay: NonNullable<ConfigInput['pay']> = {}
+    const flags: ConfigInput = { offer, pay }
     const listen = stringListFlag(args, 'listen')
     const bootstrap = stringListFlag(args, 'bootstrap')
     if (listen.length > 0) flags.listen = listen
@@ -56,8 +61,6 @@ export const startCommand: Command = {
     if (args.values.mdns === true) flags.mdns = true
     if (args.values['no-sell'] === true) flags.sell = false
     if (args.values.free === true) flags.compute = { freeMode: true }
-    const offer = flags.offer!
-    const payment = flags.payment!
     const price = stringFlag(args, 'price')
     if (price != null) offer.pricePerSecond = price
     const threads = integerFlag(args, 'threads')
@@ -66,28 +69,27 @@ export const startCommand: Command = {
     if (maxLease != null) offer.maxLeaseSeconds = maxLease
     const region = stringFlag(args, 'region')
     if (region != null) offer.region = region
-    const payout = stringFlag(args, 'payout')
-    if (payout != null) payment.payoutAddress = payout
-    const chainId = stringFlag(args, 'chain-id')
-    if (chainId != null) payment.chainId = chainId
-    const contract = stringFlag(args, 'contract')
-    if (contract != null) payment.channelContract = contract
     const token = stringFlag(args, 'token')
-    if (token != null) payment.token = token
+    if (token != null) pay.token = token
+    const threshold = stringFlag(args, 'settle-threshold')
+    if (threshold != null) pay.settleThreshold = threshold
 
-    let config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
-    if (config.sell && config.payment == null) {
-      // No explicit payment terms: be paid to this node's EVM account through the configured chain.
-      const payment = await paymentTermsFromChain({
-        dataDir,
-        chainFile: stringFlag(args, 'chain'),
-        privateKey: stringFlag(args, 'private-key'),
-        token: token as `0x${string}` | undefined,
-        env: io.env,
-      })
-      config = { ...config, payment }
-    }
-    const daemon = createDaemon(config)
+    const config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
+    const chainFile = stringFlag(args, 'chain')
+    const chain = config.sell
+      ? await loadChainConfig({ dataDir, env: io.env, ...(chainFile != null ? { file: chainFile } : {}) })
+      : undefined
+    const account = config.sell
+      ? await resolveEvmAccount({ dataDir, privateKey: stringFlag(args, 'private-key'), env: io.env })
+      : undefined
+    const daemon = createDaemon({
+      config,
+      chain,
+      account,
+      onSettled: (result) => {
+        if (args.values.json !== true) io.stdout(`settled ${result.paid} on channel ${result.channelId}\n`)
+      },
+    })
     await daemon.start()
     const status = await daemon.status()
     if (args.values.json === true) {
@@ -97,7 +99,7 @@ export const startCommand: Command = {
       for (const addr of status.addresses) io.stdout(`  listening on ${addr}\n`)
       io.stdout(
         status.offer != null
-          ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol})\n`
+          ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}\n`
           : '  not selling\n',
       )
       io.stdout('Press Ctrl+C to stop.\n')

@@ -8,14 +8,12 @@ export const CONFIG_FILE = 'config.json'
 
 export type Address = `0x${string}`
 
-/** Where and how a provider is paid. */
-export interface PaymentTerms {
-  payoutAddress: Address
-  chainId: bigint
-  channelContract: Address
-  /** ERC-20 address; undefined for the chain's native coin. */
+/** How a provider is paid. The chain itself (RPC, contract) comes from the chain config `parkbench chain` saves. */
+export interface PayConfig {
+  /** Be paid in this ERC-20 instead of the chain's native coin. */
   token?: Address | undefined
-  tokenSymbol: string
+  /** Settle a channel on-chain once this much is accepted but unsettled. Default: 600 s at the node's price. */
+  settleThreshold?: bigint | undefined
 }
 
 export interface SellConfig {
@@ -35,8 +33,7 @@ export interface DaemonConfig {
   /** Sell compute (advertise an offer). A node that only rents sets this false. */
   sell: boolean
   offer: SellConfig
-  /** Undefined until a chain is configured; without it the node cannot sell. */
-  payment: PaymentTerms | undefined
+  pay: PayConfig
   compute: {
     /** Serve inference without a lease: for a LAN you trust, or tests. */
     freeMode: boolean
@@ -56,12 +53,9 @@ export interface ConfigInput {
     maxLeaseSeconds?: number
     region?: string
   }
-  payment?: {
-    payoutAddress?: string
-    chainId?: string | number
-    channelContract?: string
+  pay?: {
     token?: string
-    tokenSymbol?: string
+    settleThreshold?: string | number
   }
   compute?: { freeMode?: boolean }
 }
@@ -123,15 +117,12 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
     Object.assign(merged, {
       ...layer,
       offer: { ...merged.offer, ...layer.offer },
-      payment: { ...merged.payment, ...layer.payment },
+      pay: { ...merged.pay, ...layer.pay },
       compute: { ...merged.compute, ...layer.compute },
     })
   }
   const offer = merged.offer ?? {}
-  const payment = merged.payment ?? {}
-  const payoutAddress = toAddress(payment.payoutAddress, 'payment.payoutAddress')
-  const channelContract = toAddress(payment.channelContract, 'payment.channelContract')
-  const chainId = payment.chainId == null ? undefined : toBigint(payment.chainId, 'payment.chainId', 0n)
+  const pay = merged.pay ?? {}
   return {
     dataDir,
     listen: merged.listen ?? DEFAULT_LISTEN,
@@ -145,16 +136,11 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
       maxLeaseSeconds: toPositiveInt(offer.maxLeaseSeconds, 'offer.maxLeaseSeconds', 600),
       region: offer.region,
     },
-    payment:
-      payoutAddress != null && channelContract != null && chainId != null
-        ? {
-            payoutAddress,
-            chainId,
-            channelContract,
-            token: toAddress(payment.token, 'payment.token'),
-            tokenSymbol: payment.tokenSymbol ?? (payment.token != null ? 'TOKEN' : 'ETH'),
-          }
-        : undefined,
+    pay: {
+      token: toAddress(pay.token, 'pay.token'),
+      settleThreshold:
+        pay.settleThreshold == null ? undefined : toBigint(pay.settleThreshold, 'pay.settleThreshold', 0n),
+    },
     compute: { freeMode: merged.compute?.freeMode ?? false },
   }
 }

@@ -1,13 +1,25 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import type { LocalAccount } from 'viem'
+import { freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute } from '../compute/compute-service.js'
 import type { ModelRecord } from '../compute/model-record.js'
+import { createLeaseProvider, type LeaseInfo, type LeaseProvider } from '../lease/lease-provider.js'
 import { createMarketProvider, type MarketProvider } from '../market/market-provider.js'
 import type { OfferSummary } from '../market/offer.js'
 import { summarizeOffer, verifySignedOffer } from '../market/offer.js'
 import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
+import type { ChainConfig } from '../pay/chain-config.js'
+import { ChannelStateCache } from '../pay/channel-state-cache.js'
+import { createPayPublicClient, createPayWalletClient } from '../pay/clients.js'
+import { PAYMENT_STORE_DIR } from '../pay/constants.js'
+import { createPaymentReceiver, type PaymentReceiver } from '../pay/payment-receiver.js'
+import { createPaymentStore, type PaymentStore } from '../pay/payment-store.js'
+import { createSettler, type SettlementResult, type Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
 import { NoPaymentTermsError } from './errors.js'
 
@@ -32,38 +44,79 @@ export function toModelSpec(record: ModelRecord): ModelSpec {
   }
 }
 
+export interface DaemonInit {
+  config: DaemonConfig
+  /** The chain to be paid on; required to sell. */
+  chain?: ChainConfig | undefined
+  /** This node's EVM account: receives payouts and sends settlements. Required to sell. */
+  account?: LocalAccount | undefined
+  /** Told about every on-chain settlement. */
+  onSettled?(result: SettlementResult): void
+}
+
 export interface DaemonStatus {
   peerId: string
   addresses: string[]
   selling: boolean
+  payoutAddress: string | undefined
   offer: OfferSummary | undefined
 }
 
 /**
- * The composition root: one node, and the services on it, started and stopped in order
- * (key -> libp2p -> compute -> market). Only the daemon wires services together.
+ * The composition root: one node and its services, started in order (key -> libp2p -> pay -> compute -> leases ->
+ * market) and stopped in reverse. Only the daemon wires services together.
  */
 export class Daemon {
   readonly config: DaemonConfig
+  private readonly init: DaemonInit
   private privateKey: PrivateKey | undefined
   private libp2p: ParkbenchNode | undefined
   private market: MarketProvider | undefined
   private computeService: ComputeService | undefined
+  private leaseProvider: LeaseProvider | undefined
+  private paymentStore: PaymentStore | undefined
+  private paymentReceiver: PaymentReceiver | undefined
+  private paymentSettler: Settler | undefined
   private modelsTimer: NodeJS.Timeout | undefined
   private advertisedModels = ''
 
-  constructor(config: DaemonConfig) {
-    this.config = config
+  constructor(init: DaemonInit) {
+    this.init = init
+    this.config = init.config
   }
 
   get node(): ParkbenchNode {
-    if (this.libp2p == null) throw new Error('Daemon is not started')
-    return this.libp2p
+    return this.started(this.libp2p)
+  }
+
+  /** The compute service: model store and worker pool. */
+  get compute(): ComputeService {
+    return this.started(this.computeService)
+  }
+
+  /** The provider side of leases, when selling. */
+  get leases(): LeaseProvider | undefined {
+    return this.leaseProvider
+  }
+
+  /** The payment receiver, when selling. */
+  get receiver(): PaymentReceiver | undefined {
+    return this.paymentReceiver
+  }
+
+  /** The settler, when selling. */
+  get settler(): Settler | undefined {
+    return this.paymentSettler
+  }
+
+  private started<T>(value: T | undefined): T {
+    if (value == null) throw new Error('Daemon is not started')
+    return value
   }
 
   async start(): Promise<void> {
-    const { config } = this
-    if (config.sell && config.payment == null) throw new NoPaymentTermsError()
+    const { config, chain, account } = this.init
+    if (config.sell && (chain == null || account == null)) throw new NoPaymentTermsError()
     this.privateKey = await loadOrCreatePeerKey(config.dataDir)
     this.libp2p = await createNode({
       privateKey: this.privateKey,
@@ -71,10 +124,58 @@ export class Daemon {
       bootstrap: config.bootstrap,
       mdns: config.mdns,
     })
+    const node = this.libp2p
     try {
-      this.computeService = createCompute(this.libp2p, { dataDir: config.dataDir, freeMode: config.compute.freeMode })
+      let admit = config.compute.freeMode ? freeModePolicy : undefined
+      if (config.sell && chain != null && account != null) {
+        const storePath = join(config.dataDir, PAYMENT_STORE_DIR)
+        await mkdir(storePath, { recursive: true })
+        this.paymentStore = await createPaymentStore({ path: storePath })
+        const channels = new ChannelStateCache({ client: createPayPublicClient(chain) }, { contract: chain.contract })
+        this.paymentReceiver = createPaymentReceiver(
+          { store: this.paymentStore, channels },
+          { chainId: chain.chainId, contract: chain.contract, provider: account.address },
+        )
+        await this.paymentReceiver.start()
+        this.paymentSettler = createSettler(
+          {
+            receiver: this.paymentReceiver,
+            store: this.paymentStore,
+            channels,
+            wallet: createPayWalletClient(chain, account),
+          },
+          {
+            contract: chain.contract,
+            threshold: config.pay.settleThreshold ?? config.offer.pricePerSecond * 600n,
+            ...(chain.deployBlock != null ? { fromBlock: BigInt(chain.deployBlock) } : {}),
+            ...(this.init.onSettled != null ? { onSettled: this.init.onSettled } : {}),
+          },
+        )
+        // Resumes settlements that were pending when the daemon last stopped (or was killed).
+        await this.paymentSettler.start()
+        const getCompute = (): ComputeService => this.started(this.computeService)
+        this.leaseProvider = createLeaseProvider(
+          {
+            node,
+            privateKey: this.privateKey,
+            receiver: this.paymentReceiver,
+            channels,
+            models: { has: async (sha256) => getCompute().store.has(sha256) },
+          },
+          {
+            payoutAddress: account.address,
+            token: config.pay.token,
+            pricePerSecond: config.offer.pricePerSecond,
+            threads: config.offer.threads,
+            maxLeaseSeconds: config.offer.maxLeaseSeconds,
+          },
+        )
+        await this.leaseProvider.start()
+        admit ??= this.leaseProvider.admit
+      }
+      this.computeService = createCompute(node, { dataDir: config.dataDir, ...(admit != null ? { admit } : {}) })
       await this.computeService.start()
-      this.market = createMarketProvider({ node: this.libp2p, privateKey: this.privateKey })
+      this.market = createMarketProvider({ node, privateKey: this.privateKey })
       await this.market.start()
       await this.syncModels()
       // `parkbench model add` writes to the data dir while the daemon runs: pick new models up within seconds.
@@ -86,23 +187,25 @@ export class Daemon {
       await this.stop()
       throw err
     }
-    log('started %p', this.libp2p.peerId)
+    log('started %p', node.peerId)
   }
 
   async stop(): Promise<void> {
     clearInterval(this.modelsTimer)
     await this.market?.stop()
+    await this.leaseProvider?.stop()
     await this.computeService?.stop()
+    await this.paymentSettler?.stop()
+    await this.paymentReceiver?.stop()
+    await this.paymentStore?.stop()
     await this.libp2p?.stop()
     this.market = undefined
+    this.leaseProvider = undefined
     this.computeService = undefined
+    this.paymentSettler = undefined
+    this.paymentReceiver = undefined
+    this.paymentStore = undefined
     this.libp2p = undefined
-  }
-
-  /** The compute service: model store and worker pool. */
-  get compute(): ComputeService {
-    if (this.computeService == null) throw new Error('Daemon is not started')
-    return this.computeService
   }
 
   /** Re-sign and re-advertise the offer when the models in the store changed. */
@@ -118,6 +221,11 @@ export class Daemon {
     await this.market.setTerms(this.offerTerms(records.map(toModelSpec)))
   }
 
+  /** Active and recent leases. */
+  leaseList(): LeaseInfo[] {
+    return this.leaseProvider?.leases() ?? []
+  }
+
   async status(): Promise<DaemonStatus> {
     const node = this.node
     const signed = this.market?.currentOffer()
@@ -126,19 +234,21 @@ export class Daemon {
       peerId: node.peerId.toString(),
       addresses: node.getMultiaddrs().map((a) => a.toString()),
       selling: signed != null,
+      payoutAddress: this.init.account?.address,
       offer,
     }
   }
 
   private offerTerms(models: ModelSpec[]): Parameters<MarketProvider['setTerms']>[0] {
-    const { offer, payment } = this.config
-    if (payment == null) throw new NoPaymentTermsError()
+    const { offer, pay } = this.config
+    const { chain, account } = this.init
+    if (chain == null || account == null) throw new NoPaymentTermsError()
     return {
-      payoutAddress: payment.payoutAddress,
-      chainId: payment.chainId,
-      channelContract: payment.channelContract,
-      token: payment.token,
-      tokenSymbol: payment.tokenSymbol,
+      payoutAddress: account.address,
+      chainId: BigInt(chain.chainId),
+      channelContract: chain.contract,
+      token: pay.token,
+      tokenSymbol: pay.token == null ? 'ETH' : pay.token.toLowerCase() === chain.token?.toLowerCase() ? 'DEV' : 'TOKEN',
       pricePerSecond: offer.pricePerSecond,
       threads: offer.threads,
       memoryBytes: offer.memoryBytes,
@@ -149,7 +259,7 @@ export class Daemon {
   }
 }
 
-/** Create a daemon for `config`; call `start()` to bring it up. */
-export function createDaemon(config: DaemonConfig): Daemon {
-  return new Daemon(config)
+/** Create a daemon; call `start()` to bring it up. */
+export function createDaemon(init: DaemonInit): Daemon {
+  return new Daemon(init)
 }

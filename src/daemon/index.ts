@@ -5,14 +5,13 @@
  *
  * ```ts
  * const config = resolveConfig(dataDir, await readConfigFile(dataDir), { listen: ['/ip4/127.0.0.1/tcp/0'] })
- * const daemon = createDaemon(config)
+ * const daemon = createDaemon({ config, chain: await loadChainConfig({ dataDir }), account })
  * await daemon.start()
  * console.log(await daemon.status())
  * await daemon.stop()
  * ```
  */
 export * from './config.js'
-export { createDaemon, Daemon, type DaemonStatus } from './daemon.js'
+export { createDaemon, Daemon, type DaemonInit, type DaemonStatus, toModelSpec } from './daemon.js'
 export { DATA_DIR_ENV, resolveDataDir } from './data-dir.js'
 export * from './errors.js'
-export { type PaymentTermsOptions, paymentTermsFromChain } from './payment-terms.js'

@@ -2,19 +2,23 @@ import assert from 'node:assert/strict'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
+import { saveChainConfig } from '../../src/pay/chain-config.js'
+import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { runCli, startCli } from '../helpers/cli.js'
 
-const PAYMENT_FLAGS = [
-  '--payout',
-  '0x1111111111111111111111111111111111111111',
-  '--chain-id',
-  '31337',
-  '--contract',
-  '0x2222222222222222222222222222222222222222',
-]
-
 describe('parkbench start + parkbench offers, two processes on loopback', () => {
+  let chain: DevChain
+  let chainFile: string
+  before(async () => {
+    chain = await startDevChain()
+    chainFile = join(await mkdtemp(join(tmpdir(), 'pb-chain-')), 'chain.json')
+    await saveChainConfig(chainFile, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+  })
+  after(async () => {
+    await chain?.stop()
+  })
+
   it('lists the running provider with its verified offer and measured RTT, and the provider stops cleanly', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'pb-cli-'))
     const provider = startCli([
@@ -25,11 +29,13 @@ describe('parkbench start + parkbench offers, two processes on loopback', () => 
       '/ip4/127.0.0.1/tcp/0',
       '--price',
       '777',
-      ...PAYMENT_FLAGS,
+      '--chain',
+      chainFile,
     ])
     try {
       const [, address] = await provider.waitFor(/listening on (\S+)/)
       const [, peerId] = provider.output().match(/parkbench node (\S+)/)!
+      const [, payout] = provider.output().match(/paid to (0x[0-9a-fA-F]{40})/)!
       const id = await runCli(['id', '--data-dir', dataDir])
       assert.equal(id.stdout.trim(), peerId, 'the daemon uses the persistent key in its data dir')
 
@@ -40,11 +46,15 @@ describe('parkbench start + parkbench offers, two processes on loopback', () => 
         pricePerSecond: string
         rttMs: number
         payoutAddress: string
+        channelContract: string
+        chainId: string
       }>
       assert.equal(offers.length, 1)
       assert.equal(offers[0]!.peerId, peerId)
       assert.equal(offers[0]!.pricePerSecond, '777')
-      assert.equal(offers[0]!.payoutAddress, '0x1111111111111111111111111111111111111111')
+      assert.equal(offers[0]!.payoutAddress.toLowerCase(), payout!.toLowerCase())
+      assert.equal(offers[0]!.channelContract.toLowerCase(), chain.contract.toLowerCase())
+      assert.equal(offers[0]!.chainId, String(chain.chainId))
       assert.ok(typeof offers[0]!.rttMs === 'number' && offers[0]!.rttMs >= 0)
     } finally {
       assert.equal(await provider.stop('SIGINT'), 0)
