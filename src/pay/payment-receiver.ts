@@ -29,6 +29,7 @@ const log = logger('parkbench:pay:receiver')
 const BEST = 'recv/best/'
 const LEASE = 'recv/lease/'
 const COMMITMENT = 'recv/commitment/'
+const VOUCHER = 'recv/voucher/'
 
 // Commitments are keyed by their tip (unique per chain), not by lease id: a lease renewed with a new chain keeps its
 // lease id, and the best proof must keep pointing at the commitment its preimage belongs to.
@@ -113,6 +114,8 @@ export class PaymentReceiver {
   private readonly leases = new Map<Hex, LeaseState>()
   private readonly activeLease = new Map<Hex, Hex>()
   private readonly commitments = new Map<Hex, SignedTickCommitment>()
+  /** The highest voucher per channel, kept even when ticks beat it: it settles for a fraction of the gas. */
+  private readonly vouchers = new Map<Hex, Voucher>()
   private started = false
 
   constructor(components: PaymentReceiverComponents, init: PaymentReceiverInit) {
@@ -132,6 +135,8 @@ export class PaymentReceiver {
       this.commitments.set(key(k.slice(COMMITMENT.length) as Hex), c)
     }
     for (const [k, b] of await this.store.list<BestRecord>(BEST)) this.best.set(key(k.slice(BEST.length) as Hex), b)
+    for (const [k, v] of await this.store.list<Voucher>(VOUCHER))
+      this.vouchers.set(key(k.slice(VOUCHER.length) as Hex), v)
     for (const [k, l] of await this.store.list<LeaseRecord>(LEASE)) {
       const leaseId = key(k.slice(LEASE.length) as Hex)
       const commitment = this.commitments.get(key(l.tip))
@@ -172,6 +177,11 @@ export class PaymentReceiver {
     const commitment = this.commitments.get(key(b.tip))
     if (commitment == null) return undefined
     return { kind: 'ticks', total: b.total, commitment, ticks: b.ticks, preimage: b.preimage }
+  }
+
+  /** The channel's highest accepted voucher, which may be below the best proof when ticks came after it. */
+  bestVoucher(channelId: Hex): Voucher | undefined {
+    return this.vouchers.get(key(channelId))
   }
 
   /** The channel's best accepted total (0n if nothing yet). */
@@ -360,8 +370,9 @@ export class PaymentReceiver {
   }
 
   /**
-   * Check a cumulative voucher and record it durably if it beats the channel's best proof (a voucher at the same
-   * total as the ticks replaces them: it is cheaper to settle).
+   * Check a cumulative voucher and record it durably. It must beat the channel's previous voucher and what is
+   * settled; it becomes the best proof if it is at least as high as the ticks (it is cheaper to settle), and is kept
+   * as the channel's voucher otherwise (a voucher may cross a tick in flight).
    */
   async acceptVoucher(
     voucher: Voucher,
@@ -382,24 +393,27 @@ export class PaymentReceiver {
       throw new WrongSignerError('Voucher signature does not recover', { cause: err })
     }
     if (!isAddressEqual(signer, state.renter)) throw new WrongSignerError()
-    const best = this.best.get(channelId)
-    if (
-      voucher.total <= state.settled ||
-      (best != null && (voucher.total < best.total || (voucher.total === best.total && best.kind === 'voucher')))
-    ) {
+    const previous = this.vouchers.get(channelId)
+    if (voucher.total <= state.settled || (previous != null && voucher.total <= previous.total)) {
       throw new AmountNotIncreasingError()
     }
     if (voucher.total > state.deposit) throw new AmountExceedsDepositError()
-    const record: BestRecord = { kind: 'voucher', total: voucher.total, voucher: { ...voucher, channelId } }
-    this.best.set(channelId, record)
-    const ops: StoreOperation[] = [{ type: 'put', key: BEST + channelId, value: record }]
-    // The replaced tick proof's commitment is only kept while it is a lease's current one.
-    if (best?.kind === 'ticks' && !this.isCurrentCommitment(channelId, best.tip)) {
-      this.commitments.delete(key(best.tip))
-      ops.push({ type: 'del', key: COMMITMENT + key(best.tip) })
+    const stored: Voucher = { ...voucher, channelId }
+    this.vouchers.set(channelId, stored)
+    const ops: StoreOperation[] = [{ type: 'put', key: VOUCHER + channelId, value: stored }]
+    const best = this.best.get(channelId)
+    if (best == null || voucher.total >= best.total) {
+      const record: BestRecord = { kind: 'voucher', total: voucher.total, voucher: stored }
+      this.best.set(channelId, record)
+      ops.push({ type: 'put', key: BEST + channelId, value: record })
+      // The replaced tick proof's commitment is only kept while it is a lease's current one.
+      if (best?.kind === 'ticks' && !this.isCurrentCommitment(channelId, best.tip)) {
+        this.commitments.delete(key(best.tip))
+        ops.push({ type: 'del', key: COMMITMENT + key(best.tip) })
+      }
     }
     await this.store.write(ops, options)
-    return { channelId, total: voucher.total }
+    return { channelId, total: this.channelTotal(channelId) }
   }
 
   private isCurrentCommitment(channelId: Hex, tip: Hex): boolean {

@@ -9,6 +9,7 @@ import type { PayWalletClient } from './clients.js'
 import { PAYMENT_CHANNEL_ABI } from './contract/artifact.js'
 import type { PaymentReceiver } from './payment-receiver.js'
 import type { PaymentStore } from './payment-store.js'
+import type { PaymentProof } from './types.js'
 
 const log = logger('parkbench:pay:settler')
 
@@ -43,6 +44,12 @@ export interface SettlerInit {
   contract: Address
   /** Settle a channel once this much is accepted but unsettled; default: never by amount, only on close/command. */
   threshold?: bigint
+  /**
+   * Settle the channel's last voucher instead of a higher tick proof when the ticks are worth less than this more
+   * (token base units). A tick proof costs ~96 gas per tick on top of a voucher's ~52,500 (protocols/README.md);
+   * default 0: always the highest proof. The ticks stay settleable later.
+   */
+  minTickGain?: bigint
   /** How often to look at the chain and the policy; default 5 s. */
   intervalMs?: number
   /** The block where CloseRequested scanning starts (the contract's deploy block); default the current block. */
@@ -64,6 +71,7 @@ export class Settler {
   private readonly wallet: PayWalletClient
   private readonly contract: Address
   private readonly threshold: bigint | undefined
+  private readonly minTickGain: bigint
   private readonly intervalMs: number
   private readonly onSettled: ((result: SettlementResult) => void) | undefined
   private nextBlock: bigint | undefined
@@ -81,6 +89,7 @@ export class Settler {
     this.wallet = components.wallet
     this.contract = init.contract
     this.threshold = init.threshold
+    this.minTickGain = init.minTickGain ?? 0n
     this.intervalMs = init.intervalMs ?? 5_000
     this.onSettled = init.onSettled
     this.nextBlock = init.fromBlock
@@ -189,7 +198,7 @@ export class Settler {
       return this.settleChannel(id, 'closing', options)
     }
     const state = await this.channels.get(id, options)
-    const best = this.receiver.bestProof(id)
+    const best = this.proofFor(id, state?.settled ?? 0n)
     if (state == null || best == null) return undefined
     const unsettled = best.total - state.settled
     if (unsettled <= 0n) return undefined
@@ -198,6 +207,15 @@ export class Settler {
       return this.settleChannel(id, inWindow ? 'closing' : 'threshold', options)
     }
     return undefined
+  }
+
+  /** The proof to settle: the best one, or the last voucher when the ticks above it are not worth their gas. */
+  private proofFor(channelId: Hex, settled: bigint): PaymentProof | undefined {
+    const best = this.receiver.bestProof(channelId)
+    if (best?.kind !== 'ticks' || this.minTickGain === 0n) return best
+    const voucher = this.receiver.bestVoucher(channelId)
+    if (voucher == null || voucher.total <= settled || best.total - voucher.total >= this.minTickGain) return best
+    return { kind: 'voucher', total: voucher.total, voucher }
   }
 
   private async resume(options: AbortOptions): Promise<void> {
@@ -230,8 +248,8 @@ export class Settler {
     options: AbortOptions,
   ): Promise<SettlementResult | undefined> {
     const key = PENDING + channelId
-    const proof = this.receiver.bestProof(channelId)
     const state = await this.channels.get(channelId, { ...options, force: true })
+    const proof = this.proofFor(channelId, state?.settled ?? 0n)
     if (proof == null || state == null || proof.total <= state.settled) {
       // Nothing (more) to settle: a resumed transaction went through, or the channel is gone.
       if ((await this.store.get(key)) != null) await this.store.del(key, options)

@@ -197,9 +197,16 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
     // Replaying an accepted tick is not the next preimage.
     await rejectsWithCode(r.acceptTick(base.leaseId, chain.preimage(3)), 'INVALID_PREIMAGE')
     assert.equal(r.channelTotal(channelId), 30n)
-    // A voucher below the ticks is a step back; a commitment that starts below them too.
+    // A voucher that crossed a tick in flight is kept (it settles cheaper) but the best proof stays the ticks; a
+    // voucher must still beat the previous voucher.
     const low = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 20n })
+    assert.equal((await r.acceptVoucher(low)).total, 30n)
+    assert.equal(r.bestVoucher(channelId)?.total, 20n)
+    assert.equal(r.bestProof(channelId)?.kind, 'ticks')
     await rejectsWithCode(r.acceptVoucher(low), 'AMOUNT_NOT_INCREASING')
+    const lower = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 15n })
+    await rejectsWithCode(r.acceptVoucher(lower), 'AMOUNT_NOT_INCREASING')
+    // A commitment that starts below the ticks is a step back.
     const chain2 = new HashChain('keccak256', 200)
     const behind = await signTickCommitment(f.renter.account, {
       ...base,

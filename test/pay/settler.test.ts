@@ -184,6 +184,23 @@ describe('settler and crash safety (anvil)', () => {
     await rejectsWithCode(settler.settle(late), 'CHALLENGE_WINDOW')
   })
 
+  it('settles the cheaper voucher when the ticks above it gain less than minTickGain', async () => {
+    const p = await provider('min-gain')
+    const channelId = await newChannel()
+    const { commitment } = await lease(p.receiver, channelId, 5, 10n)
+    await p.receiver.acceptVoucher(await renterSender.signVoucher(channelId), { channelId })
+    for (let i = 0; i < 3; i++) {
+      const { tick } = await renterSender.nextTick(commitment.commitment.leaseId)
+      await p.receiver.acceptTick(tick.leaseId, tick.preimage)
+    }
+    assert.equal(p.receiver.bestProof(channelId)?.kind, 'ticks')
+    const [cheap] = await p.settler({ minTickGain: 31n }).settle(channelId)
+    assert.equal(cheap?.paid, 50n)
+    const [rest] = await p.settler().settle(channelId)
+    assert.equal(rest?.paid, 30n)
+    assert.ok(rest!.gasUsed > cheap!.gasUsed)
+  })
+
   it('a settlement recorded before a failed send is resumed at the next start', async () => {
     const p = await provider('resume')
     const channelId = await newChannel()
