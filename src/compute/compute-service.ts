@@ -2,6 +2,8 @@ import { open } from 'node:fs/promises'
 import type { AbortOptions, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { pbStream } from '@libp2p/utils'
+import { AbortedError } from '../errors.js'
+import { UnexpectedEndError } from '../net/errors.js'
 import type { RpcNode } from '../net/rpc.js'
 import { type AdmissionPolicy, type Admitted, freeModePolicy, type JobOutcome, refuseAllPolicy } from './admission.js'
 import {
@@ -30,6 +32,7 @@ import type { ModelRecord } from './model-record.js'
 import { ModelStore } from './model-store.js'
 import { fetchModelInto, type TransferProgress } from './model-transfer.js'
 import { InferRequest, InferResponse, ModelChunk, ModelReply, ModelRequest, Status } from './pb/compute.js'
+import { linkSignals } from './signals.js'
 import { decodeTensor, encodeTensor, tensorBytes } from './tensor.js'
 import { validateInferInputs } from './validate-inputs.js'
 import type { NamedTensor } from './worker-messages.js'
@@ -53,9 +56,14 @@ export interface ComputeInit extends WorkerPoolInit {
   maxMessageBytes?: number
   /** Inbound compute streams per connection. Default 32. */
   maxInboundStreams?: number
+  /** Requests in flight on one infer stream; the provider stops reading the stream past it. Default 16. */
+  maxPipelinedRequests?: number
+  /** An infer stream with no new request for this long is closed, in ms. Default 60 s. */
+  streamIdleMs?: number
   /**
-   * Infer requests being read or run at once across all peers; more are answered BUSY without reading them.
-   * Bounds the memory held by request frames. Default: workers + maxQueue.
+   * Infer requests decoded and waiting or running at once across all peers; more are answered BUSY. With
+   * `maxPipelinedRequests` per stream and `maxInboundStreams` per connection it bounds the memory held by
+   * requests. Default: workers + maxQueue.
    */
   maxConcurrentRequests?: number
   /** Model transfers (push or fetch, in or out) at once; more are answered BUSY. Default 4. */
@@ -84,6 +92,8 @@ export class ComputeService implements Startable {
   private readonly maxMessageBytes: number
   private readonly maxInboundStreams: number
   private readonly maxConcurrentRequests: number
+  private readonly maxPipelinedRequests: number
+  private readonly streamIdleMs: number
   private readonly maxConcurrentTransfers: number
   private readonly transferTimeoutMs: number
   private readonly transferIdleMs: number
@@ -108,6 +118,8 @@ export class ComputeService implements Startable {
     this.maxMessageBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     this.maxInboundStreams = init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS
     this.maxConcurrentRequests = init.maxConcurrentRequests ?? this.pool.size + this.pool.maxQueue
+    this.maxPipelinedRequests = Math.max(1, init.maxPipelinedRequests ?? 16)
+    this.streamIdleMs = init.streamIdleMs ?? 60_000
     this.maxConcurrentTransfers = init.maxConcurrentTransfers ?? 4
     this.transferTimeoutMs = init.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS
     this.transferIdleMs = init.transferIdleMs ?? DEFAULT_TRANSFER_IDLE_MS
@@ -162,6 +174,12 @@ export class ComputeService implements Startable {
     void task.finally(() => this.inFlight.delete(task))
   }
 
+  /**
+   * One inbound infer stream: read requests until the client closes its side, run up to `maxPipelinedRequests` of
+   * them at once (reading stops while that many are in flight, which is the backpressure), answer each as it
+   * finishes. A frame that is oversized or does not decode is answered with id 0 and ends the stream: past it the
+   * framing cannot be trusted.
+   */
   private async onInfer(stream: Stream, connection: Connection): Promise<void> {
     const gone = new AbortController()
     const onClose = (): void => gone.abort(new MalformedRequestError('The client went away'))
@@ -170,34 +188,94 @@ export class ComputeService implements Startable {
       maxDataLength: this.maxMessageBytes,
       maxBufferSize: this.maxMessageBytes + FRAME_OVERHEAD_BYTES,
     })
-    let response: InferResponse
-    if (!this.running) {
-      response = errorResponse(new ShuttingDownError())
-    } else if (this.activeRequests >= this.maxConcurrentRequests) {
-      response = errorResponse(new BusyError(`${this.activeRequests} requests in progress`))
-    } else {
-      this.activeRequests++
-      try {
-        const readSignal = AbortSignal.any([gone.signal, AbortSignal.timeout(this.requestTimeoutMs)])
-        const request = await readFrame(pb, InferRequest, 'Infer request', { signal: readSignal })
-        response = await this.serveInfer(request, connection.remotePeer, gone.signal)
-      } catch (err) {
-        response = errorResponse(err as Error)
-      } finally {
-        this.activeRequests--
-      }
+    const jobs = new Map<number, { controller: AbortController; done: Promise<void> }>()
+    let writing = Promise.resolve()
+    const send = (response: InferResponse): Promise<void> => {
+      writing = writing.then(() => {
+        if (gone.signal.aborted) return
+        return pb.write(response, InferResponse, { signal: AbortSignal.timeout(this.requestTimeoutMs) })
+      })
+      return writing
     }
-    stream.removeEventListener('close', onClose)
-    if (gone.signal.aborted) {
-      log('infer client %p went away', connection.remotePeer)
-      return
-    }
-    const signal = AbortSignal.timeout(this.requestTimeoutMs)
+    let slotFreed: (() => void) | undefined
     try {
-      await pb.write(response, InferResponse, { signal })
-      await stream.close({ signal })
+      let first = true
+      while (!gone.signal.aborted) {
+        while (jobs.size >= this.maxPipelinedRequests) {
+          await new Promise<void>((resolve) => {
+            slotFreed = resolve
+          })
+        }
+        let request: InferRequest
+        const idle = linkSignals([gone.signal], first ? this.requestTimeoutMs : this.streamIdleMs)
+        try {
+          request = await readFrame(pb, InferRequest, 'Infer request', { signal: idle.signal })
+        } catch (err) {
+          // The client closed its side (the normal end), went away, or idled out: stop reading.
+          if (
+            err instanceof UnexpectedEndError ||
+            gone.signal.aborted ||
+            (err as Error).name === 'DeadlineExceededError'
+          ) {
+            break
+          }
+          await send(errorResponse(err as Error, 0))
+          break
+        } finally {
+          idle.clear()
+        }
+        first = false
+        if (request.cancel) {
+          jobs.get(request.id)?.controller.abort(new AbortedError('Cancelled by the client'))
+          continue
+        }
+        if (jobs.has(request.id)) {
+          await send(
+            errorResponse(new MalformedRequestError(`Request id ${request.id} is already in flight`), request.id),
+          )
+          continue
+        }
+        const controller = new AbortController()
+        const id = request.id
+        const linked = linkSignals([gone.signal, controller.signal])
+        const done = this.answer(request, connection.remotePeer, linked.signal)
+          .then((response) => send({ ...response, id }))
+          .catch((err: Error) => {
+            log('infer answer to %p failed: %s', connection.remotePeer, err.message)
+          })
+          .finally(() => {
+            linked.clear()
+            jobs.delete(id)
+            slotFreed?.()
+            slotFreed = undefined
+          })
+        jobs.set(id, { controller, done })
+      }
+      await Promise.all([...jobs.values()].map((j) => j.done))
+      await writing
+      stream.removeEventListener('close', onClose)
+      if (!gone.signal.aborted) await stream.close({ signal: AbortSignal.timeout(this.requestTimeoutMs) })
     } catch (err) {
       stream.abort(err as Error)
+    } finally {
+      stream.removeEventListener('close', onClose)
+      if (gone.signal.aborted) log('infer client %p went away', connection.remotePeer)
+    }
+  }
+
+  /** Run one request to its response; never throws (errors become statuses). */
+  private async answer(request: InferRequest, peer: PeerId, signal: AbortSignal): Promise<InferResponse> {
+    if (!this.running) return errorResponse(new ShuttingDownError(), request.id)
+    if (this.activeRequests >= this.maxConcurrentRequests) {
+      return errorResponse(new BusyError(`${this.activeRequests} requests in progress`), request.id)
+    }
+    this.activeRequests++
+    try {
+      return await this.serveInfer(request, peer, signal)
+    } catch (err) {
+      return errorResponse(err as Error, request.id)
+    } finally {
+      this.activeRequests--
     }
   }
 
@@ -212,17 +290,22 @@ export class ComputeService implements Startable {
       const inputs: NamedTensor[] = request.inputs.map((t) => ({ name: t.name, ...decodeTensor(t) }))
       validateInferInputs(record, inputs, request.outputNames)
       const deadlineMs = request.deadlineMs > 0 ? Math.min(request.deadlineMs, this.jobDeadlineMs) : this.jobDeadlineMs
-      const signal = AbortSignal.any([gone, AbortSignal.timeout(deadlineMs)])
-      const result = await this.pool.run(
-        {
-          sha256,
-          path: this.store.modelPath(sha256),
-          sizeBytes: record.sizeBytes,
-          inputs,
-          outputNames: request.outputNames,
-        },
-        { signal },
-      )
+      const deadline = linkSignals([gone], deadlineMs)
+      let result: Awaited<ReturnType<WorkerPool['run']>>
+      try {
+        result = await this.pool.run(
+          {
+            sha256,
+            path: this.store.modelPath(sha256),
+            sizeBytes: record.sizeBytes,
+            inputs,
+            outputNames: request.outputNames,
+          },
+          { signal: deadline.signal },
+        )
+      } finally {
+        deadline.clear()
+      }
       outcome.queueMs = result.queueMs
       outcome.runMs = result.runMs
       const bytes = result.outputs.reduce((sum, t) => sum + tensorBytes(t) + 64, 0)
@@ -234,6 +317,7 @@ export class ComputeService implements Startable {
         message: '',
         outputs: result.outputs.map((t) => encodeTensor(t.name, t)),
         timing: { queueMs: result.queueMs, runMs: result.runMs },
+        id: request.id,
       }
     } catch (err) {
       outcome.status = statusFromError(err)
@@ -399,8 +483,8 @@ function reportDone(decision: Admitted, outcome: JobOutcome): void {
   }
 }
 
-function errorResponse(err: Error): InferResponse {
-  return { status: statusFromError(err), message: err.message, outputs: [] }
+function errorResponse(err: Error, id: number): InferResponse {
+  return { status: statusFromError(err), message: err.message, outputs: [], id }
 }
 
 /**

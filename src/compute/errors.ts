@@ -148,5 +148,7 @@ export function errorFromStatus(status: Status | undefined, message: string): Co
 /** The wire status for any error a provider hit while serving a request. */
 export function statusFromError(err: unknown): Status {
   if (err instanceof ComputeError) return err.status
+  // A job aborted (cancelled by its client, or the provider's deadline) reports as past its deadline.
+  if ((err as { code?: string })?.code === 'ABORTED') return Status.DEADLINE_EXCEEDED
   return Status.INTERNAL_ERROR
 }

@@ -40,7 +40,9 @@ export { type ComputeComponents, type ComputeInit, ComputeService, compute, crea
 export * from './constants.js'
 export * from './errors.js'
 export {
+  createInferClient,
   exchange,
+  InferClient,
   type InferOptions,
   type InferParameters,
   type InferResult,

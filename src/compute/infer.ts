@@ -2,7 +2,8 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Tensor as OrtTensor } from 'onnxruntime-node'
-import { PeerUnreachableError } from '../net/errors.js'
+import { AbortedError } from '../errors.js'
+import { PeerUnreachableError, UnexpectedEndError } from '../net/errors.js'
 import type { RpcNode } from '../net/rpc.js'
 import {
   DEFAULT_JOB_DEADLINE_MS,
@@ -15,6 +16,7 @@ import { readFrame } from './frames.js'
 import { isSha256Hex } from './model-store.js'
 import { InferRequest, InferResponse, Status } from './pb/compute.js'
 import { decodeTensor, encodeTensor, type TensorData, type TensorLike, toOrtTensor, toTensorData } from './tensor.js'
+import { abortError } from './worker-pool.js'
 
 export interface InferParameters {
   /** The model's sha256: 64 hex digits or 32 bytes. */
@@ -62,33 +64,16 @@ function toData(name: string, tensor: TensorLike | TensorData): TensorData {
   return toTensorData(tensor, `Input "${name}"`)
 }
 
-/**
- * Run one inference on a provider over `/parkbench/infer/1.0.0` (one stream per job). Returns the outputs as
- * onnxruntime Tensors; a non-OK status throws its typed error (BusyError, NotAuthorizedError, ModelNotFoundError,
- * InvalidInferenceInputError, TooLargeError, DeadlineExceededError, WorkerCrashedError, InferenceFailedError...).
- *
- * @example
- * ```ts
- * const { outputs } = await infer(node, providerAddr, {
- *   model: sha256Hex,
- *   inputs: { x: new Tensor('float32', new Float32Array([1, 2]), [1, 2]) },
- * })
- * ```
- */
-export async function infer(
-  node: Pick<RpcNode, 'dialProtocol'>,
-  peer: PeerId | Multiaddr | Multiaddr[],
-  parameters: InferParameters,
-  options: InferOptions = {},
-): Promise<InferResult> {
-  const started = performance.now()
-  const request: InferRequest = {
+function encodeRequest(parameters: InferParameters): Omit<InferRequest, 'id' | 'cancel'> {
+  return {
     modelSha256: modelBytes(parameters.model),
     inputs: Object.entries(parameters.inputs).map(([name, tensor]) => encodeTensor(name, toData(name, tensor))),
     outputNames: parameters.outputNames ?? [],
     deadlineMs: parameters.deadlineMs ?? 0,
   }
-  const response = await exchange(node, peer, request, options)
+}
+
+function decodeResult(response: InferResponse, started: number): InferResult {
   const outputs: Record<string, OrtTensor> = {}
   for (const wire of response.outputs) outputs[wire.name] = toOrtTensor(decodeTensor(wire))
   return {
@@ -101,47 +86,226 @@ export async function infer(
   }
 }
 
+type Peer = PeerId | Multiaddr | Multiaddr[]
+
+interface Pending {
+  resolve(response: InferResponse): void
+  reject(err: Error): void
+}
+
+const MAX_REQUEST_ID = 0xffffffff
+
 /**
- * Send one encoded InferRequest and return the OK response, or throw the status's typed error. The response is
- * read while the request is still being written, so a provider that refuses early (TOO_LARGE, BUSY) is heard at
- * once instead of after a large upload.
+ * A client for one provider that keeps one `/parkbench/infer/1.0.0` stream open and pipelines requests on it:
+ * concurrent calls share the stream, responses are matched by id as jobs finish. Saves the stream set-up (a
+ * protocol negotiation round trip and more) on every job; see the benchmark. The stream is opened on first use
+ * and again after any failure.
+ *
+ * @example
+ * ```ts
+ * const client = createInferClient(node, providerAddr)
+ * const results = await Promise.all(images.map((x) => client.infer({ model, inputs: { x } })))
+ * await client.close()
+ * ```
  */
+export class InferClient {
+  private stream: Stream | undefined
+  private pb: ReturnType<typeof pbStream> | undefined
+  private opening: Promise<void> | undefined
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private writing: Promise<void> = Promise.resolve()
+  private readonly maxResponseBytes: number
+
+  constructor(
+    private readonly node: Pick<RpcNode, 'dialProtocol'>,
+    private readonly peer: Peer,
+    options: Pick<InferOptions, 'maxResponseBytes'> = {},
+  ) {
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+  }
+
+  /** Run one inference; see {@link infer}. */
+  async infer(parameters: InferParameters, options: AbortOptions = {}): Promise<InferResult> {
+    const started = performance.now()
+    return decodeResult(await this.request(encodeRequest(parameters), options), started)
+  }
+
+  /** Send one encoded request on the shared stream; resolves with the OK response or throws its typed error. */
+  async request(request: Omit<InferRequest, 'id' | 'cancel'>, options: AbortOptions = {}): Promise<InferResponse> {
+    const signal = options.signal ?? AbortSignal.timeout(DEFAULT_JOB_DEADLINE_MS + 30_000)
+    signal.throwIfAborted()
+    await this.open(signal)
+    const id = this.nextId
+    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1
+    const answered = new Promise<InferResponse>((resolve, reject) => this.pending.set(id, { resolve, reject }))
+    answered.catch(() => {})
+    const onAbort = (): void => {
+      const pending = this.pending.get(id)
+      if (pending === undefined) return
+      this.pending.delete(id)
+      pending.reject(abortError(signal))
+      // Tell the provider, so the job stops holding a worker; the stream stays up for the other requests.
+      this.write({ ...EMPTY_REQUEST, id, cancel: true }).catch(() => {})
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const written = this.write({ ...request, id, cancel: false }, signal)
+      written.catch(() => {})
+      // A provider may answer before it has read everything (TOO_LARGE): listen while writing.
+      const response = await Promise.race([
+        answered,
+        written.then(
+          () => answered,
+          () => answered,
+        ),
+      ])
+      if (response.status !== Status.OK) throw errorFromStatus(response.status, response.message)
+      return response
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      this.pending.delete(id)
+    }
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size
+  }
+
+  /** Let in-flight requests finish, then close the stream. */
+  async close(options: AbortOptions = {}): Promise<void> {
+    const stream = this.stream
+    if (stream === undefined) return
+    await this.writing.catch(() => {})
+    await stream.close(options).catch((err: Error) => stream.abort(err))
+  }
+
+  /** Drop the stream at once; in-flight requests fail and the provider aborts their jobs. */
+  abort(err: Error = new AbortedError()): void {
+    this.stream?.abort(err)
+    this.fail(err)
+  }
+
+  private async open(signal: AbortSignal): Promise<void> {
+    if (this.stream !== undefined && this.stream.status === 'open' && this.stream.writeStatus === 'writable') return
+    this.opening ??= (async () => {
+      let stream: Stream
+      try {
+        stream = await this.node.dialProtocol(this.peer, INFER_PROTOCOL, { signal })
+      } catch (err) {
+        throw new PeerUnreachableError(`Could not open ${INFER_PROTOCOL}: ${(err as Error).message}`, { cause: err })
+      }
+      const pb = pbStream(stream, {
+        maxDataLength: this.maxResponseBytes,
+        maxBufferSize: this.maxResponseBytes + FRAME_OVERHEAD_BYTES,
+      })
+      this.stream = stream
+      this.pb = pb
+      this.writing = Promise.resolve()
+      void this.readLoop(stream, pb)
+    })().finally(() => {
+      this.opening = undefined
+    })
+    await this.opening
+  }
+
+  private async readLoop(stream: Stream, pb: ReturnType<typeof pbStream>): Promise<void> {
+    const closed = new AbortController()
+    stream.addEventListener('close', () => closed.abort(new UnexpectedEndError()), { once: true })
+    try {
+      while (true) {
+        const response = await readFrame(pb, InferResponse, 'Infer response', { signal: closed.signal })
+        if (response.id === 0) {
+          // A stream-level failure (our frame was oversized or undecodable): every request on it is lost.
+          throw errorFromStatus(response.status, response.message)
+        }
+        const pending = this.pending.get(response.id)
+        this.pending.delete(response.id)
+        pending?.resolve(response)
+      }
+    } catch (err) {
+      if (this.stream === stream) {
+        this.stream = undefined
+        this.pb = undefined
+      }
+      if (stream.status === 'open') stream.abort(err as Error)
+      this.fail(err instanceof Error ? err : new UnexpectedEndError())
+    }
+  }
+
+  private fail(err: Error): void {
+    for (const pending of this.pending.values()) pending.reject(err)
+    this.pending.clear()
+  }
+
+  private write(request: InferRequest, signal?: AbortSignal): Promise<void> {
+    const pb = this.pb
+    if (pb === undefined) return Promise.reject(new UnexpectedEndError())
+    const next = this.writing.then(() => pb.write(request, InferRequest, signal === undefined ? {} : { signal }))
+    this.writing = next.catch(() => {})
+    return next
+  }
+}
+
+const EMPTY_REQUEST: InferRequest = {
+  modelSha256: new Uint8Array(0),
+  inputs: [],
+  outputNames: [],
+  deadlineMs: 0,
+  id: 0,
+  cancel: false,
+}
+
+/** Create a pipelining {@link InferClient} for one provider. */
+export function createInferClient(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: Peer,
+  options: Pick<InferOptions, 'maxResponseBytes'> = {},
+): InferClient {
+  return new InferClient(node, peer, options)
+}
+
+/**
+ * Run one inference on a provider over `/parkbench/infer/1.0.0` on a stream of its own. Returns the outputs as
+ * onnxruntime Tensors; a non-OK status throws its typed error (BusyError, NotAuthorizedError, ModelNotFoundError,
+ * InvalidInferenceInputError, TooLargeError, DeadlineExceededError, WorkerCrashedError, InferenceFailedError...).
+ * For many jobs to one provider, an {@link InferClient} pipelines them on one stream.
+ *
+ * @example
+ * ```ts
+ * const { outputs } = await infer(node, providerAddr, {
+ *   model: sha256Hex,
+ *   inputs: { x: new Tensor('float32', new Float32Array([1, 2]), [1, 2]) },
+ * })
+ * ```
+ */
+export async function infer(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: Peer,
+  parameters: InferParameters,
+  options: InferOptions = {},
+): Promise<InferResult> {
+  const started = performance.now()
+  const response = await exchange(node, peer, encodeRequest(parameters), options)
+  return decodeResult(response, started)
+}
+
+/** Send one encoded request on a stream of its own and return the OK response, or throw the status's typed error. */
 export async function exchange(
   node: Pick<RpcNode, 'dialProtocol'>,
-  peer: PeerId | Multiaddr | Multiaddr[],
-  request: InferRequest,
+  peer: Peer,
+  request: Omit<InferRequest, 'id' | 'cancel'>,
   options: InferOptions = {},
 ): Promise<InferResponse> {
-  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
-  const signal = options.signal ?? AbortSignal.timeout(DEFAULT_JOB_DEADLINE_MS + 30_000)
-  let stream: Stream
+  const client = new InferClient(node, peer, options)
   try {
-    stream = await node.dialProtocol(peer, INFER_PROTOCOL, { signal })
-  } catch (err) {
-    throw new PeerUnreachableError(`Could not open ${INFER_PROTOCOL}: ${(err as Error).message}`, { cause: err })
-  }
-  try {
-    const pb = pbStream(stream, {
-      maxDataLength: maxResponseBytes,
-      maxBufferSize: maxResponseBytes + FRAME_OVERHEAD_BYTES,
-    })
-    const reading = readFrame(pb, InferResponse, 'Infer response', { signal })
-    reading.catch(() => {})
-    const writing = pb.write(request, InferRequest, { signal })
-    writing.catch(() => {})
-    const response = await Promise.race([
-      reading,
-      writing.then(
-        () => reading,
-        () => reading,
-      ),
-    ])
-    if (response.status !== Status.OK) throw errorFromStatus(response.status, response.message)
-    await writing
-    await stream.close({ signal })
+    const response = await client.request(request, options)
+    await client.close(options.signal === undefined ? {} : { signal: options.signal })
     return response
   } catch (err) {
-    stream.abort(err as Error)
+    // One request, one stream: dropping the stream is how the provider learns to stop the job.
+    client.abort(err as Error)
     throw err
   }
 }

@@ -115,7 +115,17 @@ async function inspect(job: Extract<ToWorker, { type: 'inspect' }>): Promise<voi
   }
 }
 
+async function exit(): Promise<void> {
+  for (const { session } of sessions.values()) await session.release().catch(() => {})
+  sessions.clear()
+  process.exit(0)
+}
+
 port.on('message', (message: ToWorker) => {
+  if (message.type === 'exit') {
+    void exit()
+    return
+  }
   const task = message.type === 'run' ? run(message) : inspect(message)
   task.catch((err: Error) => {
     post({ type: 'failed', id: message.id, failure: 'INFERENCE_FAILED', message: err.message })

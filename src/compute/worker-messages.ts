@@ -23,6 +23,8 @@ export type ToWorker =
       outputNames: string[]
     }
   | { type: 'inspect'; id: number; path: string }
+  /** Release sessions and end the thread once the current job is done. */
+  | { type: 'exit' }
 
 export type WorkerFailure = 'INFERENCE_FAILED' | 'INVALID_MODEL'
 

@@ -27,10 +27,15 @@ export interface WorkerPoolInit {
   /** Bytes of loaded sessions across all workers (split evenly between them). Default 1 GiB. */
   sessionMemoryBytes?: number
   /**
-   * After a running job is aborted, how long its worker may keep running it before the pool gives up on the worker,
-   * terminates it and starts a fresh one. Default 2000 ms.
+   * After a running job is aborted, how long its worker may keep running it before the pool starts a fresh worker
+   * in its place (the old one exits when its run returns: onnxruntime cannot interrupt a run). Default 2000 ms.
    */
   abortGraceMs?: number
+  /**
+   * How long `stop()` waits for a worker to finish the run it is in before terminating it anyway (which can take
+   * the process down with it: onnxruntime does not survive its thread being terminated mid-run). Default 10 s.
+   */
+  stopTimeoutMs?: number
   /** V8 heap limits for each worker (node's `resourceLimits`); a worker over them dies and is replaced. */
   resourceLimits?: ResourceLimits
 }
@@ -85,8 +90,9 @@ interface PoolWorker {
   job?: PendingJob | undefined
   /** Models this worker has run (a hint: it probably still holds their sessions). */
   models: Set<string>
-  /** Terminated by the pool on purpose: its exit is not a crash. */
+  /** Taken out of service by the pool on purpose: its exit is not a crash. */
   retired: boolean
+  exited: boolean
 }
 
 const WORKER_URL = new URL('./inference-worker.js', import.meta.url)
@@ -110,8 +116,11 @@ export class WorkerPool {
   readonly maxQueue: number
   private readonly sessionMemoryBytes: number
   private readonly abortGraceMs: number
+  private readonly stopTimeoutMs: number
   private readonly resourceLimits: ResourceLimits | undefined
   private readonly workers = new Set<PoolWorker>()
+  /** Workers asked to exit that are still finishing a run. */
+  private readonly retiring = new Set<PoolWorker>()
   private queue: PendingJob[] = []
   private nextId = 1
   private running = false
@@ -123,6 +132,7 @@ export class WorkerPool {
     this.maxQueue = Math.max(0, init.maxQueue ?? 64)
     this.sessionMemoryBytes = init.sessionMemoryBytes ?? 1024 * 1024 * 1024
     this.abortGraceMs = init.abortGraceMs ?? 2000
+    this.stopTimeoutMs = init.stopTimeoutMs ?? 10_000
     this.resourceLimits = init.resourceLimits
   }
 
@@ -135,21 +145,34 @@ export class WorkerPool {
     log('started %d workers x %d intra-op threads', this.size, this.intraOpThreads)
   }
 
-  /** Fail every queued and running job with ShuttingDownError and terminate the workers. */
+  /**
+   * Fail every queued and running job with ShuttingDownError and end the workers. A worker busy in `session.run()`
+   * ends when that run returns (terminating a thread inside onnxruntime aborts the whole process); one still busy
+   * after `stopTimeoutMs` is terminated anyway.
+   */
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
     const err = new ShuttingDownError()
     for (const job of this.queue) this.settle(job, err)
     this.queue = []
-    const exits: Array<Promise<number>> = []
-    for (const w of this.workers) {
-      w.retired = true
+    const exits: Array<Promise<void>> = []
+    for (const w of [...this.workers, ...this.retiring]) {
       if (w.job !== undefined) this.settle(w.job, err)
-      exits.push(w.worker.terminate())
+      exits.push(this.retire(w))
     }
     this.workers.clear()
-    await Promise.allSettled(exits)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.stopTimeoutMs)
+    })
+    const outcome = await Promise.race([Promise.allSettled(exits), timeout])
+    clearTimeout(timer)
+    if (outcome === 'timeout') {
+      log.error('workers still busy %d ms after stop; terminating them', this.stopTimeoutMs)
+      await Promise.allSettled([...this.retiring].map((w) => w.worker.terminate()))
+    }
+    this.retiring.clear()
   }
 
   get stats(): PoolStats {
@@ -236,7 +259,8 @@ export class WorkerPool {
     setTimeout(() => {
       if (owner.job === job && !owner.retired) {
         log('worker still busy %d ms after an abort; replacing it', this.abortGraceMs)
-        this.retire(owner)
+        void this.retire(owner)
+        if (this.running) void this.spawn()
       }
     }, this.abortGraceMs).unref()
   }
@@ -286,7 +310,7 @@ export class WorkerPool {
       workerData,
       ...(this.resourceLimits === undefined ? {} : { resourceLimits: this.resourceLimits }),
     })
-    const entry: PoolWorker = { worker, ready: false, models: new Set(), retired: false }
+    const entry: PoolWorker = { worker, ready: false, models: new Set(), retired: false, exited: false }
     this.workers.add(entry)
     return new Promise((resolve) => {
       worker.on('message', (message: FromWorker) => {
@@ -316,21 +340,31 @@ export class WorkerPool {
       })
       worker.on('exit', (code) => {
         resolve()
+        entry.exited = true
         this.workers.delete(entry)
+        this.retiring.delete(entry)
         if (entry.retired || !this.running) return
         this.counters.crashed++
         log.error('worker exited with code %d; replacing it', code)
         if (entry.job !== undefined) this.settle(entry.job, new WorkerCrashedError(`Worker exited with code ${code}`))
         entry.job = undefined
-        void this.spawn()
+        // A worker that dies before it is ready (onnxruntime failing to load) would otherwise respawn in a loop.
+        if (entry.ready) void this.spawn()
+        else setTimeout(() => this.running && void this.spawn(), 1000).unref()
       })
     })
   }
 
-  private retire(entry: PoolWorker): void {
+  /** Take a worker out of service and ask it to exit once its current run returns. */
+  private retire(entry: PoolWorker): Promise<void> {
     entry.retired = true
     this.workers.delete(entry)
-    void entry.worker.terminate()
-    if (this.running) void this.spawn()
+    this.retiring.add(entry)
+    const exited = new Promise<void>((resolve) => {
+      if (entry.exited) resolve()
+      else entry.worker.once('exit', () => resolve())
+    })
+    entry.worker.postMessage({ type: 'exit' } satisfies ToWorker)
+    return exited
   }
 }

@@ -4,6 +4,7 @@ import { lpStream, pbStream } from '@libp2p/utils'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import {
   ComputeStatus,
+  createInferClient,
   exchange,
   INFER_PROTOCOL,
   infer,
@@ -340,6 +341,71 @@ describe('infer over /parkbench/infer/1.0.0', () => {
         )
       } finally {
         await closed.stop()
+      }
+    })
+  })
+
+  describe('a pipelining InferClient', () => {
+    it('runs concurrent requests on one stream, each answered by id', async () => {
+      const client = createInferClient(pair.client, addr())
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const a = new Tensor('float32', new Float32Array(6).fill(i), [2, 3])
+            const b = new Tensor('float32', new Float32Array(6).fill(1000), [2, 3])
+            const { outputs } = await client.infer({ model: add.sha256, inputs: { a, b } })
+            return (outputs.y!.data as Float32Array)[0]
+          }),
+        )
+        assert.deepEqual(
+          results,
+          Array.from({ length: 20 }, (_, i) => 1000 + i),
+        )
+        const streams = pair.client
+          .getConnections(pair.provider.peerId)
+          .flatMap((c) => c.streams)
+          .filter((st) => st.protocol === INFER_PROTOCOL)
+        assert.equal(streams.length, 1, 'one infer stream carried all 20 requests')
+      } finally {
+        await client.close()
+      }
+    })
+
+    it('cancels one request without disturbing the others, and the provider stops its job', async () => {
+      const client = createInferClient(pair.client, addr())
+      try {
+        const n = 512
+        const x = new Tensor('float32', new Float32Array(n * n), [n, n])
+        const failedBefore = pair.compute.pool.stats.failed
+        const controller = new AbortController()
+        const slowJob = client.infer({ model: slow.sha256, inputs: { a: x, b: x } }, { signal: controller.signal })
+        const a = new Tensor('float32', new Float32Array(6).fill(1), [2, 3])
+        const quick = client.infer({ model: add.sha256, inputs: { a, b: a } })
+        setTimeout(() => controller.abort(), 50)
+        await assert.rejects(slowJob, { name: 'AbortedError' })
+        assert.equal(((await quick).outputs.y!.data as Float32Array)[0], 2)
+        const again = await client.infer({ model: add.sha256, inputs: { a, b: a } })
+        assert.equal((again.outputs.y!.data as Float32Array)[0], 2)
+        const deadline = Date.now() + 5000
+        while (pair.compute.pool.stats.failed === failedBefore && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        assert.ok(pair.compute.pool.stats.failed > failedBefore, 'the cancelled job was aborted on the provider')
+      } finally {
+        await client.close()
+      }
+    })
+
+    it('an oversized request fails as TOO_LARGE and the client recovers on a fresh stream', async () => {
+      const client = createInferClient(pair.client, addr())
+      try {
+        const big = new Tensor('float32', new Float32Array(2 * 1024 * 1024), [2 * 1024 * 1024])
+        await assert.rejects(client.infer({ model: add.sha256, inputs: { a: big, b: big } }), { name: 'TooLargeError' })
+        const a = new Tensor('float32', new Float32Array(6).fill(4), [2, 3])
+        const { outputs } = await client.infer({ model: add.sha256, inputs: { a, b: a } })
+        assert.equal((outputs.y!.data as Float32Array)[0], 8)
+      } finally {
+        await client.close()
       }
     })
   })

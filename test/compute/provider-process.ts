@@ -2,8 +2,11 @@
  * A provider in its own process for the two-process tests and the benchmark: a node on 127.0.0.1 serving compute
  * in free mode from the data dir given as argv[2]. Prints one JSON line `{ "addr": ..., "pid": ... }` once ready,
  * stops on SIGTERM or when stdin closes. (Until `parkbench start` wires compute, this stands in for it.)
+ * A line `eld` on stdin prints the main thread's event-loop delay since the last `eld` (ms), for the benchmark.
  */
 import '../../src/polyfill.js'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
 import { createCompute } from '../../src/compute/index.js'
 import { createNode } from '../../src/net/index.js'
 
@@ -30,5 +33,14 @@ const stop = async (): Promise<void> => {
   process.exit(0)
 }
 process.on('SIGTERM', () => void stop())
-process.stdin.on('end', () => void stop())
-process.stdin.resume()
+const delay = monitorEventLoopDelay({ resolution: 5 })
+delay.enable()
+const commands = createInterface({ input: process.stdin })
+commands.on('line', (line) => {
+  if (line.trim() !== 'eld') return
+  const ms = (ns: number): number => Math.round(ns / 1e4) / 100
+  const report = { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) }
+  delay.reset()
+  process.stdout.write(`${JSON.stringify({ eld: report })}\n`)
+})
+commands.on('close', () => void stop())

@@ -419,6 +419,8 @@ export interface InferRequest {
   inputs: Tensor[]
   outputNames: string[]
   deadlineMs: number
+  id: number
+  cancel: boolean
 }
 
 export namespace InferRequest {
@@ -455,6 +457,16 @@ export namespace InferRequest {
           w.uint32(obj.deadlineMs)
         }
 
+        if ((obj.id != null && obj.id !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.id)
+        }
+
+        if ((obj.cancel != null && obj.cancel !== false)) {
+          w.uint32(48)
+          w.bool(obj.cancel)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -463,7 +475,9 @@ export namespace InferRequest {
           modelSha256: uint8ArrayAlloc(0),
           inputs: [],
           outputNames: [],
-          deadlineMs: 0
+          deadlineMs: 0,
+          id: 0,
+          cancel: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -496,6 +510,14 @@ export namespace InferRequest {
             }
             case 4: {
               obj.deadlineMs = reader.uint32()
+              break
+            }
+            case 5: {
+              obj.id = reader.uint32()
+              break
+            }
+            case 6: {
+              obj.cancel = reader.bool()
               break
             }
             default: {
@@ -565,6 +587,20 @@ export namespace InferRequest {
               }
               break
             }
+            case 5: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.cancel`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -623,6 +659,16 @@ export namespace InferRequest {
     value: number
   }
 
+  export interface InferRequestIdFieldEvent {
+    field: '$.id'
+    value: number
+  }
+
+  export interface InferRequestCancelFieldEvent {
+    field: '$.cancel'
+    value: boolean
+  }
+
   export function encode (obj: Partial<InferRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, InferRequest.codec())
   }
@@ -631,7 +677,7 @@ export namespace InferRequest {
     return decodeMessage(buf, InferRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferRequest>): Generator<InferRequestModelSha256FieldEvent | InferRequestInputsNameFieldEvent | InferRequestInputsDataTypeFieldEvent | InferRequestInputsDimsFieldEvent | InferRequestInputsRawDataFieldEvent | InferRequestInputsStringDataFieldEvent | InferRequestOutputNamesFieldEvent | InferRequestDeadlineMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferRequest>): Generator<InferRequestModelSha256FieldEvent | InferRequestInputsNameFieldEvent | InferRequestInputsDataTypeFieldEvent | InferRequestInputsDimsFieldEvent | InferRequestInputsRawDataFieldEvent | InferRequestInputsStringDataFieldEvent | InferRequestOutputNamesFieldEvent | InferRequestDeadlineMsFieldEvent | InferRequestIdFieldEvent | InferRequestCancelFieldEvent> {
     return streamMessage(buf, InferRequest.codec(), opts)
   }
 }
@@ -641,6 +687,7 @@ export interface InferResponse {
   message: string
   outputs: Tensor[]
   timing?: Timing
+  id: number
 }
 
 export namespace InferResponse {
@@ -675,6 +722,11 @@ export namespace InferResponse {
           Timing.codec().encode(obj.timing, w)
         }
 
+        if ((obj.id != null && obj.id !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.id)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -682,7 +734,8 @@ export namespace InferResponse {
         const obj: any = {
           status: Status.STATUS_UNSPECIFIED,
           message: '',
-          outputs: []
+          outputs: [],
+          id: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -713,6 +766,10 @@ export namespace InferResponse {
               obj.timing = Timing.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.timing
               })
+              break
+            }
+            case 5: {
+              obj.id = reader.uint32()
               break
             }
             default: {
@@ -771,6 +828,13 @@ export namespace InferResponse {
                 limits: opts.limits?.timing
               })
 
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.uint32()
+              }
               break
             }
             default: {
@@ -835,6 +899,11 @@ export namespace InferResponse {
     value: number
   }
 
+  export interface InferResponseIdFieldEvent {
+    field: '$.id'
+    value: number
+  }
+
   export function encode (obj: Partial<InferResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, InferResponse.codec())
   }
@@ -843,7 +912,7 @@ export namespace InferResponse {
     return decodeMessage(buf, InferResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferResponse>): Generator<InferResponseStatusFieldEvent | InferResponseMessageFieldEvent | InferResponseOutputsNameFieldEvent | InferResponseOutputsDataTypeFieldEvent | InferResponseOutputsDimsFieldEvent | InferResponseOutputsRawDataFieldEvent | InferResponseOutputsStringDataFieldEvent | InferResponseTimingQueueMsFieldEvent | InferResponseTimingRunMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferResponse>): Generator<InferResponseStatusFieldEvent | InferResponseMessageFieldEvent | InferResponseOutputsNameFieldEvent | InferResponseOutputsDataTypeFieldEvent | InferResponseOutputsDimsFieldEvent | InferResponseOutputsRawDataFieldEvent | InferResponseOutputsStringDataFieldEvent | InferResponseTimingQueueMsFieldEvent | InferResponseTimingRunMsFieldEvent | InferResponseIdFieldEvent> {
     return streamMessage(buf, InferResponse.codec(), opts)
   }
 }
