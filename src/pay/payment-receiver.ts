@@ -354,6 +354,15 @@ export class PaymentReceiver {
     ]
     const best = this.best.get(lease.channelId)
     if (best == null || total > best.total) {
+      // A re-anchored or renewed lease leaves its previous commitment behind once the new one carries the best proof.
+      if (
+        best?.kind === 'ticks' &&
+        key(best.tip) !== key(c.tip) &&
+        !this.isCurrentCommitment(lease.channelId, best.tip)
+      ) {
+        this.commitments.delete(key(best.tip))
+        ops.push({ type: 'del', key: COMMITMENT + key(best.tip) })
+      }
       const record: BestRecord = {
         kind: 'ticks',
         total,

@@ -27,7 +27,10 @@ interface SenderLease {
   channelId: Hex
   chain: HashChain
   commitment: SignedTickCommitment
+  /** Ticks accepted under the current commitment. */
   ticks: number
+  /** Chain elements spent under earlier commitments of this chain (re-anchoring). */
+  offset: number
 }
 
 export interface PaymentSenderComponents {
@@ -43,6 +46,11 @@ export interface PaymentSenderInit {
   hashFunction?: HashFunctionName
   /** Sign a cumulative voucher every this many ticks (and at lease end); default 60. */
   voucherEveryTicks?: number
+  /**
+   * Re-anchor the lease every this many ticks: sign a commitment continuing the same chain from the last revealed
+   * value, so an on-chain tick proof never hashes more than this many steps. Default: off (vouchers only).
+   */
+  reanchorEveryTicks?: number
 }
 
 export interface StartLeaseParameters {
@@ -61,6 +69,8 @@ export interface NextTick {
   total: bigint
   /** Every `voucherEveryTicks` ticks, a voucher for `total` to send along. */
   voucher?: Voucher
+  /** Every `reanchorEveryTicks` ticks, the re-anchored commitment to send after the tick. */
+  commitment?: SignedTickCommitment
 }
 
 /**
@@ -76,6 +86,7 @@ export class PaymentSender {
   private readonly contract: Address
   private readonly hashFunction: HashFunctionName
   private readonly voucherEveryTicks: number
+  private readonly reanchorEveryTicks: number | undefined
   private readonly totals = new Map<Hex, bigint>()
   private readonly leases = new Map<Hex, SenderLease & { deposit?: bigint }>()
 
@@ -86,6 +97,7 @@ export class PaymentSender {
     this.contract = init.contract
     this.hashFunction = init.hashFunction ?? 'keccak256'
     this.voucherEveryTicks = init.voucherEveryTicks ?? 60
+    this.reanchorEveryTicks = init.reanchorEveryTicks
   }
 
   async start(): Promise<void> {
@@ -136,7 +148,7 @@ export class PaymentSender {
     const retired: Hex[] = []
     for (const [id, other] of this.leases) if (other.channelId === channelId) retired.push(id)
     for (const id of retired) this.leases.delete(id)
-    const lease: SenderLease & { deposit?: bigint } = { leaseId, channelId, chain, commitment, ticks: 0 }
+    const lease: SenderLease & { deposit?: bigint } = { leaseId, channelId, chain, commitment, ticks: 0, offset: 0 }
     if (params.deposit != null) lease.deposit = params.deposit
     this.leases.set(leaseId, lease)
     await this.store.write(
@@ -171,6 +183,35 @@ export class PaymentSender {
     return this.startLease(next, options)
   }
 
+  /**
+   * Re-anchor a lease: sign a commitment under the same lease id whose tip is the last revealed chain value and
+   * whose base is the current total. Ticks continue on the same chain; an on-chain proof then only hashes back to
+   * this anchor. Send it right after the tick it follows.
+   */
+  async reanchor(leaseId: Hex, options: AbortOptions = {}): Promise<SignedTickCommitment> {
+    const lease = this.leases.get(leaseId.toLowerCase() as Hex)
+    if (lease == null) throw new UnknownLeaseError()
+    const c = lease.commitment.commitment
+    const offset = lease.offset + lease.ticks
+    const remaining = lease.chain.length - offset
+    if (lease.ticks === 0 || remaining < 1) throw new TickOutOfRangeError('Nothing to re-anchor: renew the lease')
+    const commitment = await signTickCommitment(this.account, {
+      ...c,
+      tip: bytesToHex(lease.chain.element(remaining)),
+      baseAmount: c.baseAmount + BigInt(lease.ticks) * c.amountPerTick,
+      maxTicks: remaining,
+    })
+    lease.commitment = commitment
+    lease.offset = offset
+    lease.ticks = 0
+    await this.store.put(
+      LEASE + lease.leaseId,
+      { channelId: lease.channelId, ticks: 0, commitment } satisfies LeaseRecord,
+      options,
+    )
+    return commitment
+  }
+
   /** The next tick of a lease (recorded durably first), with a voucher every `voucherEveryTicks` ticks. */
   async nextTick(leaseId: Hex, options: AbortOptions = {}): Promise<NextTick> {
     const lease = this.leases.get(leaseId.toLowerCase() as Hex)
@@ -193,8 +234,15 @@ export class PaymentSender {
       ],
       options,
     )
-    const next: NextTick = { tick: { leaseId: lease.leaseId, index: k, preimage: lease.chain.preimage(k) }, total }
-    if (k % this.voucherEveryTicks === 0) next.voucher = await this.signVoucher(lease.channelId)
+    const next: NextTick = {
+      tick: { leaseId: lease.leaseId, index: k, preimage: lease.chain.preimage(lease.offset + k) },
+      total,
+    }
+    const spent = lease.offset + k
+    if (spent % this.voucherEveryTicks === 0) next.voucher = await this.signVoucher(lease.channelId)
+    if (this.reanchorEveryTicks != null && k % this.reanchorEveryTicks === 0 && spent < lease.chain.length) {
+      next.commitment = await this.reanchor(lease.leaseId, options)
+    }
     return next
   }
 

@@ -279,6 +279,43 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
     assert.equal((await settleProof(f.provider.wallet, { contract: f.chain.contract, proof: best! })).paid, 10n)
   })
 
+  it('re-anchoring keeps on-chain tick proofs short: at most N hashes whatever the lease length', async () => {
+    const channelId = await open()
+    const st = await store()
+    const r = await receiver(st)
+    const s = createPaymentSender(
+      { store: await store(), account: f.renter.account },
+      { chainId: f.chain.chainId, contract: f.chain.contract, voucherEveryTicks: 1000, reanchorEveryTicks: 5 },
+    )
+    await s.start()
+    const c = await s.startLease({ channelId, amountPerTick: 3n, maxTicks: 100 })
+    const leaseId = c.commitment.leaseId
+    await r.acceptCommitment(c, { channelId, leaseId })
+    let anchors = 0
+    for (let i = 1; i <= 32; i++) {
+      const next = await s.nextTick(leaseId)
+      await r.acceptTick(next.tick.leaseId, next.tick.preimage, { index: next.tick.index })
+      if (next.commitment != null) {
+        anchors++
+        assert.equal(next.commitment.commitment.baseAmount, 3n * BigInt(i))
+        assert.equal(next.commitment.commitment.maxTicks, 100 - i)
+        await r.acceptCommitment(decodeSignedTickCommitment(encodeSignedTickCommitment(next.commitment)), {
+          channelId,
+          leaseId,
+        })
+      }
+    }
+    assert.equal(anchors, 6)
+    const best = r.bestProof(channelId)
+    assert.equal(best?.kind, 'ticks')
+    assert.equal(best?.kind === 'ticks' && best.ticks, 2)
+    assert.equal(best?.total, 96n)
+    // Superseded commitments are dropped: the store holds only the current one.
+    assert.equal((await st.list('recv/commitment/')).length, 1)
+    const settled = await settleProof(f.provider.wallet, { contract: f.chain.contract, proof: best! })
+    assert.equal(settled.paid, 96n)
+  })
+
   it('the best proof and lease progress survive a store restart', async () => {
     const channelId = await open()
     const s1 = await store('restart')
