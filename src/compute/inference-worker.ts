@@ -40,6 +40,9 @@ async function getSession(sha256: string, path: string, sizeBytes: number): Prom
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 4,
+    // Idle intra-op threads sleep instead of spinning: on a provider they share the cores with the main thread,
+    // which decrypts, decodes and answers the network while jobs run.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   })
   const loaded = { session, bytes: estimateBytes(sizeBytes) }
   sessions.set(sha256, loaded)

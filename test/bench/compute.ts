@@ -18,7 +18,7 @@ import { createInterface, type Interface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
-import { infer } from '../../src/compute/infer.js'
+import { createInferClient, infer } from '../../src/compute/infer.js'
 import { ModelStore } from '../../src/compute/model-store.js'
 import { createNode } from '../../src/net/create-node.js'
 import { percentile, printTable, round } from './stats.js'
@@ -147,9 +147,15 @@ export async function run(): Promise<object> {
   const dataDir = await mkdtemp(join(tmpdir(), 'parkbench-bench-compute-'))
   const store = new ModelStore({ dataDir })
   const records = await Promise.all(MODELS.map((m) => store.add(join(LIGHT, m.file), { name: m.name })))
-  const provider = await startChild(PROVIDER, [dataDir])
+  // BENCH_COMPUTE_WORKERS / BENCH_COMPUTE_INTRA_OP override the provider's pool (default: the service's defaults).
+  const poolArgs = [process.env.BENCH_COMPUTE_WORKERS, process.env.BENCH_COMPUTE_INTRA_OP].filter(
+    (v) => v !== undefined,
+  )
+  const provider = await startChild(PROVIDER, [dataDir, ...(poolArgs.length === 2 ? poolArgs : [])])
   const providerAddr = multiaddr(provider.first.addr as string)
   const client = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+  // What a renter with a lease uses: one client per provider, pipelining every job on one stream.
+  const pipelined = createInferClient(client, providerAddr)
   const clientDelay = monitorEventLoopDelay({ resolution: 5 })
   const results: Record<string, unknown> = {}
   const rows: Array<Record<string, string | number>> = []
@@ -194,12 +200,19 @@ export async function run(): Promise<object> {
         clientDelay.enable()
         cells.remote = await measure(
           async () => {
-            await infer(client, providerAddr, { model: record.sha256, inputs: { [input.name]: tensor } })
+            await pipelined.infer({ model: record.sha256, inputs: { [input.name]: tensor } })
           },
           concurrency,
           durationMs,
         )
         clientDelay.disable()
+        cells.remoteStreamPerRequest = await measure(
+          async () => {
+            await infer(client, providerAddr, { model: record.sha256, inputs: { [input.name]: tensor } })
+          },
+          concurrency,
+          durationMs,
+        )
         const ms = (ns: number): number => round(ns / 1e6)
         cells.remoteEventLoopDelayMs = {
           provider: await provider.eld(),
@@ -229,7 +242,7 @@ export async function run(): Promise<object> {
           3,
         )
         perModel[`concurrency${concurrency}`] = cells
-        for (const mode of ['localDefault', 'local', 'remote', 'httpJson'] as const) {
+        for (const mode of ['localDefault', 'local', 'remote', 'remoteStreamPerRequest', 'httpJson'] as const) {
           const cell = cells[mode] as Cell
           rows.push({
             model: model.name,
@@ -249,7 +262,9 @@ export async function run(): Promise<object> {
       await sessionDefault.release()
       await sessionOne.release()
     }
+    results.protocolOverhead = await protocolOverhead(client, providerAddr, dataDir, pipelined, durationMs)
   } finally {
+    await pipelined.close()
     await client.stop()
     await provider.stop()
     await rm(dataDir, { recursive: true, force: true })
@@ -277,10 +292,58 @@ export async function run(): Promise<object> {
       cores: availableParallelism(),
       local: 'one InferenceSession in this process; localDefault = ORT default options, local = intraOpNumThreads 1',
       remote:
-        'provider in a separate process (test/compute/provider-process.ts, default pool: one worker per core, 1 intra-op thread), client node in this process, TCP+noise+yamux on 127.0.0.1, one stream per request',
+        'provider in a separate process (test/compute/provider-process.ts, default pool: one worker per core, 1 intra-op thread), client node in this process, TCP+noise+yamux on 127.0.0.1; remote = one InferClient pipelining all requests on one stream, remoteStreamPerRequest = infer() opening a stream per request',
       httpJson:
         'node:http server in a separate process, JSON float arrays both ways, ORT on its main thread with 1 intra-op thread, keep-alive client',
     },
+    pool: poolArgs.length === 2 ? { workers: Number(poolArgs[0]), intraOpThreads: Number(poolArgs[1]) } : 'defaults',
     results,
   }
+}
+
+/**
+ * The fixed cost of the protocol, on a model that does nothing (Add on 2x3): local run vs pipelined remote vs one
+ * stream per request, at concurrency 1. The difference between the last two is the stream set-up per request.
+ */
+async function protocolOverhead(
+  client: Awaited<ReturnType<typeof createNode>>,
+  providerAddr: ReturnType<typeof multiaddr>,
+  dataDir: string,
+  pipelined: ReturnType<typeof createInferClient>,
+  durationMs: number,
+): Promise<object> {
+  const { addModel } = await import('../compute/onnx-builder.js')
+  const store = new ModelStore({ dataDir })
+  const record = await store.add(addModel(), { name: 'add-2x3' })
+  const a = new Tensor('float32', new Float32Array(6).fill(1), [2, 3])
+  const session = await InferenceSession.create(addModel(), { intraOpNumThreads: 1, logSeverityLevel: 4 })
+  const time = Math.min(durationMs, 3000)
+  const local = await measure(
+    async () => {
+      await session.run({ a, b: a })
+    },
+    1,
+    time,
+  )
+  const remote = await measure(
+    async () => {
+      await pipelined.infer({ model: record.sha256, inputs: { a, b: a } })
+    },
+    1,
+    time,
+  )
+  const streamPerRequest = await measure(
+    async () => {
+      await infer(client, providerAddr, { model: record.sha256, inputs: { a, b: a } })
+    },
+    1,
+    time,
+  )
+  await session.release()
+  printTable('protocol overhead on a no-op model (Add 2x3), concurrency 1', [
+    { mode: 'local', 'p50 ms': local.p50Ms, 'p95 ms': local.p95Ms },
+    { mode: 'remote pipelined', 'p50 ms': remote.p50Ms, 'p95 ms': remote.p95Ms },
+    { mode: 'remote stream per request', 'p50 ms': streamPerRequest.p50Ms, 'p95 ms': streamPerRequest.p95Ms },
+  ])
+  return { local, remotePipelined: remote, remoteStreamPerRequest: streamPerRequest }
 }
