@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { open } from 'node:fs/promises'
 import type { AbortOptions, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -101,6 +102,7 @@ export class ComputeService implements Startable {
   private activeTransfers = 0
   private running = false
   private readonly inFlight = new Set<Promise<void>>()
+  private stopping = new AbortController()
 
   constructor(
     private readonly components: ComputeComponents,
@@ -131,6 +133,9 @@ export class ComputeService implements Startable {
 
   async start(): Promise<void> {
     if (this.running) return
+    this.stopping = new AbortController()
+    // Every open infer stream listens to it while reading.
+    setMaxListeners(Number.POSITIVE_INFINITY, this.stopping.signal)
     await this.pool.start()
     const options = { maxInboundStreams: this.maxInboundStreams }
     await this.components.handle(
@@ -151,6 +156,8 @@ export class ComputeService implements Startable {
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
+    // Open infer streams stop reading; their jobs fail with SHUTTING_DOWN below and are answered.
+    this.stopping.abort(new ShuttingDownError())
     await this.components.unhandle(INFER_PROTOCOL).catch(() => {})
     await this.components.unhandle(MODEL_PROTOCOL).catch(() => {})
     await this.pool.stop()
@@ -182,6 +189,8 @@ export class ComputeService implements Startable {
    */
   private async onInfer(stream: Stream, connection: Connection): Promise<void> {
     const gone = new AbortController()
+    // Each job in flight on the stream listens to it.
+    setMaxListeners(Number.POSITIVE_INFINITY, gone.signal)
     const onClose = (): void => gone.abort(new MalformedRequestError('The client went away'))
     stream.addEventListener('close', onClose)
     const pb = pbStream(stream, {
@@ -207,7 +216,7 @@ export class ComputeService implements Startable {
           })
         }
         let request: InferRequest
-        const idle = linkSignals([gone.signal], first ? this.requestTimeoutMs : this.streamIdleMs)
+        const idle = linkSignals([gone.signal, this.stopping.signal], first ? this.requestTimeoutMs : this.streamIdleMs)
         try {
           request = await readFrame(pb, InferRequest, 'Infer request', { signal: idle.signal })
         } catch (err) {
@@ -215,6 +224,7 @@ export class ComputeService implements Startable {
           if (
             err instanceof UnexpectedEndError ||
             gone.signal.aborted ||
+            this.stopping.signal.aborted ||
             (err as Error).name === 'DeadlineExceededError'
           ) {
             break

@@ -328,6 +328,29 @@ describe('infer over /parkbench/infer/1.0.0', () => {
       }
     })
 
+    it('stopping the provider answers jobs in flight with SHUTTING_DOWN', async () => {
+      const stopping = await startPair({ workers: 1 })
+      try {
+        const record = await stopping.compute.store.add(matmulModel(48), { name: 'slow' })
+        const client = createInferClient(stopping.client, stopping.provider.getMultiaddrs())
+        const n = 512
+        const x = f32(n * n, [n, n])
+        const settled = Promise.allSettled(
+          [1, 2].map(() => client.infer({ model: record.sha256, inputs: { a: x, b: x } })),
+        )
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        await stopping.compute.stop()
+        const outcomes = await settled
+        for (const outcome of outcomes) {
+          assert.equal(outcome.status, 'rejected')
+          assert.equal((outcome as PromiseRejectedResult).reason.code, 'SHUTTING_DOWN')
+        }
+        await client.close()
+      } finally {
+        await stopping.stop()
+      }
+    })
+
     it('a provider out of free mode refuses with NOT_AUTHORIZED', async () => {
       const closed = await startPair({ freeMode: false })
       try {
