@@ -72,5 +72,6 @@ export async function runCli(): Promise<void> {
   })
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
-  process.exitCode = code
+  // The command is done: don't wait on handles a library left open (worker pools, sockets in teardown).
+  process.exit(code)
 }

@@ -31,12 +31,20 @@ const log = logger('parkbench:client')
 export const RENTER_STORE_DIR = 'renter-payments'
 export const RENTER_CHANNELS_FILE = 'channels.json'
 
+/** A provider that failed is not tried again for this long. */
+const FAILED_PROVIDER_BACKOFF_MS = 30_000
+
 /** No provider could serve the request. `attempts` says what went wrong with each one tried. */
 export class NoProviderError extends ParkbenchError {
   static override name = 'NoProviderError'
   readonly attempts: Array<{ peer: string; error: string }>
   constructor(message: string, attempts: Array<{ peer: string; error: string }> = []) {
-    super(message, 'NO_PROVIDER')
+    super(
+      attempts.length === 0
+        ? message
+        : `${message}: ${attempts.map((a) => `${a.peer.slice(-8)}: ${a.error}`).join('; ')}`,
+      'NO_PROVIDER',
+    )
     this.attempts = attempts
   }
 }
@@ -72,6 +80,7 @@ export type ClientEvent =
   | { type: 'channel-opened'; provider: Address; channelId: Hex; deposit: bigint }
   | { type: 'model-pushed'; provider: string; sha256: string }
   | { type: 'failover'; from: string; error: string }
+  | { type: 'lease-failed'; provider: string; error: string }
 
 export interface ClientInferParameters {
   /** The model: a path to an .onnx file, its bytes, or its sha256 (hex) if providers already hold it. */
@@ -110,7 +119,8 @@ export class Client {
   private readonly wallet: PayWalletClient
   private readonly held = new Map<string, HeldLease>()
   private readonly summaries: RenterLeaseSummary[] = []
-  private readonly failed = new Set<string>()
+  /** Providers that failed recently, until when (ms): skipped by discovery for a while, not for ever. */
+  private readonly failedUntil = new Map<string, number>()
 
   constructor(
     init: ClientInit,
@@ -162,7 +172,7 @@ export class Client {
         if (options.signal?.aborted === true) throw err
         // The provider failed mid-lease: stop paying it and try the next one.
         attempts.push({ peer: peer.toString(), error: (err as Error).message })
-        this.failed.add(peer.toString())
+        this.markFailed(peer.toString())
         this.init.onEvent?.({ type: 'failover', from: peer.toString(), error: (err as Error).message })
         await this.release(held, EndReason.PROVIDER_UNRESPONSIVE)
       }
@@ -176,6 +186,10 @@ export class Client {
     await this.sender.stop()
     if (this.ownsNode) await this.node.stop()
     await this.store.stop()
+  }
+
+  private markFailed(peer: string): void {
+    this.failedUntil.set(peer, Date.now() + FAILED_PROVIDER_BACKOFF_MS)
   }
 
   private armIdle(held: HeldLease): void {
@@ -215,13 +229,13 @@ export class Client {
     const candidates = await this.discover(model, maxPrice, options)
     for (const offer of candidates) {
       const peer = offer.peerId.toString()
-      if (this.failed.has(peer) || this.held.has(peer)) continue
+      if ((this.failedUntil.get(peer) ?? 0) > Date.now() || this.held.has(peer)) continue
       try {
         return await this.startLease(offer, model, maxPrice, options)
       } catch (err) {
         attempts.push({ peer, error: (err as Error).message })
-        this.failed.add(peer)
-        log('lease with %s failed - %s', peer, (err as Error).message)
+        this.markFailed(peer)
+        this.init.onEvent?.({ type: 'lease-failed', provider: peer, error: (err as Error).message })
         if (attempts.length >= (this.init.maxAttempts ?? 3)) break
       }
     }

@@ -74,6 +74,7 @@ interface ActiveLease {
   amountPerTick: bigint
   /** ms since start that are paid for. */
   paidUntilMs: number
+  /** When STARTED was sent, then (from the first tick on) when the first tick arrived. */
   startedAtMono: number
   timer?: NodeJS.Timeout
   stream: Stream
@@ -405,6 +406,8 @@ export class LeaseProvider {
             if (tick.leaseId.toLowerCase() !== lease.info.leaseId) throw new RangeError('Tick for another lease')
             const accepted = await receiver.acceptTick(lease.info.leaseId, tick.preimage, { index: tick.index })
             lease.commitmentTicks = accepted.ticks
+            // The paid clock starts when the first tick arrives: serving begins once it is paid for.
+            if (lease.info.ticksPaid === 0) lease.startedAtMono = now()
             lease.info.ticksPaid++
             lease.info.amountPaid += lease.amountPerTick
             lease.paidUntilMs = lease.info.ticksPaid * this.init.tickIntervalMs

@@ -27,7 +27,7 @@ export async function verifyQuote(provider: PeerId, bytes: Uint8Array, signature
   try {
     quote = Quote.decode(bytes)
   } catch (err) {
-    throw new InvalidQuoteError('Quote does not decode', { cause: err })
+    throw new InvalidQuoteError(`Quote does not decode: ${(err as Error).message}`, { cause: err })
   }
   if (provider.publicKey == null || !(await provider.publicKey.verify(signedBytes(bytes), signature))) {
     throw new InvalidQuoteError('Quote signature does not verify against the provider')

@@ -59,6 +59,9 @@ export interface RenterLeaseSummary {
 
 const now = (): number => performance.now()
 
+/** How far ahead of the provider's paid boundary the renter sends the next tick. */
+const TICK_LEAD_MS = 100
+
 /**
  * A lease as the renter holds it: after the quote is accepted it pays one tick ahead, every tick interval, and
  * stops paying (ending the lease PROVIDER_UNRESPONSIVE) as soon as a tick goes unacknowledged, so the renter is
@@ -231,7 +234,10 @@ export class RenterLease {
       await this.abandon(EndReason.PROTOCOL_ERROR)
       return
     }
-    const next = this.startedAtMono + this.ticksSent * interval - now()
+    // Tick k+1 goes out a little before second k+1 begins on the provider's clock (which starts when tick 1
+    // arrives), so that a job sent at the boundary never finds the lease unpaid.
+    const lead = Math.min(TICK_LEAD_MS, interval / 5)
+    const next = this.startedAtMono + this.ticksSent * interval - lead - now()
     this.timer = setTimeout(() => void this.payTick(), Math.max(0, next))
   }
 

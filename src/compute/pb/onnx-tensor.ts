@@ -65,7 +65,7 @@ export namespace TensorProto {
         if (obj.int64Data != null && obj.int64Data.length > 0) {
           for (const value of obj.int64Data) {
             w.uint32(56)
-            w.int64(value)
+            if (value >= 0n && value < 4294967296n) { w.uint32(Number(value)) } else { w.int64(value) }
           }
         }
 
@@ -89,7 +89,7 @@ export namespace TensorProto {
         if (obj.uint64Data != null && obj.uint64Data.length > 0) {
           for (const value of obj.uint64Data) {
             w.uint32(88)
-            w.uint64(value)
+            if (value < 4294967296n) { w.uint32(Number(value)) } else { w.uint64(value) }
           }
         }
 

@@ -103,7 +103,7 @@ export namespace LeaseRequest {
 
         if ((obj.maxPricePerSecond != null && obj.maxPricePerSecond !== 0n)) {
           w.uint32(16)
-          w.uint64(obj.maxPricePerSecond)
+          if (obj.maxPricePerSecond < 4294967296n) { w.uint32(Number(obj.maxPricePerSecond)) } else { w.uint64(obj.maxPricePerSecond) }
         }
 
         if ((obj.seconds != null && obj.seconds !== 0)) {
@@ -316,7 +316,7 @@ export namespace Quote {
 
         if ((obj.pricePerSecond != null && obj.pricePerSecond !== 0n)) {
           w.uint32(32)
-          w.uint64(obj.pricePerSecond)
+          if (obj.pricePerSecond < 4294967296n) { w.uint32(Number(obj.pricePerSecond)) } else { w.uint64(obj.pricePerSecond) }
         }
 
         if ((obj.tickIntervalMs != null && obj.tickIntervalMs !== 0)) {
@@ -341,12 +341,12 @@ export namespace Quote {
 
         if ((obj.amountPerTick != null && obj.amountPerTick !== 0n)) {
           w.uint32(72)
-          w.uint64(obj.amountPerTick)
+          if (obj.amountPerTick < 4294967296n) { w.uint32(Number(obj.amountPerTick)) } else { w.uint64(obj.amountPerTick) }
         }
 
         if ((obj.expiresAtMs != null && obj.expiresAtMs !== 0n)) {
           w.uint32(80)
-          w.uint64(obj.expiresAtMs)
+          if (obj.expiresAtMs < 4294967296n) { w.uint32(Number(obj.expiresAtMs)) } else { w.uint64(obj.expiresAtMs) }
         }
 
         if (opts.lengthDelimited !== false) {
@@ -1001,7 +1001,7 @@ export namespace ProviderMessage {
 
         if ((obj.paidUntilMs != null && obj.paidUntilMs !== 0n)) {
           w.uint32(40)
-          w.uint64(obj.paidUntilMs)
+          if (obj.paidUntilMs < 4294967296n) { w.uint32(Number(obj.paidUntilMs)) } else { w.uint64(obj.paidUntilMs) }
         }
 
         if ((obj.total != null && obj.total.byteLength > 0)) {

@@ -35,7 +35,7 @@ export namespace TensorSpec {
         if (obj.dims != null && obj.dims.length > 0) {
           for (const value of obj.dims) {
             w.uint32(24)
-            w.sint64(value)
+            if (value >= -1073741824n && value < 1073741824n) { w.sint32(Number(value)) } else { w.sint64(value) }
           }
         }
 
@@ -204,7 +204,7 @@ export namespace ModelSpec {
 
         if ((obj.sizeBytes != null && obj.sizeBytes !== 0n)) {
           w.uint32(40)
-          w.uint64(obj.sizeBytes)
+          if (obj.sizeBytes < 4294967296n) { w.uint32(Number(obj.sizeBytes)) } else { w.uint64(obj.sizeBytes) }
         }
 
         if (opts.lengthDelimited !== false) {
@@ -455,7 +455,7 @@ export namespace Offer {
 
         if ((obj.chainId != null && obj.chainId !== 0n)) {
           w.uint32(32)
-          w.uint64(obj.chainId)
+          if (obj.chainId < 4294967296n) { w.uint32(Number(obj.chainId)) } else { w.uint64(obj.chainId) }
         }
 
         if ((obj.channelContract != null && obj.channelContract.byteLength > 0)) {
@@ -475,7 +475,7 @@ export namespace Offer {
 
         if ((obj.pricePerSecond != null && obj.pricePerSecond !== 0n)) {
           w.uint32(64)
-          w.uint64(obj.pricePerSecond)
+          if (obj.pricePerSecond < 4294967296n) { w.uint32(Number(obj.pricePerSecond)) } else { w.uint64(obj.pricePerSecond) }
         }
 
         if ((obj.threads != null && obj.threads !== 0)) {
@@ -485,7 +485,7 @@ export namespace Offer {
 
         if ((obj.memoryBytes != null && obj.memoryBytes !== 0n)) {
           w.uint32(80)
-          w.uint64(obj.memoryBytes)
+          if (obj.memoryBytes < 4294967296n) { w.uint32(Number(obj.memoryBytes)) } else { w.uint64(obj.memoryBytes) }
         }
 
         if (obj.models != null && obj.models.length > 0) {
@@ -507,12 +507,12 @@ export namespace Offer {
 
         if ((obj.sequence != null && obj.sequence !== 0n)) {
           w.uint32(112)
-          w.uint64(obj.sequence)
+          if (obj.sequence < 4294967296n) { w.uint32(Number(obj.sequence)) } else { w.uint64(obj.sequence) }
         }
 
         if ((obj.expiresAtMs != null && obj.expiresAtMs !== 0n)) {
           w.uint32(120)
-          w.uint64(obj.expiresAtMs)
+          if (obj.expiresAtMs < 4294967296n) { w.uint32(Number(obj.expiresAtMs)) } else { w.uint64(obj.expiresAtMs) }
         }
 
         if (opts.lengthDelimited !== false) {

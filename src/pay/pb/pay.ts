@@ -40,7 +40,7 @@ export namespace Voucher {
 
         if ((obj.chainId != null && obj.chainId !== 0n)) {
           w.uint32(8)
-          w.uint64(obj.chainId)
+          if (obj.chainId < 4294967296n) { w.uint32(Number(obj.chainId)) } else { w.uint64(obj.chainId) }
         }
 
         if ((obj.contract != null && obj.contract.byteLength > 0)) {
@@ -226,7 +226,7 @@ export namespace SignedTickCommitment {
 
         if ((obj.chainId != null && obj.chainId !== 0n)) {
           w.uint32(8)
-          w.uint64(obj.chainId)
+          if (obj.chainId < 4294967296n) { w.uint32(Number(obj.chainId)) } else { w.uint64(obj.chainId) }
         }
 
         if ((obj.contract != null && obj.contract.byteLength > 0)) {
