@@ -12,8 +12,32 @@
  */
 import './polyfill.js'
 
+export {
+  type AdmissionPolicy,
+  type ComputeInit,
+  ComputeService,
+  createCompute,
+  fetchModelInto,
+  type InferParameters,
+  type InferResult,
+  infer,
+  type ModelRecord,
+  ModelStore,
+  pushModel,
+} from './compute/index.js'
+export { type DemoSummary, runDemo } from './daemon/demo.js'
 export { createDaemon, Daemon, type DaemonConfig, readConfigFile, resolveConfig } from './daemon/index.js'
+export {
+  Client,
+  type ClientEvent,
+  type ClientInferParameters,
+  type ClientInferResult,
+  type ClientInit,
+  createClient,
+  NoProviderError,
+} from './daemon/renter-client.js'
 export * from './errors.js'
+export * from './lease/index.js'
 export {
   createMarketProvider,
   type DiscoveredOffer,
@@ -55,4 +79,5 @@ export {
   UnexpectedEndError,
   waitForDhtPeers,
 } from './net/index.js'
+export * from './pay/index.js'
 export { type LocalSwarm, type LocalSwarmInit, startLocalSwarm } from './swarm/index.js'
