@@ -20,7 +20,8 @@ describe('offer protocol under hostile peers', () => {
     const market = createMarketProvider({ node: provider, privateKey })
     await market.start()
     await market.setTerms(testTerms(42n))
-    for (const node of [attacker, honest]) await node.peerStore.merge(provider.peerId, { multiaddrs: provider.getMultiaddrs() })
+    for (const node of [attacker, honest])
+      await node.peerStore.merge(provider.peerId, { multiaddrs: provider.getMultiaddrs() })
     stopAll.push(
       async () => market.stop(),
       async () => provider.stop(),
