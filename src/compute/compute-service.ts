@@ -229,6 +229,9 @@ export class ComputeService implements Startable {
           ) {
             break
           }
+          // Past a bad frame the framing cannot be trusted: drop whatever else arrives (so an oversized upload
+          // cannot overflow the read buffer and reset the stream before the client hears why), answer, end.
+          void stream.closeRead().catch(() => {})
           await send(errorResponse(err as Error, 0))
           break
         } finally {

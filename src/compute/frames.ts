@@ -27,8 +27,10 @@ export async function readFrame<T>(
     if (name === 'InvalidDataLengthError' || name === 'StreamBufferError') {
       throw new TooLargeError(`${what} over the size limit`, { cause: err })
     }
-    if (name === 'UnexpectedEOFError') throw new UnexpectedEndError(undefined, { cause: err })
-    if (name === 'AbortError' || name === 'StreamResetError' || name === 'StreamAbortedError') throw err
+    if (name === 'UnexpectedEOFError' || name === 'StreamResetError' || name === 'StreamAbortedError') {
+      throw new UnexpectedEndError(undefined, { cause: err })
+    }
+    if (name === 'AbortError') throw err
     throw new MalformedRequestError(`${what} does not decode: ${(err as Error).message}`, { cause: err })
   }
 }

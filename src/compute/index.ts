@@ -41,6 +41,7 @@ export * from './constants.js'
 export * from './errors.js'
 export {
   createInferClient,
+  encodeInferRequest,
   exchange,
   InferClient,
   type InferOptions,

@@ -64,7 +64,8 @@ function toData(name: string, tensor: TensorLike | TensorData): TensorData {
   return toTensorData(tensor, `Input "${name}"`)
 }
 
-function encodeRequest(parameters: InferParameters): Omit<InferRequest, 'id' | 'cancel'> {
+/** Encode inference parameters as an InferRequest (without id), e.g. for {@link exchange}. */
+export function encodeInferRequest(parameters: InferParameters): Omit<InferRequest, 'id' | 'cancel'> {
   return {
     modelSha256: modelBytes(parameters.model),
     inputs: Object.entries(parameters.inputs).map(([name, tensor]) => encodeTensor(name, toData(name, tensor))),
@@ -128,7 +129,7 @@ export class InferClient {
   /** Run one inference; see {@link infer}. */
   async infer(parameters: InferParameters, options: AbortOptions = {}): Promise<InferResult> {
     const started = performance.now()
-    return decodeResult(await this.request(encodeRequest(parameters), options), started)
+    return decodeResult(await this.request(encodeInferRequest(parameters), options), started)
   }
 
   /** Send one encoded request on the shared stream; resolves with the OK response or throws its typed error. */
@@ -211,11 +212,13 @@ export class InferClient {
   }
 
   private async readLoop(stream: Stream, pb: ReturnType<typeof pbStream>): Promise<void> {
-    const closed = new AbortController()
-    stream.addEventListener('close', () => closed.abort(new UnexpectedEndError()), { once: true })
+    // No abort on the stream's 'close' event: a response that arrived before a reset must still be read (a
+    // provider answers an oversized frame and then ends the stream). The read itself fails once the stream has
+    // ended and nothing is left to read.
+    const never = new AbortController().signal
     try {
       while (true) {
-        const response = await readFrame(pb, InferResponse, 'Infer response', { signal: closed.signal })
+        const response = await readFrame(pb, InferResponse, 'Infer response', { signal: never })
         if (response.id === 0) {
           // A stream-level failure (our frame was oversized or undecodable): every request on it is lost.
           throw errorFromStatus(response.status, response.message)
@@ -266,11 +269,32 @@ export function createInferClient(
   return new InferClient(node, peer, options)
 }
 
+/** How long a shared client's stream stays open without requests. */
+const SHARED_CLIENT_IDLE_MS = 10_000
+
+interface SharedClient {
+  client: InferClient
+  timer?: ReturnType<typeof setTimeout>
+}
+
+const sharedClients = new WeakMap<object, Map<string, SharedClient>>()
+
+function peerKey(peer: Peer): string | undefined {
+  if (Array.isArray(peer)) {
+    const keys = new Set(peer.map((a) => peerKey(a)))
+    return keys.size === 1 ? [...keys][0] : undefined
+  }
+  if ('getComponents' in peer) return peer.getComponents().find((c) => c.name === 'p2p')?.value
+  return peer.toString()
+}
+
 /**
- * Run one inference on a provider over `/parkbench/infer/1.0.0` on a stream of its own. Returns the outputs as
- * onnxruntime Tensors; a non-OK status throws its typed error (BusyError, NotAuthorizedError, ModelNotFoundError,
+ * Run one inference on a provider over `/parkbench/infer/1.0.0`. Returns the outputs as onnxruntime Tensors; a
+ * non-OK status throws its typed error (BusyError, NotAuthorizedError, ModelNotFoundError,
  * InvalidInferenceInputError, TooLargeError, DeadlineExceededError, WorkerCrashedError, InferenceFailedError...).
- * For many jobs to one provider, an {@link InferClient} pipelines them on one stream.
+ * Calls to the same provider from the same node share one pipelined stream (an {@link InferClient} kept while
+ * in use and closed after 10 s idle), so concurrent calls never open more streams than a provider accepts; when the
+ * peer has no known id (a multiaddr without /p2p/), the call takes a stream of its own.
  *
  * @example
  * ```ts
@@ -287,8 +311,35 @@ export async function infer(
   options: InferOptions = {},
 ): Promise<InferResult> {
   const started = performance.now()
-  const response = await exchange(node, peer, encodeRequest(parameters), options)
-  return decodeResult(response, started)
+  const key = peerKey(peer)
+  if (key === undefined || options.maxResponseBytes !== undefined) {
+    return decodeResult(await exchange(node, peer, encodeInferRequest(parameters), options), started)
+  }
+  let perNode = sharedClients.get(node)
+  if (perNode === undefined) {
+    perNode = new Map()
+    sharedClients.set(node, perNode)
+  }
+  let shared = perNode.get(key)
+  if (shared === undefined) {
+    shared = { client: new InferClient(node, peer) }
+    perNode.set(key, shared)
+  }
+  if (shared.timer !== undefined) clearTimeout(shared.timer)
+  const entry = shared
+  const map = perNode
+  try {
+    return decodeResult(await entry.client.request(encodeInferRequest(parameters), options), started)
+  } finally {
+    if (entry.client.inFlight === 0) {
+      entry.timer = setTimeout(() => {
+        if (entry.client.inFlight > 0) return
+        map.delete(key)
+        void entry.client.close()
+      }, SHARED_CLIENT_IDLE_MS)
+      entry.timer.unref?.()
+    }
+  }
 }
 
 /** Send one encoded request on a stream of its own and return the OK response, or throw the status's typed error. */

@@ -18,7 +18,7 @@ import { createInterface, type Interface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
-import { createInferClient, infer } from '../../src/compute/infer.js'
+import { createInferClient, encodeInferRequest, exchange, infer } from '../../src/compute/infer.js'
 import { ModelStore } from '../../src/compute/model-store.js'
 import { createNode } from '../../src/net/create-node.js'
 import { percentile, printTable, round } from './stats.js'
@@ -208,7 +208,8 @@ export async function run(): Promise<object> {
         clientDelay.disable()
         cells.remoteStreamPerRequest = await measure(
           async () => {
-            await infer(client, providerAddr, { model: record.sha256, inputs: { [input.name]: tensor } })
+            const request = encodeInferRequest({ model: record.sha256, inputs: { [input.name]: tensor } })
+            await exchange(client, providerAddr, request)
           },
           concurrency,
           durationMs,
@@ -292,7 +293,7 @@ export async function run(): Promise<object> {
       cores: availableParallelism(),
       local: 'one InferenceSession in this process; localDefault = ORT default options, local = intraOpNumThreads 1',
       remote:
-        'provider in a separate process (test/compute/provider-process.ts, default pool: one worker per core, 1 intra-op thread), client node in this process, TCP+noise+yamux on 127.0.0.1; remote = one InferClient pipelining all requests on one stream, remoteStreamPerRequest = infer() opening a stream per request',
+        'provider in a separate process (test/compute/provider-process.ts, default pool: cores/2 workers x 2 intra-op threads), client node in this process, TCP+noise+yamux on 127.0.0.1; remote = one InferClient pipelining all requests on one stream, remoteStreamPerRequest = exchange() opening a stream per request',
       httpJson:
         'node:http server in a separate process, JSON float arrays both ways, ORT on its main thread with 1 intra-op thread, keep-alive client',
     },
@@ -334,7 +335,7 @@ async function protocolOverhead(
   )
   const streamPerRequest = await measure(
     async () => {
-      await infer(client, providerAddr, { model: record.sha256, inputs: { a, b: a } })
+      await exchange(client, providerAddr, encodeInferRequest({ model: record.sha256, inputs: { a, b: a } }))
     },
     1,
     time,
