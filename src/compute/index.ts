@@ -15,7 +15,7 @@
  * await compute.stop()
  * ```
  *
- * Client:
+ * Client (`infer` shares one pipelined stream per provider; `createInferClient` gives that stream as an object):
  * ```ts
  * import { infer, pushModel } from './compute/index.js'
  * import { Tensor } from 'onnxruntime-node'

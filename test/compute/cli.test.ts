@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { TensorProto } from '../../src/compute/pb/onnx-tensor.js'
 import { compareTensors, REPO_ROOT } from './helpers.js'
+import { addModel } from './onnx-builder.js'
 
 const run = promisify(execFile)
 const BIN = join(REPO_ROOT, 'bin', 'parkbench.js')
@@ -116,6 +117,28 @@ describe('parkbench model add / model ls / infer across two processes', () => {
     const text = await parkbench(['infer', '--peer', provider.addr, '--model', added.sha256, '--input', jsonPath])
     assert.match(text.stdout, /float32\[1,2\]/)
     assert.match(text.stdout, /run [\d.]+ ms/)
+  })
+
+  it('infer --model FILE pushes the model when the provider lacks it', async () => {
+    const modelPath = join(dir, 'add.onnx')
+    await writeFile(modelPath, addModel())
+    const inputPath = join(dir, 'add-input.json')
+    const a = { dtype: 'float32', dims: [2, 3], data: [1, 2, 3, 4, 5, 6] }
+    await writeFile(inputPath, JSON.stringify({ inputs: { a, b: a } }))
+    const { stdout } = await parkbench([
+      'infer',
+      '--peer',
+      provider.addr,
+      '--model',
+      modelPath,
+      '--input',
+      inputPath,
+      '--json',
+    ])
+    const result = JSON.parse(stdout)
+    assert.deepEqual(result.outputs.y, { dtype: 'float32', dims: [2, 3], data: [2, 4, 6, 8, 10, 12] })
+    const listed = JSON.parse((await parkbench(['model', 'ls', '--data-dir', join(dir, 'provider'), '--json'])).stdout)
+    assert.ok(listed.some((r: { sha256: string }) => r.sha256 === result.model))
   })
 
   it('an unknown model hash exits 1 with its status code; bad flags exit 2', async () => {
