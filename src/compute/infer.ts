@@ -152,7 +152,11 @@ export class InferClient {
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       const written = this.write({ ...request, id, cancel: false }, signal)
-      written.catch(() => {})
+      written.catch((err: Error) => {
+        // A write that fails on a dead stream will never be answered: fail what is waiting on it.
+        if (this.stream === undefined || this.stream.status !== 'open')
+          this.abort(new UnexpectedEndError(undefined, { cause: err }))
+      })
       // A provider may answer before it has read everything (TOO_LARGE): listen while writing.
       const response = await Promise.race([
         answered,
@@ -217,6 +221,8 @@ export class InferClient {
     // ended and nothing is left to read.
     const never = new AbortController().signal
     try {
+      // A stream refused at once (e.g. over the provider's stream limit) may be gone before anything listens.
+      if (stream.status !== 'open') throw new UnexpectedEndError()
       while (true) {
         const response = await readFrame(pb, InferResponse, 'Infer response', { signal: never })
         if (response.id === 0) {
