@@ -55,7 +55,11 @@ export async function callProtocol<Req, Res>(
     throw new PeerUnreachableError(`Could not open ${protocol}: ${(err as Error).message}`, { cause: err })
   }
   try {
-    const pb = pbStream(stream, { maxDataLength: options.maxResponseBytes })
+    // pbStream buffers at most 4 MiB by default whatever maxDataLength says: size the buffer to the limit.
+    const pb = pbStream(stream, {
+      maxDataLength: options.maxResponseBytes,
+      maxBufferSize: options.maxResponseBytes + 65_536,
+    })
     await pb.write(request.message, request.codec, { signal })
     const res = await readMessage(pb, response, { signal })
     await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
@@ -117,7 +121,10 @@ export async function serveProtocol<Req, Res>(
     async (stream, connection) => {
       const signal = AbortSignal.timeout(options.timeoutMs)
       try {
-        const pb = pbStream(stream, { maxDataLength: options.maxRequestBytes })
+        const pb = pbStream(stream, {
+          maxDataLength: options.maxRequestBytes,
+          maxBufferSize: options.maxRequestBytes + 65_536,
+        })
         let response: Res | undefined
         try {
           const request = await readMessage(pb, codecs.request, { signal })
