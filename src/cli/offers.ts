@@ -1,6 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidInputError } from '../errors.js'
-import { findOffers, isSha256Hex, summarizeOffer } from '../market/index.js'
+import { findOffers, isSha256Hex, peerIdOfAddress, summarizeOffer } from '../market/index.js'
 import { createNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import { bigintFlag, type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
@@ -28,12 +28,7 @@ export const offersCommand: Command = {
     const bootstrap = stringListFlag(args, 'bootstrap')
     for (const addr of bootstrap) {
       try {
-        if (
-          multiaddr(addr)
-            .getComponents()
-            .findLast((c) => c.name === 'p2p') == null
-        )
-          throw new Error('no /p2p/')
+        peerIdOfAddress(multiaddr(addr))
       } catch {
         throw new InvalidInputError(`--bootstrap ${addr} is not a multiaddr ending in /p2p/<peer id>`)
       }

@@ -19,7 +19,7 @@ const log = logger('parkbench:lease:provider')
 export interface LeaseProviderComponents {
   node: Pick<RpcNode, 'handle' | 'unhandle'>
   privateKey: PrivateKey
-  receiver: Pick<PaymentReceiver, 'acceptCommitment' | 'acceptTick' | 'acceptVoucher' | 'channelTotal' | 'endLease'>
+  receiver: Pick<PaymentReceiver, 'acceptCommitment' | 'acceptTick' | 'acceptVoucher' | 'remaining' | 'endLease'>
   channels: Pick<ChannelStateCache, 'get'>
   /** Does the provider hold this model (lowercase hex sha256)? */
   models: { has(sha256: string): Promise<boolean> }
@@ -85,6 +85,20 @@ interface ActiveLease {
 }
 
 const now = (): number => performance.now()
+
+/** A ProviderMessage with every field not given at its empty default. */
+function providerMessage(fields: Partial<ProviderMessage>): ProviderMessage {
+  return {
+    kind: ProviderMessage.Kind.KIND_UNSPECIFIED,
+    status: LeaseStatus.OK,
+    reason: '',
+    ticksPaid: 0,
+    paidUntilMs: 0n,
+    total: new Uint8Array(),
+    endReason: EndReason.END_REASON_UNSPECIFIED,
+    ...fields,
+  }
+}
 
 /**
  * The provider side of leases: quotes on `/parkbench/lease/1.0.0`, admits leases against its thread capacity and
@@ -287,19 +301,7 @@ export class LeaseProvider {
     reason: string,
   ): Promise<void> {
     const signal = AbortSignal.timeout(LEASE_LIMITS.requestTimeoutMs)
-    await pb.write(
-      {
-        kind: ProviderMessage.Kind.STARTED,
-        status,
-        reason,
-        ticksPaid: 0,
-        paidUntilMs: 0n,
-        total: new Uint8Array(),
-        endReason: EndReason.END_REASON_UNSPECIFIED,
-      },
-      ProviderMessage,
-      { signal },
-    )
+    await pb.write(providerMessage({ kind: ProviderMessage.Kind.STARTED, status, reason }), ProviderMessage, { signal })
     await stream.close({ signal })
   }
 
@@ -351,8 +353,8 @@ export class LeaseProvider {
     const seconds = Math.min(request.seconds, init.maxLeaseSeconds)
     const ticks = Math.floor((seconds * 1000) / init.tickIntervalMs)
     const amountPerTick = (init.pricePerSecond * BigInt(init.tickIntervalMs)) / 1000n
-    const spent = this.components.receiver.channelTotal(channelId)
-    const unspent = state.deposit - (spent > state.settled ? spent : state.settled)
+    // Deposit minus the higher of what is settled and what this provider already accepted (the cache is fresh).
+    const { remaining: unspent } = await this.components.receiver.remaining(channelId)
     if (unspent < amountPerTick * BigInt(ticks)) {
       return {
         ok: false,
@@ -483,16 +485,11 @@ export class LeaseProvider {
   }
 
   private async send(lease: ActiveLease, message: Partial<ProviderMessage>): Promise<void> {
-    const full: ProviderMessage = {
-      kind: ProviderMessage.Kind.KIND_UNSPECIFIED,
-      status: LeaseStatus.OK,
-      reason: '',
+    const full = providerMessage({
       ticksPaid: lease.info.ticksPaid,
       paidUntilMs: BigInt(lease.paidUntilMs),
-      total: new Uint8Array(),
-      endReason: EndReason.END_REASON_UNSPECIFIED,
       ...message,
-    }
+    })
     const signal = AbortSignal.timeout(5_000)
     setMaxListeners(Infinity, signal)
     lease.writing = lease.writing.then(async () => lease.pb.write(full, ProviderMessage, { signal }))
@@ -515,15 +512,14 @@ export class LeaseProvider {
     try {
       lease.writing = Promise.resolve()
       await lease.pb.write(
-        {
+        providerMessage({
           kind: ProviderMessage.Kind.ENDED,
           status: LeaseStatus.NOT_ACTIVE,
           reason: detail,
           ticksPaid: lease.info.ticksPaid,
           paidUntilMs: BigInt(lease.paidUntilMs),
-          total: new Uint8Array(),
           endReason: reason,
-        },
+        }),
         ProviderMessage,
         { signal: AbortSignal.timeout(2_000) },
       )

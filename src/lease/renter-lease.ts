@@ -59,6 +59,18 @@ export interface RenterLeaseSummary {
 
 const now = (): number => performance.now()
 
+/** A RenterMessage of `kind` with every field not given at its empty default. */
+function renterMessage(kind: RenterMessage.Kind, fields: Partial<RenterMessage> = {}): RenterMessage {
+  return {
+    kind,
+    commitment: new Uint8Array(),
+    tick: new Uint8Array(),
+    voucher: new Uint8Array(),
+    reason: EndReason.END_REASON_UNSPECIFIED,
+    ...fields,
+  }
+}
+
 /** How far ahead of the provider's paid boundary the renter sends the next tick. */
 const TICK_LEAD_MS = 100
 
@@ -156,13 +168,12 @@ export class RenterLease {
       clearTimeout(this.timer)
       try {
         const voucher = await this.components.sender.endLease(this.leaseId)
-        await this.write({
-          kind: RenterMessage.Kind.END,
-          commitment: new Uint8Array(),
-          tick: new Uint8Array(),
-          voucher: voucher == null ? new Uint8Array() : Uint8Array.from(encodeVoucher(voucher)),
-          reason,
-        })
+        await this.write(
+          renterMessage(RenterMessage.Kind.END, {
+            reason,
+            ...(voucher != null ? { voucher: Uint8Array.from(encodeVoucher(voucher)) } : {}),
+          }),
+        )
         await Promise.race([this.ended, new Promise((r) => setTimeout(r, 2_000).unref())])
       } catch (err) {
         log('ending lease %s - %s', this.leaseId, (err as Error).message)
@@ -213,21 +224,11 @@ export class RenterLease {
       const { tick, voucher } = await sender.nextTick(this.leaseId)
       this.commitmentTicks++
       this.ticksSent++
-      await this.write({
-        kind: RenterMessage.Kind.TICK,
-        commitment: new Uint8Array(),
-        tick: Uint8Array.from(encodeTick(tick)),
-        voucher: new Uint8Array(),
-        reason: EndReason.END_REASON_UNSPECIFIED,
-      })
+      await this.write(renterMessage(RenterMessage.Kind.TICK, { tick: Uint8Array.from(encodeTick(tick)) }))
       if (voucher != null) {
-        await this.write({
-          kind: RenterMessage.Kind.VOUCHER,
-          commitment: new Uint8Array(),
-          tick: new Uint8Array(),
-          voucher: Uint8Array.from(encodeVoucher(voucher)),
-          reason: EndReason.END_REASON_UNSPECIFIED,
-        })
+        await this.write(
+          renterMessage(RenterMessage.Kind.VOUCHER, { voucher: Uint8Array.from(encodeVoucher(voucher)) }),
+        )
       }
     } catch (err) {
       log('paying tick of %s failed - %s', this.leaseId, (err as Error).message)
@@ -249,13 +250,9 @@ export class RenterLease {
     const commitment = await this.components.sender.renewLease(this.leaseId, { maxTicks: Math.max(1, perCommitment) })
     this.commitmentTicks = 0
     this.commitmentMaxTicks = commitment.commitment.maxTicks
-    await this.write({
-      kind: RenterMessage.Kind.RENEW,
-      commitment: Uint8Array.from(encodeSignedTickCommitment(commitment)),
-      tick: new Uint8Array(),
-      voucher: new Uint8Array(),
-      reason: EndReason.END_REASON_UNSPECIFIED,
-    })
+    await this.write(
+      renterMessage(RenterMessage.Kind.RENEW, { commitment: Uint8Array.from(encodeSignedTickCommitment(commitment)) }),
+    )
   }
 
   /** Stop paying and drop the stream without waiting for the provider. */
@@ -350,13 +347,7 @@ export async function openLease(
       { signal },
     )
     await pb.write(
-      {
-        kind: RenterMessage.Kind.ACCEPT,
-        commitment: Uint8Array.from(encodeSignedTickCommitment(commitment)),
-        tick: new Uint8Array(),
-        voucher: new Uint8Array(),
-        reason: EndReason.END_REASON_UNSPECIFIED,
-      },
+      renterMessage(RenterMessage.Kind.ACCEPT, { commitment: Uint8Array.from(encodeSignedTickCommitment(commitment)) }),
       RenterMessage,
       { signal },
     )
