@@ -1,16 +1,20 @@
+import { join } from 'node:path'
 import { type Address, getAddress, type Hex, isAddress, isHex, zeroAddress } from 'viem'
+import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
+import { RENTER_STORE_DIR, rememberChannel } from '../daemon/renter-client.js'
 import { InvalidInputError } from '../errors.js'
 import {
   type ChannelState,
   ChannelStateCache,
   createPaymentReceiver,
   createPaymentSender,
+  createPaymentStore,
   createSettler,
   getChannel,
   listChannels,
   openChannel,
-  type PaymentStore,
   requestClose,
+  type SettlementResult,
   topUpChannel,
   withdrawChannel,
 } from '../pay/index.js'
@@ -122,6 +126,8 @@ const openCommand: Command = {
       { contract: ctx.chain.contract, provider: getAddress(provider), token, amount },
       { signal: io.signal },
     )
+    // `client.infer` and `parkbench infer` reuse this channel.
+    await rememberChannel(ctx.dataDir, ctx.chain, getAddress(provider), token, result.channelId)
     out(
       io,
       args,
@@ -162,30 +168,60 @@ const topUpCommand: Command = {
   },
 }
 
-/** What the local payment store knows: the renter's paid total, the provider's best accepted total. */
-async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[]): Promise<string | undefined> {
-  let store: PaymentStore
-  try {
-    store = await openPaymentStore(ctx.dataDir)
-  } catch (err) {
-    return `local payment records unavailable: ${(err as Error).message}`
-  }
-  try {
-    const sender = createPaymentSender({ store, account: ctx.account }, ctx.chain)
-    await sender.start()
-    const receiver = createPaymentReceiver(
-      { store, channels: new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract }) },
-      { ...ctx.chain, provider: ctx.account.address },
-    )
-    await receiver.start()
-    for (const row of rows) {
-      if (row.role === 'renter') row.paidOffChain = sender.channelTotal(row.channelId)
-      else row.acceptedOffChain = receiver.channelTotal(row.channelId)
+/**
+ * What this data dir's payment records say: the renter's paid total (the renter store), the provider's best
+ * accepted total (from the running daemon, or its store when none runs).
+ */
+async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], signal: AbortSignal): Promise<string[]> {
+  const notes: string[] = []
+  if (rows.some((r) => r.role === 'renter')) {
+    try {
+      const store = await createPaymentStore({ path: join(ctx.dataDir, RENTER_STORE_DIR) })
+      try {
+        const sender = createPaymentSender({ store, account: ctx.account }, ctx.chain)
+        await sender.start()
+        for (const row of rows) if (row.role === 'renter') row.paidOffChain = sender.channelTotal(row.channelId)
+      } finally {
+        await store.stop()
+      }
+    } catch (err) {
+      notes.push(`renter payment records unavailable: ${(err as Error).message}`)
     }
-    return undefined
-  } finally {
-    await store.stop()
   }
+  if (rows.some((r) => r.role === 'provider')) {
+    const accepted = new Map<string, bigint>()
+    try {
+      const reply = await controlRequest<{ channels: Array<{ channelId: Hex; acceptedOffChain: string }> }>(
+        ctx.dataDir,
+        'GET',
+        '/v1/channels',
+        undefined,
+        { signal },
+      )
+      for (const c of reply.channels) accepted.set(c.channelId.toLowerCase(), BigInt(c.acceptedOffChain))
+    } catch (err) {
+      if (!(err instanceof DaemonNotRunningError)) throw err
+      try {
+        const store = await openPaymentStore(ctx.dataDir)
+        try {
+          const receiver = createPaymentReceiver(
+            { store, channels: new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract }) },
+            { ...ctx.chain, provider: ctx.account.address },
+          )
+          await receiver.start()
+          for (const id of receiver.channelIds()) accepted.set(id.toLowerCase(), receiver.channelTotal(id))
+        } finally {
+          await store.stop()
+        }
+      } catch (err) {
+        notes.push(`provider payment records unavailable: ${(err as Error).message}`)
+      }
+    }
+    for (const row of rows) {
+      if (row.role === 'provider') row.acceptedOffChain = accepted.get(row.channelId.toLowerCase()) ?? 0n
+    }
+  }
+  return notes
 }
 
 function describeRow(r: ChannelRow): string {
@@ -209,18 +245,18 @@ const statusCommand: Command = {
     const ctx = await chainContext(args, io.env)
     const only = channelFlag(args)?.toLowerCase()
     const rows = (await channelRows(ctx, io.signal)).filter((r) => only == null || r.channelId.toLowerCase() === only)
-    const note = await addLocalTotals(ctx, rows)
+    const notes = await addLocalTotals(ctx, rows, io.signal)
     const json = {
       account: ctx.account.address,
       chainId: ctx.chain.chainId,
       contract: ctx.chain.contract,
       channels: rows,
-      ...(note != null ? { note } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
     }
     const text = [
       `account ${ctx.account.address} on chain ${ctx.chain.chainId}, contract ${ctx.chain.contract}`,
       rows.length === 0 ? 'no channels' : rows.map(describeRow).join('\n'),
-      ...(note != null ? [note] : []),
+      ...notes,
     ].join('\n')
     out(io, args, json, text)
     return 0
@@ -235,17 +271,11 @@ const settleCommand: Command = {
   async run(args, io) {
     const ctx = await chainContext(args, io.env)
     const channelId = channelFlag(args)
-    const store = await openPaymentStore(ctx.dataDir)
-    try {
-      const channels = new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract })
-      const receiver = createPaymentReceiver({ store, channels }, { ...ctx.chain, provider: ctx.account.address })
-      await receiver.start()
-      const settler = createSettler({ receiver, store, channels, wallet: ctx.wallet }, { contract: ctx.chain.contract })
-      const results = await settler.settle(channelId, { signal: io.signal })
+    const print = (results: SettlementResult[], via: string): number => {
       out(
         io,
         args,
-        { settled: results },
+        { settled: results, via },
         results.length === 0
           ? 'nothing to settle'
           : results
@@ -253,6 +283,27 @@ const settleCommand: Command = {
               .join('\n'),
       )
       return 0
+    }
+    // A running daemon holds the payment store: ask it to settle.
+    try {
+      const reply = await controlRequest<{ settled: SettlementResult[] }>(
+        ctx.dataDir,
+        'POST',
+        '/v1/settle',
+        channelId != null ? { channelId } : {},
+        { signal: io.signal },
+      )
+      return print(reply.settled, 'daemon')
+    } catch (err) {
+      if (!(err instanceof DaemonNotRunningError)) throw err
+    }
+    const store = await openPaymentStore(ctx.dataDir)
+    try {
+      const channels = new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract })
+      const receiver = createPaymentReceiver({ store, channels }, { ...ctx.chain, provider: ctx.account.address })
+      await receiver.start()
+      const settler = createSettler({ receiver, store, channels, wallet: ctx.wallet }, { contract: ctx.chain.contract })
+      return print(await settler.settle(channelId, { signal: io.signal }), 'store')
     } finally {
       await store.stop()
     }

@@ -106,15 +106,5 @@ export function bigintFlag(args: ParsedArgs, name: string): bigint | undefined {
   return BigInt(value)
 }
 
-/** JSON.stringify that writes bigints as decimal strings and bytes as hex. */
-export function toJson(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_key, v) => {
-      if (typeof v === 'bigint') return v.toString()
-      if (v instanceof Uint8Array) return `0x${Buffer.from(v).toString('hex')}`
-      return v
-    },
-    2,
-  )
-}
+/** JSON with bigints as decimal strings and bytes as hex. */
+export { toJson } from '../json.js'

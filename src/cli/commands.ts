@@ -4,17 +4,21 @@ import type { Command } from './command.js'
 import { demoCommand } from './demo.js'
 import { idCommand } from './id.js'
 import { inferCommand } from './infer.js'
+import { leasesCommand } from './leases.js'
 import { modelCommand } from './model.js'
 import { offersCommand } from './offers.js'
 import { startCommand } from './start.js'
+import { statusCommand } from './status.js'
 
 /** Every top-level command, in the order `parkbench --help` lists them. One file per command. */
 export const COMMANDS: Command[] = [
   demoCommand,
   startCommand,
+  statusCommand,
   idCommand,
   modelCommand,
   inferCommand,
+  leasesCommand,
   offersCommand,
   channelCommand,
   chainCommand,

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
-import { multiaddr } from '@multiformats/multiaddr'
-import { infer } from '../compute/infer.js'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { type InferResult, infer } from '../compute/infer.js'
 import { inspectModel } from '../compute/inspect-model.js'
 import { isSha256Hex } from '../compute/model-store.js'
 import { pushModel } from '../compute/model-transfer.js'
+import { type ClientEvent, type ClientInferResult, createClient } from '../daemon/renter-client.js'
 import { InvalidInputError } from '../errors.js'
-import { createNode } from '../net/create-node.js'
-import { type Command, stringFlag, stringListFlag, toJson } from './command.js'
-import { JSON_OPTION } from './common-options.js'
+import { fetchOffer } from '../market/discover.js'
+import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
+import { bigintFlag, type Command, stringFlag, stringListFlag, toJson } from './command.js'
+import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 import { parseInputFlag, readInputs, tensorToJson } from './infer-tensors.js'
 
 async function sha256OfFile(path: string): Promise<string> {
@@ -29,10 +32,30 @@ function preview(data: unknown[]): string {
 
 export const inferCommand: Command = {
   name: 'infer',
-  summary: 'Run one inference on a provider over libp2p and print the outputs.',
-  usage: 'parkbench infer --peer ADDR --model FILE|HASH --input FILE... [--output NAME...] [--json]',
+  summary:
+    'Run one inference: lease the best provider nearby (or --peer), pay it by the second, print the outputs and the cost.',
+  usage:
+    'parkbench infer --model FILE|HASH --input FILE... (--bootstrap ADDR... | --mdns | --peer ADDR) [--max-price N] [--json]',
   options: {
-    peer: { type: 'string', valueName: 'ADDR', description: 'Provider multiaddr with its /p2p/ id' },
+    peer: {
+      type: 'string',
+      valueName: 'ADDR',
+      description: 'Use this provider (multiaddr with its /p2p/ id); one that sells nothing is asked unpaid',
+    },
+    bootstrap: {
+      type: 'string',
+      multiple: true,
+      valueName: 'ADDR',
+      description: 'Peer to join through to find providers (/ip4/.../tcp/.../p2p/...)',
+    },
+    mdns: { type: 'boolean', description: 'Also find providers on the LAN by mDNS (multicast)' },
+    'max-price': {
+      type: 'string',
+      valueName: 'N',
+      description: 'Most to pay per second of lease, in token base units (required to pay)',
+    },
+    ...DATA_DIR_OPTION,
+    ...CHAIN_OPTIONS,
     model: {
       type: 'string',
       valueName: 'FILE|HASH',
@@ -52,18 +75,16 @@ export const inferCommand: Command = {
     const peerFlag = stringFlag(args, 'peer')
     const modelFlag = stringFlag(args, 'model')
     const inputFlags = stringListFlag(args, 'input')
-    if (peerFlag === undefined || modelFlag === undefined || inputFlags.length === 0) {
-      throw new InvalidInputError('infer needs --peer ADDR, --model FILE|HASH and at least one --input FILE')
+    const bootstrap = stringListFlag(args, 'bootstrap')
+    if (modelFlag === undefined || inputFlags.length === 0) {
+      throw new InvalidInputError('infer needs --model FILE|HASH and at least one --input FILE')
     }
-    let peer: ReturnType<typeof multiaddr>
-    try {
-      peer = multiaddr(peerFlag)
-    } catch (err) {
-      throw new InvalidInputError(`--peer: not a multiaddr: ${peerFlag}`, { cause: err })
+    if (peerFlag === undefined && bootstrap.length === 0 && args.values.mdns !== true) {
+      throw new InvalidInputError('No way to find providers: pass --bootstrap ADDR, --mdns or --peer ADDR')
     }
-    if (peer.getComponents().find((c) => c.name === 'p2p') === undefined) {
-      throw new InvalidInputError('--peer must end in /p2p/<peer id>')
-    }
+    const peer = peerFlag === undefined ? undefined : parsePeer(peerFlag, '--peer')
+    for (const addr of bootstrap) parsePeer(addr, '--bootstrap')
+    const maxPrice = bigintFlag(args, 'max-price')
     const timeoutMs = Number(stringFlag(args, 'timeout-ms') ?? 60_000)
     const signal = AbortSignal.any([io.signal, AbortSignal.timeout(timeoutMs)])
     const modelIsHash = isSha256Hex(modelFlag.toLowerCase())
@@ -74,30 +95,109 @@ export const inferCommand: Command = {
     const inputs = await readInputs(inputFlags.map(parseInputFlag), inputNames, { signal })
     const outputNames = stringListFlag(args, 'output')
 
-    const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
-    try {
-      const request = { model: sha256, inputs, ...(outputNames.length > 0 ? { outputNames } : {}) }
-      let result: Awaited<ReturnType<typeof infer>>
-      try {
-        result = await infer(node, peer, request, { signal })
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'MODEL_NOT_FOUND' || modelFile === undefined) throw err
-        if (args.values.json !== true) io.stderr(`The provider lacks ${sha256}; pushing ${modelFile}\n`)
-        await pushModel(node, peer, modelFile, { signal })
-        result = await infer(node, peer, request, { signal })
-      }
+    const request = { model: sha256, inputs, ...(outputNames.length > 0 ? { outputNames } : {}) }
+    const json = args.values.json === true
+    const print = (result: InferResult, extra: Record<string, unknown>, costLine?: string): number => {
       const outputs = Object.fromEntries(Object.entries(result.outputs).map(([name, t]) => [name, tensorToJson(t)]))
-      if (args.values.json === true) {
-        io.stdout(`${toJson({ peer: peerFlag, model: sha256, timing: result.timing, outputs })}\n`)
-      } else {
-        for (const [name, t] of Object.entries(outputs))
-          io.stdout(`${name}: ${t.dtype}[${t.dims.join(',')}] ${preview(t.data)}\n`)
-        const { queueMs, runMs, totalMs } = result.timing
-        io.stdout(`queue ${queueMs.toFixed(2)} ms, run ${runMs.toFixed(2)} ms, round trip ${totalMs.toFixed(2)} ms\n`)
+      if (json) {
+        io.stdout(`${toJson({ ...extra, model: sha256, timing: result.timing, outputs })}\n`)
+        return 0
       }
+      for (const [name, t] of Object.entries(outputs))
+        io.stdout(`${name}: ${t.dtype}[${t.dims.join(',')}] ${preview(t.data)}\n`)
+      const { queueMs, runMs, totalMs } = result.timing
+      io.stdout(`queue ${queueMs.toFixed(2)} ms, run ${runMs.toFixed(2)} ms, round trip ${totalMs.toFixed(2)} ms\n`)
+      if (costLine != null) io.stdout(`${costLine}\n`)
       return 0
+    }
+
+    const node = await createNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      bootstrap,
+      mdns: args.values.mdns === true,
+      dhtServer: false,
+    })
+    try {
+      // A provider that sells nothing (a trusted LAN box started with --free) is asked directly, unpaid.
+      if (peer !== undefined && !(await sells(node, peer, signal))) {
+        let result: InferResult
+        try {
+          result = await infer(node, peer, request, { signal })
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'MODEL_NOT_FOUND' || modelFile === undefined) throw err
+          if (!json) io.stderr(`The provider lacks ${sha256}; pushing ${modelFile}\n`)
+          await pushModel(node, peer, modelFile, { signal })
+          result = await infer(node, peer, request, { signal })
+        }
+        return print(result, { peer: peerFlag, paid: false })
+      }
+      if (maxPrice == null) {
+        throw new InvalidInputError('--max-price N is required to lease: the most to pay per second, in base units')
+      }
+      const ctx = await chainContext(args, io.env)
+      const client = await createClient({
+        dataDir: ctx.dataDir,
+        chain: ctx.chain,
+        account: ctx.account,
+        node,
+        bootstrap,
+        leaseSeconds: 10,
+        onEvent: (e: ClientEvent) => {
+          if (json) return
+          if (e.type === 'channel-opened') io.stderr(`opened channel ${e.channelId} (deposit ${e.deposit})\n`)
+          if (e.type === 'model-pushed') io.stderr(`pushed the model to ${e.provider}\n`)
+          if (e.type === 'failover') io.stderr(`provider ${e.from} failed (${e.error}); trying the next\n`)
+        },
+      })
+      let result: ClientInferResult
+      try {
+        result = await client.infer(
+          {
+            model: modelFile ?? sha256,
+            inputs,
+            maxPricePerSecond: maxPrice,
+            ...(outputNames.length > 0 ? { outputNames } : {}),
+            ...(peer !== undefined ? { provider: peer } : {}),
+          },
+          { signal },
+        )
+      } finally {
+        await client.close()
+      }
+      const lease = client.leaseHistory().find((l) => l.leaseId === result.leaseId)
+      return print(
+        result,
+        { provider: result.provider, leaseId: result.leaseId, lease, paid: true },
+        lease == null
+          ? undefined
+          : `leased ${result.provider} at ${lease.pricePerSecond}/s: paid ${lease.amountPaid} for ${lease.ticksSent} ticks`,
+      )
     } finally {
       await node.stop()
     }
   },
+}
+
+function parsePeer(value: string, flag: string): Multiaddr {
+  let addr: Multiaddr
+  try {
+    addr = multiaddr(value)
+  } catch (err) {
+    throw new InvalidInputError(`${flag}: not a multiaddr: ${value}`, { cause: err })
+  }
+  if (addr.getComponents().find((c) => c.name === 'p2p') === undefined) {
+    throw new InvalidInputError(`${flag} must end in /p2p/<peer id>`)
+  }
+  return addr
+}
+
+/** Does `peer` sell its compute (answer with an offer)? */
+async function sells(node: ParkbenchNode, peer: Multiaddr, signal: AbortSignal): Promise<boolean> {
+  try {
+    await fetchOffer({ node }, peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) })
+    return true
+  } catch (err) {
+    if (signal.aborted) throw err
+    return false
+  }
 }

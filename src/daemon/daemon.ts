@@ -1,11 +1,13 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import type { LocalAccount } from 'viem'
+import type { Hex, LocalAccount } from 'viem'
 import { freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute } from '../compute/compute-service.js'
 import type { ModelRecord } from '../compute/model-record.js'
+import { InvalidInputError } from '../errors.js'
 import { createLeaseProvider, type LeaseInfo, type LeaseProvider } from '../lease/lease-provider.js'
 import { createMarketProvider, type MarketProvider } from '../market/market-provider.js'
 import type { OfferSummary } from '../market/offer.js'
@@ -21,7 +23,9 @@ import { createPaymentReceiver, type PaymentReceiver } from '../pay/payment-rece
 import { createPaymentStore, type PaymentStore } from '../pay/payment-store.js'
 import { createSettler, type SettlementResult, type Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
+import { type ControlServer, startControlServer } from './control.js'
 import { NoPaymentTermsError } from './errors.js'
+import { appendLeaseLog } from './lease-log.js'
 
 const log = logger('parkbench:daemon')
 
@@ -52,6 +56,23 @@ export interface DaemonInit {
   account?: LocalAccount | undefined
   /** Told about every on-chain settlement. */
   onSettled?(result: SettlementResult): void
+  /**
+   * Serve the control API (`parkbench leases`, `status`, `channel settle`) on `<dataDir>/control.sock`. Default
+   * true.
+   */
+  control?: boolean
+}
+
+/** How busy the daemon's process is: what `parkbench status` and the lease benchmark read. */
+export interface DaemonLoad {
+  uptimeMs: number
+  rssBytes: number
+  /** CPU time used since the process started, in microseconds. */
+  cpuUserMicros: number
+  cpuSystemMicros: number
+  /** Event-loop delay since the window began (daemon start, or the last `status({ resetLoad: true })`), in ms. */
+  eventLoop: { windowMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number }
+  leases: { active: number; threadsFree: number }
 }
 
 export interface DaemonStatus {
@@ -60,6 +81,7 @@ export interface DaemonStatus {
   selling: boolean
   payoutAddress: string | undefined
   offer: OfferSummary | undefined
+  load: DaemonLoad
 }
 
 /**
@@ -79,6 +101,10 @@ export class Daemon {
   private paymentSettler: Settler | undefined
   private modelsTimer: NodeJS.Timeout | undefined
   private advertisedModels = ''
+  private controlServer: ControlServer | undefined
+  private loopDelay: IntervalHistogram | undefined
+  private loopWindowStart = 0
+  private startedAt = 0
 
   constructor(init: DaemonInit) {
     this.init = init
@@ -168,6 +194,11 @@ export class Daemon {
             pricePerSecond: config.offer.pricePerSecond,
             threads: config.offer.threads,
             maxLeaseSeconds: config.offer.maxLeaseSeconds,
+            onLeaseEnded: (info) => {
+              appendLeaseLog(config.dataDir, { role: 'provider', ...info, endedAt: info.endedAt ?? Date.now() }).catch(
+                (err: Error) => log.error('writing the lease log failed - %e', err),
+              )
+            },
           },
         )
         await this.leaseProvider.start()
@@ -183,6 +214,11 @@ export class Daemon {
         this.syncModels().catch((err: Error) => log.error('model rescan failed - %e', err))
       }, MODEL_RESCAN_MS)
       this.modelsTimer.unref()
+      this.startedAt = Date.now()
+      this.loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      this.loopDelay.enable()
+      this.loopWindowStart = performance.now()
+      if (this.init.control !== false) this.controlServer = await startControlServer(config.dataDir, this.routes())
     } catch (err) {
       await this.stop()
       throw err
@@ -192,6 +228,9 @@ export class Daemon {
 
   async stop(): Promise<void> {
     clearInterval(this.modelsTimer)
+    await this.controlServer?.close()
+    this.controlServer = undefined
+    this.loopDelay?.disable()
     await this.market?.stop()
     await this.leaseProvider?.stop()
     await this.computeService?.stop()
@@ -226,7 +265,8 @@ export class Daemon {
     return this.leaseProvider?.leases() ?? []
   }
 
-  async status(): Promise<DaemonStatus> {
+  /** Identity, addresses, the current offer and the process's load; `resetLoad` starts a new event-loop window. */
+  async status(options: { resetLoad?: boolean } = {}): Promise<DaemonStatus> {
     const node = this.node
     const signed = this.market?.currentOffer()
     // Our own offer: decode it, no need to check our own signature.
@@ -237,6 +277,61 @@ export class Daemon {
       selling: signed != null,
       payoutAddress: this.init.account?.address,
       offer,
+      load: this.load(options.resetLoad === true),
+    }
+  }
+
+  private load(reset: boolean): DaemonLoad {
+    const h = this.loopDelay
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100
+    const cpu = process.cpuUsage()
+    const leases = this.leaseProvider?.leases().filter((l) => l.state !== 'ended').length ?? 0
+    const load: DaemonLoad = {
+      uptimeMs: Date.now() - this.startedAt,
+      rssBytes: process.memoryUsage.rss(),
+      cpuUserMicros: cpu.user,
+      cpuSystemMicros: cpu.system,
+      eventLoop: {
+        windowMs: Math.round(performance.now() - this.loopWindowStart),
+        meanMs: h == null || h.count === 0 ? 0 : ms(h.mean),
+        p50Ms: h == null || h.count === 0 ? 0 : ms(h.percentile(50)),
+        p99Ms: h == null || h.count === 0 ? 0 : ms(h.percentile(99)),
+        maxMs: h == null || h.count === 0 ? 0 : ms(h.max),
+      },
+      leases: { active: leases, threadsFree: this.leaseProvider?.freeThreads() ?? 0 },
+    }
+    if (reset) {
+      h?.reset()
+      this.loopWindowStart = performance.now()
+    }
+    return load
+  }
+
+  /** The control API: what `parkbench status`, `leases` and `channel settle|status` ask a running daemon. */
+  private routes(): Parameters<typeof startControlServer>[1] {
+    return {
+      'GET /v1/status': async ({ query }) => this.status({ resetLoad: query.get('reset') === '1' }),
+      'GET /v1/leases': async () => ({ leases: this.leaseList() }),
+      'GET /v1/channels': async () => {
+        const receiver = this.paymentReceiver
+        const pending = (await this.paymentSettler?.pending()) ?? []
+        return {
+          channels: (receiver?.channelIds() ?? []).map((channelId) => ({
+            channelId,
+            acceptedOffChain: receiver!.channelTotal(channelId),
+          })),
+          pending,
+        }
+      },
+      'POST /v1/settle': async ({ body }) => {
+        const settler = this.paymentSettler
+        if (settler == null) throw new NoPaymentTermsError('This daemon is not selling: nothing to settle')
+        const channelId = (body as { channelId?: unknown } | undefined)?.channelId
+        if (channelId != null && (typeof channelId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(channelId))) {
+          throw new InvalidInputError('channelId must be a 32-byte 0x-hex id')
+        }
+        return { settled: await settler.settle(channelId as Hex | undefined) }
+      },
     }
   }
 

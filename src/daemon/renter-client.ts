@@ -3,14 +3,16 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import { type Address, getAddress, type Hex, type LocalAccount, zeroAddress } from 'viem'
 import { type InferResult, infer } from '../compute/infer.js'
 import { pushModel } from '../compute/model-transfer.js'
 import type { TensorData, TensorLike } from '../compute/tensor.js'
 import { InvalidInputError, ParkbenchError } from '../errors.js'
+import { LeaseEndedError } from '../lease/errors.js'
 import { EndReason } from '../lease/pb/lease.js'
 import { openLease, type RenterLease, type RenterLeaseSummary } from '../lease/renter-lease.js'
-import { type DiscoveredOffer, findOffers } from '../market/discover.js'
+import { type DiscoveredOffer, fetchOffer, findOffers, peerIdOfAddress } from '../market/discover.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import { getChannel } from '../pay/actions/get-channel.js'
@@ -24,6 +26,7 @@ import {
 } from '../pay/clients.js'
 import { createPaymentSender, type PaymentSender } from '../pay/payment-sender.js'
 import { createPaymentStore, type PaymentStore } from '../pay/payment-store.js'
+import { appendLeaseLog } from './lease-log.js'
 
 const log = logger('parkbench:client')
 
@@ -70,6 +73,11 @@ export interface ClientInit {
   maxRttMs?: number
   /** Providers tried per request before giving up. Default 3. */
   maxAttempts?: number
+  /**
+   * How long discovered offers are reused before the DHT is asked again (never past an offer's own expiry).
+   * Default 30 s; 0 asks every time a lease is needed.
+   */
+  offerCacheMs?: number
   /** Told about leases as they start and end. */
   onEvent?(event: ClientEvent): void
 }
@@ -91,6 +99,36 @@ export interface ClientInferParameters {
   maxPricePerSecond: bigint
 }
 
+export interface ClientLeaseParameters {
+  /** The most the renter pays per second. */
+  maxPricePerSecond: bigint
+  /**
+   * The model the lease is for (path, bytes or sha256): the provider must hold it, or it is pushed once the lease
+   * starts. Omit for a lease on any model the provider holds.
+   */
+  model?: string | Uint8Array
+  /** Lease from this provider (a multiaddr ending in /p2p/<id>) instead of the best one discovered. */
+  provider?: Multiaddr
+}
+
+/** A lease taken with `client.lease()`: jobs go to its provider only, and it lasts until `end()`. */
+export interface ClientLease {
+  readonly leaseId: Hex
+  readonly provider: string
+  readonly pricePerSecond: bigint
+  /** True until the lease ends (by `end()`, or the provider ending it). */
+  readonly active: boolean
+  /** Resolves with the summary once the lease has ended, whoever ended it. */
+  readonly ended: Promise<RenterLeaseSummary>
+  infer(
+    params: Pick<ClientInferParameters, 'inputs' | 'outputNames'> & { model?: string | Uint8Array },
+    options?: AbortOptions,
+  ): Promise<ClientInferResult>
+  /** Stop paying: send the final voucher and end the lease. */
+  end(): Promise<RenterLeaseSummary>
+  summary(): RenterLeaseSummary
+}
+
 export interface ClientInferResult extends InferResult {
   provider: string
   leaseId: Hex
@@ -102,6 +140,8 @@ interface HeldLease {
   models: Set<string>
   idleTimer?: NodeJS.Timeout
   jobs: number
+  /** Taken with `client.lease()`: never ended for idleness, never used by `client.infer()`. */
+  explicit: boolean
 }
 
 /**
@@ -118,9 +158,15 @@ export class Client {
   private readonly publicClient: PayPublicClient
   private readonly wallet: PayWalletClient
   private readonly held = new Map<string, HeldLease>()
+  /** Lease log appends in flight: `close()` waits for them. */
+  private readonly logWrites = new Set<Promise<void>>()
+  /** Leases taken with `client.lease()`. */
+  private readonly explicit = new Set<HeldLease>()
   private readonly summaries: RenterLeaseSummary[] = []
   /** Providers that failed recently, until when (ms): skipped by discovery for a while, not for ever. */
   private readonly failedUntil = new Map<string, number>()
+  /** Offers found recently, per model (or '' for any), with when they were found. */
+  private readonly offerCache = new Map<string, { at: number; offers: DiscoveredOffer[] }>()
 
   constructor(
     init: ClientInit,
@@ -142,32 +188,28 @@ export class Client {
 
   /** Leases held now. */
   activeLeases(): RenterLease[] {
-    return [...this.held.values()].map((h) => h.lease)
+    return [...this.held.values(), ...this.explicit].map((h) => h.lease)
   }
 
-  /** Run one inference on the best provider nearby, leasing and paying as needed; fails over on provider failure. */
-  async infer(params: ClientInferParameters, options: AbortOptions = {}): Promise<ClientInferResult> {
+  /**
+   * Run one inference on the best provider nearby, leasing and paying as needed; fails over on provider failure.
+   * With `provider`, only that provider is used.
+   */
+  async infer(
+    params: ClientInferParameters & { provider?: Multiaddr },
+    options: AbortOptions = {},
+  ): Promise<ClientInferResult> {
     const model = await resolveModel(params.model)
     const attempts: Array<{ peer: string; error: string }> = []
-    const maxAttempts = this.init.maxAttempts ?? 3
+    const maxAttempts = params.provider != null ? 1 : (this.init.maxAttempts ?? 3)
     while (attempts.length < maxAttempts) {
-      const held = await this.leaseFor(model, params.maxPricePerSecond, attempts, options)
+      const held = await this.leaseFor(model, params.maxPricePerSecond, attempts, options, params.provider)
       const peer = held.offer.peerId
       try {
         clearTimeout(held.idleTimer)
-        const result = await infer(
-          this.node,
-          peer,
-          {
-            model: model.sha256,
-            inputs: params.inputs,
-            ...(params.outputNames != null ? { outputNames: params.outputNames } : {}),
-          },
-          options,
-        )
-        held.jobs++
+        const result = await this.run(held, model, params, options)
         this.armIdle(held)
-        return { ...result, provider: peer.toString(), leaseId: held.lease.leaseId }
+        return result
       } catch (err) {
         if (options.signal?.aborted === true) throw err
         // The provider failed mid-lease: stop paying it and try the next one.
@@ -180,9 +222,92 @@ export class Client {
     throw new NoProviderError(`No provider served the request after ${attempts.length} attempts`, attempts)
   }
 
+  /**
+   * Take a lease and keep it until `end()`: on the best provider nearby (or `provider`), for `model` or any model.
+   * It renews while held; jobs sent with `lease.infer()` go to that provider only, with no failover.
+   */
+  async lease(params: ClientLeaseParameters, options: AbortOptions = {}): Promise<ClientLease> {
+    const model = params.model != null ? await resolveModel(params.model) : undefined
+    const attempts: Array<{ peer: string; error: string }> = []
+    const candidates =
+      params.provider != null
+        ? [await this.pinnedOffer(params.provider, options)]
+        : await this.discover(model, params.maxPricePerSecond, options)
+    for (const offer of candidates) {
+      if (offer.pricePerSecond > params.maxPricePerSecond) {
+        attempts.push({ peer: offer.peerId.toString(), error: `price ${offer.pricePerSecond}/s over the ceiling` })
+        continue
+      }
+      if (params.provider == null && (this.failedUntil.get(offer.peerId.toString()) ?? 0) > Date.now()) continue
+      try {
+        const held = await this.startLease(offer, model, params.maxPricePerSecond, options, true)
+        return this.handle(held)
+      } catch (err) {
+        attempts.push({ peer: offer.peerId.toString(), error: (err as Error).message })
+        this.markFailed(offer.peerId.toString())
+        if (attempts.length >= (this.init.maxAttempts ?? 3)) break
+      }
+    }
+    throw new NoProviderError(
+      candidates.length === 0 ? 'No provider offers this model within the price' : 'No provider granted a lease',
+      attempts,
+    )
+  }
+
+  private handle(held: HeldLease): ClientLease {
+    const { lease } = held
+    return {
+      leaseId: lease.leaseId,
+      provider: held.offer.peerId.toString(),
+      pricePerSecond: lease.quote.pricePerSecond,
+      get active() {
+        return lease.active
+      },
+      ended: lease.ended.then(() => lease.summary()),
+      infer: async (params, options = {}) => {
+        const modelParam = params.model ?? [...held.models][0]
+        if (modelParam == null) throw new InvalidInputError('This lease names no model: pass one to infer()')
+        const model = await resolveModel(modelParam)
+        if (!lease.active) throw new LeaseEndedError(EndReason.END_REASON_UNSPECIFIED)
+        return this.run(held, model, params, options)
+      },
+      end: async () => {
+        await this.release(held, EndReason.RENTER_ENDED)
+        return lease.summary()
+      },
+      summary: () => lease.summary(),
+    }
+  }
+
+  /** Run one job on a held lease, pushing the model first if the provider lacks it. */
+  private async run(
+    held: HeldLease,
+    model: ResolvedModel,
+    params: Pick<ClientInferParameters, 'inputs' | 'outputNames'>,
+    options: AbortOptions,
+  ): Promise<ClientInferResult> {
+    const peer = held.offer.peerId
+    if (!held.models.has(model.sha256) && held.models.size === 0) await this.ensureModel(held, model, options)
+    const result = await infer(
+      this.node,
+      peer,
+      {
+        model: model.sha256,
+        inputs: params.inputs,
+        ...(params.outputNames != null ? { outputNames: params.outputNames } : {}),
+      },
+      options,
+    )
+    held.jobs++
+    return { ...result, provider: peer.toString(), leaseId: held.lease.leaseId }
+  }
+
   /** End every lease (paying the final voucher) and stop. */
   async close(): Promise<void> {
-    await Promise.all([...this.held.values()].map(async (h) => this.release(h, EndReason.RENTER_ENDED)))
+    await Promise.all(
+      [...this.held.values(), ...this.explicit].map(async (h) => this.release(h, EndReason.RENTER_ENDED)),
+    )
+    await Promise.all(this.logWrites)
     await this.sender.stop()
     if (this.ownsNode) await this.node.stop()
     await this.store.stop()
@@ -194,6 +319,7 @@ export class Client {
 
   private armIdle(held: HeldLease): void {
     clearTimeout(held.idleTimer)
+    if (held.explicit) return
     held.idleTimer = setTimeout(() => {
       this.release(held, EndReason.IDLE).catch((err: Error) => log.error('ending idle lease failed - %e', err))
     }, this.init.idleMs ?? 10_000)
@@ -204,9 +330,18 @@ export class Client {
     clearTimeout(held.idleTimer)
     const key = held.offer.peerId.toString()
     if (this.held.get(key) === held) this.held.delete(key)
+    if (!this.explicit.delete(held) && held.explicit) return // already ended and recorded
     const summary = await held.lease.end(reason)
+    this.recordEnded(summary)
+  }
+
+  private recordEnded(summary: RenterLeaseSummary): void {
     this.summaries.push(summary)
     this.init.onEvent?.({ type: 'lease-ended', summary })
+    const write = appendLeaseLog(this.init.dataDir, { role: 'renter', ...summary, endedAt: Date.now() })
+      .catch((err: Error) => log.error('writing the lease log failed - %e', err))
+      .finally(() => this.logWrites.delete(write))
+    this.logWrites.add(write)
   }
 
   /** A paid-up lease on a provider that holds (or now has) the model. */
@@ -215,26 +350,37 @@ export class Client {
     maxPrice: bigint,
     attempts: Array<{ peer: string; error: string }>,
     options: AbortOptions,
+    pinned?: Multiaddr,
   ): Promise<HeldLease> {
+    const pinnedPeer = pinned != null ? peerIdOfAddress(pinned).toString() : undefined
     for (const held of this.held.values()) {
-      if (held.lease.active && (held.models.has(model.sha256) || held.models.size === 0)) {
-        if (held.models.size === 0 && model.bytes != null) {
-          // The lease covers any model: push this one if the provider lacks it.
-          await this.ensureModel(held, model, options)
-        }
+      if (!held.lease.active) {
+        this.held.delete(held.offer.peerId.toString())
+        continue
+      }
+      if (held.explicit || (pinnedPeer != null && held.offer.peerId.toString() !== pinnedPeer)) continue
+      if (held.lease.quote.pricePerSecond > maxPrice) continue
+      if (held.models.has(model.sha256) || held.models.size === 0) {
+        // A lease on any model: push this one if the provider lacks it.
+        if (held.models.size === 0 && model.bytes != null) await this.ensureModel(held, model, options)
         return held
       }
-      if (!held.lease.active) this.held.delete(held.offer.peerId.toString())
     }
-    const candidates = await this.discover(model, maxPrice, options)
+    const candidates =
+      pinned != null ? [await this.pinnedOffer(pinned, options)] : await this.discover(model, maxPrice, options)
     for (const offer of candidates) {
       const peer = offer.peerId.toString()
-      if ((this.failedUntil.get(peer) ?? 0) > Date.now() || this.held.has(peer)) continue
+      if (pinned == null && ((this.failedUntil.get(peer) ?? 0) > Date.now() || this.held.has(peer))) continue
+      if (offer.pricePerSecond > maxPrice) {
+        attempts.push({ peer, error: `price ${offer.pricePerSecond}/s over the ceiling ${maxPrice}/s` })
+        continue
+      }
       try {
-        return await this.startLease(offer, model, maxPrice, options)
+        return await this.startLease(offer, model, maxPrice, options, false)
       } catch (err) {
         attempts.push({ peer, error: (err as Error).message })
         this.markFailed(peer)
+        this.offerCache.clear()
         this.init.onEvent?.({ type: 'lease-failed', provider: peer, error: (err as Error).message })
         if (attempts.length >= (this.init.maxAttempts ?? 3)) break
       }
@@ -247,8 +393,58 @@ export class Client {
     )
   }
 
-  private async discover(model: ResolvedModel, maxPrice: bigint, options: AbortOptions): Promise<DiscoveredOffer[]> {
-    if (this.ownsNode && this.init.bootstrap != null && this.init.bootstrap.length > 0) {
+  /** The offer of one named provider, fetched from it directly. */
+  private async pinnedOffer(addr: Multiaddr, options: AbortOptions): Promise<DiscoveredOffer> {
+    const peerId = peerIdOfAddress(addr)
+    await this.node.peerStore.merge(peerId, { multiaddrs: [addr.decapsulateCode(CODE_P2P)] })
+    const started = performance.now()
+    const verified = await fetchOffer({ node: this.node }, addr, {
+      signal: options.signal ?? AbortSignal.timeout(10_000),
+    })
+    if (!this.usable(verified.offer)) {
+      throw new NoProviderError(`Provider ${peerId.toString()} is not paid on this chain, contract and token`)
+    }
+    const rttMs = performance.now() - started
+    return {
+      peerId,
+      multiaddrs: [addr],
+      offer: verified.offer,
+      signed: verified.signed,
+      rttMs,
+      score: 0,
+      pricePerSecond: verified.offer.pricePerSecond,
+    }
+  }
+
+  /** Is an offer paid on our chain, contract and token? */
+  private usable(offer: DiscoveredOffer['offer']): boolean {
+    return (
+      Number(offer.chainId) === this.init.chain.chainId &&
+      Buffer.from(offer.channelContract).equals(Buffer.from(this.init.chain.contract.slice(2), 'hex')) &&
+      (offer.token.length === 0
+        ? this.init.token == null
+        : this.init.token != null && Buffer.from(offer.token).equals(Buffer.from(this.init.token.slice(2), 'hex')))
+    )
+  }
+
+  /**
+   * Offers for `model` (holders first; else any provider of the runtime, if we can push the model), best first.
+   * Reused for `offerCacheMs`, and never past an offer's expiry.
+   */
+  private async discover(
+    model: ResolvedModel | undefined,
+    maxPrice: bigint,
+    options: AbortOptions,
+  ): Promise<DiscoveredOffer[]> {
+    const cacheMs = this.init.offerCacheMs ?? 30_000
+    const key = `${model?.sha256 ?? ''}:${maxPrice}`
+    const cached = this.offerCache.get(key)
+    const nowMs = Date.now()
+    if (cached != null && nowMs - cached.at < cacheMs) {
+      const fresh = cached.offers.filter((o) => Number(o.offer.expiresAtMs) > nowMs + 5_000)
+      if (fresh.length > 0) return fresh
+    }
+    if (this.init.bootstrap != null && this.init.bootstrap.length > 0) {
       await waitForDhtPeers(this.node, 1, { signal: options.signal ?? AbortSignal.timeout(10_000) })
     }
     const query = {
@@ -256,25 +452,28 @@ export class Client {
       timeoutMs: 3_000,
       ...(this.init.maxRttMs != null ? { maxRttMs: this.init.maxRttMs } : {}),
     }
-    const usable = (o: DiscoveredOffer): boolean =>
-      Number(o.offer.chainId) === this.init.chain.chainId &&
-      Buffer.from(o.offer.channelContract).equals(Buffer.from(this.init.chain.contract.slice(2), 'hex')) &&
-      (o.offer.token.length === 0
-        ? this.init.token == null
-        : this.init.token != null && Buffer.from(o.offer.token).equals(Buffer.from(this.init.token.slice(2), 'hex')))
-    const holders = (await findOffers({ node: this.node }, { ...query, model: model.sha256 }, options)).filter(usable)
-    if (holders.length > 0 || model.bytes == null) return holders
-    // Nobody holds it: any provider of the runtime will do, and we push the model.
-    return (await findOffers({ node: this.node }, query, options)).filter(usable)
+    const usable = (o: DiscoveredOffer): boolean => this.usable(o.offer)
+    let offers =
+      model == null
+        ? []
+        : (await findOffers({ node: this.node }, { ...query, model: model.sha256 }, options)).filter(usable)
+    // Nobody holds it (or any model will do): any provider of the runtime, and we push the model.
+    if (offers.length === 0 && (model == null || model.bytes != null)) {
+      offers = (await findOffers({ node: this.node }, query, options)).filter(usable)
+    }
+    if (cacheMs > 0 && offers.length > 0) this.offerCache.set(key, { at: nowMs, offers })
+    return offers
   }
 
   private async startLease(
     offer: DiscoveredOffer,
-    model: ResolvedModel,
+    model: ResolvedModel | undefined,
     maxPrice: bigint,
     options: AbortOptions,
+    explicit: boolean,
   ): Promise<HeldLease> {
-    const holds = offer.offer.models.some((m) => Buffer.from(m.sha256).toString('hex') === model.sha256)
+    const holds =
+      model != null && offer.offer.models.some((m) => Buffer.from(m.sha256).toString('hex') === model.sha256)
     const seconds = Math.min(this.init.leaseSeconds ?? 60, offer.offer.maxLeaseSeconds)
     const channelId = await this.channelTo(offer, maxPrice * BigInt(seconds), options)
     const lease = await openLease(
@@ -283,14 +482,16 @@ export class Client {
         provider: offer.peerId,
         providerPeerId: offer.peerId,
         channelId,
-        models: holds ? [model.sha256] : [],
+        models: holds ? [model!.sha256] : [],
         maxPricePerSecond: maxPrice,
         seconds,
       },
       options,
     )
-    const held: HeldLease = { lease, offer, models: new Set(holds ? [model.sha256] : []), jobs: 0 }
-    this.held.set(offer.peerId.toString(), held)
+    const held: HeldLease = { lease, offer, models: new Set(holds ? [model!.sha256] : []), jobs: 0, explicit }
+    // One lease per provider for `infer()`; explicit leases are the caller's own and kept apart.
+    if (!explicit) this.held.set(offer.peerId.toString(), held)
+    else this.explicit.add(held)
     this.init.onEvent?.({
       type: 'lease-started',
       provider: offer.peerId.toString(),
@@ -299,15 +500,15 @@ export class Client {
       channelId,
     })
     void lease.ended.then(() => {
-      if (this.held.get(offer.peerId.toString()) === held) {
+      if (this.held.get(offer.peerId.toString()) === held || this.explicit.has(held)) {
         this.held.delete(offer.peerId.toString())
-        this.summaries.push(lease.summary())
-        this.init.onEvent?.({ type: 'lease-ended', summary: lease.summary() })
+        this.explicit.delete(held)
+        this.recordEnded(lease.summary())
       }
     })
     try {
       await lease.waitPaidUp(options)
-      if (!holds) await this.ensureModel(held, model, options)
+      if (!holds && model != null) await this.ensureModel(held, model, options)
     } catch (err) {
       await this.release(held, EndReason.PROTOCOL_ERROR)
       throw err
@@ -326,11 +527,8 @@ export class Client {
   private async channelTo(offer: DiscoveredOffer, needed: bigint, options: AbortOptions): Promise<Hex> {
     const provider = getAddress(`0x${Buffer.from(offer.offer.payoutAddress).toString('hex')}`)
     const token = this.init.token
-    const file = join(this.init.dataDir, RENTER_CHANNELS_FILE)
-    const known = await readChannels(file)
-    const key =
-      `${this.init.chain.chainId}:${this.init.chain.contract}:${provider}:${token ?? zeroAddress}`.toLowerCase()
-    const existing = known[key]
+    const known = await readChannels(join(this.init.dataDir, RENTER_CHANNELS_FILE))
+    const existing = known[channelKey(this.init.chain, provider, token)]
     if (existing != null) {
       const state = await getChannel(
         this.publicClient,
@@ -348,8 +546,7 @@ export class Client {
       amount: deposit,
       ...(token != null ? { token } : {}),
     })
-    known[key] = opened.channelId
-    await writeChannels(file, known)
+    await rememberChannel(this.init.dataDir, this.init.chain, provider, token, opened.channelId)
     this.init.onEvent?.({ type: 'channel-opened', provider, channelId: opened.channelId, deposit: opened.deposit })
     return opened.channelId
   }
@@ -377,6 +574,24 @@ async function resolveModel(model: string | Uint8Array): Promise<ResolvedModel> 
     bytes,
     name: model.split(/[\\/]/).pop() ?? 'model.onnx',
   }
+}
+
+function channelKey(chain: Pick<ChainConfig, 'chainId' | 'contract'>, provider: Address, token?: Address): string {
+  return `${chain.chainId}:${chain.contract}:${provider}:${token ?? zeroAddress}`.toLowerCase()
+}
+
+/** Record a renter's channel to `provider` in `<dataDir>/channels.json`, so the client reuses it. */
+export async function rememberChannel(
+  dataDir: string,
+  chain: Pick<ChainConfig, 'chainId' | 'contract'>,
+  provider: Address,
+  token: Address | undefined,
+  channelId: Hex,
+): Promise<void> {
+  const file = join(dataDir, RENTER_CHANNELS_FILE)
+  const known = await readChannels(file)
+  known[channelKey(chain, provider, token)] = channelId
+  await writeChannels(file, known)
 }
 
 async function readChannels(file: string): Promise<Record<string, Hex>> {

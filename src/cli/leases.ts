@@ -1,0 +1,64 @@
+import { ControlRequestError, controlRequest, DaemonNotRunningError } from '../daemon/control.js'
+import { resolveDataDir } from '../daemon/data-dir.js'
+import { type LeaseLogEntry, readLeaseLog } from '../daemon/lease-log.js'
+import type { LeaseInfo } from '../lease/lease-provider.js'
+import { type Command, integerFlag, stringFlag, toJson } from './command.js'
+import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+
+type ActiveRow = Omit<LeaseInfo, 'pricePerSecond' | 'amountPaid'> & { pricePerSecond: string; amountPaid: string }
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000))
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`
+}
+
+export const leasesCommand: Command = {
+  name: 'leases',
+  summary: "List leases: the running daemon's active ones, then past ones (sold and rented) from the data dir.",
+  usage: 'parkbench leases [--data-dir DIR] [--limit N] [--json]',
+  options: {
+    ...DATA_DIR_OPTION,
+    limit: { type: 'string', valueName: 'N', description: 'Past leases to show (default 20)' },
+    ...JSON_OPTION,
+  },
+  async run(args, io) {
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const limit = integerFlag(args, 'limit') ?? 20
+    let active: ActiveRow[] = []
+    let daemon: 'running' | 'not running' = 'running'
+    try {
+      const reply = await controlRequest<{ leases: ActiveRow[] }>(dataDir, 'GET', '/v1/leases', undefined, {
+        signal: AbortSignal.any([io.signal, AbortSignal.timeout(10_000)]),
+      })
+      active = reply.leases.filter((l) => l.state !== 'ended')
+    } catch (err) {
+      if (!(err instanceof DaemonNotRunningError || err instanceof ControlRequestError)) throw err
+      daemon = 'not running'
+    }
+    const past: LeaseLogEntry[] = await readLeaseLog(dataDir, limit)
+    if (args.values.json === true) {
+      io.stdout(`${toJson({ dataDir, daemon, active, past })}\n`)
+      return 0
+    }
+    const nowMs = Date.now()
+    io.stdout(`daemon ${daemon} on ${dataDir}\n`)
+    if (daemon === 'running') {
+      io.stdout(active.length === 0 ? 'no active leases\n' : `${active.length} active:\n`)
+      for (const l of active) {
+        io.stdout(
+          `  ${l.leaseId.slice(0, 18)}  ${l.state.padEnd(9)} renter ${l.renter.slice(-10)}  ${l.pricePerSecond}/s  ${l.ticksPaid} ticks = ${l.amountPaid}  ${l.jobs} jobs  for ${age(nowMs - l.startedAt)}\n`,
+        )
+      }
+    }
+    io.stdout(past.length === 0 ? 'no past leases\n' : `last ${past.length} ended:\n`)
+    for (const l of past) {
+      const sold = l.role === 'provider'
+      const who = String(sold ? l.renter : l.provider).slice(-10)
+      const ticks = sold ? l.ticksPaid : l.ticksSent
+      io.stdout(
+        `  ${l.leaseId.slice(0, 18)}  ${sold ? 'sold to  ' : 'rented at'} ${who}  ${String(l.pricePerSecond)}/s  ${String(ticks)} ticks = ${String(l.amountPaid)}  ${String(l.endReason ?? '')}  ${age(nowMs - l.endedAt)} ago\n`,
+      )
+    }
+    return 0
+  },
+}

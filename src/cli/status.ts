@@ -1,0 +1,35 @@
+import { controlRequest } from '../daemon/control.js'
+import type { DaemonStatus } from '../daemon/daemon.js'
+import { resolveDataDir } from '../daemon/data-dir.js'
+import { type Command, stringFlag, toJson } from './command.js'
+import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'Ask the running daemon how it is: peer id, addresses, offer, leases, CPU and event-loop delay.',
+  usage: 'parkbench status [--data-dir DIR] [--json]',
+  options: { ...DATA_DIR_OPTION, ...JSON_OPTION },
+  async run(args, io) {
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const status = await controlRequest<DaemonStatus>(dataDir, 'GET', '/v1/status', undefined, {
+      signal: AbortSignal.any([io.signal, AbortSignal.timeout(10_000)]),
+    })
+    if (args.values.json === true) {
+      io.stdout(`${toJson(status)}\n`)
+      return 0
+    }
+    const { load } = status
+    io.stdout(`parkbench node ${status.peerId}, up ${Math.round(load.uptimeMs / 1000)} s\n`)
+    for (const addr of status.addresses) io.stdout(`  listening on ${addr}\n`)
+    io.stdout(
+      status.offer != null
+        ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}; ${status.offer.models.length} models\n`
+        : '  not selling\n',
+    )
+    io.stdout(`  leases: ${load.leases.active} active, ${load.leases.threadsFree} threads free\n`)
+    io.stdout(
+      `  cpu ${((load.cpuUserMicros + load.cpuSystemMicros) / 1e6).toFixed(1)} s, rss ${(load.rssBytes / 2 ** 20).toFixed(0)} MiB, event-loop delay p50 ${load.eventLoop.p50Ms} ms p99 ${load.eventLoop.p99Ms} ms max ${load.eventLoop.maxMs} ms\n`,
+    )
+    return 0
+  },
+}

@@ -1,0 +1,201 @@
+import { chmod, unlink } from 'node:fs/promises'
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import type { AbortOptions } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { InvalidInputError, ParkbenchError } from '../errors.js'
+import { toJson } from '../json.js'
+
+const log = logger('parkbench:daemon:control')
+
+/** The daemon's control socket, inside its data dir: HTTP/1.1 + JSON, reachable only by the data dir's owner. */
+export const CONTROL_SOCKET = 'control.sock'
+
+/** Limits of the control API. */
+export const CONTROL_LIMITS = {
+  /** Largest request body. */
+  maxBodyBytes: 4096,
+  /** A request must arrive whole within this long. */
+  requestTimeoutMs: 10_000,
+  /** Connections at once. */
+  maxConnections: 32,
+} as const
+
+/** No daemon answers on this data dir's control socket. */
+export class DaemonNotRunningError extends ParkbenchError {
+  static override name = 'DaemonNotRunningError'
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, 'DAEMON_NOT_RUNNING', options)
+  }
+}
+
+/** Another daemon already runs on this data dir. */
+export class DaemonRunningError extends ParkbenchError {
+  static override name = 'DaemonRunningError'
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, 'DAEMON_RUNNING', options)
+  }
+}
+
+/** The daemon answered a control request with an error; `code` is the daemon's error code. */
+export class ControlRequestError extends ParkbenchError {
+  static override name = 'ControlRequestError'
+  readonly status: number
+  constructor(message: string, code: string, status: number) {
+    super(message, code)
+    this.status = status
+  }
+}
+
+/** One route of the control API: gets the parsed query and JSON body, returns what is sent back as JSON. */
+export type ControlRoute = (request: { query: URLSearchParams; body: unknown }) => Promise<unknown>
+
+export interface ControlServer {
+  readonly path: string
+  close(): Promise<void>
+}
+
+function send(res: ServerResponse, status: number, value: unknown): void {
+  const body = `${toJson(value)}\n`
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > CONTROL_LIMITS.maxBodyBytes) {
+      throw new InvalidInputError(`Request body over ${CONTROL_LIMITS.maxBodyBytes} bytes`)
+    }
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new InvalidInputError('Request body is not JSON', { cause: err })
+  }
+}
+
+async function isAnswering(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path)
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/**
+ * Serve `routes` (keyed `GET /v1/status`) on the unix socket `<dataDir>/control.sock`, mode 0600. A socket left by
+ * a daemon that was killed is replaced; one a live daemon answers on is not ({@link DaemonRunningError}).
+ */
+export async function startControlServer(
+  dataDir: string,
+  routes: Record<string, ControlRoute>,
+): Promise<ControlServer> {
+  const path = join(dataDir, CONTROL_SOCKET)
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://parkbench')
+    const route = routes[`${req.method} ${url.pathname}`]
+    if (route == null) {
+      send(res, 404, { error: { code: 'NOT_FOUND', message: `No route ${req.method} ${url.pathname}` } })
+      return
+    }
+    readBody(req)
+      .then(async (body) => route({ query: url.searchParams, body }))
+      .then((value) => send(res, 200, value))
+      .catch((err: Error) => {
+        const code = err instanceof ParkbenchError ? err.code : 'INTERNAL'
+        const status = err instanceof InvalidInputError ? 400 : 500
+        if (status === 500) log.error('control %s %s failed - %e', req.method, url.pathname, err)
+        send(res, status, { error: { code, message: err.message } })
+      })
+  })
+  server.requestTimeout = CONTROL_LIMITS.requestTimeoutMs
+  server.headersTimeout = CONTROL_LIMITS.requestTimeoutMs
+  server.maxConnections = CONTROL_LIMITS.maxConnections
+  const listen = async (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(path, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  try {
+    await listen()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    if (await isAnswering(path)) throw new DaemonRunningError(`A daemon is already running on ${dataDir}`)
+    await unlink(path)
+    await listen()
+  }
+  await chmod(path, 0o600)
+  return {
+    path,
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/**
+ * Call the daemon running on `dataDir`: `controlRequest(dir, 'GET', '/v1/leases')`. Throws
+ * {@link DaemonNotRunningError} if none is, {@link ControlRequestError} with the daemon's code if it refuses.
+ */
+export async function controlRequest<T = unknown>(
+  dataDir: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  options: AbortOptions = {},
+): Promise<T> {
+  const socketPath = join(dataDir, CONTROL_SOCKET)
+  const payload = body === undefined ? undefined : toJson(body, 0)
+  return new Promise<T>((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        method,
+        path,
+        signal: options.signal ?? AbortSignal.timeout(60_000),
+        headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('error', reject)
+        res.on('end', () => {
+          let parsed: { error?: { code: string; message: string } }
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+          } catch (err) {
+            reject(new ControlRequestError(`The daemon sent a reply that is not JSON`, 'CONTROL_PROTOCOL', 502))
+            log('bad control reply - %s', (err as Error).message)
+            return
+          }
+          if ((res.statusCode ?? 500) >= 400) {
+            const e = parsed.error ?? { code: 'CONTROL_ERROR', message: `HTTP ${res.statusCode}` }
+            reject(new ControlRequestError(e.message, e.code, res.statusCode ?? 500))
+            return
+          }
+          resolve(parsed as T)
+        })
+      },
+    )
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        reject(new DaemonNotRunningError(`No daemon is running on ${dataDir} (start one with \`parkbench start\`)`))
+      } else reject(err)
+    })
+    if (payload !== undefined) req.write(payload)
+    req.end()
+  })
+}
