@@ -29,6 +29,9 @@ import { appendLeaseLog } from './lease-log.js'
 
 const log = logger('parkbench:daemon')
 
+/** Sampling interval of the event-loop delay histogram, in ms. */
+const LOOP_RESOLUTION_MS = 10
+
 /** How often the daemon looks for models added to its data dir by another process. */
 const MODEL_RESCAN_MS = 2_000
 
@@ -215,7 +218,7 @@ export class Daemon {
       }, MODEL_RESCAN_MS)
       this.modelsTimer.unref()
       this.startedAt = Date.now()
-      this.loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
       this.loopDelay.enable()
       this.loopWindowStart = performance.now()
       if (this.init.control !== false) this.controlServer = await startControlServer(config.dataDir, this.routes())
@@ -283,7 +286,8 @@ export class Daemon {
 
   private load(reset: boolean): DaemonLoad {
     const h = this.loopDelay
-    const ms = (ns: number): number => Math.round(ns / 1e4) / 100
+    // The histogram records each sampling interval as it elapsed; the delay is what exceeds the interval.
+    const ms = (ns: number): number => Math.max(0, Math.round((ns - LOOP_RESOLUTION_MS * 1e6) / 1e4) / 100)
     const cpu = process.cpuUsage()
     const leases = this.leaseProvider?.leases().filter((l) => l.state !== 'ended').length ?? 0
     const load: DaemonLoad = {

@@ -78,6 +78,8 @@ export interface ClientInit {
    * Default 30 s; 0 asks every time a lease is needed.
    */
   offerCacheMs?: number
+  /** How long to keep looking when discovery finds no provider. Default 3 s. */
+  discoveryTimeoutMs?: number
   /** Told about leases as they start and end. */
   onEvent?(event: ClientEvent): void
 }
@@ -302,6 +304,13 @@ export class Client {
     return { ...result, provider: peer.toString(), leaseId: held.lease.leaseId }
   }
 
+  /** End the leases `infer()` holds (paying their final vouchers); the next `infer()` leases anew. */
+  async endLeases(reason: EndReason = EndReason.RENTER_ENDED): Promise<RenterLeaseSummary[]> {
+    const held = [...this.held.values()]
+    await Promise.all(held.map(async (h) => this.release(h, reason)))
+    return held.map((h) => h.lease.summary())
+  }
+
   /** End every lease (paying the final voucher) and stop. */
   async close(): Promise<void> {
     await Promise.all(
@@ -453,6 +462,26 @@ export class Client {
       ...(this.init.maxRttMs != null ? { maxRttMs: this.init.maxRttMs } : {}),
     }
     const usable = (o: DiscoveredOffer): boolean => this.usable(o.offer)
+    // A lookup on a small network is quick (ms); providers that just started may not have stored their records
+    // yet, so an empty answer is asked again for a few seconds before giving up.
+    const deadline = Date.now() + (this.init.discoveryTimeoutMs ?? 3_000)
+    let offers: DiscoveredOffer[] = []
+    for (let wait = 100; offers.length === 0; wait = Math.min(wait * 2, 1_000)) {
+      offers = await this.lookup(model, query, usable, options)
+      if (offers.length > 0 || Date.now() + wait > deadline) break
+      await new Promise((r) => setTimeout(r, wait))
+      if (options.signal?.aborted === true) break
+    }
+    if (cacheMs > 0 && offers.length > 0) this.offerCache.set(key, { at: nowMs, offers })
+    return offers
+  }
+
+  private async lookup(
+    model: ResolvedModel | undefined,
+    query: Parameters<typeof findOffers>[1],
+    usable: (o: DiscoveredOffer) => boolean,
+    options: AbortOptions,
+  ): Promise<DiscoveredOffer[]> {
     let offers =
       model == null
         ? []
@@ -461,7 +490,6 @@ export class Client {
     if (offers.length === 0 && (model == null || model.bytes != null)) {
       offers = (await findOffers({ node: this.node }, query, options)).filter(usable)
     }
-    if (cacheMs > 0 && offers.length > 0) this.offerCache.set(key, { at: nowMs, offers })
     return offers
   }
 
