@@ -29,6 +29,9 @@ import { appendLeaseLog } from './lease-log.js'
 
 const log = logger('parkbench:daemon')
 
+/** Leases that end like this are settled at once. */
+const BROKEN_LEASE_ENDS = new Set<string>(['RENTER_GONE', 'PAYMENT_LATE', 'PAYMENT_INVALID', 'PROTOCOL_ERROR'])
+
 /** Sampling interval of the event-loop delay histogram, in ms. */
 const LOOP_RESOLUTION_MS = 10
 
@@ -201,6 +204,12 @@ export class Daemon {
               appendLeaseLog(config.dataDir, { role: 'provider', ...info, endedAt: info.endedAt ?? Date.now() }).catch(
                 (err: Error) => log.error('writing the lease log failed - %e', err),
               )
+              // The renter vanished or stopped paying: settle what it paid now rather than wait for the threshold.
+              if (BROKEN_LEASE_ENDS.has(info.endReason ?? '') && info.amountPaid > 0n) {
+                this.paymentSettler
+                  ?.settle(info.channelId, { reason: 'lease-broken' })
+                  .catch((err: Error) => log.error('settling %s after a broken lease failed - %e', info.channelId, err))
+              }
             },
           },
         )

@@ -25,7 +25,11 @@ export interface PendingSettlement {
   createdAt: number
 }
 
-export type SettleReason = 'command' | 'threshold' | 'closing' | 'resume'
+/**
+ * Why a settlement was sent: on command, over the threshold, the renter asked to close, resumed after a restart,
+ * or a lease ended badly (the renter vanished or stopped paying) so the provider does not wait to be paid.
+ */
+export type SettleReason = 'command' | 'threshold' | 'closing' | 'resume' | 'lease-broken'
 
 export interface SettlementResult extends SettleReturnType {
   channelId: Hex
@@ -134,9 +138,9 @@ export class Settler {
   }
 
   /** Settle one channel's best proof now, or every channel's (on command). */
-  async settle(channelId?: Hex, options: AbortOptions = {}): Promise<SettlementResult[]> {
+  async settle(channelId?: Hex, options: AbortOptions & { reason?: SettleReason } = {}): Promise<SettlementResult[]> {
     if (channelId != null) {
-      const result = await this.settleChannel(channelId, 'command', options)
+      const result = await this.settleChannel(channelId, options.reason ?? 'command', options)
       return result == null ? [] : [result]
     }
     const out: SettlementResult[] = []
