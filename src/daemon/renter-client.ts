@@ -231,29 +231,8 @@ export class Client {
   async lease(params: ClientLeaseParameters, options: AbortOptions = {}): Promise<ClientLease> {
     const model = params.model != null ? await resolveModel(params.model) : undefined
     const attempts: Array<{ peer: string; error: string }> = []
-    const candidates =
-      params.provider != null
-        ? [await this.pinnedOffer(params.provider, options)]
-        : await this.discover(model, params.maxPricePerSecond, options)
-    for (const offer of candidates) {
-      if (offer.pricePerSecond > params.maxPricePerSecond) {
-        attempts.push({ peer: offer.peerId.toString(), error: `price ${offer.pricePerSecond}/s over the ceiling` })
-        continue
-      }
-      if (params.provider == null && (this.failedUntil.get(offer.peerId.toString()) ?? 0) > Date.now()) continue
-      try {
-        const held = await this.startLease(offer, model, params.maxPricePerSecond, options, true)
-        return this.handle(held)
-      } catch (err) {
-        attempts.push({ peer: offer.peerId.toString(), error: (err as Error).message })
-        this.markFailed(offer.peerId.toString())
-        if (attempts.length >= (this.init.maxAttempts ?? 3)) break
-      }
-    }
-    throw new NoProviderError(
-      candidates.length === 0 ? 'No provider offers this model within the price' : 'No provider granted a lease',
-      attempts,
-    )
+    const held = await this.firstLease(model, params.maxPricePerSecond, attempts, options, params.provider, true)
+    return this.handle(held)
   }
 
   private handle(held: HeldLease): ClientLease {
@@ -375,29 +354,55 @@ export class Client {
         return held
       }
     }
-    const candidates =
-      pinned != null ? [await this.pinnedOffer(pinned, options)] : await this.discover(model, maxPrice, options)
-    for (const offer of candidates) {
-      const peer = offer.peerId.toString()
-      if (pinned == null && ((this.failedUntil.get(peer) ?? 0) > Date.now() || this.held.has(peer))) continue
-      if (offer.pricePerSecond > maxPrice) {
-        attempts.push({ peer, error: `price ${offer.pricePerSecond}/s over the ceiling ${maxPrice}/s` })
-        continue
+    return this.firstLease(model, maxPrice, attempts, options, pinned, false)
+  }
+
+  /**
+   * Lease from the best candidate that grants one: `pinned`, or discovered offers best first. When every cached
+   * offer fails, the network is asked again once.
+   */
+  private async firstLease(
+    model: ResolvedModel | undefined,
+    maxPrice: bigint,
+    attempts: Array<{ peer: string; error: string }>,
+    options: AbortOptions,
+    pinned: Multiaddr | undefined,
+    explicit: boolean,
+  ): Promise<HeldLease> {
+    const maxAttempts = this.init.maxAttempts ?? 3
+    let found = 0
+    for (let round = 0; round < 2 && attempts.length < maxAttempts; round++) {
+      const { offers, cached } =
+        pinned != null
+          ? { offers: [await this.pinnedOffer(pinned, options)], cached: false }
+          : await this.discover(model, maxPrice, options, round === 0)
+      found += offers.length
+      for (const offer of offers) {
+        const peer = offer.peerId.toString()
+        if (pinned == null && ((this.failedUntil.get(peer) ?? 0) > Date.now() || (!explicit && this.held.has(peer)))) {
+          continue
+        }
+        if (offer.pricePerSecond > maxPrice) {
+          attempts.push({ peer, error: `price ${offer.pricePerSecond}/s over the ceiling ${maxPrice}/s` })
+          continue
+        }
+        try {
+          return await this.startLease(offer, model, maxPrice, options, explicit)
+        } catch (err) {
+          attempts.push({ peer, error: (err as Error).message })
+          this.markFailed(peer)
+          this.init.onEvent?.({ type: 'lease-failed', provider: peer, error: (err as Error).message })
+          if (attempts.length >= maxAttempts) break
+        }
       }
-      try {
-        return await this.startLease(offer, model, maxPrice, options, false)
-      } catch (err) {
-        attempts.push({ peer, error: (err as Error).message })
-        this.markFailed(peer)
-        this.offerCache.clear()
-        this.init.onEvent?.({ type: 'lease-failed', provider: peer, error: (err as Error).message })
-        if (attempts.length >= (this.init.maxAttempts ?? 3)) break
-      }
+      if (!cached) break
     }
     throw new NoProviderError(
-      candidates.length === 0
+      found === 0
         ? 'No provider offers this model (or the runtime) within the price'
-        : 'Every provider tried failed',
+        : attempts.length === 0
+          ? 'Every provider found is busy with our leases or failed recently'
+          : 'Every provider tried failed',
       attempts,
     )
   }
@@ -444,14 +449,18 @@ export class Client {
     model: ResolvedModel | undefined,
     maxPrice: bigint,
     options: AbortOptions,
-  ): Promise<DiscoveredOffer[]> {
+    useCache = true,
+  ): Promise<{ offers: DiscoveredOffer[]; cached: boolean }> {
     const cacheMs = this.init.offerCacheMs ?? 30_000
     const key = `${model?.sha256 ?? ''}:${maxPrice}`
     const cached = this.offerCache.get(key)
     const nowMs = Date.now()
-    if (cached != null && nowMs - cached.at < cacheMs) {
-      const fresh = cached.offers.filter((o) => Number(o.offer.expiresAtMs) > nowMs + 5_000)
-      if (fresh.length > 0) return fresh
+    if (useCache && cached != null && nowMs - cached.at < cacheMs) {
+      // Cached offers still valid, from providers that have not failed since.
+      const fresh = cached.offers.filter(
+        (o) => Number(o.offer.expiresAtMs) > nowMs + 5_000 && (this.failedUntil.get(o.peerId.toString()) ?? 0) <= nowMs,
+      )
+      if (fresh.length > 0) return { offers: fresh, cached: true }
     }
     if (this.init.bootstrap != null && this.init.bootstrap.length > 0) {
       await waitForDhtPeers(this.node, 1, { signal: options.signal ?? AbortSignal.timeout(10_000) })
@@ -473,7 +482,7 @@ export class Client {
       if (options.signal?.aborted === true) break
     }
     if (cacheMs > 0 && offers.length > 0) this.offerCache.set(key, { at: nowMs, offers })
-    return offers
+    return { offers, cached: false }
   }
 
   private async lookup(
