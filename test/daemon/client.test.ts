@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -9,9 +9,14 @@ import { getBalance } from 'viem/actions'
 import { resolveConfig } from '../../src/daemon/config.js'
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.js'
 import { type Client, createClient } from '../../src/daemon/renter-client.js'
+import { findOffers } from '../../src/market/discover.js'
+import { waitForDhtPeers } from '../../src/net/dht-ready.js'
+import { getChannel } from '../../src/pay/actions/get-channel.js'
+import { saveChainConfig } from '../../src/pay/chain-config.js'
 import { createPayPublicClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { addModel } from '../compute/onnx-builder.js'
+import { type LongRunning, runCli, startCli } from '../helpers/cli.js'
 
 const inputs = () => ({
   a: new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]),
@@ -20,64 +25,86 @@ const inputs = () => ({
 
 describe('client.infer against provider daemons (discovery, channel, lease, failover, settlement)', () => {
   let chain: DevChain
-  const daemons: Daemon[] = []
+  let chainFile: string
   let client: Client
-  let cheap: Daemon
   let dear: Daemon
+  let cheap: LongRunning
+  let cheapDir: string
+  let cheapId: string
   const model = addModel()
-
-  const startProvider = async (accountIndex: number, price: bigint, bootstrap: string[]): Promise<Daemon> => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'pb-daemon-'))
-    const config = resolveConfig(dataDir, {
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap,
-      offer: { pricePerSecond: String(price), threads: 2, maxLeaseSeconds: 60 },
-    })
-    const daemon = createDaemon({
-      config,
-      chain,
-      account: privateKeyToAccount(chain.accounts[accountIndex]!.privateKey),
-    })
-    await daemon.start()
-    await daemon.compute.store.add(model, { name: 'add.onnx' })
-    await daemon.syncModels()
-    daemons.push(daemon)
-    return daemon
-  }
 
   before(async () => {
     chain = await startDevChain()
-    dear = await startProvider(2, 2_000n, [])
+    const dir = await mkdtemp(join(tmpdir(), 'pb-client-'))
+    chainFile = join(dir, 'chain.json')
+    await saveChainConfig(chainFile, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+    // The dearer provider runs in this process; the cheap one in its own, so that it can be killed -9.
+    const dataDir = join(dir, 'dear')
+    dear = createDaemon({
+      config: resolveConfig(dataDir, {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        offer: { pricePerSecond: '2000', threads: 2, maxLeaseSeconds: 60 },
+      }),
+      chain,
+      account: privateKeyToAccount(chain.accounts[2]!.privateKey),
+    })
+    await dear.start()
+    await dear.compute.store.add(model, { name: 'add.onnx' })
+    await dear.syncModels()
     const hub = dear.node.getMultiaddrs().map((a) => a.toString())
-    cheap = await startProvider(3, 1_000n, hub)
+
+    cheapDir = join(dir, 'cheap')
+    const modelFile = join(dir, 'add.onnx')
+    await writeFile(modelFile, model)
+    const added = await runCli(['model', 'add', modelFile, '--data-dir', cheapDir])
+    assert.equal(added.code, 0, added.stderr)
+    cheap = startCli([
+      'start',
+      '--data-dir',
+      cheapDir,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--price',
+      '1000',
+      '--chain',
+      chainFile,
+      '--private-key',
+      chain.accounts[3]!.privateKey,
+      ...hub.flatMap((a) => ['--bootstrap', a]),
+    ])
+    cheapId = (await cheap.waitFor(/parkbench node (\S+)/))[1]!
     client = await createClient({
-      dataDir: await mkdtemp(join(tmpdir(), 'pb-renter-')),
+      dataDir: join(dir, 'renter'),
       chain,
       account: privateKeyToAccount(chain.accounts[1]!.privateKey),
       bootstrap: hub,
       leaseSeconds: 30,
       idleMs: 60_000,
     })
-    // Both providers have advertised once the DHT has them.
-    for (const d of daemons) await d.syncModels()
+    // Ready once both providers' records are in the DHT.
+    await waitForDhtPeers(client.node, 1, { signal: AbortSignal.timeout(10_000) })
+    const deadline = Date.now() + 20_000
+    while ((await findOffers({ node: client.node }, { timeoutMs: 2_000 })).length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200))
+    }
   })
 
   after(async () => {
     await client?.close()
-    for (const d of daemons) await d.stop().catch(() => {})
+    await cheap?.stop('SIGKILL')
+    await dear?.stop()
     await chain?.stop()
   })
 
-  it('leases the cheapest provider, fails over when it dies, and every accepted payment settles on-chain', async () => {
-    const cheapId = cheap.node.peerId.toString()
+  it('leases the cheapest provider, fails over when it is killed -9, and pays only for what was served', async () => {
     const dearId = dear.node.peerId.toString()
     const first = await client.infer({ model, inputs: inputs(), maxPricePerSecond: 5_000n })
-    assert.equal(first.provider, cheapId)
+    assert.equal(first.provider, cheapId, 'the cheaper provider is leased first')
     assert.deepEqual(Array.from(first.outputs.y!.data as Float32Array), [2, 3, 4, 5, 6, 7])
     await new Promise((r) => setTimeout(r, 1_500))
 
     // The cheap provider crashes mid-lease.
-    await cheap.stop()
+    await cheap.stop('SIGKILL')
     const second = await client.infer({ model, inputs: inputs(), maxPricePerSecond: 5_000n })
     assert.equal(second.provider, dearId)
     await new Promise((r) => setTimeout(r, 1_200))
@@ -88,8 +115,29 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
     const onCheap = history.filter((s) => s.provider === cheapId)
     assert.equal(onCheap.length, 1)
     assert.equal(onDear.length, 1)
+    assert.equal(onCheap[0]!.endReason, 'PROVIDER_UNRESPONSIVE')
     // The renter paid the dead provider for at most one tick it never acknowledged.
-    assert.ok(onCheap[0]!.ticksSent - onCheap[0]!.ticksAcknowledged <= 1)
+    const lost = onCheap[0]!
+    assert.ok(lost.ticksSent - lost.ticksAcknowledged <= 1)
+
+    // The killed provider's durable store still has what it accepted: settled from its data dir, it is between
+    // the ticks it acknowledged and the ticks the renter sent.
+    const settle = await runCli([
+      'channel',
+      'settle',
+      '--json',
+      '--data-dir',
+      cheapDir,
+      '--chain',
+      chainFile,
+      '--private-key',
+      chain.accounts[3]!.privateKey,
+    ])
+    assert.equal(settle.code, 0, settle.stderr)
+    const [cheapSettled] = JSON.parse(settle.stdout).settled as Array<{ paid: string }>
+    const paidToCheap = BigInt(cheapSettled!.paid)
+    assert.ok(paidToCheap >= BigInt(lost.ticksAcknowledged) * 1_000n, `${paidToCheap}`)
+    assert.ok(paidToCheap <= lost.amountPaid, `${paidToCheap} <= ${lost.amountPaid}`)
 
     // The surviving provider settles what it accepted; its balance grows by exactly that (minus gas).
     const receiver = dear.receiver!
@@ -104,5 +152,12 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
     const afterBalance = await getBalance(publicClient, { address: payout })
     const receipt = await publicClient.getTransactionReceipt({ hash: settled!.transactionHash })
     assert.equal(afterBalance - before, accepted - receipt.gasUsed * receipt.effectiveGasPrice)
+
+    // On-chain, the renter spent exactly what both providers settled.
+    const channels = [lost.channelId, channelId]
+    const spent = await Promise.all(
+      channels.map(async (id) => (await getChannel(publicClient, { contract: chain.contract, channelId: id })).settled),
+    )
+    assert.equal(spent[0]! + spent[1]!, paidToCheap + accepted)
   })
 })
