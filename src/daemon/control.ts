@@ -100,6 +100,8 @@ export async function startControlServer(
   routes: Record<string, ControlRoute>,
 ): Promise<ControlServer> {
   const path = join(dataDir, CONTROL_SOCKET)
+  // sun_path holds 108 bytes on Linux, 104 on macOS.
+  if (Buffer.byteLength(path) > 103) throw new InvalidInputError(`Socket path too long for a unix socket: ${path}`)
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://parkbench')
     const route = routes[`${req.method} ${url.pathname}`]
@@ -163,6 +165,8 @@ export async function controlRequest<T = unknown>(
     const req = request(
       {
         socketPath,
+        // A fresh connection per request: a pooled one may outlive the daemon that answered it.
+        agent: false,
         method,
         path,
         signal: options.signal ?? AbortSignal.timeout(60_000),

@@ -23,7 +23,7 @@ import { createPaymentReceiver, type PaymentReceiver } from '../pay/payment-rece
 import { createPaymentStore, type PaymentStore } from '../pay/payment-store.js'
 import { createSettler, type SettlementResult, type Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
-import { type ControlServer, startControlServer } from './control.js'
+import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
 import { NoPaymentTermsError } from './errors.js'
 import { appendLeaseLog } from './lease-log.js'
 
@@ -230,7 +230,16 @@ export class Daemon {
       this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
       this.loopDelay.enable()
       this.loopWindowStart = performance.now()
-      if (this.init.control !== false) this.controlServer = await startControlServer(config.dataDir, this.routes())
+      if (this.init.control !== false) {
+        try {
+          this.controlServer = await startControlServer(config.dataDir, this.routes())
+        } catch (err) {
+          // Two daemons on one data dir is an error; any other failure (a data dir path too long for a unix
+          // socket, a read-only dir) costs only `parkbench status|leases`, not the node.
+          if (err instanceof DaemonRunningError) throw err
+          log.error('control socket unavailable, `parkbench status` and `leases` will not reach this daemon - %e', err)
+        }
+      }
     } catch (err) {
       await this.stop()
       throw err
