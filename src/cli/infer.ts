@@ -9,6 +9,7 @@ import { type ClientEvent, type ClientInferResult, createClient } from '../daemo
 import { InvalidInputError } from '../errors.js'
 import { fetchOffer } from '../market/discover.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { waitForDhtPeers } from '../net/dht-ready.js'
 import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
 import { bigintFlag, type Command, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
@@ -133,6 +134,12 @@ export const inferCommand: Command = {
       }
       if (maxPrice == null) {
         throw new InvalidInputError('--max-price N is required to lease: the most to pay per second, in base units')
+      }
+      if (peer === undefined && bootstrap.length === 0) {
+        // mDNS only: give the LAN a few seconds to answer before the first lookup.
+        await waitForDhtPeers(node, 1, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) }).catch(
+          () => {},
+        )
       }
       const ctx = await chainContext(args, io.env)
       const client = await createClient({
