@@ -34,6 +34,15 @@ const log = logger('parkbench:client')
 export const RENTER_STORE_DIR = 'renter-payments'
 export const RENTER_CHANNELS_FILE = 'channels.json'
 
+/** Lease ends after which the provider is skipped for a while. */
+const PROVIDER_GONE = new Set<EndReason>([
+  EndReason.PROVIDER_UNRESPONSIVE,
+  EndReason.PROVIDER_SHUTDOWN,
+  EndReason.PROVIDER_ENDED,
+  EndReason.CAPACITY,
+  EndReason.PROTOCOL_ERROR,
+])
+
 /** A provider that failed is not tried again for this long. */
 const FAILED_PROVIDER_BACKOFF_MS = 30_000
 
@@ -536,7 +545,9 @@ export class Client {
       pricePerSecond: lease.quote.pricePerSecond,
       channelId,
     })
-    void lease.ended.then(() => {
+    void lease.ended.then((reason) => {
+      // A provider that went quiet or is going away is not offered the next lease either.
+      if (PROVIDER_GONE.has(reason)) this.markFailed(offer.peerId.toString())
       if (this.held.get(offer.peerId.toString()) === held || this.explicit.has(held)) {
         this.held.delete(offer.peerId.toString())
         this.explicit.delete(held)
