@@ -25,14 +25,31 @@ export {
   ModelStore,
   pushModel,
 } from './compute/index.js'
+export {
+  ControlRequestError,
+  controlRequest,
+  DaemonNotRunningError,
+  DaemonRunningError,
+} from './daemon/control.js'
 export { type DemoSummary, runDemo } from './daemon/demo.js'
-export { createDaemon, Daemon, type DaemonConfig, readConfigFile, resolveConfig } from './daemon/index.js'
+export {
+  createDaemon,
+  Daemon,
+  type DaemonConfig,
+  type DaemonLoad,
+  type DaemonStatus,
+  readConfigFile,
+  resolveConfig,
+} from './daemon/index.js'
+export { type LeaseLogEntry, readLeaseLog } from './daemon/lease-log.js'
 export {
   Client,
   type ClientEvent,
   type ClientInferParameters,
   type ClientInferResult,
   type ClientInit,
+  type ClientLease,
+  type ClientLeaseParameters,
   createClient,
   NoProviderError,
 } from './daemon/renter-client.js'

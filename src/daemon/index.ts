@@ -12,6 +12,6 @@
  * ```
  */
 export * from './config.js'
-export { createDaemon, Daemon, type DaemonInit, type DaemonStatus, toModelSpec } from './daemon.js'
+export { createDaemon, Daemon, type DaemonInit, type DaemonLoad, type DaemonStatus, toModelSpec } from './daemon.js'
 export { DATA_DIR_ENV, resolveDataDir } from './data-dir.js'
 export * from './errors.js'
