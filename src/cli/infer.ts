@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { type InferResult, infer } from '../compute/infer.js'
 import { inspectModel } from '../compute/inspect-model.js'
 import { isSha256Hex } from '../compute/model-store.js'
@@ -12,7 +12,7 @@ import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
 import { bigintFlag, type Command, stringFlag, stringListFlag, toJson } from './command.js'
-import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 import { parseInputFlag, readInputs, tensorToJson } from './infer-tensors.js'
 
 async function sha256OfFile(path: string): Promise<string> {
@@ -43,13 +43,7 @@ export const inferCommand: Command = {
       valueName: 'ADDR',
       description: 'Use this provider (multiaddr with its /p2p/ id); one that sells nothing is asked unpaid',
     },
-    bootstrap: {
-      type: 'string',
-      multiple: true,
-      valueName: 'ADDR',
-      description: 'Peer to join through to find providers (/ip4/.../tcp/.../p2p/...)',
-    },
-    mdns: { type: 'boolean', description: 'Also find providers on the LAN by mDNS (multicast)' },
+    ...DISCOVERY_OPTIONS,
     'max-price': {
       type: 'string',
       valueName: 'N',
@@ -83,8 +77,8 @@ export const inferCommand: Command = {
     if (peerFlag === undefined && bootstrap.length === 0 && args.values.mdns !== true) {
       throw new InvalidInputError('No way to find providers: pass --bootstrap ADDR, --mdns or --peer ADDR')
     }
-    const peer = peerFlag === undefined ? undefined : parsePeer(peerFlag, '--peer')
-    for (const addr of bootstrap) parsePeer(addr, '--bootstrap')
+    const peer = peerFlag === undefined ? undefined : peerAddressFlag(peerFlag, '--peer')
+    for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
     const maxPrice = bigintFlag(args, 'max-price')
     const timeoutMs = Number(stringFlag(args, 'timeout-ms') ?? 60_000)
     const signal = AbortSignal.any([io.signal, AbortSignal.timeout(timeoutMs)])
@@ -183,19 +177,6 @@ export const inferCommand: Command = {
       await node.stop()
     }
   },
-}
-
-function parsePeer(value: string, flag: string): Multiaddr {
-  let addr: Multiaddr
-  try {
-    addr = multiaddr(value)
-  } catch (err) {
-    throw new InvalidInputError(`${flag}: not a multiaddr: ${value}`, { cause: err })
-  }
-  if (addr.getComponents().find((c) => c.name === 'p2p') === undefined) {
-    throw new InvalidInputError(`${flag} must end in /p2p/<peer id>`)
-  }
-  return addr
 }
 
 /** Does `peer` sell its compute (answer with an offer)? */

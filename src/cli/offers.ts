@@ -1,38 +1,25 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidInputError } from '../errors.js'
-import { findOffers, isSha256Hex, peerIdOfAddress, summarizeOffer } from '../market/index.js'
+import { findOffers, isSha256Hex, summarizeOffer } from '../market/index.js'
 import { createNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import { bigintFlag, type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
-import { JSON_OPTION } from './common-options.js'
+import { DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 
 export const offersCommand: Command = {
   name: 'offers',
   summary: 'List providers near you, best first (price weighted by round-trip time), each with a verified offer.',
   usage: 'parkbench offers --bootstrap ADDR... [--model HASH] [--max-rtt MS] [--max-price N] [--json]',
   options: {
-    bootstrap: {
-      type: 'string',
-      multiple: true,
-      valueName: 'ADDR',
-      description: 'Peer to join through (/ip4/.../tcp/.../p2p/...)',
-    },
     model: { type: 'string', valueName: 'HASH', description: 'Only providers holding this model (hex sha256)' },
     'max-rtt': { type: 'string', valueName: 'MS', description: 'Only providers at most this many ms away' },
     'max-price': { type: 'string', valueName: 'N', description: 'Only offers at most this price per second' },
     timeout: { type: 'string', valueName: 'MS', description: 'How long to look (default 5000)' },
-    mdns: { type: 'boolean', description: 'Also find peers on the LAN by mDNS (multicast)' },
+    ...DISCOVERY_OPTIONS,
     ...JSON_OPTION,
   },
   async run(args, io) {
     const bootstrap = stringListFlag(args, 'bootstrap')
-    for (const addr of bootstrap) {
-      try {
-        peerIdOfAddress(multiaddr(addr))
-      } catch {
-        throw new InvalidInputError(`--bootstrap ${addr} is not a multiaddr ending in /p2p/<peer id>`)
-      }
-    }
+    for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
     if (bootstrap.length === 0 && args.values.mdns !== true) {
       throw new InvalidInputError(
         'No way to find peers: pass --bootstrap ADDR (see `parkbench start` output) or --mdns',

@@ -148,7 +148,10 @@ export interface ClientInferResult extends InferResult {
 interface HeldLease {
   lease: RenterLease
   offer: DiscoveredOffer
-  models: Set<string>
+  /** Models the lease was taken for; empty for any model the provider holds. */
+  named: Set<string>
+  /** Models the provider is known to hold: the named ones and those pushed to it. */
+  onProvider: Set<string>
   idleTimer?: NodeJS.Timeout
   jobs: number
   /** Taken with `client.lease()`: never ended for idleness, never used by `client.infer()`. */
@@ -255,7 +258,7 @@ export class Client {
       },
       ended: lease.ended.then(() => lease.summary()),
       infer: async (params, options = {}) => {
-        const modelParam = params.model ?? [...held.models][0]
+        const modelParam = params.model ?? [...held.onProvider][0]
         if (modelParam == null) throw new InvalidInputError('This lease names no model: pass one to infer()')
         const model = await resolveModel(modelParam)
         if (!lease.active) throw new LeaseEndedError(EndReason.END_REASON_UNSPECIFIED)
@@ -277,7 +280,7 @@ export class Client {
     options: AbortOptions,
   ): Promise<ClientInferResult> {
     const peer = held.offer.peerId
-    if (!held.models.has(model.sha256) && held.models.size === 0) await this.ensureModel(held, model, options)
+    await this.ensureModel(held, model, options)
     const result = await infer(
       this.node,
       peer,
@@ -357,11 +360,8 @@ export class Client {
       }
       if (held.explicit || (pinnedPeer != null && held.offer.peerId.toString() !== pinnedPeer)) continue
       if (held.lease.quote.pricePerSecond > maxPrice) continue
-      if (held.models.has(model.sha256) || held.models.size === 0) {
-        // A lease on any model: push this one if the provider lacks it.
-        if (held.models.size === 0 && model.bytes != null) await this.ensureModel(held, model, options)
-        return held
-      }
+      // A lease on any model serves this one too (`run` pushes it if the provider lacks it).
+      if (held.named.size === 0 || held.named.has(model.sha256)) return held
     }
     return this.firstLease(model, maxPrice, attempts, options, pinned, false)
   }
@@ -479,13 +479,12 @@ export class Client {
       timeoutMs: 3_000,
       ...(this.init.maxRttMs != null ? { maxRttMs: this.init.maxRttMs } : {}),
     }
-    const usable = (o: DiscoveredOffer): boolean => this.usable(o.offer)
     // A lookup on a small network is quick (ms); providers that just started may not have stored their records
     // yet, so an empty answer is asked again for a few seconds before giving up.
     const deadline = Date.now() + (this.init.discoveryTimeoutMs ?? 3_000)
     let offers: DiscoveredOffer[] = []
     for (let wait = 100; offers.length === 0; wait = Math.min(wait * 2, 1_000)) {
-      offers = await this.lookup(model, query, usable, options)
+      offers = await this.lookup(model, query, options)
       if (offers.length > 0 || Date.now() + wait > deadline) break
       await new Promise((r) => setTimeout(r, wait))
       if (options.signal?.aborted === true) break
@@ -497,18 +496,14 @@ export class Client {
   private async lookup(
     model: ResolvedModel | undefined,
     query: Parameters<typeof findOffers>[1],
-    usable: (o: DiscoveredOffer) => boolean,
     options: AbortOptions,
   ): Promise<DiscoveredOffer[]> {
-    let offers =
-      model == null
-        ? []
-        : (await findOffers({ node: this.node }, { ...query, model: model.sha256 }, options)).filter(usable)
+    const find = async (q: Parameters<typeof findOffers>[1]): Promise<DiscoveredOffer[]> =>
+      (await findOffers({ node: this.node }, q, options)).filter((o) => this.usable(o.offer))
+    const holders = model == null ? [] : await find({ ...query, model: model.sha256 })
     // Nobody holds it (or any model will do): any provider of the runtime, and we push the model.
-    if (offers.length === 0 && (model == null || model.bytes != null)) {
-      offers = (await findOffers({ node: this.node }, query, options)).filter(usable)
-    }
-    return offers
+    if (holders.length > 0 || (model != null && model.bytes == null)) return holders
+    return find(query)
   }
 
   private async startLease(
@@ -534,7 +529,8 @@ export class Client {
       },
       options,
     )
-    const held: HeldLease = { lease, offer, models: new Set(holds ? [model!.sha256] : []), jobs: 0, explicit }
+    const named = holds ? [model!.sha256] : []
+    const held: HeldLease = { lease, offer, named: new Set(named), onProvider: new Set(named), jobs: 0, explicit }
     // One lease per provider for `infer()`; explicit leases are the caller's own and kept apart.
     if (!explicit) this.held.set(offer.peerId.toString(), held)
     else this.explicit.add(held)
@@ -556,7 +552,7 @@ export class Client {
     })
     try {
       await lease.waitPaidUp(options)
-      if (!holds && model != null) await this.ensureModel(held, model, options)
+      if (model != null) await this.ensureModel(held, model, options)
     } catch (err) {
       await this.release(held, EndReason.PROTOCOL_ERROR)
       throw err
@@ -565,9 +561,9 @@ export class Client {
   }
 
   private async ensureModel(held: HeldLease, model: ResolvedModel, options: AbortOptions): Promise<void> {
-    if (held.models.has(model.sha256) || model.bytes == null) return
+    if (held.onProvider.has(model.sha256) || model.bytes == null) return
     await pushModel(this.node, held.offer.peerId, model.bytes, { ...options, name: model.name })
-    held.models.add(model.sha256)
+    held.onProvider.add(model.sha256)
     this.init.onEvent?.({ type: 'model-pushed', provider: held.offer.peerId.toString(), sha256: model.sha256 })
   }
 
