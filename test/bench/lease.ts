@@ -13,13 +13,12 @@ import { createClient } from '../../src/daemon/renter-client.js'
 import { openLease, type RenterLease } from '../../src/lease/renter-lease.js'
 import { createNode, type ParkbenchNode } from '../../src/net/create-node.js'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
-import { saveChainConfig } from '../../src/pay/chain-config.js'
 import { createPayWalletClient } from '../../src/pay/clients.js'
 import { startDevChain } from '../../src/pay/dev-chain.js'
 import { createPaymentSender } from '../../src/pay/payment-sender.js'
 import { createPaymentStore } from '../../src/pay/payment-store.js'
 import { addModel } from '../compute/onnx-builder.js'
-import { runCli, startCli } from '../helpers/cli.js'
+import { startProviderCli, writeChainFile } from '../helpers/cli.js'
 import { percentile, printTable, round } from './stats.js'
 
 /**
@@ -51,39 +50,25 @@ const sleep = async (ms: number): Promise<void> => new Promise((r) => setTimeout
 export async function run(): Promise<object> {
   const chain = await startDevChain()
   const dir = await mkdtemp(join(tmpdir(), 'pb-bench-lease-'))
-  const chainFile = join(dir, 'chain.json')
-  await saveChainConfig(chainFile, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+  const chainFile = await writeChainFile(chain, dir)
   const model = addModel()
   const modelFile = join(dir, 'add.onnx')
   await writeFile(modelFile, model)
   const providerDir = join(dir, 'provider')
-  const added = await runCli(['model', 'add', modelFile, '--data-dir', providerDir])
-  if (added.code !== 0) throw new Error(added.stderr)
-  const provider = startCli([
-    'start',
-    '--data-dir',
-    providerDir,
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--price',
-    String(PRICE),
-    '--threads',
-    String(MAX_LEASES),
-    '--max-lease-seconds',
-    '600',
-    '--chain',
+  const { provider, address, peerId } = await startProviderCli({
+    dataDir: providerDir,
     chainFile,
-    '--private-key',
-    chain.accounts[2]!.privateKey,
-  ])
+    privateKey: chain.accounts[2]!.privateKey,
+    price: PRICE,
+    modelFile,
+    flags: ['--threads', String(MAX_LEASES), '--max-lease-seconds', '600'],
+  }).catch(async (err: Error) => {
+    await chain.stop()
+    throw err
+  })
   const nodes: ParkbenchNode[] = []
   try {
-    const address = (await provider.waitFor(/listening on (\S+)/))[1]!
-    const providerPeer = peerIdFromString(
-      multiaddr(address)
-        .getComponents()
-        .findLast((c) => c.name === 'p2p')!.value!,
-    )
+    const providerPeer = peerIdFromString(peerId)
     const status = async (reset = false): Promise<DaemonStatus> =>
       controlRequest<DaemonStatus>(providerDir, 'GET', `/v1/status${reset ? '?reset=1' : ''}`)
 

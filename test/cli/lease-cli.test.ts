@@ -3,10 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { saveChainConfig } from '../../src/pay/chain-config.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { addModel } from '../compute/onnx-builder.js'
-import { type LongRunning, runCli, startCli } from '../helpers/cli.js'
+import { type LongRunning, runCli, startProviderCli, writeChainFile } from '../helpers/cli.js'
 
 interface LeaseEntry {
   role: 'provider' | 'renter'
@@ -30,8 +29,7 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
   before(async () => {
     chain = await startDevChain()
     const dir = await mkdtemp(join(tmpdir(), 'pb-lease-cli-'))
-    chainFile = join(dir, 'chain.json')
-    await saveChainConfig(chainFile, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+    chainFile = await writeChainFile(chain, dir)
     modelFile = join(dir, 'add.onnx')
     await writeFile(modelFile, addModel())
     inputFile = join(dir, 'input.json')
@@ -46,22 +44,13 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
     renterDir = join(dir, 'renter')
     providerKey = chain.accounts[2]!.privateKey
     renterKey = chain.accounts[1]!.privateKey
-    const added = await runCli(['model', 'add', modelFile, '--data-dir', providerDir])
-    assert.equal(added.code, 0, added.stderr)
-    provider = startCli([
-      'start',
-      '--data-dir',
-      providerDir,
-      '--listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--price',
-      '1000',
-      '--chain',
+    ;({ provider, address } = await startProviderCli({
+      dataDir: providerDir,
       chainFile,
-      '--private-key',
-      providerKey,
-    ])
-    address = (await provider.waitFor(/listening on (\S+)/))[1]!
+      privateKey: providerKey,
+      price: 1000n,
+      modelFile,
+    }))
   })
 
   after(async () => {
@@ -70,21 +59,23 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
   })
 
   const renterArgs = (): string[] => ['--data-dir', renterDir, '--chain', chainFile, '--private-key', renterKey]
+  /** `parkbench infer` of the add model as the renter, finding the provider by `how` (--bootstrap or --peer). */
+  const inferArgs = (how: '--bootstrap' | '--peer', maxPrice: string, ...more: string[]): string[] => [
+    'infer',
+    how,
+    address,
+    '--model',
+    modelFile,
+    '--input',
+    inputFile,
+    '--max-price',
+    maxPrice,
+    ...more,
+    ...renterArgs(),
+  ]
 
   it('finds the provider, leases, pays, and both sides list the lease with the same amount; the daemon settles it', async () => {
-    const run = await runCli([
-      'infer',
-      '--bootstrap',
-      address,
-      '--model',
-      modelFile,
-      '--input',
-      inputFile,
-      '--max-price',
-      '5000',
-      '--json',
-      ...renterArgs(),
-    ])
+    const run = await runCli(inferArgs('--bootstrap', '5000', '--json'))
     assert.equal(run.code, 0, run.stderr)
     const result = JSON.parse(run.stdout)
     assert.equal(result.paid, true)
@@ -135,19 +126,7 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
     assert.equal(BigInt(settled.settled[0].paid), paid)
 
     // A second run reuses the channel (no new deposit) and is charged on top; on-chain settled = the first run.
-    const again = await runCli([
-      'infer',
-      '--peer',
-      address,
-      '--model',
-      modelFile,
-      '--input',
-      inputFile,
-      '--max-price',
-      '5000',
-      '--json',
-      ...renterArgs(),
-    ])
+    const again = await runCli(inferArgs('--peer', '5000', '--json'))
     assert.equal(again.code, 0, again.stderr)
     const second = JSON.parse(again.stdout)
     const channels = JSON.parse((await runCli(['channel', 'status', '--json', ...renterArgs()])).stdout)
@@ -160,18 +139,7 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
     const noPrice = await runCli(['infer', '--bootstrap', address, '--model', modelFile, '--input', inputFile])
     assert.equal(noPrice.code, 2)
     assert.match(noPrice.stderr, /--max-price/)
-    const tooCheap = await runCli([
-      'infer',
-      '--peer',
-      address,
-      '--model',
-      modelFile,
-      '--input',
-      inputFile,
-      '--max-price',
-      '10',
-      ...renterArgs(),
-    ])
+    const tooCheap = await runCli(inferArgs('--peer', '10'))
     assert.equal(tooCheap.code, 1)
     assert.match(tooCheap.stderr, /NO_PROVIDER.*over the ceiling/)
 

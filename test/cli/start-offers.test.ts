@@ -3,17 +3,15 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { saveChainConfig } from '../../src/pay/chain-config.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
-import { runCli, startCli } from '../helpers/cli.js'
+import { runCli, startCli, writeChainFile } from '../helpers/cli.js'
 
 describe('parkbench start + parkbench offers, two processes on loopback', () => {
   let chain: DevChain
   let chainFile: string
   before(async () => {
     chain = await startDevChain()
-    chainFile = join(await mkdtemp(join(tmpdir(), 'pb-chain-')), 'chain.json')
-    await saveChainConfig(chainFile, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+    chainFile = await writeChainFile(chain, await mkdtemp(join(tmpdir(), 'pb-chain-')))
   })
   after(async () => {
     await chain?.stop()

@@ -12,11 +12,10 @@ import { type Client, createClient } from '../../src/daemon/renter-client.js'
 import { findOffers } from '../../src/market/discover.js'
 import { waitForDhtPeers } from '../../src/net/dht-ready.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
-import { saveChainConfig } from '../../src/pay/chain-config.js'
 import { createPayPublicClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { addModel } from '../compute/onnx-builder.js'
-import { type LongRunning, runCli, startCli } from '../helpers/cli.js'
+import { type LongRunning, runCli, startProviderCli, writeChainFile } from '../helpers/cli.js'
 
 const inputs = () => ({
   a: new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]),
@@ -36,8 +35,7 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
   before(async () => {
     chain = await startDevChain()
     const dir = await mkdtemp(join(tmpdir(), 'pb-client-'))
-    chainFile = join(dir, 'chain.json')
-    await saveChainConfig(chainFile, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+    chainFile = await writeChainFile(chain, dir)
     // The dearer provider runs in this process; the cheap one in its own, so that it can be killed -9.
     const dataDir = join(dir, 'dear')
     dear = createDaemon({
@@ -56,23 +54,14 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
     cheapDir = join(dir, 'cheap')
     const modelFile = join(dir, 'add.onnx')
     await writeFile(modelFile, model)
-    const added = await runCli(['model', 'add', modelFile, '--data-dir', cheapDir])
-    assert.equal(added.code, 0, added.stderr)
-    cheap = startCli([
-      'start',
-      '--data-dir',
-      cheapDir,
-      '--listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--price',
-      '1000',
-      '--chain',
+    ;({ provider: cheap, peerId: cheapId } = await startProviderCli({
+      dataDir: cheapDir,
       chainFile,
-      '--private-key',
-      chain.accounts[3]!.privateKey,
-      ...hub.flatMap((a) => ['--bootstrap', a]),
-    ])
-    cheapId = (await cheap.waitFor(/parkbench node (\S+)/))[1]!
+      privateKey: chain.accounts[3]!.privateKey,
+      price: 1000n,
+      modelFile,
+      flags: hub.flatMap((a) => ['--bootstrap', a]),
+    }))
     client = await createClient({
       dataDir: join(dir, 'renter'),
       chain,

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { saveChainConfig } from '../../src/pay/chain-config.js'
+import type { DevChain } from '../../src/pay/dev-chain.js'
 
 /** The repo root (tests run from dist/test/...). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
@@ -77,4 +79,46 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
       return exited
     },
   }
+}
+
+/** Save `chain` as a chain.json in `dir` (what `--chain FILE` takes); returns its path. */
+export async function writeChainFile(chain: DevChain, dir: string): Promise<string> {
+  const file = join(dir, 'chain.json')
+  await saveChainConfig(file, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+  return file
+}
+
+/**
+ * A selling `parkbench start` in its own process on loopback, paid to `privateKey` on `chainFile`, holding
+ * `modelFile` (added with `parkbench model add` first) if given. `flags` are passed on (e.g. --bootstrap).
+ */
+export async function startProviderCli(init: {
+  dataDir: string
+  chainFile: string
+  privateKey: string
+  price: bigint
+  modelFile?: string
+  flags?: string[]
+}): Promise<{ provider: LongRunning; address: string; peerId: string }> {
+  if (init.modelFile != null) {
+    const added = await runCli(['model', 'add', init.modelFile, '--data-dir', init.dataDir])
+    if (added.code !== 0) throw new Error(`model add failed: ${added.stderr}`)
+  }
+  const provider = startCli([
+    'start',
+    '--data-dir',
+    init.dataDir,
+    '--listen',
+    '/ip4/127.0.0.1/tcp/0',
+    '--price',
+    String(init.price),
+    '--chain',
+    init.chainFile,
+    '--private-key',
+    init.privateKey,
+    ...(init.flags ?? []),
+  ])
+  const address = (await provider.waitFor(/listening on (\S+)/))[1]!
+  const peerId = provider.output().match(/parkbench node (\S+)/)![1]!
+  return { provider, address, peerId }
 }
