@@ -341,7 +341,10 @@ describe('infer over /parkbench/infer/1.0.0', () => {
         const settled = Promise.allSettled(
           [1, 2].map(() => client.infer({ model: record.sha256, inputs: { a: x, b: x } })),
         )
-        await new Promise((resolve) => setTimeout(resolve, 100))
+        // Stop while one job runs and the other waits (not after a fixed sleep: a fast machine finishes the first).
+        while (stopping.compute.pool.stats.busy < 1 || stopping.compute.pool.stats.queued < 1) {
+          await new Promise((resolve) => setTimeout(resolve, 2))
+        }
         await stopping.compute.stop()
         const outcomes = await settled
         for (const outcome of outcomes) {
