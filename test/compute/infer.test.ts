@@ -268,7 +268,13 @@ describe('infer over /parkbench/infer/1.0.0', () => {
       // exchange() takes a stream of its own: aborting it resets the stream, as a client that vanishes would.
       const request = encodeInferRequest({ model: slow.sha256, inputs: { a: x, b: x } })
       const job = exchange(pair.client, addr(), request, { signal: controller.signal })
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      job.catch(() => {})
+      // Abort once a worker runs it (not after a fixed time: a fast machine finished it within 100 ms).
+      const running = Date.now() + 5000
+      while (pair.compute.pool.stats.busy === 0 && Date.now() < running) {
+        await new Promise((resolve) => setTimeout(resolve, 1))
+      }
+      assert.ok(pair.compute.pool.stats.busy > 0, 'the job never started')
       controller.abort()
       await assert.rejects(job)
       await good()
