@@ -12,6 +12,9 @@ interface IERC20Minimal {
  * and the contract pays `total - settled`, so a proof can never be paid twice and never pays past the deposit.
  * Proofs: an EIP-712 voucher, or a signed tick commitment (PayWord hash chain) plus the k-th preimage.
  * Renter exit: requestClose, a challenge window in which the provider may still settle its best proof, withdraw.
+ * A channel is bound to one provider node (`providerNode`, keccak256 of its libp2p peer id bytes) as well as to the
+ * payout address: several nodes sharing one payout key each get channels of their own, so the one cumulative counter
+ * per channel can never be spent twice by parallel leases on two nodes.
  */
 contract PaymentChannel {
     struct Channel {
@@ -19,6 +22,8 @@ contract PaymentChannel {
         // Seconds since epoch of the renter's close request; 0 while the channel is open.
         uint64 closeRequestedAt;
         address provider;
+        // keccak256 of the provider node's libp2p peer id (multihash bytes): the one node that serves this channel.
+        bytes32 providerNode;
         // address(0) for native ETH.
         address token;
         uint128 deposit;
@@ -51,6 +56,9 @@ contract PaymentChannel {
     // Upper bound of a canonical ECDSA s value (secp256k1n / 2): rejects malleable signatures.
     uint256 private constant MAX_S = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
+    /// The shortest challenge window a deployment may have: a provider must have time to see a close request.
+    uint256 public constant MIN_CHALLENGE_PERIOD = 1 hours;
+
     /// Seconds between a renter's close request and the moment it may withdraw.
     uint256 public immutable challengePeriod;
 
@@ -59,7 +67,12 @@ contract PaymentChannel {
     uint256 private lock = 1;
 
     event ChannelOpened(
-        bytes32 indexed channelId, address indexed renter, address indexed provider, address token, uint256 deposit
+        bytes32 indexed channelId,
+        address indexed renter,
+        address indexed provider,
+        bytes32 providerNode,
+        address token,
+        uint256 deposit
     );
     event ChannelToppedUp(bytes32 indexed channelId, uint256 amount, uint256 deposit);
     event ChannelSettled(bytes32 indexed channelId, uint256 total, uint256 paid, bool byTicks);
@@ -82,6 +95,7 @@ contract PaymentChannel {
     error InvalidDeposit();
     error TransferFailed();
     error Reentrancy();
+    error ChallengePeriodTooShort();
 
     modifier nonReentrant() {
         if (lock != 1) revert Reentrancy();
@@ -91,6 +105,7 @@ contract PaymentChannel {
     }
 
     constructor(uint256 challengePeriod_) {
+        if (challengePeriod_ < MIN_CHALLENGE_PERIOD) revert ChallengePeriodTooShort();
         challengePeriod = challengePeriod_;
     }
 
@@ -98,22 +113,30 @@ contract PaymentChannel {
     // Renter
     // ----------------------------------------------------------------------------------------------------------
 
-    /// Open a channel to `provider` holding `amount` of `token` (address(0): ETH, sent as msg.value).
-    function open(address provider, address token, uint256 amount) external payable nonReentrant returns (bytes32 channelId) {
-        if (provider == address(0) || provider == msg.sender) revert NotProvider();
+    /// Open a channel to `provider`'s node `providerNode` holding `amount` of `token` (address(0): ETH, sent as
+    /// msg.value).
+    function open(address provider, bytes32 providerNode, address token, uint256 amount)
+        external
+        payable
+        nonReentrant
+        returns (bytes32 channelId)
+    {
+        if (provider == address(0) || provider == msg.sender || providerNode == bytes32(0)) revert NotProvider();
         uint256 received = _pull(token, amount);
         if (received == 0 || received > type(uint128).max) revert InvalidDeposit();
-        channelId = keccak256(abi.encode(block.chainid, address(this), msg.sender, provider, token, channelCount));
+        channelId =
+            keccak256(abi.encode(block.chainid, address(this), msg.sender, provider, providerNode, token, channelCount));
         channelCount += 1;
         channels[channelId] = Channel({
             renter: msg.sender,
             closeRequestedAt: 0,
             provider: provider,
+            providerNode: providerNode,
             token: token,
             deposit: uint128(received),
             settled: 0
         });
-        emit ChannelOpened(channelId, msg.sender, provider, token, received);
+        emit ChannelOpened(channelId, msg.sender, provider, providerNode, token, received);
     }
 
     /// Add `amount` to an open channel's deposit.

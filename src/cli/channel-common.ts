@@ -1,16 +1,21 @@
 import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKeyAccount } from 'viem/accounts'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import { loadOrCreatePeerKey } from '../net/keys.js'
 import {
   type ChainConfig,
-  createPaymentStore,
   createPayPublicClient,
   createPayWalletClient,
   loadChainConfig,
+  openProviderPayments,
+  openRenterPayments,
   PAYMENT_STORE_DIR,
-  type PaymentStore,
   type PayPublicClient,
   type PayWalletClient,
+  type ProviderPayments,
+  providerNodeId,
+  type RenterPayments,
   resolveEvmAccount,
 } from '../pay/index.js'
 import { type OptionSpec, type ParsedArgs, stringFlag } from './command.js'
@@ -60,7 +65,21 @@ export async function chainContext(args: ParsedArgs, env: NodeJS.ProcessEnv): Pr
   }
 }
 
-/** Open the data dir's payment store (fails if a running daemon holds it). */
-export function openPaymentStore(dataDir: string): Promise<PaymentStore> {
-  return createPaymentStore({ path: join(dataDir, PAYMENT_STORE_DIR) })
+/** The data dir's provider payment side, as the daemon builds it (fails if a running daemon holds its store). */
+export async function openProviderSide(ctx: ChainContext, signal: AbortSignal): Promise<ProviderPayments> {
+  const peerId = peerIdFromPrivateKey(await loadOrCreatePeerKey(ctx.dataDir))
+  return openProviderPayments(
+    {
+      chain: ctx.chain,
+      account: ctx.account,
+      providerNode: providerNodeId(peerId.toMultihash().bytes),
+      storeDir: join(ctx.dataDir, PAYMENT_STORE_DIR),
+    },
+    { signal },
+  )
+}
+
+/** The data dir's renter payment side, as the client builds it. */
+export function openRenterSide(ctx: ChainContext, storeDir: string, signal: AbortSignal): Promise<RenterPayments> {
+  return openRenterPayments({ chain: ctx.chain, account: ctx.account, storeDir }, { signal })
 }

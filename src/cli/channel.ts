@@ -1,24 +1,22 @@
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { type Address, getAddress, type Hex, isAddress, isHex, zeroAddress } from 'viem'
 import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
 import { RENTER_STORE_DIR, rememberChannel } from '../daemon/renter-client.js'
 import { InvalidInputError } from '../errors.js'
 import {
   type ChannelState,
-  ChannelStateCache,
-  createPaymentReceiver,
-  createPaymentSender,
-  createPaymentStore,
-  createSettler,
   getChannel,
   listChannels,
   openChannel,
+  providerNodeId,
   requestClose,
   type SettlementResult,
   topUpChannel,
+  verifyPaymentContract,
   withdrawChannel,
 } from '../pay/index.js'
-import { CHAIN_OPTIONS, type ChainContext, chainContext, openPaymentStore } from './channel-common.js'
+import { CHAIN_OPTIONS, type ChainContext, chainContext, openProviderSide, openRenterSide } from './channel-common.js'
 import { bigintFlag, type Command, type ParsedArgs, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
@@ -95,10 +93,15 @@ async function pickChannel(
 const openCommand: Command = {
   name: 'open',
   summary: 'Open a payment channel to a provider, funded with ETH or an ERC-20.',
-  usage: 'parkbench channel open --provider ADDR --amount N [--token ADDR] [--json]',
+  usage: 'parkbench channel open --provider ADDR --peer PEER_ID --amount N [--token ADDR] [--json]',
   options: {
     ...COMMON,
-    provider: { type: 'string', valueName: 'ADDR', description: "The provider's EVM address" },
+    provider: { type: 'string', valueName: 'ADDR', description: "The provider's EVM (payout) address" },
+    peer: {
+      type: 'string',
+      valueName: 'PEER_ID',
+      description: "The provider node's peer id: the channel is bound to that node",
+    },
     amount: { type: 'string', valueName: 'N', description: 'Deposit in base units (wei for ETH)' },
     token: {
       type: 'string',
@@ -110,8 +113,22 @@ const openCommand: Command = {
     const provider = stringFlag(args, 'provider')
     const amount = bigintFlag(args, 'amount')
     if (provider == null || !isAddress(provider)) throw new InvalidInputError('--provider ADDR is required')
+    const peer = stringFlag(args, 'peer')
+    if (peer == null) throw new InvalidInputError('--peer PEER_ID (the provider node) is required')
+    let peerBytes: Uint8Array
+    try {
+      peerBytes = peerIdFromString(peer).toMultihash().bytes
+    } catch (err) {
+      throw new InvalidInputError(`--peer ${peer} is not a peer id`, { cause: err })
+    }
     if (amount == null || amount === 0n) throw new InvalidInputError('--amount N (base units, > 0) is required')
     const ctx = await chainContext(args, io.env)
+    // Never deposit into a contract that is not parkbench's.
+    const identity = await verifyPaymentContract(
+      ctx.publicClient,
+      { contract: ctx.chain.contract },
+      { signal: io.signal },
+    )
     const tokenFlag = stringFlag(args, 'token')
     let token: Address | undefined
     if (tokenFlag === 'dev') {
@@ -123,11 +140,17 @@ const openCommand: Command = {
     }
     const result = await openChannel(
       ctx.wallet,
-      { contract: ctx.chain.contract, provider: getAddress(provider), token, amount },
+      {
+        contract: ctx.chain.contract,
+        provider: getAddress(provider),
+        providerNode: providerNodeId(peerBytes),
+        token,
+        amount,
+      },
       { signal: io.signal },
     )
     // `client.infer` and `parkbench infer` reuse this channel.
-    await rememberChannel(ctx.dataDir, ctx.chain, getAddress(provider), token, result.channelId)
+    await rememberChannel(ctx.dataDir, identity, { payoutAddress: getAddress(provider), peer }, token, result.channelId)
     out(
       io,
       args,
@@ -176,13 +199,11 @@ async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], signal: Abo
   const notes: string[] = []
   if (rows.some((r) => r.role === 'renter')) {
     try {
-      const store = await createPaymentStore({ path: join(ctx.dataDir, RENTER_STORE_DIR) })
+      const renter = await openRenterSide(ctx, join(ctx.dataDir, RENTER_STORE_DIR), signal)
       try {
-        const sender = createPaymentSender({ store, account: ctx.account }, ctx.chain)
-        await sender.start()
-        for (const row of rows) if (row.role === 'renter') row.paidOffChain = sender.channelTotal(row.channelId)
+        for (const row of rows) if (row.role === 'renter') row.paidOffChain = renter.sender.channelTotal(row.channelId)
       } finally {
-        await store.stop()
+        await renter.stop()
       }
     } catch (err) {
       notes.push(`renter payment records unavailable: ${(err as Error).message}`)
@@ -202,16 +223,12 @@ async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], signal: Abo
     } catch (err) {
       if (!(err instanceof DaemonNotRunningError)) throw err
       try {
-        const store = await openPaymentStore(ctx.dataDir)
+        const provider = await openProviderSide(ctx, signal)
         try {
-          const receiver = createPaymentReceiver(
-            { store, channels: new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract }) },
-            { ...ctx.chain, provider: ctx.account.address },
-          )
-          await receiver.start()
+          const { receiver } = provider
           for (const id of receiver.channelIds()) accepted.set(id.toLowerCase(), receiver.channelTotal(id))
         } finally {
-          await store.stop()
+          await provider.stop()
         }
       } catch (err) {
         notes.push(`provider payment records unavailable: ${(err as Error).message}`)
@@ -297,15 +314,11 @@ const settleCommand: Command = {
     } catch (err) {
       if (!(err instanceof DaemonNotRunningError)) throw err
     }
-    const store = await openPaymentStore(ctx.dataDir)
+    const provider = await openProviderSide(ctx, io.signal)
     try {
-      const channels = new ChannelStateCache({ client: ctx.publicClient }, { contract: ctx.chain.contract })
-      const receiver = createPaymentReceiver({ store, channels }, { ...ctx.chain, provider: ctx.account.address })
-      await receiver.start()
-      const settler = createSettler({ receiver, store, channels, wallet: ctx.wallet }, { contract: ctx.chain.contract })
-      return print(await settler.settle(channelId, { signal: io.signal }), 'store')
+      return print(await provider.settler.settle(channelId, { signal: io.signal }), 'store')
     } finally {
-      await store.stop()
+      await provider.stop()
     }
   },
 }

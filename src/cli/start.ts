@@ -44,6 +44,11 @@ export const startCommand: Command = {
       valueName: 'N',
       description: 'Settle a channel once this much is unsettled (default 600 s of price)',
     },
+    'min-challenge-period': {
+      type: 'string',
+      valueName: 'S',
+      description: "Refuse a contract whose challenge window is shorter (default 3600, the contract's floor)",
+    },
     region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
     'no-sell': { type: 'boolean', description: 'Join the network without selling' },
     free: { type: 'boolean', description: 'Serve inference without a paid lease (trusted LAN or tests only)' },
@@ -73,6 +78,8 @@ export const startCommand: Command = {
     if (token != null) pay.token = token
     const threshold = stringFlag(args, 'settle-threshold')
     if (threshold != null) pay.settleThreshold = threshold
+    const minChallengePeriod = stringFlag(args, 'min-challenge-period')
+    if (minChallengePeriod != null) pay.minChallengePeriod = minChallengePeriod
 
     const config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
     const chainFile = stringFlag(args, 'chain')
@@ -89,6 +96,7 @@ export const startCommand: Command = {
       onSettled: (result) => {
         if (args.values.json !== true) io.stdout(`settled ${result.paid} on channel ${result.channelId}\n`)
       },
+      onWarning: (message) => io.stderr(`parkbench: ${message}\n`),
     })
     await daemon.start()
     const status = await daemon.status()

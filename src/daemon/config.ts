@@ -14,6 +14,8 @@ export interface PayConfig {
   token?: Address | undefined
   /** Settle a channel on-chain once this much is accepted but unsettled. Default: 600 s at the node's price. */
   settleThreshold?: bigint | undefined
+  /** Refuse to serve on a contract whose challenge window is shorter (seconds). Default: the contract's 1 hour. */
+  minChallengePeriod?: bigint | undefined
 }
 
 export interface SellConfig {
@@ -56,6 +58,7 @@ export interface ConfigInput {
   pay?: {
     token?: string
     settleThreshold?: string | number
+    minChallengePeriod?: string | number
   }
   compute?: { freeMode?: boolean }
 }
@@ -140,6 +143,8 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
       token: toAddress(pay.token, 'pay.token'),
       settleThreshold:
         pay.settleThreshold == null ? undefined : toBigint(pay.settleThreshold, 'pay.settleThreshold', 0n),
+      minChallengePeriod:
+        pay.minChallengePeriod == null ? undefined : toBigint(pay.minChallengePeriod, 'pay.minChallengePeriod', 0n),
     },
     compute: { freeMode: merged.compute?.freeMode ?? false },
   }

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import type { PrivateKey } from '@libp2p/interface'
@@ -16,12 +15,11 @@ import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import type { ChainConfig } from '../pay/chain-config.js'
-import { ChannelStateCache } from '../pay/channel-state-cache.js'
-import { createPayPublicClient, createPayWalletClient } from '../pay/clients.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
-import { createPaymentReceiver, type PaymentReceiver } from '../pay/payment-receiver.js'
-import { createPaymentStore, type PaymentStore } from '../pay/payment-store.js'
-import { createSettler, type SettlementResult, type Settler } from '../pay/settler.js'
+import type { PaymentReceiver } from '../pay/payment-receiver.js'
+import { openProviderPayments, type ProviderPayments } from '../pay/payment-state.js'
+import { providerNodeId } from '../pay/provider-node.js'
+import type { SettlementResult, Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
 import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
 import { NoPaymentTermsError } from './errors.js'
@@ -62,6 +60,8 @@ export interface DaemonInit {
   account?: LocalAccount | undefined
   /** Told about every on-chain settlement. */
   onSettled?(result: SettlementResult): void
+  /** Told, in one line each, what the operator should know (e.g. the chain was reset since payment state was kept). */
+  onWarning?(message: string): void
   /**
    * Serve the control API (`parkbench leases`, `status`, `channel settle`) on `<dataDir>/control.sock`. Default
    * true.
@@ -102,9 +102,7 @@ export class Daemon {
   private market: MarketProvider | undefined
   private computeService: ComputeService | undefined
   private leaseProvider: LeaseProvider | undefined
-  private paymentStore: PaymentStore | undefined
-  private paymentReceiver: PaymentReceiver | undefined
-  private paymentSettler: Settler | undefined
+  private payments: ProviderPayments | undefined
   private modelsTimer: NodeJS.Timeout | undefined
   private advertisedModels = ''
   private controlServer: ControlServer | undefined
@@ -133,12 +131,12 @@ export class Daemon {
 
   /** The payment receiver, when selling. */
   get receiver(): PaymentReceiver | undefined {
-    return this.paymentReceiver
+    return this.payments?.receiver
   }
 
   /** The settler, when selling. */
   get settler(): Settler | undefined {
-    return this.paymentSettler
+    return this.payments?.settler
   }
 
   private started<T>(value: T | undefined): T {
@@ -160,42 +158,34 @@ export class Daemon {
     try {
       let admit = config.compute.freeMode ? freeModePolicy : undefined
       if (config.sell && chain != null && account != null) {
-        const storePath = join(config.dataDir, PAYMENT_STORE_DIR)
-        await mkdir(storePath, { recursive: true })
-        this.paymentStore = await createPaymentStore({ path: storePath })
-        const channels = new ChannelStateCache({ client: createPayPublicClient(chain) }, { contract: chain.contract })
-        this.paymentReceiver = createPaymentReceiver(
-          { store: this.paymentStore, channels },
-          { chainId: chain.chainId, contract: chain.contract, provider: account.address },
-        )
-        await this.paymentReceiver.start()
-        this.paymentSettler = createSettler(
-          {
-            receiver: this.paymentReceiver,
-            store: this.paymentStore,
-            channels,
-            wallet: createPayWalletClient(chain, account),
-          },
-          {
-            contract: chain.contract,
+        // Refuses a contract that is not parkbench's or whose challenge window is too short, before serving.
+        this.payments = await openProviderPayments({
+          chain,
+          account,
+          providerNode: providerNodeId(node.peerId.toMultihash().bytes),
+          storeDir: join(config.dataDir, PAYMENT_STORE_DIR),
+          ...(config.pay.minChallengePeriod != null ? { minChallengePeriod: config.pay.minChallengePeriod } : {}),
+          settler: {
             threshold: config.pay.settleThreshold ?? config.offer.pricePerSecond * 600n,
-            ...(chain.deployBlock != null ? { fromBlock: BigInt(chain.deployBlock) } : {}),
             ...(this.init.onSettled != null ? { onSettled: this.init.onSettled } : {}),
           },
-        )
+        })
+        for (const earlier of this.payments.earlier) this.init.onWarning?.(earlier.message)
+        const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
-        await this.paymentSettler.start()
+        await settler.start()
         const getCompute = (): ComputeService => this.started(this.computeService)
         this.leaseProvider = createLeaseProvider(
           {
             node,
             privateKey: this.privateKey,
-            receiver: this.paymentReceiver,
+            receiver,
             channels,
             models: { has: async (sha256) => getCompute().store.has(sha256) },
           },
           {
             payoutAddress: account.address,
+            providerNode: providerNodeId(node.peerId.toMultihash().bytes),
             token: config.pay.token,
             pricePerSecond: config.offer.pricePerSecond,
             threads: config.offer.threads,
@@ -206,8 +196,8 @@ export class Daemon {
               )
               // The renter vanished or stopped paying: settle what it paid now rather than wait for the threshold.
               if (BROKEN_LEASE_ENDS.has(info.endReason ?? '') && info.amountPaid > 0n) {
-                this.paymentSettler
-                  ?.settle(info.channelId, { reason: 'lease-broken' })
+                settler
+                  .settle(info.channelId, { reason: 'lease-broken' })
                   .catch((err: Error) => log.error('settling %s after a broken lease failed - %e', info.channelId, err))
               }
             },
@@ -255,16 +245,12 @@ export class Daemon {
     await this.market?.stop()
     await this.leaseProvider?.stop()
     await this.computeService?.stop()
-    await this.paymentSettler?.stop()
-    await this.paymentReceiver?.stop()
-    await this.paymentStore?.stop()
+    await this.payments?.stop()
     await this.libp2p?.stop()
     this.market = undefined
     this.leaseProvider = undefined
     this.computeService = undefined
-    this.paymentSettler = undefined
-    this.paymentReceiver = undefined
-    this.paymentStore = undefined
+    this.payments = undefined
     this.libp2p = undefined
   }
 
@@ -335,8 +321,8 @@ export class Daemon {
       'GET /v1/status': async ({ query }) => this.status({ resetLoad: query.get('reset') === '1' }),
       'GET /v1/leases': async () => ({ leases: this.leaseList() }),
       'GET /v1/channels': async () => {
-        const receiver = this.paymentReceiver
-        const pending = (await this.paymentSettler?.pending()) ?? []
+        const receiver = this.payments?.receiver
+        const pending = (await this.payments?.settler.pending()) ?? []
         return {
           channels: (receiver?.channelIds() ?? []).map((channelId) => ({
             channelId,
@@ -346,7 +332,7 @@ export class Daemon {
         }
       },
       'POST /v1/settle': async ({ body }) => {
-        const settler = this.paymentSettler
+        const settler = this.payments?.settler
         if (settler == null) throw new NoPaymentTermsError('This daemon is not selling: nothing to settle')
         const channelId = (body as { channelId?: unknown } | undefined)?.channelId
         if (channelId != null && (typeof channelId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(channelId))) {

@@ -17,6 +17,7 @@ import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import { getChannel } from '../pay/actions/get-channel.js'
 import { openChannel } from '../pay/actions/open-channel.js'
+import type { ChainIdentity } from '../pay/actions/verify-contract.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import {
   createPayPublicClient,
@@ -24,8 +25,10 @@ import {
   type PayPublicClient,
   type PayWalletClient,
 } from '../pay/clients.js'
-import { createPaymentSender, type PaymentSender } from '../pay/payment-sender.js'
-import { createPaymentStore, type PaymentStore } from '../pay/payment-store.js'
+import { ChannelNotOpenError } from '../pay/errors.js'
+import type { PaymentSender } from '../pay/payment-sender.js'
+import { openRenterPayments, type RenterPayments } from '../pay/payment-state.js'
+import { providerNodeId } from '../pay/provider-node.js'
 import { appendLeaseLog } from './lease-log.js'
 
 const log = logger('parkbench:client')
@@ -91,6 +94,8 @@ export interface ClientInit {
   discoveryTimeoutMs?: number
   /** Told about leases as they start and end. */
   onEvent?(event: ClientEvent): void
+  /** Told, in one line each, what the user should know (e.g. the chain was reset since payment state was kept). */
+  onWarning?(message: string): void
 }
 
 export type ClientEvent =
@@ -167,7 +172,7 @@ export class Client {
   readonly node: ParkbenchNode
   private readonly init: ClientInit
   private readonly ownsNode: boolean
-  private readonly store: PaymentStore
+  private readonly payments: RenterPayments
   private readonly sender: PaymentSender
   private readonly publicClient: PayPublicClient
   private readonly wallet: PayWalletClient
@@ -182,15 +187,12 @@ export class Client {
   /** Offers found recently, per model (or '' for any), with when they were found. */
   private readonly offerCache = new Map<string, { at: number; offers: DiscoveredOffer[] }>()
 
-  constructor(
-    init: ClientInit,
-    parts: { node: ParkbenchNode; ownsNode: boolean; store: PaymentStore; sender: PaymentSender },
-  ) {
+  constructor(init: ClientInit, parts: { node: ParkbenchNode; ownsNode: boolean; payments: RenterPayments }) {
     this.init = init
     this.node = parts.node
     this.ownsNode = parts.ownsNode
-    this.store = parts.store
-    this.sender = parts.sender
+    this.payments = parts.payments
+    this.sender = parts.payments.sender
     this.publicClient = createPayPublicClient(init.chain)
     this.wallet = createPayWalletClient(init.chain, init.account)
   }
@@ -308,9 +310,8 @@ export class Client {
       [...this.held.values(), ...this.explicit].map(async (h) => this.release(h, EndReason.RENTER_ENDED)),
     )
     await Promise.all(this.logWrites)
-    await this.sender.stop()
     if (this.ownsNode) await this.node.stop()
-    await this.store.stop()
+    await this.payments.stop()
   }
 
   private markFailed(peer: string): void {
@@ -567,31 +568,49 @@ export class Client {
     this.init.onEvent?.({ type: 'model-pushed', provider: held.offer.peerId.toString(), sha256: model.sha256 })
   }
 
-  /** An open channel to the offer's payout address: reused if we have one that can pay `needed`, else a new one. */
+  /**
+   * An open channel to the offer's node and payout address: reused if we have one that can pay `needed`, else a new
+   * one (a remembered channel that no longer exists on-chain is forgotten).
+   */
   private async channelTo(offer: DiscoveredOffer, needed: bigint, options: AbortOptions): Promise<Hex> {
-    const provider = getAddress(`0x${Buffer.from(offer.offer.payoutAddress).toString('hex')}`)
+    const provider = {
+      payoutAddress: getAddress(`0x${Buffer.from(offer.offer.payoutAddress).toString('hex')}`),
+      peer: offer.peerId.toString(),
+    }
     const token = this.init.token
+    const identity = this.payments.identity
     const known = await readChannels(join(this.init.dataDir, RENTER_CHANNELS_FILE))
-    const existing = known[channelKey(this.init.chain, provider, token)]
+    const existing = known[channelKey(identity, provider, token)]
     if (existing != null) {
-      const state = await getChannel(
-        this.publicClient,
-        { contract: this.init.chain.contract, channelId: existing },
-        options,
-      )
-      const spent =
-        this.sender.channelTotal(existing) > state.settled ? this.sender.channelTotal(existing) : state.settled
-      if (state.deposit > 0n && state.closeRequestedAt === 0n && state.deposit - spent >= needed) return existing
+      try {
+        const state = await getChannel(
+          this.publicClient,
+          { contract: this.init.chain.contract, channelId: existing },
+          options,
+        )
+        const spent =
+          this.sender.channelTotal(existing) > state.settled ? this.sender.channelTotal(existing) : state.settled
+        if (state.deposit > 0n && state.closeRequestedAt === 0n && state.deposit - spent >= needed) return existing
+      } catch (err) {
+        if (!(err instanceof ChannelNotOpenError)) throw err
+        log('remembered channel %s to %s no longer exists; opening a new one', existing, provider.peer)
+      }
     }
     const deposit = this.init.deposit ?? needed * 10n
     const opened = await openChannel(this.wallet, {
       contract: this.init.chain.contract,
-      provider,
+      provider: provider.payoutAddress,
+      providerNode: providerNodeId(offer.peerId.toMultihash().bytes),
       amount: deposit,
       ...(token != null ? { token } : {}),
     })
-    await rememberChannel(this.init.dataDir, this.init.chain, provider, token, opened.channelId)
-    this.init.onEvent?.({ type: 'channel-opened', provider, channelId: opened.channelId, deposit: opened.deposit })
+    await rememberChannel(this.init.dataDir, identity, provider, token, opened.channelId)
+    this.init.onEvent?.({
+      type: 'channel-opened',
+      provider: provider.payoutAddress,
+      channelId: opened.channelId,
+      deposit: opened.deposit,
+    })
     return opened.channelId
   }
 }
@@ -620,21 +639,29 @@ async function resolveModel(model: string | Uint8Array): Promise<ResolvedModel> 
   }
 }
 
-function channelKey(chain: Pick<ChainConfig, 'chainId' | 'contract'>, provider: Address, token?: Address): string {
-  return `${chain.chainId}:${chain.contract}:${provider}:${token ?? zeroAddress}`.toLowerCase()
+/** A channel's far end: the payout address it pays and the node it is bound to. */
+export interface ChannelProvider {
+  payoutAddress: Address
+  /** The provider node's peer id. */
+  peer: string
+}
+
+// Keyed by the chain's identity (chain id, contract and genesis): a restarted dev chain starts with no channels.
+function channelKey(identity: Pick<ChainIdentity, 'key'>, provider: ChannelProvider, token?: Address): string {
+  return `${identity.key}:${provider.payoutAddress.toLowerCase()}:${provider.peer}:${(token ?? zeroAddress).toLowerCase()}`
 }
 
 /** Record a renter's channel to `provider` in `<dataDir>/channels.json`, so the client reuses it. */
 export async function rememberChannel(
   dataDir: string,
-  chain: Pick<ChainConfig, 'chainId' | 'contract'>,
-  provider: Address,
+  identity: Pick<ChainIdentity, 'key'>,
+  provider: ChannelProvider,
   token: Address | undefined,
   channelId: Hex,
 ): Promise<void> {
   const file = join(dataDir, RENTER_CHANNELS_FILE)
   const known = await readChannels(file)
-  known[channelKey(chain, provider, token)] = channelId
+  known[channelKey(identity, provider, token)] = channelId
   await writeChannels(file, known)
 }
 
@@ -667,13 +694,17 @@ export async function createClient(init: ClientInit): Promise<Client> {
   const node =
     init.node ??
     (await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: init.bootstrap ?? [], dhtServer: false }))
-  const storePath = join(init.dataDir, RENTER_STORE_DIR)
-  await mkdir(storePath, { recursive: true })
-  const store = await createPaymentStore({ path: storePath })
-  const sender = createPaymentSender(
-    { store, account: init.account },
-    { chainId: init.chain.chainId, contract: init.chain.contract },
-  )
-  await sender.start()
-  return new Client(init, { node, ownsNode, store, sender })
+  let payments: RenterPayments
+  try {
+    payments = await openRenterPayments({
+      chain: init.chain,
+      account: init.account,
+      storeDir: join(init.dataDir, RENTER_STORE_DIR),
+    })
+  } catch (err) {
+    if (ownsNode) await node.stop()
+    throw err
+  }
+  for (const earlier of payments.earlier) init.onWarning?.(earlier.message)
+  return new Client(init, { node, ownsNode, payments })
 }

@@ -15,6 +15,13 @@ export const LEASE_LIMITS = {
   quoteTtlMs: 10_000,
   /** Lease streams per connection (a renter holds one per lease). */
   maxInboundStreams: 8,
+  /**
+   * Leases being negotiated (request read, not yet started) at once from one peer, and from all peers. A quote
+   * reserves nothing: threads and the channel are taken only on a valid, signed ACCEPT, so a stranger cannot hold
+   * them; these caps bound the work (and chain reads) strangers can make a provider do.
+   */
+  maxNegotiationsPerPeer: 2,
+  maxNegotiations: 32,
 } as const
 
 /** Metering defaults. */
@@ -25,7 +32,16 @@ export const LEASE_DEFAULTS = {
    * renter likewise waits this long for a tick's acknowledgement before it stops paying.
    */
   graceMs: 500,
+  /**
+   * The renter sends a cumulative voucher at least every this many ticks (told in the quote); a lease whose voucher
+   * is `VOUCHER_SLACK_TICKS` later than that ends PAYMENT_LATE. A voucher settles for ~52,500 gas however long the
+   * lease ran.
+   */
+  voucherEveryTicks: 60,
 } as const
+
+/** Ticks a voucher may be late (it crosses ticks in flight) before the lease ends. */
+export const VOUCHER_SLACK_TICKS = 2
 
 /** Domain separation for quote signatures. */
 export const QUOTE_SIGNATURE_DOMAIN = new TextEncoder().encode('parkbench/quote/1')

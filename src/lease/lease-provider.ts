@@ -10,7 +10,7 @@ import { type RpcNode, readMessage } from '../net/rpc.js'
 import type { ChannelStateCache } from '../pay/channel-state-cache.js'
 import { amountToBytes, decodeSignedTickCommitment, decodeTick, decodeVoucher } from '../pay/messages.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
-import { LEASE_DEFAULTS, LEASE_LIMITS, LEASE_PROTOCOL } from './constants.js'
+import { LEASE_DEFAULTS, LEASE_LIMITS, LEASE_PROTOCOL, VOUCHER_SLACK_TICKS } from './constants.js'
 import { EndReason, LeaseReply, LeaseRequest, LeaseStatus, ProviderMessage, RenterMessage } from './pb/lease.js'
 import { type Quote, signQuote } from './quote.js'
 
@@ -28,6 +28,8 @@ export interface LeaseProviderComponents {
 export interface LeaseProviderInit {
   /** The EVM address channels must pay. */
   payoutAddress: Address
+  /** This node's id (`providerNodeId` of its peer id): channels must be bound to it. */
+  providerNode: Hex
   /** The ERC-20 channels must be in; undefined for the native coin. */
   token?: Address | undefined
   pricePerSecond: bigint
@@ -37,6 +39,8 @@ export interface LeaseProviderInit {
   maxLeaseSeconds: number
   tickIntervalMs?: number
   graceMs?: number
+  /** The renter must send a voucher at least every this many ticks. Default 60. */
+  voucherEveryTicks?: number
   /** How long a quote holds capacity waiting for ACCEPT. Default 10 s. */
   quoteTtlMs?: number
   /** Ended leases kept for `parkbench leases`. Default 200. */
@@ -74,6 +78,8 @@ interface ActiveLease {
   amountPerTick: bigint
   /** ms since start that are paid for. */
   paidUntilMs: number
+  /** Ticks accepted since the last voucher that covered the lease's total (less one tick in flight). */
+  ticksSinceVoucher: number
   /** When STARTED was sent, then (from the first tick on) when the first tick arrived. */
   startedAtMono: number
   timer?: NodeJS.Timeout
@@ -85,6 +91,8 @@ interface ActiveLease {
 }
 
 const now = (): number => performance.now()
+
+const CHANNEL_IN_LEASE = 'The channel already has an active lease (leases on a channel are sequential)'
 
 /** A ProviderMessage with every field not given at its empty default. */
 function providerMessage(fields: Partial<ProviderMessage>): ProviderMessage {
@@ -113,6 +121,9 @@ export class LeaseProvider {
   private readonly history: LeaseInfo[] = []
   private reservedThreads = 0
   private readonly busyChannels = new Set<Hex>()
+  /** Leases being negotiated, per peer and in all. */
+  private readonly negotiating = new Map<string, number>()
+  private negotiations = 0
   private started = false
 
   constructor(components: LeaseProviderComponents, init: LeaseProviderInit) {
@@ -120,6 +131,7 @@ export class LeaseProvider {
     this.init = {
       tickIntervalMs: LEASE_DEFAULTS.tickIntervalMs,
       graceMs: LEASE_DEFAULTS.graceMs,
+      voucherEveryTicks: LEASE_DEFAULTS.voucherEveryTicks,
       historySize: 200,
       quoteTtlMs: LEASE_LIMITS.quoteTtlMs,
       ...init,
@@ -194,33 +206,37 @@ export class LeaseProvider {
   private async handle(stream: Stream, connection: Connection): Promise<void> {
     const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
     const renter = connection.remotePeer
+    const peer = renter.toString()
+    let negotiating = false
     let reservation: { threads: number; channelId: Hex } | undefined
     try {
       const requestSignal = AbortSignal.timeout(LEASE_LIMITS.requestTimeoutMs)
+      // A peer gets a few negotiations at a time: each may read the chain, and none holds any capacity.
+      if (
+        (this.negotiating.get(peer) ?? 0) >= LEASE_LIMITS.maxNegotiationsPerPeer ||
+        this.negotiations >= LEASE_LIMITS.maxNegotiations
+      ) {
+        await this.refuseRequest(pb, stream, LeaseStatus.BUSY, 'Too many lease requests in progress', requestSignal)
+        return
+      }
+      negotiating = true
+      this.negotiating.set(peer, (this.negotiating.get(peer) ?? 0) + 1)
+      this.negotiations++
       const request = await readMessage<LeaseRequest>(pb, LeaseRequest, { signal: requestSignal })
       const outcome = await this.quote(request, renter)
       if (!outcome.ok) {
-        await pb.write(
-          { status: outcome.status, reason: outcome.reason, quote: new Uint8Array(), signature: new Uint8Array() },
-          LeaseReply,
-          { signal: requestSignal },
-        )
-        await stream.close({ signal: requestSignal })
+        await this.refuseRequest(pb, stream, outcome.status, outcome.reason, requestSignal)
         return
       }
       const { quote, models } = outcome
       const channelId = bytesToHex(quote.channelId)
-      reservation = { threads: quote.threads, channelId }
       const signed = await signQuote(this.components.privateKey, quote)
       await pb.write(
         { status: LeaseStatus.OK, reason: '', quote: signed.quote, signature: signed.signature },
         LeaseReply,
-        {
-          signal: requestSignal,
-        },
+        { signal: requestSignal },
       )
 
-      // The quote holds capacity until it expires.
       const acceptSignal = AbortSignal.timeout(Math.max(1, Number(quote.expiresAtMs) - Date.now()))
       const accept = await readMessage<RenterMessage>(pb, RenterMessage, { signal: acceptSignal }).catch(
         (err: Error) => {
@@ -238,17 +254,36 @@ export class LeaseProvider {
       }
       const leaseId = bytesToHex(quote.leaseId)
       const maxTicks = Math.floor((quote.maxSeconds * 1000) / quote.tickIntervalMs)
-      let commitmentMaxTicks: number
+      let commitment: ReturnType<typeof decodeSignedTickCommitment>
       try {
-        const commitment = decodeSignedTickCommitment(accept.commitment)
-        if (commitment.commitment.maxTicks > maxTicks)
+        commitment = decodeSignedTickCommitment(accept.commitment)
+        if (commitment.commitment.maxTicks > maxTicks) {
           throw new RangeError(`Commitment covers more than ${maxTicks} ticks`)
+        }
+      } catch (err) {
+        await this.refuseStart(pb, stream, LeaseStatus.PAYMENT_INVALID, (err as Error).message)
+        return
+      }
+      // Capacity and the channel are taken only now, for a commitment that then passes every payment check: the
+      // renter's signature proves it controls the channel. Checked again here (a quote reserved nothing).
+      if (this.busyChannels.has(channelId)) {
+        await this.refuseStart(pb, stream, LeaseStatus.CHANNEL_INVALID, CHANNEL_IN_LEASE)
+        return
+      }
+      if (quote.threads > this.freeThreads()) {
+        const reason = `${this.freeThreads()} of ${this.init.threads} threads free`
+        await this.refuseStart(pb, stream, LeaseStatus.BUSY, reason)
+        return
+      }
+      reservation = { threads: quote.threads, channelId }
+      this.reservedThreads += quote.threads
+      this.busyChannels.add(channelId)
+      try {
         await this.components.receiver.acceptCommitment(commitment, {
           channelId,
           leaseId,
           amountPerTick: quote.amountPerTick,
         })
-        commitmentMaxTicks = commitment.commitment.maxTicks
       } catch (err) {
         await this.refuseStart(pb, stream, LeaseStatus.PAYMENT_INVALID, (err as Error).message)
         return
@@ -256,7 +291,7 @@ export class LeaseProvider {
       const lease: ActiveLease = {
         info: {
           leaseId,
-          renter: renter.toString(),
+          renter: peer,
           channelId,
           models: [...models],
           threads: quote.threads,
@@ -271,9 +306,10 @@ export class LeaseProvider {
         renter,
         models,
         commitmentTicks: 0,
-        commitmentMaxTicks,
+        commitmentMaxTicks: commitment.commitment.maxTicks,
         amountPerTick: quote.amountPerTick,
         paidUntilMs: 0,
+        ticksSinceVoucher: 0,
         startedAtMono: now(),
         stream,
         pb,
@@ -281,6 +317,8 @@ export class LeaseProvider {
         ended: false,
       }
       reservation = undefined // the lease owns the threads and the channel now
+      this.endNegotiation(peer)
+      negotiating = false
       this.active.set(leaseId, lease)
       this.armLateTimer(lease)
       await this.send(lease, { kind: ProviderMessage.Kind.STARTED, status: LeaseStatus.OK })
@@ -290,8 +328,27 @@ export class LeaseProvider {
       log('lease stream from %p failed - %s', renter, (err as Error).message)
       stream.abort(err as Error)
     } finally {
+      if (negotiating) this.endNegotiation(peer)
       if (reservation != null) this.release(reservation.threads, reservation.channelId)
     }
+  }
+
+  private endNegotiation(peer: string): void {
+    this.negotiations--
+    const left = (this.negotiating.get(peer) ?? 1) - 1
+    if (left <= 0) this.negotiating.delete(peer)
+    else this.negotiating.set(peer, left)
+  }
+
+  private async refuseRequest(
+    pb: ReturnType<typeof pbStream>,
+    stream: Stream,
+    status: LeaseStatus,
+    reason: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await pb.write({ status, reason, quote: new Uint8Array(), signature: new Uint8Array() }, LeaseReply, { signal })
+    await stream.close({ signal })
   }
 
   private async refuseStart(
@@ -305,7 +362,7 @@ export class LeaseProvider {
     await stream.close({ signal })
   }
 
-  /** Check a request and, if it can be served, reserve capacity and make a quote. */
+  /** Check a request and, if it can be served now, make a quote (which reserves nothing). */
   private async quote(
     request: LeaseRequest,
     renter: PeerId,
@@ -332,11 +389,22 @@ export class LeaseProvider {
         return { ok: false, status: LeaseStatus.MODEL_NOT_FOUND, reason: `No model ${model}` }
     }
     const channelId = bytesToHex(request.channelId)
-    const state = await this.components.channels.get(channelId, { force: true, signal: AbortSignal.timeout(10_000) })
+    // Through the cache (a stranger's flood of requests costs one chain read per channel per TTL); forced fresh
+    // only when the cached deposit looks short, as after a top-up.
+    const read = (force: boolean) =>
+      this.components.channels.get(channelId, { force, signal: AbortSignal.timeout(10_000) })
+    let state = await read(false)
     if (state == null || state.deposit === 0n)
       return { ok: false, status: LeaseStatus.CHANNEL_INVALID, reason: 'Unknown channel' }
     if (!isAddressEqual(state.provider, init.payoutAddress)) {
       return { ok: false, status: LeaseStatus.CHANNEL_INVALID, reason: 'The channel pays another provider' }
+    }
+    if (state.providerNode.toLowerCase() !== init.providerNode.toLowerCase()) {
+      return {
+        ok: false,
+        status: LeaseStatus.CHANNEL_INVALID,
+        reason: 'The channel is bound to another node of this payout address (open one for this peer id)',
+      }
     }
     if (!isAddressEqual(state.token, init.token ?? zeroAddress)) {
       return { ok: false, status: LeaseStatus.CHANNEL_INVALID, reason: 'The channel is in another token' }
@@ -344,17 +412,17 @@ export class LeaseProvider {
     if (state.closeRequestedAt !== 0n)
       return { ok: false, status: LeaseStatus.CHANNEL_INVALID, reason: 'The channel is closing' }
     if (this.busyChannels.has(channelId)) {
-      return {
-        ok: false,
-        status: LeaseStatus.CHANNEL_INVALID,
-        reason: 'The channel already has an active lease (leases on a channel are sequential)',
-      }
+      return { ok: false, status: LeaseStatus.CHANNEL_INVALID, reason: CHANNEL_IN_LEASE }
     }
     const seconds = Math.min(request.seconds, init.maxLeaseSeconds)
     const ticks = Math.floor((seconds * 1000) / init.tickIntervalMs)
     const amountPerTick = (init.pricePerSecond * BigInt(init.tickIntervalMs)) / 1000n
-    // Deposit minus the higher of what is settled and what this provider already accepted (the cache is fresh).
-    const { remaining: unspent } = await this.components.receiver.remaining(channelId)
+    // Deposit minus the higher of what is settled and what this provider already accepted.
+    let { remaining: unspent } = await this.components.receiver.remaining(channelId)
+    if (unspent < amountPerTick * BigInt(ticks)) {
+      state = await read(true)
+      unspent = (await this.components.receiver.remaining(channelId)).remaining
+    }
     if (unspent < amountPerTick * BigInt(ticks)) {
       return {
         ok: false,
@@ -365,8 +433,6 @@ export class LeaseProvider {
     if (threads > this.freeThreads()) {
       return { ok: false, status: LeaseStatus.BUSY, reason: `${this.freeThreads()} of ${init.threads} threads free` }
     }
-    this.reservedThreads += threads
-    this.busyChannels.add(channelId)
     return {
       ok: true,
       models,
@@ -381,6 +447,7 @@ export class LeaseProvider {
         threads,
         amountPerTick,
         expiresAtMs: BigInt(Date.now() + init.quoteTtlMs),
+        voucherEveryTicks: init.voucherEveryTicks,
       },
     }
   }
@@ -406,7 +473,15 @@ export class LeaseProvider {
           case RenterMessage.Kind.TICK: {
             const tick = decodeTick(message.tick)
             if (tick.leaseId.toLowerCase() !== lease.info.leaseId) throw new RangeError('Tick for another lease')
+            // A voucher settles a lease for a fraction of a tick proof's gas: a renter that stops sending them
+            // is treated as one that stops paying.
+            if (lease.ticksSinceVoucher >= this.init.voucherEveryTicks + VOUCHER_SLACK_TICKS) {
+              const detail = `No voucher for ${lease.ticksSinceVoucher} ticks (one is due every ${this.init.voucherEveryTicks})`
+              await this.end(lease, EndReason.PAYMENT_LATE, detail)
+              return
+            }
             const accepted = await receiver.acceptTick(lease.info.leaseId, tick.preimage, { index: tick.index })
+            lease.ticksSinceVoucher++
             lease.commitmentTicks = accepted.ticks
             // The paid clock starts when the first tick arrives: serving begins once it is paid for.
             if (lease.info.ticksPaid === 0) lease.startedAtMono = now()
@@ -422,9 +497,11 @@ export class LeaseProvider {
             break
           }
           case RenterMessage.Kind.VOUCHER: {
-            const accepted = await receiver.acceptVoucher(decodeVoucher(message.voucher), {
-              channelId: lease.info.channelId,
-            })
+            const voucher = decodeVoucher(message.voucher)
+            const accepted = await receiver.acceptVoucher(voucher, { channelId: lease.info.channelId })
+            // On schedule if it covers what was accepted, but for ticks still in flight.
+            const uncovered = (accepted.total - voucher.total) / lease.amountPerTick
+            if (uncovered <= 1n) lease.ticksSinceVoucher = Math.max(0, Number(uncovered))
             await this.send(lease, {
               kind: ProviderMessage.Kind.VOUCHER_ACK,
               status: LeaseStatus.OK,

@@ -343,6 +343,7 @@ export async function openLease(
         leaseId: bytesToHex(quote.leaseId),
         amountPerTick: quote.amountPerTick,
         maxTicks: commitmentMaxTicks,
+        ...(quote.voucherEveryTicks > 0 ? { voucherEveryTicks: quote.voucherEveryTicks } : {}),
       },
       { signal },
     )

@@ -90,3 +90,36 @@ export async function recoverVoucherSigner(voucher: Voucher): Promise<Address> {
 export async function recoverTickCommitmentSigner(signed: SignedTickCommitment): Promise<Address> {
   return recoverAddress({ hash: hashTickCommitment(signed.commitment), signature: signed.signature })
 }
+
+/** secp256k1's group order n; a canonical (low-s) signature has s <= n / 2, as the contract requires. */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+const HALF_N = SECP256K1_N >> 1n
+
+/**
+ * Whether a signature is what the contract's `_recover` accepts: 65 bytes r || s || v with v in {0, 1, 27, 28}
+ * and a low s (s <= n / 2). viem's recovery accepts a high s too, so the receiver checks this first: a renter
+ * must never get a payment acknowledged that the contract would refuse.
+ */
+export function isCanonicalSignature(signature: Hex): boolean {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return false
+  const s = BigInt(`0x${signature.slice(66, 130)}`)
+  const v = Number.parseInt(signature.slice(130, 132), 16)
+  return s !== 0n && s <= HALF_N && (v === 0 || v === 1 || v === 27 || v === 28)
+}
+
+/**
+ * The same signature in the contract's preferred form: low s (a high s is flipped to n - s with the other v, which
+ * recovers the same signer) and v as 27 or 28. Applied before a proof goes on-chain.
+ */
+export function normalizeSignature(signature: Hex): Hex {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return signature
+  const r = signature.slice(2, 66)
+  let s = BigInt(`0x${signature.slice(66, 130)}`)
+  let v = Number.parseInt(signature.slice(130, 132), 16)
+  if (v < 27) v += 27
+  if (s > HALF_N) {
+    s = SECP256K1_N - s
+    v = v === 27 ? 28 : 27
+  }
+  return `0x${r}${s.toString(16).padStart(64, '0')}${v.toString(16)}` as Hex
+}

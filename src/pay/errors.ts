@@ -137,6 +137,22 @@ export class ChainError extends PayError {
   }
 }
 
+/** The contract is not parkbench's PaymentChannel as committed (no code, or other code): never served on. */
+export class UnknownContractError extends PayError {
+  static override name = 'UnknownContractError'
+  constructor(message = "Not parkbench's PaymentChannel contract", options: ErrorOptions = {}) {
+    super(message, 'UNKNOWN_CONTRACT', options)
+  }
+}
+
+/** The contract's challenge window is shorter than this node accepts: a renter could exit before it answers. */
+export class ChallengePeriodTooShortError extends PayError {
+  static override name = 'ChallengePeriodTooShortError'
+  constructor(message = 'The challenge period is too short', options: ErrorOptions = {}) {
+    super(message, 'CHALLENGE_PERIOD_TOO_SHORT', options)
+  }
+}
+
 /** The chain config file is missing or invalid. */
 export class ChainConfigError extends PayError {
   static override name = 'ChainConfigError'
@@ -153,21 +169,49 @@ export class PaymentStoreError extends PayError {
   }
 }
 
-/** The checks the receiver runs, in order: each rule's error code. */
-export const PAYMENT_CHECKS = [
-  'CHANNEL_MISMATCH',
-  'CHANNEL_NOT_OPEN',
-  'CHANNEL_CLOSING',
-  'WRONG_CHAIN',
-  'WRONG_CONTRACT',
-  'COMMITMENT_NOT_SIGNED',
-  'WRONG_SIGNER',
-  'UNKNOWN_LEASE',
-  'TICK_OUT_OF_RANGE',
-  'INVALID_PREIMAGE',
-  'AMOUNT_NOT_INCREASING',
-  'AMOUNT_EXCEEDS_DEPOSIT',
-] as const
+/**
+ * The checks the receiver runs on each kind of payment message, in the order it runs them: each rule's error code
+ * (protocols/README.md has the same tables with each rule spelled out; a test keeps the two equal). The first
+ * failing rule is the one reported.
+ */
+export const PAYMENT_CHECKS = {
+  commitment: [
+    'MALFORMED',
+    'CHANNEL_MISMATCH',
+    'WRONG_CHAIN',
+    'WRONG_CONTRACT',
+    'CHANNEL_NOT_OPEN',
+    'CHANNEL_MISMATCH',
+    'CHANNEL_CLOSING',
+    'COMMITMENT_NOT_SIGNED',
+    'WRONG_SIGNER',
+    'AMOUNT_NOT_INCREASING',
+    'AMOUNT_EXCEEDS_DEPOSIT',
+  ],
+  tick: [
+    'UNKNOWN_LEASE',
+    'CHANNEL_NOT_OPEN',
+    'CHANNEL_MISMATCH',
+    'CHANNEL_CLOSING',
+    'TICK_OUT_OF_RANGE',
+    'INVALID_PREIMAGE',
+    'AMOUNT_NOT_INCREASING',
+    'AMOUNT_EXCEEDS_DEPOSIT',
+  ],
+  voucher: [
+    'MALFORMED',
+    'CHANNEL_MISMATCH',
+    'WRONG_CHAIN',
+    'WRONG_CONTRACT',
+    'CHANNEL_NOT_OPEN',
+    'CHANNEL_MISMATCH',
+    'CHANNEL_CLOSING',
+    'WRONG_SIGNER',
+    'WRONG_SIGNER',
+    'AMOUNT_NOT_INCREASING',
+    'AMOUNT_EXCEEDS_DEPOSIT',
+  ],
+} as const
 
 /** The contract's custom errors, by name, as the typed errors above. */
 export function errorFromContractRevert(errorName: string, cause?: unknown): PayError {
@@ -197,6 +241,8 @@ export function errorFromContractRevert(errorName: string, cause?: unknown): Pay
       return new InvalidPreimageError(undefined, options)
     case 'TickOutOfRange':
       return new TickOutOfRangeError(undefined, options)
+    case 'ChallengePeriodTooShort':
+      return new ChallengePeriodTooShortError('The challenge period is below the contract minimum (1 hour)', options)
     default:
       return new ChainError(`Contract reverted: ${errorName}`, options)
   }

@@ -80,6 +80,13 @@ export {
 } from './actions/settle-channel.js'
 export { type TopUpChannelParameters, type TopUpChannelReturnType, topUpChannel } from './actions/top-up-channel.js'
 export {
+  type ChainIdentity,
+  chainIdentityOf,
+  type VerifyPaymentContractParameters,
+  type VerifyPaymentContractReturnType,
+  verifyPaymentContract,
+} from './actions/verify-contract.js'
+export {
   type ChainConfig,
   chainConfigPath,
   type LoadChainConfigOptions,
@@ -106,7 +113,9 @@ export {
   DEV_CHALLENGE_PERIOD_SECONDS,
   EVM_KEY_FILE,
   MAX_AMOUNT,
+  MAX_PROOF_TICKS,
   MAX_TICKS,
+  MIN_CHALLENGE_PERIOD_SECONDS,
   PAYMENT_STORE_DIR,
   PRIVATE_KEY_ENV,
 } from './constants.js'
@@ -125,6 +134,8 @@ export {
   HASH_FUNCTION_IDS,
   hashTickCommitment,
   hashVoucher,
+  isCanonicalSignature,
+  normalizeSignature,
   paymentDomain,
   recoverTickCommitmentSigner,
   recoverVoucherSigner,
@@ -170,8 +181,19 @@ export {
   type PaymentSenderInit,
   type StartLeaseParameters,
 } from './payment-sender.js'
+export {
+  type EarlierPaymentState,
+  openProviderPayments,
+  openRenterPayments,
+  type PaymentStateInit,
+  type ProviderPayments,
+  type ProviderPaymentsInit,
+  type RenterPayments,
+  type RenterPaymentsInit,
+} from './payment-state.js'
 export { createPaymentStore, PaymentStore, type PaymentStoreInit, type StoreOperation } from './payment-store.js'
 export * as payPb from './pb/pay.js'
+export { providerNodeId } from './provider-node.js'
 export {
   createSettler,
   type PendingSettlement,

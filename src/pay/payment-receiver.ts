@@ -2,8 +2,8 @@ import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Address, bytesToHex, type Hex, hexToBytes, isAddressEqual } from 'viem'
 import type { ChannelStateCache } from './channel-state-cache.js'
-import { MAX_AMOUNT, MAX_TICKS } from './constants.js'
-import { recoverTickCommitmentSigner, recoverVoucherSigner } from './eip712.js'
+import { MAX_AMOUNT, MAX_PROOF_TICKS, MAX_TICKS } from './constants.js'
+import { isCanonicalSignature, recoverTickCommitmentSigner, recoverVoucherSigner } from './eip712.js'
 import {
   AmountExceedsDepositError,
   AmountNotIncreasingError,
@@ -65,9 +65,17 @@ export interface PaymentReceiverInit {
   contract: Address
   /** This node's EVM address: only channels to it are accepted. */
   provider: Address
-  /** Hash functions accepted in commitments; default both (the contract verifies both). */
+  /** This node's id ({@link providerNodeId} of its peer id): only channels bound to it are accepted. */
+  providerNode: Hex
+  /**
+   * Hash functions accepted in commitments; default keccak256 only. sha256 costs 2.5x the gas per step on-chain, so
+   * a renter choosing it would make the provider's proofs dearer to settle.
+   */
   hashFunctions?: HashFunctionName[]
-  /** Upper bound on a commitment's maxTicks; default {@link MAX_TICKS}. */
+  /**
+   * Upper bound on a commitment's maxTicks, so that a tick proof always fits well inside a block; default
+   * {@link MAX_PROOF_TICKS}.
+   */
   maxTicks?: number
 }
 
@@ -95,9 +103,10 @@ function key(hex: Hex): Hex {
 }
 
 /**
- * The provider's side of payments. Every message is checked rule by rule (see PAYMENT_CHECKS in errors.ts), each
- * rule with its own typed error, and the best proof per channel is durable in the store before the call resolves:
- * a resolved call is an acknowledged payment that survives `kill -9`.
+ * The provider's side of payments. Every message is checked rule by rule, in the order PAYMENT_CHECKS (errors.ts)
+ * lists, each rule with its own typed error, and the best proof per channel is durable in the store before the call
+ * resolves: a resolved call is an acknowledged payment that survives `kill -9`. It acknowledges only what the
+ * contract would settle: the same signature rules (low s), the same amounts, a channel bound to this node.
  *
  * Leases on one channel are sequential: a new commitment must start at or above the channel's best total and
  * retires the channel's previous lease (its ticks stay in the best proof if they were the best).
@@ -108,6 +117,7 @@ export class PaymentReceiver {
   private readonly chainId: number
   private readonly contract: Address
   private readonly provider: Address
+  private readonly providerNode: Hex
   private readonly hashFunctions: HashFunctionName[]
   private readonly maxTicks: number
   private readonly best = new Map<Hex, BestRecord>()
@@ -124,8 +134,9 @@ export class PaymentReceiver {
     this.chainId = init.chainId
     this.contract = init.contract
     this.provider = init.provider
-    this.hashFunctions = init.hashFunctions ?? ['keccak256', 'sha256']
-    this.maxTicks = init.maxTicks ?? MAX_TICKS
+    this.providerNode = key(init.providerNode)
+    this.hashFunctions = init.hashFunctions ?? ['keccak256']
+    this.maxTicks = Math.min(init.maxTicks ?? MAX_PROOF_TICKS, MAX_TICKS)
   }
 
   /** Load best proofs and lease progress from the store. */
@@ -242,14 +253,11 @@ export class PaymentReceiver {
     const c = signed.commitment
     const channelId = key(c.channelId)
     const leaseId = key(c.leaseId)
-    if (channelId !== key(expect.channelId)) throw new ChannelMismatchError('Commitment is for another channel')
-    if (expect.leaseId != null && leaseId !== key(expect.leaseId)) {
-      throw new ChannelMismatchError('Commitment is for another lease')
+    if (!this.hashFunctions.includes(c.hashFunction)) {
+      throw new MalformedPaymentError(`Hash function not accepted (accepted: ${this.hashFunctions.join(', ')})`)
     }
-    this.checkDomain(c.chainId, c.contract)
-    if (!this.hashFunctions.includes(c.hashFunction)) throw new MalformedPaymentError('Hash function not accepted')
     if (!Number.isInteger(c.maxTicks) || c.maxTicks < 1 || c.maxTicks > this.maxTicks) {
-      throw new MalformedPaymentError('maxTicks out of range')
+      throw new MalformedPaymentError(`maxTicks must be 1..${this.maxTicks}: renew or re-anchor for longer leases`)
     }
     if (c.amountPerTick <= 0n || c.amountPerTick > MAX_AMOUNT || c.baseAmount < 0n || c.baseAmount > MAX_AMOUNT) {
       throw new MalformedPaymentError('Amount out of range')
@@ -257,8 +265,15 @@ export class PaymentReceiver {
     if (expect.amountPerTick != null && c.amountPerTick !== expect.amountPerTick) {
       throw new MalformedPaymentError('Commitment has another price per tick')
     }
+    if (channelId !== key(expect.channelId)) throw new ChannelMismatchError('Commitment is for another channel')
+    if (expect.leaseId != null && leaseId !== key(expect.leaseId)) {
+      throw new ChannelMismatchError('Commitment is for another lease')
+    }
+    this.checkDomain(c.chainId, c.contract)
     const state = await this.openChannel(channelId, options)
-    if (!/^0x[0-9a-fA-F]{130}$/.test(signed.signature)) throw new CommitmentNotSignedError()
+    if (!isCanonicalSignature(signed.signature)) {
+      throw new CommitmentNotSignedError('Commitment signature is not 65 bytes with a low s and v in {0, 1, 27, 28}')
+    }
     let signer: Address
     try {
       signer = await recoverTickCommitmentSigner(signed)
@@ -336,6 +351,8 @@ export class PaymentReceiver {
     if (options.index != null && options.index !== k) throw new InvalidPreimageError(`Expected tick ${k}`)
     if (!verifyTickPreimage(c.hashFunction, preimage, lease.last)) throw new InvalidPreimageError()
     const total = c.baseAmount + BigInt(k) * c.amountPerTick
+    // Already settled past this (the contract would refuse it as AmountNotIncreasing).
+    if (total <= state.settled) throw new AmountNotIncreasingError('Tick total is not above what was settled')
     if (total > state.deposit) {
       // The renter may have topped up since the last read.
       const fresh = await this.openChannel(lease.channelId, { ...options, force: true })
@@ -389,12 +406,15 @@ export class PaymentReceiver {
     options: AbortOptions = {},
   ): Promise<AcceptedPayment> {
     const channelId = key(voucher.channelId)
+    if (voucher.total < 0n || voucher.total > MAX_AMOUNT) throw new MalformedPaymentError('Amount out of range')
     if (expect.channelId != null && channelId !== key(expect.channelId)) {
       throw new ChannelMismatchError('Voucher is for another channel')
     }
     this.checkDomain(voucher.chainId, voucher.contract)
-    if (voucher.total < 0n || voucher.total > MAX_AMOUNT) throw new MalformedPaymentError('Amount out of range')
     const state = await this.openChannel(channelId, options)
+    if (!isCanonicalSignature(voucher.signature)) {
+      throw new WrongSignerError('Voucher signature is not 65 bytes with a low s and v in {0, 1, 27, 28}')
+    }
     let signer: Address
     try {
       signer = await recoverVoucherSigner(voucher)
@@ -436,11 +456,14 @@ export class PaymentReceiver {
     if (!isAddressEqual(contract, this.contract)) throw new WrongContractError()
   }
 
-  /** The channel's state, checked: exists, is ours, not closing. */
+  /** The channel's state, checked: exists, pays this provider, is bound to this node, not closing. */
   private async openChannel(channelId: Hex, options: AbortOptions & { force?: boolean }): Promise<ChannelState> {
     const state = await this.channels.get(channelId, options)
     if (state == null) throw new ChannelNotOpenError()
     if (!isAddressEqual(state.provider, this.provider)) throw new ChannelMismatchError('Channel is to another provider')
+    if (key(state.providerNode) !== this.providerNode) {
+      throw new ChannelMismatchError('Channel is bound to another node of this payout address')
+    }
     if (state.closeRequestedAt !== 0n) throw new ChannelClosingError()
     return state
   }
@@ -450,7 +473,8 @@ export class PaymentReceiver {
  * Create the provider's payment receiver.
  *
  * @example
- * const receiver = createPaymentReceiver({ store, channels }, { chainId, contract, provider: me.address })
+ * const providerNode = providerNodeId(peerId.toMultihash().bytes)
+ * const receiver = createPaymentReceiver({ store, channels }, { chainId, contract, provider: me.address, providerNode })
  * await receiver.start()
  * await receiver.acceptCommitment(signedCommitment, { channelId })
  * await receiver.acceptTick(leaseId, preimage) // once a second

@@ -31,6 +31,9 @@ interface SenderLease {
   ticks: number
   /** Chain elements spent under earlier commitments of this chain (re-anchoring). */
   offset: number
+  /** Ticks since the last voucher, across renewals: the provider expects one every `voucherEveryTicks`. */
+  sinceVoucher: number
+  voucherEveryTicks: number
 }
 
 export interface PaymentSenderComponents {
@@ -61,6 +64,8 @@ export interface StartLeaseParameters {
   maxTicks: number
   /** If known, the lease refuses ticks past it (the provider would refuse them anyway). */
   deposit?: bigint
+  /** A voucher at least every this many ticks (the provider's quote says); default the sender's own. */
+  voucherEveryTicks?: number
 }
 
 export interface NextTick {
@@ -148,7 +153,16 @@ export class PaymentSender {
     const retired: Hex[] = []
     for (const [id, other] of this.leases) if (other.channelId === channelId) retired.push(id)
     for (const id of retired) this.leases.delete(id)
-    const lease: SenderLease & { deposit?: bigint } = { leaseId, channelId, chain, commitment, ticks: 0, offset: 0 }
+    const lease: SenderLease & { deposit?: bigint } = {
+      leaseId,
+      channelId,
+      chain,
+      commitment,
+      ticks: 0,
+      offset: 0,
+      sinceVoucher: 0,
+      voucherEveryTicks: Math.min(this.voucherEveryTicks, params.voucherEveryTicks ?? this.voucherEveryTicks),
+    }
     if (params.deposit != null) lease.deposit = params.deposit
     this.leases.set(leaseId, lease)
     await this.store.write(
@@ -180,7 +194,12 @@ export class PaymentSender {
     }
     const deposit = params.deposit ?? lease.deposit
     if (deposit != null) next.deposit = deposit
-    return this.startLease(next, options)
+    next.voucherEveryTicks = lease.voucherEveryTicks
+    const commitment = await this.startLease(next, options)
+    // The voucher cadence runs on across the renewal.
+    const renewed = this.leases.get(lease.leaseId)
+    if (renewed != null) renewed.sinceVoucher = lease.sinceVoucher
+    return commitment
   }
 
   /**
@@ -239,7 +258,11 @@ export class PaymentSender {
       total,
     }
     const spent = lease.offset + k
-    if (spent % this.voucherEveryTicks === 0) next.voucher = await this.signVoucher(lease.channelId)
+    lease.sinceVoucher++
+    if (lease.sinceVoucher >= lease.voucherEveryTicks) {
+      lease.sinceVoucher = 0
+      next.voucher = await this.signVoucher(lease.channelId)
+    }
     if (this.reanchorEveryTicks != null && k % this.reanchorEveryTicks === 0 && spent < lease.chain.length) {
       next.commitment = await this.reanchor(lease.leaseId, options)
     }

@@ -49,6 +49,8 @@ export interface ChannelState {
   channelId: Hex
   renter: Address
   provider: Address
+  /** The one provider node that serves the channel: {@link providerNodeId} of its peer id. */
+  providerNode: Hex
   /** The zero address for native ETH. */
   token: Address
   deposit: bigint

@@ -17,6 +17,7 @@ import { createPayWalletClient } from '../../src/pay/clients.js'
 import { startDevChain } from '../../src/pay/dev-chain.js'
 import { createPaymentSender } from '../../src/pay/payment-sender.js'
 import { createPaymentStore } from '../../src/pay/payment-store.js'
+import { providerNodeId } from '../../src/pay/provider-node.js'
 import { addModel } from '../compute/onnx-builder.js'
 import { startProviderCli, writeChainFile } from '../helpers/cli.js'
 import { percentile, printTable, round } from './stats.js'
@@ -125,7 +126,9 @@ export async function run(): Promise<object> {
     // 2. Concurrent leases: the renters live in this process, the provider in its own.
     const renterAccount = privateKeyToAccount(chain.accounts[3]!.privateKey)
     const wallet = createPayWalletClient(chain, renterAccount)
-    const payout = (await status()).payoutAddress as Hex
+    const providerStatus = await status()
+    const payout = providerStatus.payoutAddress as Hex
+    const providerNode = providerNodeId(peerIdFromString(providerStatus.peerId).toMultihash().bytes)
     const store = await createPaymentStore({ path: join(dir, 'ramp-payments') })
     const sender = createPaymentSender(
       { store, account: renterAccount },
@@ -137,6 +140,7 @@ export async function run(): Promise<object> {
       const opened = await openChannel(wallet, {
         contract: chain.contract,
         provider: payout,
+        providerNode,
         amount: parseEther('0.01'),
       })
       channels.push(opened.channelId)

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bytesToHex, type Hex } from 'viem'
+import { bytesToHex, type Hex, keccak256, toBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
 import { settleTicks, settleVoucher } from '../../src/pay/actions/settle-channel.js'
@@ -116,8 +116,9 @@ export async function run(): Promise<object> {
     const renterWallet = createPayWalletClient(dev, r)
     const providerWallet = createPayWalletClient(dev, p)
     const contract = dev.contract
+    const providerNode = keccak256(toBytes('bench provider node'))
     const open = (token?: Hex) =>
-      openChannel(renterWallet, { contract, provider: p.address, amount: 10n ** 18n, token })
+      openChannel(renterWallet, { contract, provider: p.address, providerNode, amount: 10n ** 18n, token })
     const gas: Array<Record<string, string | number>> = []
     const gasJson: Record<string, number> = {}
     const record = (name: string, value: bigint): void => {
@@ -204,7 +205,10 @@ export async function run(): Promise<object> {
     const store = await createPaymentStore({ path: join(dir, 'store') })
     const publicClient = createPayPublicClient(dev)
     const channels = new ChannelStateCache({ client: publicClient }, { contract, ttlMs: 600_000 })
-    const receiver = createPaymentReceiver({ store, channels }, { chainId: dev.chainId, contract, provider: p.address })
+    const receiver = createPaymentReceiver(
+      { store, channels },
+      { chainId: dev.chainId, contract, provider: p.address, providerNode },
+    )
     await receiver.start()
     const LEASES = 200
     const leases: Array<{ leaseId: Hex; chain: HashChain; k: number }> = []

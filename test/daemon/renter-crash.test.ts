@@ -14,8 +14,7 @@ import { RENTER_STORE_DIR } from '../../src/daemon/renter-client.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
 import { createPayPublicClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
-import { createPaymentSender } from '../../src/pay/payment-sender.js'
-import { createPaymentStore } from '../../src/pay/payment-store.js'
+import { openRenterPayments } from '../../src/pay/payment-state.js'
 import type { SettlementResult } from '../../src/pay/settler.js'
 import { addModel } from '../compute/onnx-builder.js'
 import { REPO_ROOT } from '../helpers/cli.js'
@@ -109,17 +108,16 @@ describe('a renter that crashes mid-lease (kill -9)', () => {
 
     // The renter's own records (read after its death): it authorised what was settled, or one tick more that
     // never reached the provider.
-    const store = await createPaymentStore({ path: join(dir, RENTER_STORE_DIR) })
+    const renterPayments = await openRenterPayments({
+      chain,
+      account: privateKeyToAccount(chain.accounts[1]!.privateKey),
+      storeDir: join(dir, RENTER_STORE_DIR),
+    })
     try {
-      const sender = createPaymentSender(
-        { store, account: privateKeyToAccount(chain.accounts[1]!.privateKey) },
-        { chainId: chain.chainId, contract: chain.contract },
-      )
-      await sender.start()
-      const authorised = sender.channelTotal(channelId)
+      const authorised = renterPayments.sender.channelTotal(channelId)
       assert.ok(authorised - onChain.settled >= 0n && authorised - onChain.settled <= PRICE, `${authorised}`)
     } finally {
-      await store.stop()
+      await renterPayments.stop()
     }
   })
 })

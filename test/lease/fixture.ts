@@ -9,12 +9,14 @@ import { type ComputeService, createCompute } from '../../src/compute/index.js'
 import { createLeaseProvider, type LeaseProvider, type LeaseProviderInit } from '../../src/lease/index.js'
 import { createNode, type ParkbenchNode } from '../../src/net/index.js'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
-import { ChannelStateCache } from '../../src/pay/channel-state-cache.js'
-import { createPayPublicClient, createPayWalletClient } from '../../src/pay/clients.js'
+import type { ChannelStateCache } from '../../src/pay/channel-state-cache.js'
+import { createPayWalletClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
-import { createPaymentReceiver, type PaymentReceiver } from '../../src/pay/payment-receiver.js'
+import type { PaymentReceiver } from '../../src/pay/payment-receiver.js'
 import { createPaymentSender, type PaymentSender } from '../../src/pay/payment-sender.js'
+import { openProviderPayments } from '../../src/pay/payment-state.js'
 import { createPaymentStore, type PaymentStore } from '../../src/pay/payment-store.js'
+import { providerNodeId } from '../../src/pay/provider-node.js'
 import { addModel } from '../compute/onnx-builder.js'
 
 export const PRICE = 1_000n
@@ -51,17 +53,25 @@ export async function startProvider(
   const privateKey = await generateKeyPair('Ed25519')
   const node = await createNode({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
   const dataDir = await mkdtemp(join(tmpdir(), 'pb-lease-provider-'))
-  const store = await createPaymentStore({ path: join(dataDir, 'payments') })
-  const channels = new ChannelStateCache({ client: createPayPublicClient(chain) }, { contract: chain.contract })
-  const receiver = createPaymentReceiver(
-    { store, channels },
-    { chainId: chain.chainId, contract: chain.contract, provider: account.address },
-  )
-  await receiver.start()
+  const providerNode = providerNodeId(node.peerId.toMultihash().bytes)
+  const payments = await openProviderPayments({
+    chain,
+    account,
+    providerNode,
+    storeDir: join(dataDir, 'payments'),
+  })
+  const { store, channels, receiver } = payments
   let compute: ComputeService | undefined
   const leases = createLeaseProvider(
     { node, privateKey, receiver, channels, models: { has: async (sha) => compute!.store.has(sha) } },
-    { payoutAddress: account.address, pricePerSecond: PRICE, threads: 2, maxLeaseSeconds: 60, ...init },
+    {
+      payoutAddress: account.address,
+      providerNode,
+      pricePerSecond: PRICE,
+      threads: 2,
+      maxLeaseSeconds: 60,
+      ...init,
+    },
   )
   await leases.start()
   compute = createCompute(node, { dataDir, admit: leases.admit, workers: 1 })
@@ -80,9 +90,8 @@ export async function startProvider(
     async stop() {
       await leases.stop()
       await compute!.stop()
-      await receiver.stop()
+      await payments.stop()
       await node.stop()
-      await store.stop()
     },
   }
 }
@@ -108,6 +117,7 @@ export async function startRenter(chain: DevChain, accountIndex: number, provide
       const { channelId } = await openChannel(wallet, {
         contract: chain.contract,
         provider: provider.account.address,
+        providerNode: providerNodeId(provider.node.peerId.toMultihash().bytes),
         amount,
       })
       return channelId

@@ -91,12 +91,15 @@ describe('parkbench chain and parkbench channel (real anvil, real CLI)', () => {
     const who = await run(['channel', 'status', ...provider, '--json'])
     assert.equal(who.code, 0, who.stderr)
     const providerAddress = JSON.parse(who.stdout).account as string
+    const providerPeer = (await run(['id', ...provider])).stdout.trim()
     const opened = await run([
       'channel',
       'open',
       ...renter,
       '--provider',
       providerAddress,
+      '--peer',
+      providerPeer,
       '--amount',
       '7000',
       '--json',
@@ -109,6 +112,8 @@ describe('parkbench chain and parkbench channel (real anvil, real CLI)', () => {
       ...renter,
       '--provider',
       providerAddress,
+      '--peer',
+      providerPeer,
       '--amount',
       '9',
       '--token',
@@ -155,7 +160,8 @@ describe('parkbench chain and parkbench channel (real anvil, real CLI)', () => {
 
   it('chain deploy puts a fresh contract on any RPC; --rpc-url + --contract reach it without a config file', async () => {
     const key = '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' // dev account 9
-    const deployed = await run([
+    // The contract has a floor on the challenge window: a renter could otherwise withdraw in the next block.
+    const tooShort = await run([
       'chain',
       'deploy',
       '--rpc-url',
@@ -164,6 +170,20 @@ describe('parkbench chain and parkbench channel (real anvil, real CLI)', () => {
       key,
       '--challenge-period',
       '60',
+      '--data-dir',
+      join(dir, 'short'),
+    ])
+    assert.equal(tooShort.code, 1)
+    assert.match(tooShort.stderr, /CHALLENGE_PERIOD_TOO_SHORT/)
+    const deployed = await run([
+      'chain',
+      'deploy',
+      '--rpc-url',
+      config.rpcUrl,
+      '--private-key',
+      key,
+      '--challenge-period',
+      '3600',
       '--data-dir',
       join(dir, 'elsewhere'),
       '--json',

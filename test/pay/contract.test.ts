@@ -60,6 +60,7 @@ describe('PaymentChannel contract (anvil)', () => {
       const { channelId, deposit } = await openChannel(f.renter.wallet, {
         contract,
         provider: f.provider.account.address,
+        providerNode: f.providerNode,
         token,
         amount: 1_000_000n,
       })
@@ -130,6 +131,7 @@ describe('PaymentChannel contract (anvil)', () => {
     const { channelId } = await openChannel(f.renter.wallet, {
       contract,
       provider: f.provider.account.address,
+      providerNode: f.providerNode,
       token,
       amount: 10_000n,
     })
@@ -160,6 +162,7 @@ describe('PaymentChannel contract (anvil)', () => {
     const { channelId } = await openChannel(f.renter.wallet, {
       contract,
       provider: f.provider.account.address,
+      providerNode: f.providerNode,
       amount: 10_000n,
     })
     const chain = new HashChain('keccak256', 100)
@@ -183,8 +186,8 @@ describe('PaymentChannel contract (anvil)', () => {
   it('rejects every bad proof on-chain with a typed error', async () => {
     const { contract, chainId } = f.chain
     const provider = f.provider.account.address
-    const a = await openChannel(f.renter.wallet, { contract, provider, amount: 10_000n })
-    const b = await openChannel(f.renter.wallet, { contract, provider, amount: 10_000n })
+    const a = await openChannel(f.renter.wallet, { contract, provider, providerNode: f.providerNode, amount: 10_000n })
+    const b = await openChannel(f.renter.wallet, { contract, provider, providerNode: f.providerNode, amount: 10_000n })
     const good = await signVoucher(f.renter.account, { chainId, contract, channelId: a.channelId, total: 500n })
     const w = f.provider.wallet
     // Forged: signed by someone other than the renter.
@@ -286,7 +289,12 @@ describe('PaymentChannel contract (anvil)', () => {
       chain: f.stranger.wallet.chain,
     })
     const hostile = (await waitForTransactionReceipt(f.publicClient, { hash: deployHash })).contractAddress!
-    const { channelId } = await openChannel(f.renter.wallet, { contract, provider: hostile, amount: 10_000n })
+    const { channelId } = await openChannel(f.renter.wallet, {
+      contract,
+      provider: hostile,
+      providerNode: f.providerNode,
+      amount: 10_000n,
+    })
     const first = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 100n })
     const second = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 300n })
     const hash = await writeContract(f.stranger.wallet, {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { Address } from 'viem'
+import { type Address, type Hex, keccak256, toBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalance, readContract } from 'viem/actions'
 import {
@@ -21,6 +21,8 @@ export interface PayFixture {
   publicClient: PayPublicClient
   renter: Party
   provider: Party
+  /** The provider's node id (what a channel is bound to): a stand-in for a peer id's hash in pay-only tests. */
+  providerNode: Hex
   stranger: Party
 }
 
@@ -35,6 +37,7 @@ export async function setupPayFixture(): Promise<PayFixture> {
     publicClient: createPayPublicClient(chain),
     renter: party(1),
     provider: party(2),
+    providerNode: keccak256(toBytes('parkbench test provider node')),
     stranger: party(3),
   }
 }

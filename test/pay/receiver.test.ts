@@ -52,7 +52,12 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
         store: s ?? (await store()),
         channels: new ChannelStateCache({ client: f.publicClient }, { contract: f.chain.contract }),
       },
-      { chainId: f.chain.chainId, contract: f.chain.contract, provider: f.provider.account.address },
+      {
+        chainId: f.chain.chainId,
+        contract: f.chain.contract,
+        provider: f.provider.account.address,
+        providerNode: f.providerNode,
+      },
     )
     await r.start()
     return r
@@ -71,6 +76,7 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
     const { channelId } = await openChannel(f.renter.wallet, {
       contract: f.chain.contract,
       provider: f.provider.account.address,
+      providerNode: f.providerNode,
       amount,
     })
     return channelId
@@ -150,6 +156,7 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
     const { channelId: elsewhere } = await openChannel(f.renter.wallet, {
       contract,
       provider: f.stranger.account.address,
+      providerNode: f.providerNode,
       amount: 1_000n,
     })
     await rejectsWithCode(r.acceptVoucher(await v(10n, { channelId: elsewhere })), 'CHANNEL_MISMATCH')
@@ -230,14 +237,13 @@ describe('payment receiver and sender: off-chain checks, durable store (anvil)',
     for (let k = 1; k <= 97; k++) await r.acceptTick(ahead.commitment.leaseId, chain2.preimage(k))
     assert.equal(r.channelTotal(channelId), 1_000n)
     await rejectsWithCode(r.acceptTick(ahead.commitment.leaseId, chain2.preimage(98)), 'AMOUNT_EXCEEDS_DEPOSIT')
-    const shortChain = new HashChain('sha256', 2)
+    const shortChain = new HashChain('keccak256', 2)
     const channel2 = await open(1_000n)
     const short = await signTickCommitment(f.renter.account, {
       ...base,
       channelId: channel2,
       leaseId: bytesToHex(new Uint8Array(32).fill(12)),
       tip: shortChain.tip,
-      hashFunction: 'sha256',
       maxTicks: 2,
     })
     await r.acceptCommitment(short, { channelId: channel2 })

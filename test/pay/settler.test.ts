@@ -50,7 +50,12 @@ describe('settler and crash safety (anvil)', () => {
     const channels = new ChannelStateCache({ client: f.publicClient }, { contract: f.chain.contract })
     const receiver = createPaymentReceiver(
       { store, channels },
-      { chainId: f.chain.chainId, contract: f.chain.contract, provider: f.provider.account.address },
+      {
+        chainId: f.chain.chainId,
+        contract: f.chain.contract,
+        provider: f.provider.account.address,
+        providerNode: f.providerNode,
+      },
     )
     await receiver.start()
     const settler = (init: Partial<SettlerInit> = {}, wallet = f.provider.wallet) =>
@@ -77,6 +82,7 @@ describe('settler and crash safety (anvil)', () => {
     const { channelId } = await openChannel(f.renter.wallet, {
       contract: f.chain.contract,
       provider: f.provider.account.address,
+      providerNode: f.providerNode,
       amount,
     })
     return channelId
@@ -95,6 +101,7 @@ describe('settler and crash safety (anvil)', () => {
         chainId: f.chain.chainId,
         contract: f.chain.contract,
         provider: f.provider.account.address,
+        providerNode: f.providerNode,
         commitment: bytesToHex(encodeSignedTickCommitment(commitment)),
         preimages,
       }),

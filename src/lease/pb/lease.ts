@@ -287,6 +287,7 @@ export interface Quote {
   threads: number
   amountPerTick: bigint
   expiresAtMs: bigint
+  voucherEveryTicks: number
 }
 
 export namespace Quote {
@@ -349,6 +350,11 @@ export namespace Quote {
           if (obj.expiresAtMs < 4294967296n) { w.uint32(Number(obj.expiresAtMs)) } else { w.uint64(obj.expiresAtMs) }
         }
 
+        if ((obj.voucherEveryTicks != null && obj.voucherEveryTicks !== 0)) {
+          w.uint32(88)
+          w.uint32(obj.voucherEveryTicks)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -363,7 +369,8 @@ export namespace Quote {
           maxSeconds: 0,
           threads: 0,
           amountPerTick: 0n,
-          expiresAtMs: 0n
+          expiresAtMs: 0n,
+          voucherEveryTicks: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -410,6 +417,10 @@ export namespace Quote {
             }
             case 10: {
               obj.expiresAtMs = reader.uint64()
+              break
+            }
+            case 11: {
+              obj.voucherEveryTicks = reader.uint32()
               break
             }
             default: {
@@ -497,6 +508,13 @@ export namespace Quote {
               }
               break
             }
+            case 11: {
+              yield {
+                field: `${prefix}.voucherEveryTicks`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -559,6 +577,11 @@ export namespace Quote {
     value: bigint
   }
 
+  export interface QuoteVoucherEveryTicksFieldEvent {
+    field: '$.voucherEveryTicks'
+    value: number
+  }
+
   export function encode (obj: Partial<Quote>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Quote.codec())
   }
@@ -567,7 +590,7 @@ export namespace Quote {
     return decodeMessage(buf, Quote.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Quote>): Generator<QuoteLeaseIdFieldEvent | QuoteRenterPeerIdFieldEvent | QuoteChannelIdFieldEvent | QuotePricePerSecondFieldEvent | QuoteTickIntervalMsFieldEvent | QuoteGraceMsFieldEvent | QuoteMaxSecondsFieldEvent | QuoteThreadsFieldEvent | QuoteAmountPerTickFieldEvent | QuoteExpiresAtMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Quote>): Generator<QuoteLeaseIdFieldEvent | QuoteRenterPeerIdFieldEvent | QuoteChannelIdFieldEvent | QuotePricePerSecondFieldEvent | QuoteTickIntervalMsFieldEvent | QuoteGraceMsFieldEvent | QuoteMaxSecondsFieldEvent | QuoteThreadsFieldEvent | QuoteAmountPerTickFieldEvent | QuoteExpiresAtMsFieldEvent | QuoteVoucherEveryTicksFieldEvent> {
     return streamMessage(buf, Quote.codec(), opts)
   }
 }

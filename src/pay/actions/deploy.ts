@@ -2,13 +2,14 @@ import type { AbortOptions } from '@libp2p/interface'
 import { type Address, getAddress, type Hex } from 'viem'
 import { deployContract, waitForTransactionReceipt } from 'viem/actions'
 import type { PayWalletClient } from '../clients.js'
+import { MIN_CHALLENGE_PERIOD_SECONDS } from '../constants.js'
 import {
   DEV_TOKEN_ABI,
   DEV_TOKEN_BYTECODE,
   PAYMENT_CHANNEL_ABI,
   PAYMENT_CHANNEL_BYTECODE,
 } from '../contract/artifact.js'
-import { ChainError } from '../errors.js'
+import { ChainError, ChallengePeriodTooShortError } from '../errors.js'
 import { toPayError, withSignal } from './internal.js'
 
 export interface DeployReturnType {
@@ -45,6 +46,12 @@ export async function deployPaymentChannel(
   params: DeployPaymentChannelParameters,
   options: AbortOptions = {},
 ): Promise<DeployReturnType> {
+  // The constructor reverts below its floor; say so before spending gas (viem cannot decode a constructor's error).
+  if (params.challengePeriod < MIN_CHALLENGE_PERIOD_SECONDS) {
+    throw new ChallengePeriodTooShortError(
+      `A challenge period of ${params.challengePeriod} s is below the contract's minimum of ${MIN_CHALLENGE_PERIOD_SECONDS} s`,
+    )
+  }
   try {
     const hash = await withSignal(
       deployContract(client, {

@@ -59,6 +59,7 @@ export async function getChannel(
     renter: Address
     closeRequestedAt: bigint
     provider: Address
+    providerNode: Hex
     token: Address
     deposit: bigint
     settled: bigint
@@ -83,6 +84,7 @@ export async function getChannel(
     channelId: params.channelId,
     renter: raw.renter,
     provider: raw.provider,
+    providerNode: raw.providerNode,
     token: raw.token,
     deposit: raw.deposit,
     settled: raw.settled,

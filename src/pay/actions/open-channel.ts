@@ -8,6 +8,11 @@ import { findEvent, toPayError, withSignal, writeAndWait } from './internal.js'
 export interface OpenChannelParameters {
   contract: Address
   provider: Address
+  /**
+   * The provider node the channel is bound to: {@link providerNodeId} of its peer id. Only that node accepts
+   * payments on the channel, so nodes sharing one payout address never share a channel's counter.
+   */
+  providerNode: Hex
   /** An ERC-20; omit (or the zero address) for native ETH. */
   token?: Address | undefined
   /** Deposit in token base units (wei for ETH). */
@@ -57,7 +62,8 @@ export async function ensureAllowance(
  * For an ERC-20 it first approves the contract if needed.
  *
  * @example
- * const { channelId } = await openChannel(walletClient, { contract, provider, amount: parseEther('0.1') })
+ * const providerNode = providerNodeId(peerId.toMultihash().bytes)
+ * const { channelId } = await openChannel(walletClient, { contract, provider, providerNode, amount: parseEther('0.1') })
  */
 export async function openChannel(
   client: PayWalletClient,
@@ -73,7 +79,7 @@ export async function openChannel(
       address: params.contract,
       abi: PAYMENT_CHANNEL_ABI,
       functionName: 'open',
-      args: [params.provider, token, params.amount],
+      args: [params.provider, params.providerNode, token, params.amount],
       ...(native ? { value: params.amount } : {}),
     },
     options,

@@ -2,7 +2,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import type { Address, Hex } from 'viem'
 import type { PayWalletClient } from '../clients.js'
 import { PAYMENT_CHANNEL_ABI } from '../contract/artifact.js'
-import { HASH_FUNCTION_IDS } from '../eip712.js'
+import { HASH_FUNCTION_IDS, normalizeSignature } from '../eip712.js'
 import type { PaymentProof, SignedTickCommitment, Voucher } from '../types.js'
 import { findEvent, writeAndWait } from './internal.js'
 
@@ -67,7 +67,8 @@ export async function settleVoucher(
       address: params.contract,
       abi: PAYMENT_CHANNEL_ABI,
       functionName: 'settle',
-      args: [voucher.channelId, voucher.total, voucher.signature],
+      // Low s and v in {27, 28}: the form the contract accepts (a receiver only stores such signatures anyway).
+      args: [voucher.channelId, voucher.total, normalizeSignature(voucher.signature)],
     },
     options,
     options.onSent,
@@ -104,7 +105,7 @@ export async function settleTicks(
           baseAmount: c.baseAmount,
           maxTicks: c.maxTicks,
         },
-        params.commitment.signature,
+        normalizeSignature(params.commitment.signature),
         params.preimage,
         params.ticks,
       ],

@@ -14,7 +14,11 @@ export const CONTRACT_FILES = ['PaymentChannel.sol', 'DevToken.sol'] as const
 export const SOLC_SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: 'cancun',
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+  outputSelection: {
+    '*': {
+      '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences'],
+    },
+  },
 } as const
 
 interface Solc {
@@ -25,6 +29,10 @@ interface Solc {
 export interface CompiledContract {
   abi: unknown[]
   bytecode: `0x${string}`
+  /** The code a deployment leaves on-chain, with each immutable's bytes zeroed. */
+  runtimeBytecode: `0x${string}`
+  /** Byte ranges of `runtimeBytecode` that hold immutables (filled in at deploy time). */
+  immutableRanges: Array<{ start: number; length: number }>
 }
 
 export interface CompileResult {
@@ -57,7 +65,17 @@ export async function compileContracts(): Promise<CompileResult> {
   for (const file of CONTRACT_FILES) {
     for (const [name, c] of Object.entries(output.contracts[file] as Record<string, any>)) {
       if (c.evm.bytecode.object === '') continue // interfaces
-      contracts[name] = { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` }
+      const ranges = Object.values(
+        (c.evm.deployedBytecode.immutableReferences ?? {}) as Record<string, Array<{ start: number; length: number }>>,
+      )
+        .flat()
+        .sort((a, b) => a.start - b.start)
+      contracts[name] = {
+        abi: c.abi,
+        bytecode: `0x${c.evm.bytecode.object}`,
+        runtimeBytecode: `0x${c.evm.deployedBytecode.object}`,
+        immutableRanges: ranges,
+      }
     }
   }
   return { solcVersion: solc.version(), contracts }
@@ -79,6 +97,8 @@ export function renderArtifact(result: CompileResult): string {
     const constant = constantName(name)
     lines.push('', `export const ${constant}_ABI = ${JSON.stringify(c.abi, null, 2)} as const`)
     lines.push('', `export const ${constant}_BYTECODE = '${c.bytecode}' as const`)
+    lines.push('', `export const ${constant}_RUNTIME_BYTECODE = '${c.runtimeBytecode}' as const`)
+    lines.push('', `export const ${constant}_IMMUTABLE_RANGES = ${JSON.stringify(c.immutableRanges)} as const`)
   }
   return `${lines.join('\n')}\n`
 }
