@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Address, bytesToHex, type Hex, parseEther } from 'viem'
-import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { waitForTransactionReceipt, writeContract } from 'viem/actions'
 import { deployDevToken, deployPaymentChannel } from './actions/deploy.js'
 import type { ChainConfig } from './chain-config.js'
@@ -211,10 +211,11 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
   log('anvil listening on %s (pid %d)', rpcUrl, child.pid)
   try {
     const accounts = devAccounts()
-    const deployer: PayWalletClient = createPayWalletClient(
-      { rpcUrl, chainId },
-      privateKeyToAccount(accounts[0]!.privateKey),
-    )
+    // A fresh deployer each start: every dev chain gets contracts at new addresses, so channels and payment state
+    // of an earlier (restarted) dev chain can never be mistaken for this one's, even at an identical genesis.
+    const deployerAccount = privateKeyToAccount(generatePrivateKey())
+    await rpc(rpcUrl, 'anvil_setBalance', [deployerAccount.address, `0x${parseEther('10').toString(16)}`])
+    const deployer: PayWalletClient = createPayWalletClient({ rpcUrl, chainId }, deployerAccount)
     const challengePeriod = options.challengePeriod ?? DEV_CHALLENGE_PERIOD_SECONDS
     const channel = await deployPaymentChannel(deployer, { challengePeriod })
     const token = await deployDevToken(deployer, {})

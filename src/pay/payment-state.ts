@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import type { Hex, LocalAccount } from 'viem'
-import { type ChainIdentity, isResetOf, verifyPaymentContract } from './actions/verify-contract.js'
+import { type Hex, isAddressEqual, type LocalAccount } from 'viem'
+import { getCode } from 'viem/actions'
+import { withSignal } from './actions/internal.js'
+import { type ChainIdentity, verifyPaymentContract } from './actions/verify-contract.js'
 import type { ChainConfig } from './chain-config.js'
 import { ChannelStateCache } from './channel-state-cache.js'
 import { createPayPublicClient, createPayWalletClient, type PayPublicClient } from './clients.js'
@@ -44,6 +46,58 @@ interface OpenedState {
   earlier: EarlierPaymentState[]
 }
 
+/** What each store folder records about the chain it belongs to. */
+const IDENTITY_FILE = 'identity.json'
+
+/** Other chains' state folders looked at, at most, when opening one. */
+const MAX_EARLIER_CHECKED = 16
+
+/**
+ * State folders beside this chain's that belong to an earlier incarnation of it: the same chain id and contract
+ * with another genesis, or a contract that has no code on this chain any more (a restarted dev chain).
+ */
+async function findEarlier(
+  init: PaymentStateInit,
+  identity: ChainIdentity,
+  client: PayPublicClient,
+  options: AbortOptions,
+): Promise<EarlierPaymentState[]> {
+  const earlier: EarlierPaymentState[] = []
+  if (existsSync(join(init.storeDir, 'CURRENT'))) {
+    earlier.push({
+      path: init.storeDir,
+      message: `Payment state from an earlier parkbench (not kept per chain) is in ${init.storeDir} and is not used`,
+    })
+  }
+  const entries = (await readdir(init.storeDir, { withFileTypes: true })).filter(
+    (e) => e.isDirectory() && e.name !== identity.key && e.name.startsWith(`${identity.chainId}-`),
+  )
+  for (const entry of entries.slice(0, MAX_EARLIER_CHECKED)) {
+    const path = join(init.storeDir, entry.name)
+    let recorded: ChainIdentity
+    try {
+      recorded = JSON.parse(await readFile(join(path, IDENTITY_FILE), 'utf8')) as ChainIdentity
+    } catch {
+      continue
+    }
+    if (isAddressEqual(recorded.contract, identity.contract)) {
+      earlier.push({
+        path,
+        message: `The chain at ${init.chain.rpcUrl} was reset (genesis ${identity.genesisHash.slice(0, 18)}... is new): payment state of the earlier chain is kept in ${path} and not used`,
+      })
+      continue
+    }
+    const code = await withSignal(getCode(client, { address: recorded.contract }), options).catch(() => 'unknown')
+    if (code == null || code === '0x') {
+      earlier.push({
+        path,
+        message: `Contract ${recorded.contract} no longer exists on chain ${identity.chainId} (was the chain reset?): its payment state is kept in ${path} and not used`,
+      })
+    }
+  }
+  return earlier
+}
+
 /** Verify the contract, find earlier chains' state beside this one, and open this chain's store. */
 async function openState(init: PaymentStateInit, options: AbortOptions): Promise<OpenedState> {
   const publicClient = createPayPublicClient(init.chain)
@@ -57,27 +111,13 @@ async function openState(init: PaymentStateInit, options: AbortOptions): Promise
   )
   const { challengePeriod, ...identity } = verified
   await mkdir(init.storeDir, { recursive: true })
-  const earlier: EarlierPaymentState[] = []
-  if (existsSync(join(init.storeDir, 'CURRENT'))) {
-    earlier.push({
-      path: init.storeDir,
-      message: `Payment state from an earlier parkbench (not kept per chain) is in ${init.storeDir} and is not used`,
-    })
-  }
-  for (const entry of await readdir(init.storeDir, { withFileTypes: true })) {
-    if (entry.isDirectory() && isResetOf(identity, entry.name)) {
-      const path = join(init.storeDir, entry.name)
-      earlier.push({
-        path,
-        message: `The chain at ${init.chain.rpcUrl} was reset (new genesis ${identity.genesisHash.slice(0, 18)}...): payment state of the earlier chain is kept in ${path} and not used`,
-      })
-    }
-  }
+  const earlier = await findEarlier(init, identity, publicClient, options)
   for (const e of earlier) log(e.message)
-  const store = await createPaymentStore({
-    path: join(init.storeDir, identity.key),
-    ...(init.sync != null ? { sync: init.sync } : {}),
-  })
+  const path = join(init.storeDir, identity.key)
+  const store = await createPaymentStore({ path, ...(init.sync != null ? { sync: init.sync } : {}) })
+  if (!existsSync(join(path, IDENTITY_FILE))) {
+    await writeFile(join(path, IDENTITY_FILE), `${JSON.stringify(identity, null, 2)}\n`)
+  }
   return { identity, challengePeriod, publicClient, store, earlier }
 }
 

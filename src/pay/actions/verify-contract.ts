@@ -92,13 +92,3 @@ export function chainIdentityOf(chainId: number, contract: Address, genesisHash:
     key: `${chainId}-${contract.slice(2, 18).toLowerCase()}-${genesisHash.slice(2, 18).toLowerCase()}`,
   }
 }
-
-/** Whether two identities name the same chain id and contract but a different chain (it was reset). */
-export function isResetOf(identity: ChainIdentity, earlierKey: string): boolean {
-  const [chainId, contract, genesis] = earlierKey.split('-')
-  return (
-    chainId === String(identity.chainId) &&
-    contract === identity.contract.slice(2, 18).toLowerCase() &&
-    genesis !== identity.genesisHash.slice(2, 18).toLowerCase()
-  )
-}
