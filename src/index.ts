@@ -12,6 +12,8 @@
  */
 import './polyfill.js'
 
+export { type DemoSummary, runDemo } from './cli/run-demo.js'
+export * from './client/index.js'
 export {
   type AdmissionPolicy,
   type ComputeInit,
@@ -31,7 +33,6 @@ export {
   DaemonNotRunningError,
   DaemonRunningError,
 } from './daemon/control.js'
-export { type DemoSummary, runDemo } from './daemon/demo.js'
 export {
   createDaemon,
   Daemon,
@@ -41,20 +42,9 @@ export {
   readConfigFile,
   resolveConfig,
 } from './daemon/index.js'
-export { type LeaseLogEntry, readLeaseLog } from './daemon/lease-log.js'
-export {
-  Client,
-  type ClientEvent,
-  type ClientInferParameters,
-  type ClientInferResult,
-  type ClientInit,
-  type ClientLease,
-  type ClientLeaseParameters,
-  createClient,
-  NoProviderError,
-} from './daemon/renter-client.js'
 export * from './errors.js'
 export * from './lease/index.js'
+export { type LeaseLogEntry, readLeaseLog } from './lease/lease-log.js'
 export {
   createMarketProvider,
   type DiscoveredOffer,

@@ -1,14 +1,14 @@
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Address, getAddress, type Hex, isAddress, isHex, zeroAddress } from 'viem'
+import { ChannelBook } from '../client/channel-book.js'
+import { RENTER_STORE_DIR } from '../client/client.js'
 import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
-import { RENTER_STORE_DIR, rememberChannel } from '../daemon/renter-client.js'
 import { InvalidInputError } from '../errors.js'
 import {
   type ChannelState,
   getChannel,
   listChannels,
-  openChannel,
   providerNodeId,
   requestClose,
   type SettlementResult,
@@ -138,19 +138,15 @@ const openCommand: Command = {
       if (!isAddress(tokenFlag)) throw new InvalidInputError(`--token ${tokenFlag} is not an address`)
       token = getAddress(tokenFlag)
     }
-    const result = await openChannel(
-      ctx.wallet,
-      {
-        contract: ctx.chain.contract,
-        provider: getAddress(provider),
-        providerNode: providerNodeId(peerBytes),
-        token,
-        amount,
-      },
-      { signal: io.signal },
+    // Recorded as pending before it is sent; `client.infer` and `parkbench infer` reuse it.
+    const book = new ChannelBook(
+      { wallet: ctx.wallet, publicClient: ctx.publicClient },
+      { dataDir: ctx.dataDir, identity, token },
     )
-    // `client.infer` and `parkbench infer` reuse this channel.
-    await rememberChannel(ctx.dataDir, identity, { payoutAddress: getAddress(provider), peer }, token, result.channelId)
+    const result = await book.open(
+      { payoutAddress: getAddress(provider), providerPeer: peer, providerNode: providerNodeId(peerBytes) },
+      { deposit: amount, signal: io.signal },
+    )
     out(
       io,
       args,

@@ -1,6 +1,6 @@
-import { runDemo } from '../daemon/demo.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { JSON_OPTION } from './common-options.js'
+import { runDemo } from './run-demo.js'
 
 export const demoCommand: Command = {
   name: 'demo',

@@ -1,30 +1,14 @@
-import { createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import { type InferResult, infer } from '../compute/infer.js'
+import { type ClientInferResult, type ClientProgressEvent, createClient } from '../client/index.js'
+import type { InferResult } from '../compute/infer.js'
 import { inspectModel } from '../compute/inspect-model.js'
 import { isSha256Hex } from '../compute/model-store.js'
-import { pushModel } from '../compute/model-transfer.js'
-import { type ClientEvent, type ClientInferResult, createClient } from '../daemon/renter-client.js'
+import { sha256OfFile } from '../compute/sha256-file.js'
+import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
-import { fetchOffer } from '../market/discover.js'
-import { createNode, type ParkbenchNode } from '../net/create-node.js'
-import { waitForDhtPeers } from '../net/dht-ready.js'
 import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
 import { bigintFlag, type Command, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 import { parseInputFlag, readInputs, tensorToJson } from './infer-tensors.js'
-
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  const file = await open(path, 'r')
-  try {
-    for await (const chunk of file.createReadStream({ autoClose: false })) hash.update(chunk as Buffer)
-  } finally {
-    await file.close()
-  }
-  return hash.digest('hex')
-}
 
 function preview(data: unknown[]): string {
   const shown = data.slice(0, 8).map((v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v))
@@ -90,7 +74,6 @@ export const inferCommand: Command = {
     const inputs = await readInputs(inputFlags.map(parseInputFlag), inputNames, { signal })
     const outputNames = stringListFlag(args, 'output')
 
-    const request = { model: sha256, inputs, ...(outputNames.length > 0 ? { outputNames } : {}) }
     const json = args.values.json === true
     const print = (result: InferResult, extra: Record<string, unknown>, costLine?: string): number => {
       const outputs = Object.fromEntries(Object.entries(result.outputs).map(([name, t]) => [name, tensorToJson(t)]))
@@ -106,86 +89,56 @@ export const inferCommand: Command = {
       return 0
     }
 
-    const node = await createNode({
-      listen: ['/ip4/127.0.0.1/tcp/0'],
+    const progress = (e: ClientProgressEvent): void => {
+      if (json) return
+      if (e.type === 'channel:opened') io.stderr(`opened channel ${e.channelId} (deposit ${e.deposit})\n`)
+      if (e.type === 'model:pushed') io.stderr(`pushed the model to ${e.providerPeer}\n`)
+      if (e.type === 'failover') io.stderr(`provider ${e.from} failed (${e.error}); trying the next\n`)
+    }
+    // The chain and account are needed only to pay: with no --max-price, only a free provider can be asked.
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const ctx = maxPrice == null ? undefined : await chainContext(args, io.env)
+    const client = await createClient({
+      dataDir,
+      ...(ctx != null ? { chain: ctx.chain, account: ctx.account } : {}),
       bootstrap,
       mdns: args.values.mdns === true,
-      dhtServer: false,
+      leaseSeconds: 10,
+      onWarning: (message) => io.stderr(`parkbench: ${message}\n`),
     })
     try {
       // A provider that sells nothing (a trusted LAN box started with --free) is asked directly, unpaid.
-      if (peer !== undefined && !(await sells(node, peer, signal))) {
-        let result: InferResult
-        try {
-          result = await infer(node, peer, request, { signal })
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'MODEL_NOT_FOUND' || modelFile === undefined) throw err
-          if (!json) io.stderr(`The provider lacks ${sha256}; pushing ${modelFile}\n`)
-          await pushModel(node, peer, modelFile, { signal })
-          result = await infer(node, peer, request, { signal })
-        }
+      if (peer !== undefined && !(await client.sells(peer, { signal }))) {
+        const result = await client.inferUnpaid(
+          { provider: peer, model: modelFile ?? sha256, inputs, ...(outputNames.length > 0 ? { outputNames } : {}) },
+          { signal, onProgress: progress },
+        )
         return print(result, { peer: peerFlag, paid: false })
       }
       if (maxPrice == null) {
         throw new InvalidInputError('--max-price N is required to lease: the most to pay per second, in base units')
       }
-      if (peer === undefined && bootstrap.length === 0) {
-        // mDNS only: give the LAN a few seconds to answer before the first lookup.
-        await waitForDhtPeers(node, 1, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) }).catch(
-          () => {},
-        )
-      }
-      const ctx = await chainContext(args, io.env)
-      const client = await createClient({
-        dataDir: ctx.dataDir,
-        chain: ctx.chain,
-        account: ctx.account,
-        node,
-        bootstrap,
-        leaseSeconds: 10,
-        onEvent: (e: ClientEvent) => {
-          if (json) return
-          if (e.type === 'channel-opened') io.stderr(`opened channel ${e.channelId} (deposit ${e.deposit})\n`)
-          if (e.type === 'model-pushed') io.stderr(`pushed the model to ${e.provider}\n`)
-          if (e.type === 'failover') io.stderr(`provider ${e.from} failed (${e.error}); trying the next\n`)
+      const result: ClientInferResult = await client.infer(
+        {
+          model: modelFile ?? sha256,
+          inputs,
+          maxPricePerSecond: maxPrice,
+          ...(outputNames.length > 0 ? { outputNames } : {}),
+          ...(peer !== undefined ? { provider: peer } : {}),
         },
-      })
-      let result: ClientInferResult
-      try {
-        result = await client.infer(
-          {
-            model: modelFile ?? sha256,
-            inputs,
-            maxPricePerSecond: maxPrice,
-            ...(outputNames.length > 0 ? { outputNames } : {}),
-            ...(peer !== undefined ? { provider: peer } : {}),
-          },
-          { signal },
-        )
-      } finally {
-        await client.close()
-      }
+        { signal, onProgress: progress },
+      )
+      await client.close()
       const lease = client.leaseHistory().find((l) => l.leaseId === result.leaseId)
       return print(
         result,
-        { provider: result.provider, leaseId: result.leaseId, lease, paid: true },
+        { provider: result.providerPeer, leaseId: result.leaseId, lease, paid: true },
         lease == null
           ? undefined
-          : `leased ${result.provider} at ${lease.pricePerSecond}/s: paid ${lease.amountPaid} for ${lease.ticksSent} ticks`,
+          : `leased ${result.providerPeer} at ${lease.pricePerSecond}/s: paid ${lease.amountPaid} for ${lease.ticksSent} ticks`,
       )
     } finally {
-      await node.stop()
+      await client.close()
     }
   },
-}
-
-/** Does `peer` sell its compute (answer with an offer)? */
-async function sells(node: ParkbenchNode, peer: Multiaddr, signal: AbortSignal): Promise<boolean> {
-  try {
-    await fetchOffer({ node }, peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) })
-    return true
-  } catch (err) {
-    if (signal.aborted) throw err
-    return false
-  }
 }

@@ -1,6 +1,6 @@
 import { ControlRequestError, controlRequest, DaemonNotRunningError } from '../daemon/control.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
-import { type LeaseLogEntry, readLeaseLog } from '../daemon/lease-log.js'
+import { type LeaseLogEntry, readLeaseLog } from '../lease/lease-log.js'
 import type { LeaseInfo } from '../lease/lease-provider.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'

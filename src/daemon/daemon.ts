@@ -7,6 +7,7 @@ import { freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute } from '../compute/compute-service.js'
 import type { ModelRecord } from '../compute/model-record.js'
 import { InvalidInputError } from '../errors.js'
+import { appendLeaseLog } from '../lease/lease-log.js'
 import { createLeaseProvider, type LeaseInfo, type LeaseProvider } from '../lease/lease-provider.js'
 import { createMarketProvider, type MarketProvider } from '../market/market-provider.js'
 import type { OfferSummary } from '../market/offer.js'
@@ -23,7 +24,6 @@ import type { SettlementResult, Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
 import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
 import { NoPaymentTermsError } from './errors.js'
-import { appendLeaseLog } from './lease-log.js'
 
 const log = logger('parkbench:daemon')
 

@@ -64,6 +64,7 @@ export {
 } from './actions/list-channels.js'
 export {
   ensureAllowance,
+  type OpenChannelOptions,
   type OpenChannelParameters,
   type OpenChannelReturnType,
   openChannel,

@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test'
 import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalance } from 'viem/actions'
+import { RENTER_STORE_DIR } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/daemon/config.js'
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.js'
-import { RENTER_STORE_DIR } from '../../src/daemon/renter-client.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
 import { createPayPublicClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
@@ -19,7 +19,7 @@ import type { SettlementResult } from '../../src/pay/settler.js'
 import { addModel } from '../compute/onnx-builder.js'
 import { REPO_ROOT } from '../helpers/cli.js'
 
-const RENTER = join(REPO_ROOT, 'dist', 'test', 'daemon', 'renter-process.js')
+const RENTER = join(REPO_ROOT, 'dist', 'test', 'helpers', 'renter-process.js')
 const PRICE = 1_000n
 
 describe('a renter that crashes mid-lease (kill -9)', () => {

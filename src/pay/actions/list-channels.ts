@@ -17,8 +17,11 @@ export interface ListedChannel {
   role: 'renter' | 'provider'
   renter: Address
   provider: Address
+  /** The provider node the channel is bound to. */
+  providerNode: Hex
   token: Address
   blockNumber: bigint
+  transactionHash: Hex
 }
 
 export type ListChannelsReturnType = ListedChannel[]
@@ -51,8 +54,14 @@ export async function listChannels(
         options,
       )
       for (const log of logs) {
-        const args = log.args as { channelId: Hex; renter: Address; provider: Address; token: Address }
-        out.push({ ...args, role, blockNumber: log.blockNumber })
+        const args = log.args as {
+          channelId: Hex
+          renter: Address
+          provider: Address
+          providerNode: Hex
+          token: Address
+        }
+        out.push({ ...args, role, blockNumber: log.blockNumber, transactionHash: log.transactionHash })
       }
     }
   } catch (err) {

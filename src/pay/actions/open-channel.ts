@@ -57,6 +57,11 @@ export async function ensureAllowance(
   )
 }
 
+export interface OpenChannelOptions extends AbortOptions {
+  /** Called with the open transaction's hash once sent, before its receipt (a renter records pending opens). */
+  onSent?: (hash: Hex) => void | Promise<void>
+}
+
 /**
  * Open a channel from the client's account (the renter) to `provider`, funded with `amount` of ETH or an ERC-20.
  * For an ERC-20 it first approves the contract if needed.
@@ -68,7 +73,7 @@ export async function ensureAllowance(
 export async function openChannel(
   client: PayWalletClient,
   params: OpenChannelParameters,
-  options: AbortOptions = {},
+  options: OpenChannelOptions = {},
 ): Promise<OpenChannelReturnType> {
   const token = params.token ?? zeroAddress
   const native = token === zeroAddress
@@ -83,6 +88,7 @@ export async function openChannel(
       ...(native ? { value: params.amount } : {}),
     },
     options,
+    options.onSent,
   )
   const event = findEvent(receipt, params.contract, 'ChannelOpened')
   return {

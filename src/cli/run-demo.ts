@@ -8,11 +8,11 @@ import { Tensor } from 'onnxruntime-node'
 import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalance } from 'viem/actions'
+import { createClient } from '../client/client.js'
 import { ParkbenchError } from '../errors.js'
 import { saveChainConfig } from '../pay/chain-config.js'
 import { createPayPublicClient } from '../pay/clients.js'
 import { startDevChain } from '../pay/dev-chain.js'
-import { createClient } from './renter-client.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'parkbench.js')
 
@@ -215,16 +215,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       bootstrap: providers[0]!.addresses,
       leaseSeconds: 30,
       onEvent: (event) => {
-        if (event.type === 'lease-started')
-          log(`lease ${event.leaseId.slice(0, 10)} on ${event.provider} at ${event.pricePerSecond} wei/s`)
-        if (event.type === 'channel-opened')
-          log(`channel ${event.channelId.slice(0, 10)} opened to ${event.provider}, deposit ${event.deposit}`)
-        if (event.type === 'lease-failed') log(`lease with ${event.provider} failed: ${event.error}`)
+        if (event.type === 'lease:started')
+          log(`lease ${event.leaseId.slice(0, 10)} on ${event.providerPeer} at ${event.pricePerSecond} wei/s`)
+        if (event.type === 'channel:opened')
+          log(`channel ${event.channelId.slice(0, 10)} opened to ${event.payoutAddress}, deposit ${event.deposit}`)
+        if (event.type === 'lease:failed') log(`lease with ${event.providerPeer} failed: ${event.error}`)
         if (event.type === 'failover') {
           failovers++
           log(`provider ${event.from} failed (${event.error}); failing over`)
         }
-        if (event.type === 'lease-ended') {
+        if (event.type === 'lease:ended') {
           const s = event.summary
           log(
             `lease ${s.leaseId.slice(0, 10)} ended ${s.endReason}: ${s.ticksAcknowledged} s paid, ${s.amountPaid} wei`,
@@ -237,14 +237,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       const until = Date.now() + seconds * 1000
       while (Date.now() < until) {
         const result = await client.infer({ model: modelSha, inputs: { x: page }, maxPricePerSecond: 50_000_000_000n })
-        inferencesBy.set(result.provider, (inferencesBy.get(result.provider) ?? 0) + 1)
+        inferencesBy.set(result.providerPeer, (inferencesBy.get(result.providerPeer) ?? 0) + 1)
         await new Promise((r) => setTimeout(r, 50))
       }
     }
     let victim: ProviderProcess | undefined
     try {
       await runFor(options.secondsBeforeKill ?? 6)
-      const leased = client.activeLeases()[0]?.providerPeerId.toString()
+      const leased = client.activeLeases()[0]?.provider
       victim = providers.find((p) => p.peerId === leased)
       if (victim == null) throw new DemoError('No active lease to interrupt')
       log(`killing ${victim.name} (kill -9) mid-lease`)

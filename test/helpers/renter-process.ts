@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Tensor } from 'onnxruntime-node'
 import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { createClient } from '../../src/daemon/renter-client.js'
+import { createClient } from '../../src/client/index.js'
 
 /**
  * A renter in its own process, for crash tests: `node renter-process.js '<json>'` with

@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test'
 import { Tensor } from 'onnxruntime-node'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalance } from 'viem/actions'
+import { createClient, type RenterClient } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/daemon/config.js'
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.js'
-import { type Client, createClient } from '../../src/daemon/renter-client.js'
 import { findOffers } from '../../src/market/discover.js'
 import { waitForDhtPeers } from '../../src/net/dht-ready.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
@@ -25,7 +25,7 @@ const inputs = () => ({
 describe('client.infer against provider daemons (discovery, channel, lease, failover, settlement)', () => {
   let chain: DevChain
   let chainFile: string
-  let client: Client
+  let client: RenterClient
   let dear: Daemon
   let cheap: LongRunning
   let cheapDir: string
@@ -88,14 +88,14 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
   it('leases the cheapest provider, fails over when it is killed -9, and pays only for what was served', async () => {
     const dearId = dear.node.peerId.toString()
     const first = await client.infer({ model, inputs: inputs(), maxPricePerSecond: 5_000n })
-    assert.equal(first.provider, cheapId, 'the cheaper provider is leased first')
+    assert.equal(first.providerPeer, cheapId, 'the cheaper provider is leased first')
     assert.deepEqual(Array.from(first.outputs.y!.data as Float32Array), [2, 3, 4, 5, 6, 7])
     await new Promise((r) => setTimeout(r, 1_500))
 
     // The cheap provider crashes mid-lease.
     await cheap.stop('SIGKILL')
     const second = await client.infer({ model, inputs: inputs(), maxPricePerSecond: 5_000n })
-    assert.equal(second.provider, dearId)
+    assert.equal(second.providerPeer, dearId)
     await new Promise((r) => setTimeout(r, 1_200))
     await client.close()
 
