@@ -24,7 +24,7 @@ import { createNode } from '../../src/net/create-node.js'
 import { percentile, printTable, round } from './stats.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-const LIGHT = join(ROOT, '..', 'shared', 'onnx-backend-data', 'light')
+const LIGHT = join(ROOT, 'test', 'fixtures', 'onnx-backend-data', 'light')
 const PROVIDER = join(ROOT, 'dist', 'test', 'compute', 'provider-process.js')
 const HTTP_SERVER = join(ROOT, 'dist', 'test', 'compute', 'http-json-server.js')
 const MODELS = [

@@ -15,7 +15,8 @@ export const REPO_ROOT = (() => {
 })()
 
 /** ONNX's backend test data, next to the repo as CI lays it out. */
-export const BACKEND_DATA = join(REPO_ROOT, '..', 'shared', 'onnx-backend-data')
+/** ONNX's own backend test cases, vendored (Apache-2.0, see its LICENSE and README). */
+export const BACKEND_DATA = join(REPO_ROOT, 'test', 'fixtures', 'onnx-backend-data')
 
 export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'compute')
 
