@@ -6,6 +6,7 @@ import { RENTER_STORE_DIR } from '../client/client.js'
 import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
 import { InvalidInputError } from '../errors.js'
 import {
+  ChannelNotOpenError,
   type ChannelState,
   getChannel,
   listChannels,
@@ -66,7 +67,7 @@ async function channelRows(ctx: ChainContext, signal: AbortSignal): Promise<Chan
       )
       rows.push({ ...state, role: l.role, status: state.closeRequestedAt === 0n ? 'open' : 'closing' })
     } catch (err) {
-      if ((err as { code?: string }).code !== 'CHANNEL_NOT_OPEN') throw err
+      if (!(err instanceof ChannelNotOpenError)) throw err
       rows.push({ ...l, status: 'withdrawn' })
     }
   }

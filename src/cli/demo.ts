@@ -6,16 +6,21 @@ export const demoCommand: Command = {
   name: 'demo',
   summary:
     'Run the whole market locally: a dev chain, three providers, a renter paying per second for PaddleOCR, a provider killed mid-lease, and on-chain settlement.',
-  usage: 'parkbench demo [--dir DIR] [--seconds N] [--json]',
+  usage: 'parkbench demo [--data-dir DIR] [--seconds N] [--json]',
   options: {
-    dir: { type: 'string', valueName: 'DIR', description: 'Where the demo keeps its data dirs (default: a temp dir)' },
+    'data-dir': {
+      type: 'string',
+      valueName: 'DIR',
+      description: "Where the demo keeps its nodes' data dirs (default: a new temp dir; never your own data dir)",
+    },
+    dir: { type: 'string', valueName: 'DIR', description: 'The same as --data-dir' },
     seconds: { type: 'string', valueName: 'N', description: 'Seconds of renting before the kill (default 6)' },
     ...JSON_OPTION,
   },
   async run(args, io) {
     const json = args.values.json === true
     const seconds = integerFlag(args, 'seconds')
-    const dir = stringFlag(args, 'dir')
+    const dir = stringFlag(args, 'data-dir') ?? stringFlag(args, 'dir')
     const summary = await runDemo({
       ...(dir != null ? { dir } : {}),
       ...(seconds != null ? { secondsBeforeKill: seconds } : {}),

@@ -1,4 +1,7 @@
 import '../polyfill.js'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import {
   type Command,
   type CommandIo,
@@ -13,7 +16,7 @@ import { COMMANDS } from './commands.js'
 const ROOT: Command = {
   name: 'parkbench',
   summary: 'Rent and sell edge compute by the second: ONNX inference over libp2p, paid over an EVM payment channel.',
-  usage: 'parkbench <command> [options]',
+  usage: 'parkbench <command> [options] | parkbench --version',
   subcommands: COMMANDS,
 }
 
@@ -21,6 +24,10 @@ const ROOT: Command = {
  * Run the CLI. Returns the exit code: 0 ok, 1 failure, 2 bad usage. Errors print one line to stderr.
  */
 export async function main(argv: string[], io: CommandIo): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    io.stdout(`parkbench ${packageVersion()}\n`)
+    return EXIT_OK
+  }
   let command = ROOT
   const path = ['parkbench']
   let rest = argv
@@ -51,6 +58,16 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
     if (io.env.PARKBENCH_DEBUG != null) io.stderr(`${(err as Error)?.stack}\n`)
     return exitCode
   }
+}
+
+/** The installed package's version: the nearest package.json above this file (from src/ or dist/src/). */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const file = join(dir, 'package.json')
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+  }
+  return 'unknown'
 }
 
 /** Entry point for bin/parkbench.js: wires process signals and streams to {@link main}. */

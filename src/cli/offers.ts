@@ -1,15 +1,18 @@
+import { existsSync } from 'node:fs'
+import { createClient } from '../client/client.js'
+import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
-import { findOffers, isSha256Hex, summarizeOffer } from '../market/index.js'
-import { createNode } from '../net/create-node.js'
-import { waitForDhtPeers } from '../net/dht-ready.js'
+import { isSha256Hex, summarizeOffer } from '../market/index.js'
+import { chainConfigPath, loadChainConfig } from '../pay/chain-config.js'
 import { bigintFlag, type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
-import { DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
+import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 
 export const offersCommand: Command = {
   name: 'offers',
   summary: 'List providers near you, best first (price weighted by round-trip time), each with a verified offer.',
-  usage: 'parkbench offers --bootstrap ADDR... [--model HASH] [--max-rtt MS] [--max-price N] [--json]',
+  usage: 'parkbench offers --bootstrap ADDR... [--model HASH] [--max-rtt MS] [--max-price N] [--data-dir DIR] [--json]',
   options: {
+    ...DATA_DIR_OPTION,
     model: { type: 'string', valueName: 'HASH', description: 'Only providers holding this model (hex sha256)' },
     'max-rtt': { type: 'string', valueName: 'MS', description: 'Only providers at most this many ms away' },
     'max-price': { type: 'string', valueName: 'N', description: 'Only offers at most this price per second' },
@@ -31,17 +34,17 @@ export const offersCommand: Command = {
     const maxRttMs = integerFlag(args, 'max-rtt')
     const maxPricePerSecond = bigintFlag(args, 'max-price')
 
-    const node = await createNode({
-      listen: ['/ip4/127.0.0.1/tcp/0'],
+    // With the data dir's chain config, each offer says whether this renter can pay it (chain, contract, token).
+    const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+    const chain = existsSync(chainConfigPath(dataDir)) ? await loadChainConfig({ dataDir, env: io.env }) : undefined
+    const client = await createClient({
+      dataDir,
+      ...(chain != null ? { chain } : {}),
       bootstrap,
       mdns: args.values.mdns === true,
-      dhtServer: false,
     })
     try {
-      const signal = AbortSignal.any([io.signal, AbortSignal.timeout(timeoutMs)])
-      await waitForDhtPeers(node, 1, { signal })
-      const found = await findOffers(
-        { node },
+      const found = await client.offers(
         {
           timeoutMs,
           ...(model != null ? { model } : {}),
@@ -55,6 +58,7 @@ export const offersCommand: Command = {
         rttMs: Math.round(f.rttMs * 100) / 100,
         score: Math.round(f.score * 1000) / 1000,
         addresses: f.multiaddrs.map((a) => a.toString()),
+        ...(chain != null ? { payable: f.payable } : {}),
       }))
       if (args.values.json === true) {
         io.stdout(`${toJson(rows)}\n`)
@@ -74,7 +78,7 @@ export const offersCommand: Command = {
       })
       return 0
     } finally {
-      await node.stop()
+      await client.close()
     }
   },
 }

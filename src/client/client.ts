@@ -43,7 +43,10 @@ const PROVIDER_GONE = new Set<string>([
 
 export interface ClientInit {
   dataDir: string
-  /** The chain to pay on. With `account`, required to rent paid compute; without both, only free providers. */
+  /**
+   * The chain to pay on. With `account`: rents paid compute. Alone: finds offers and says which are payable, but
+   * pays nothing. Without either: only free providers (`inferUnpaid`).
+   */
   chain?: ChainConfig | undefined
   /** The renter's EVM account: funds channels and signs commitments and vouchers. */
   account?: LocalAccount | undefined
@@ -275,6 +278,17 @@ export class RenterClient {
       await this.push(peerIdOfAddress(params.provider).toString(), params.provider, model, options)
       return infer(this.node, params.provider, request, options)
     }
+  }
+
+  /**
+   * Providers near you, best first (price weighted by RTT), each with its verified offer and whether this client
+   * can pay it (`payable`: its chain, contract and token).
+   */
+  offers(
+    query: { model?: string; maxRttMs?: number; maxPricePerSecond?: bigint; timeoutMs?: number } = {},
+    options: AbortOptions = {},
+  ): Promise<Array<DiscoveredOffer & { payable: boolean }>> {
+    return this.finder.list(query, options)
   }
 
   /** Whether a provider sells its compute (answers with an offer). */
@@ -585,11 +599,10 @@ function codeOf(err: unknown): { code?: string } {
  * ```
  */
 export async function createClient(init: ClientInit, options: AbortOptions = {}): Promise<RenterClient> {
-  if ((init.chain == null) !== (init.account == null)) {
+  // A chain alone is read-only (offers say whether they are payable; paid calls throw PaymentNotConfiguredError).
+  if (init.account != null && init.chain == null) {
     throw new InvalidInputError(
-      init.account == null
-        ? 'createClient: a chain without an account: pass the account that pays (e.g. resolveEvmAccount({ dataDir }))'
-        : 'createClient: an account without a chain: pass the chain to pay on (e.g. loadChainConfig({ dataDir }))',
+      'createClient: an account without a chain: pass the chain to pay on (e.g. loadChainConfig({ dataDir }))',
     )
   }
   let payments: RenterPayments | undefined

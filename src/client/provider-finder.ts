@@ -2,7 +2,13 @@ import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import type { Address } from 'viem'
-import { type DiscoveredOffer, fetchOffer, findOffers, peerIdOfAddress } from '../market/discover.js'
+import {
+  type DiscoveredOffer,
+  type DiscoverQuery,
+  fetchOffer,
+  findOffers,
+  peerIdOfAddress,
+} from '../market/discover.js'
 import { OfferBook } from '../market/offer-book.js'
 import type { ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
@@ -112,6 +118,23 @@ export class ProviderFinder {
     if (cacheMs > 0 && offers.length > 0) this.cache.set(key, { at: now, offers })
     log('found %d offers for %s', offers.length, key === '' ? 'any model' : key)
     return { offers, cached: false }
+  }
+
+  /**
+   * Every provider found (holders of `model`, or of the runtime), best first, each with its verified offer and
+   * whether it is `payable` on this finder's chain, contract and token.
+   */
+  async list(
+    query: Pick<DiscoverQuery, 'model' | 'maxRttMs' | 'maxPricePerSecond' | 'timeoutMs'>,
+    options: AbortOptions = {},
+  ): Promise<Array<DiscoveredOffer & { payable: boolean }>> {
+    const timeoutMs = query.timeoutMs ?? 5_000
+    const wait = AbortSignal.timeout(timeoutMs)
+    await waitForDhtPeers(this.node, 1, {
+      signal: options.signal != null ? AbortSignal.any([options.signal, wait]) : wait,
+    })
+    const found = await findOffers({ node: this.node, offerBook: this.offerBook }, { ...query, timeoutMs }, options)
+    return found.map((o) => ({ ...o, payable: this.usable(o.offer) }))
   }
 
   /** The offer of one named provider, fetched from it directly. */

@@ -1,4 +1,4 @@
-import { ParkbenchError } from '../errors.js'
+import { AbortedError, ParkbenchError } from '../errors.js'
 import { Status } from './pb/compute.js'
 
 /**
@@ -149,6 +149,6 @@ export function errorFromStatus(status: Status | undefined, message: string): Co
 export function statusFromError(err: unknown): Status {
   if (err instanceof ComputeError) return err.status
   // A job aborted (cancelled by its client, or the provider's deadline) reports as past its deadline.
-  if ((err as { code?: string })?.code === 'ABORTED') return Status.DEADLINE_EXCEEDED
+  if (err instanceof AbortedError) return Status.DEADLINE_EXCEEDED
   return Status.INTERNAL_ERROR
 }

@@ -51,5 +51,5 @@ export {
   verifySignedOffer,
 } from './offer.js'
 export { OfferBook } from './offer-book.js'
-export { type ModelSpec, Offer, OfferRequest, OfferResponse, SignedOffer, type TensorSpec } from './pb/market.js'
+export type { ModelSpec, Offer, SignedOffer, TensorSpec } from './pb/market.js'
 export { compareRanked, DEFAULT_RTT_WEIGHT_MS, scoreOffer } from './rank.js'

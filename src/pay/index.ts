@@ -193,7 +193,6 @@ export {
   type RenterPaymentsInit,
 } from './payment-state.js'
 export { createPaymentStore, PaymentStore, type PaymentStoreInit, type StoreOperation } from './payment-store.js'
-export * as payPb from './pb/pay.js'
 export { providerNodeId } from './provider-node.js'
 export {
   createSettler,

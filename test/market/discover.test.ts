@@ -7,11 +7,9 @@ import {
   keyToCid,
   type MarketProvider,
   OFFER_PROTOCOL,
-  Offer,
-  OfferRequest,
-  OfferResponse,
   runtimeKey,
 } from '../../src/market/index.js'
+import { Offer, OfferRequest, OfferResponse } from '../../src/market/pb/market.js'
 import { serveProtocol } from '../../src/net/rpc.js'
 import { type LocalSwarm, type SwarmMember, startLocalSwarm } from '../../src/swarm/index.js'
 import { testModel, testTerms } from './terms.js'

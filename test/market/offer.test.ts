@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { Offer, OfferBook, signOffer, verifySignedOffer } from '../../src/market/index.js'
+import { OfferBook, signOffer, verifySignedOffer } from '../../src/market/index.js'
+import { Offer } from '../../src/market/pb/market.js'
 import { testModel } from './terms.js'
 
 function specOf(name: string) {
