@@ -4,6 +4,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Address, erc20Abi, type Hex, isAddressEqual, zeroAddress } from 'viem'
 import { getBalance, getBlockNumber, readContract } from 'viem/actions'
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { getChannel } from '../pay/actions/get-channel.js'
 import { listChannels } from '../pay/actions/list-channels.js'
 import { type OpenChannelReturnType, openChannel } from '../pay/actions/open-channel.js'
@@ -17,7 +18,7 @@ import type { ClientProgressEvent } from './events.js'
 const log = logger('parkbench:client:channels')
 
 /** The renter's known channels inside its data dir. */
-export const RENTER_CHANNELS_FILE = 'channels.json'
+export const RENTER_CHANNELS_FILE = DATA_DIR_LAYOUT.channels
 
 /** A pending open older than this, whose transaction cannot be found, is given up. */
 const PENDING_GIVE_UP_MS = 60 * 60_000

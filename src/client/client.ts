@@ -7,6 +7,7 @@ import { InvalidInferenceInputError, ModelNotFoundError } from '../compute/error
 import { type InferResult, infer } from '../compute/infer.js'
 import { pushModel } from '../compute/model-transfer.js'
 import type { TensorData, TensorLike } from '../compute/tensor.js'
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
 import { LeaseEndedError } from '../lease/errors.js'
 import { appendLeaseLog } from '../lease/lease-log.js'
@@ -30,7 +31,7 @@ import { ProviderFinder } from './provider-finder.js'
 const log = logger('parkbench:client')
 
 /** Where a renter keeps its payment state, inside its data dir (one store per chain identity below it). */
-export const RENTER_STORE_DIR = 'renter-payments'
+export const RENTER_STORE_DIR = DATA_DIR_LAYOUT.renterPayments
 
 /** Lease ends after which the provider is skipped for a while. */
 const PROVIDER_GONE = new Set<string>([

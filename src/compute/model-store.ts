@@ -3,6 +3,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } fro
 import { basename, join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { dataDirPath } from '../data-dir.js'
 import { HashMismatchError, InvalidInferenceInputError, ModelNotFoundError, TooLargeError } from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
@@ -43,7 +44,7 @@ export class ModelStore {
   private readonly records = new Map<string, ModelRecord>()
 
   constructor(init: ModelStoreInit) {
-    this.dir = join(init.dataDir, 'models')
+    this.dir = dataDirPath(init.dataDir, 'models')
     this.maxModelBytes = init.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES
     this.inspect = init.inspect ?? ((path) => inspectModel(path))
   }

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
 
 /** The daemon's config file inside the data dir. Every field is optional; CLI flags override it. */
-export const CONFIG_FILE = 'config.json'
+export const CONFIG_FILE = DATA_DIR_LAYOUT.config
 
 export type Address = `0x${string}`
 

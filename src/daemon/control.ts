@@ -4,13 +4,14 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError, ParkbenchError } from '../errors.js'
 import { toJson } from '../json.js'
 
 const log = logger('parkbench:daemon:control')
 
 /** The daemon's control socket, inside its data dir: HTTP/1.1 + JSON, reachable only by the data dir's owner. */
-export const CONTROL_SOCKET = 'control.sock'
+export const CONTROL_SOCKET = DATA_DIR_LAYOUT.controlSocket
 
 /** Limits of the control API. */
 export const CONTROL_LIMITS = {

@@ -1,9 +1,10 @@
 import { appendFile, open, rename, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { toJson } from '../json.js'
 
 /** Ended leases, one JSON object a line, in the data dir: the provider's and the renter's, for `parkbench leases`. */
-export const LEASE_LOG_FILE = 'leases.jsonl'
+export const LEASE_LOG_FILE = DATA_DIR_LAYOUT.leaseLog
 
 /** The log is rotated to leases.jsonl.1 past this size; `parkbench leases` reads the newest entries. */
 const MAX_LOG_BYTES = 4 * 1024 * 1024

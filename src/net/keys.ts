@@ -2,10 +2,11 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidKeyFileError } from './errors.js'
 
 /** The name of the peer key file inside a data dir. */
-export const PEER_KEY_FILE = 'peer.key'
+export const PEER_KEY_FILE = DATA_DIR_LAYOUT.peerKey
 
 /**
  * Load the node's Ed25519 peer key from `dataDir`, creating it (mode 0600) on first start. The key is the node's

@@ -1,3 +1,5 @@
+import { DATA_DIR_LAYOUT } from '../data-dir.js'
+
 /** EIP-712 domain name and version of PaymentChannel.sol. */
 export const EIP712_DOMAIN_NAME = 'ParkbenchPaymentChannel'
 export const EIP712_DOMAIN_VERSION = '1'
@@ -25,13 +27,13 @@ export const MAX_TICKS = 1_048_576
 export const MAX_PROOF_TICKS = 3_600
 
 /** Chain config file name inside a data dir. */
-export const CHAIN_CONFIG_FILE = 'chain.json'
+export const CHAIN_CONFIG_FILE = DATA_DIR_LAYOUT.chainConfig
 
 /** EVM key file name inside a data dir. */
-export const EVM_KEY_FILE = 'evm.key'
+export const EVM_KEY_FILE = DATA_DIR_LAYOUT.evmKey
 
 /** Payment store folder inside a data dir. */
-export const PAYMENT_STORE_DIR = 'payments'
+export const PAYMENT_STORE_DIR = DATA_DIR_LAYOUT.providerPayments
 
 /** Environment variables the CLI and daemon read. */
 export const PRIVATE_KEY_ENV = 'PARKBENCH_PRIVATE_KEY'
