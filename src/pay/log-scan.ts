@@ -201,6 +201,8 @@ export class CloseRequestScanner {
 
   private async head(options: AbortOptions): Promise<bigint> {
     try {
+      // Checked before the call: withSignal would leave an already-aborted call's promise unhandled.
+      options.signal?.throwIfAborted()
       return await withSignal(getBlockNumber(this.client, { cacheTime: 0 }), options)
     } catch (err) {
       throw toPayError(err)

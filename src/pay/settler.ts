@@ -698,12 +698,15 @@ export class Settler {
     const hash = p.transactionHash!
     let receipt: TransactionReceipt | undefined
     try {
+      // Checked before the call: withSignal would leave an already-aborted call's promise unhandled.
+      options.signal?.throwIfAborted()
       receipt = await withSignal(getTransactionReceipt(this.wallet, { hash }), options)
     } catch (err) {
       if (!(err instanceof TransactionReceiptNotFoundError)) throw toPayError(err)
     }
     if (receipt == null) {
       try {
+        options.signal?.throwIfAborted()
         await withSignal(getTransaction(this.wallet, { hash }), options)
       } catch (err) {
         if (err instanceof TransactionNotFoundError) return undefined
@@ -715,6 +718,7 @@ export class Settler {
           AbortSignal.timeout(RESUME_RECEIPT_WAIT_MS),
           ...(options.signal ? [options.signal] : []),
         ])
+        options.signal?.throwIfAborted()
         receipt = await withSignal(waitForTransactionReceipt(this.wallet, { hash, timeout: RESUME_RECEIPT_WAIT_MS }), {
           signal,
         })

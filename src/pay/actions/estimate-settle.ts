@@ -75,12 +75,15 @@ function settleCall(contract: Address, proof: PaymentProof) {
  */
 export async function getSettleFeesPerGas(client: Client, options: AbortOptions = {}): Promise<SettleFeesPerGas> {
   try {
+    // Checked before the call: withSignal would leave an already-aborted call's promise unhandled.
+    options.signal?.throwIfAborted()
     const fees = await withSignal(estimateFeesPerGas(client, { type: 'eip1559', chain: client.chain }), options)
     return { type: 'eip1559', maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
   } catch (err) {
     if (!(err instanceof Eip1559FeesNotSupportedError)) throw toPayError(err)
   }
   try {
+    options.signal?.throwIfAborted()
     return { type: 'legacy', gasPrice: await withSignal(getGasPrice(client), options) }
   } catch (err) {
     throw toPayError(err)
@@ -103,6 +106,7 @@ export async function estimateSettle(
   const fees = params.fees ?? (await getSettleFeesPerGas(client, options))
   let gas: bigint
   try {
+    options.signal?.throwIfAborted()
     gas = await withSignal(
       estimateContractGas(client, { ...settleCall(params.contract, params.proof), account: client.account } as any),
       options,
