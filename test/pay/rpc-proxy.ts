@@ -17,8 +17,8 @@ export interface RpcProxy {
   url: string
   /** Mutable: switch modes between steps of a test. */
   getLogs: GetLogsMode
-  /** While true, eth_getTransactionReceipt answers null (the transaction looks not yet mined). */
-  holdReceipts: boolean
+  /** While true, eth_getTransactionReceipt fails (-32603): a sender never sees its transaction confirmed. */
+  failReceipts: boolean
   /** Every eth_getLogs the proxy saw, in order. */
   calls: GetLogsCall[]
   close(): Promise<void>
@@ -45,7 +45,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
  * const wallet = createPayWalletClient({ rpcUrl: proxy.url, chainId }, account)
  */
 export async function startRpcProxy(target: string, getLogs: GetLogsMode = 'forward'): Promise<RpcProxy> {
-  const proxy: RpcProxy = { url: '', getLogs, holdReceipts: false, calls: [], close: async () => {} }
+  const proxy: RpcProxy = { url: '', getLogs, failReceipts: false, calls: [], close: async () => {} }
   const forward = async (request: RpcRequest): Promise<unknown> => {
     const res = await fetch(target, {
       method: 'POST',
@@ -83,8 +83,12 @@ export async function startRpcProxy(target: string, getLogs: GetLogsMode = 'forw
         }
       }
     }
-    if (request.method === 'eth_getTransactionReceipt' && proxy.holdReceipts) {
-      return { jsonrpc: '2.0', id: request.id, result: null }
+    if (request.method === 'eth_getTransactionReceipt' && proxy.failReceipts) {
+      return {
+        jsonrpc: '2.0',
+        id: request.id,
+        error: { code: -32603, message: 'internal error: receipts unavailable' },
+      }
     }
     return forward(request)
   }
