@@ -205,8 +205,9 @@ export class Settler {
   private loop: Promise<void> | undefined
   // Channels whose proof can no longer be paid (window over, channel gone): not retried every pass.
   private readonly hopeless = new Set<string>()
-  // Written-off channels (loaded from the store) and the total given up: not weighed again unless the proof grows.
-  private writtenOff: Map<string, bigint> | undefined
+  // Written-off channels (loaded from the store): the total given up and when it was last weighed. Weighed again
+  // once a minute while the window lasts (fees may fall) or when the proof grows; recorded and logged once.
+  private writtenOff: Map<string, { total: bigint; at: number }> | undefined
   // Voluntary settlements not worth their gas: total and time, so a pass does not re-estimate them every time.
   private readonly notWorthIt = new Map<string, { total: bigint; at: number }>()
   // One settlement at a time per channel.
@@ -338,7 +339,9 @@ export class Settler {
       options.signal?.throwIfAborted()
       if (this.hopeless.has(id)) continue
       const given = writtenOff.get(id)
-      if (given != null && given >= this.receiver.channelTotal(id)) continue
+      if (given != null && given.total >= this.receiver.channelTotal(id) && Date.now() - given.at < SKIP_RECHECK_MS) {
+        continue
+      }
       try {
         const outcome = await this.checkChannel(id, closing.has(id), options)
         if (outcome != null && 'settled' in outcome) out.push(outcome.settled)
@@ -347,7 +350,8 @@ export class Settler {
         const code = (err as { code?: string }).code
         // Past the window or gone: no retry can pay it. Anything else (RPC down, gas) is retried next pass.
         if (code === 'CHALLENGE_WINDOW' || code === 'CHANNEL_NOT_OPEN') this.hopeless.add(id)
-        log.error('settling %s failed (%s): %e', id, code, err)
+        if (given != null && code === 'CHALLENGE_WINDOW') log('the close window of written-off %s is over', id)
+        else log.error('settling %s failed (%s): %e', id, code, err)
       }
     }
     return out
@@ -577,7 +581,7 @@ export class Settler {
     const id = skipped.channelId
     const ops: StoreOperation[] = [{ type: 'del', key: PENDING + id }]
     const writtenOff = await this.loadWriteOffs()
-    const fresh = skipped.writtenOff && writtenOff.get(id) !== skipped.total
+    const fresh = skipped.writtenOff && writtenOff.get(id)?.total !== skipped.total
     if (fresh) {
       const record: WriteOff = {
         channelId: id,
@@ -597,7 +601,7 @@ export class Settler {
     }
     await this.store.write(ops, options)
     if (skipped.writtenOff) {
-      writtenOff.set(id, skipped.total)
+      writtenOff.set(id, { total: skipped.total, at: Date.now() })
       if (fresh) {
         log.error(
           'writing off %s %s on channel %s: settling would cost %s wei of gas (%s in token units) for a gain of %s; the renter takes it back after the close window',
@@ -610,9 +614,8 @@ export class Settler {
         )
       }
     } else {
-      if (skipped.cause !== 'below-gas-cost' || skipped.reason !== 'command') {
-        this.notWorthIt.set(id, { total: skipped.total, at: Date.now() })
-      }
+      // A threshold pass does not weigh it again until the proof grows or a minute passes.
+      if (skipped.reason !== 'command') this.notWorthIt.set(id, { total: skipped.total, at: Date.now() })
       log(
         'not settling %s (%s, %s): gain %s, needs %s; estimated gas %s x %s wei = %s wei%s',
         id,
@@ -628,7 +631,8 @@ export class Settler {
           : '',
       )
     }
-    this.onSkipped?.(skipped)
+    // A write-off weighed again (fees may have fallen) and still not worth it is not reported again.
+    if (!skipped.writtenOff || fresh) this.onSkipped?.(skipped)
   }
 
   /** Record a confirmed settlement and clear its pending record (and any write-off) in one batch. */
@@ -757,10 +761,11 @@ export class Settler {
     return result
   }
 
-  private async loadWriteOffs(): Promise<Map<string, bigint>> {
+  private async loadWriteOffs(): Promise<Map<string, { total: bigint; at: number }>> {
     if (this.writtenOff == null) {
-      const map = new Map<string, bigint>()
-      for (const w of await readWriteOffs(this.store)) map.set(w.channelId.toLowerCase(), w.total)
+      const map = new Map<string, { total: bigint; at: number }>()
+      for (const w of await readWriteOffs(this.store))
+        map.set(w.channelId.toLowerCase(), { total: w.total, at: w.writtenOffAt })
       this.writtenOff ??= map
     }
     return this.writtenOff
