@@ -3,9 +3,15 @@ import type { AddressInfo } from 'node:net'
 
 /**
  * What the proxy does with eth_getLogs: forward it, refuse a span of more than N blocks the way hosted RPCs do
- * (`-32005 query exceeds max block range N`), or fail every one (`-32603`).
+ * (`-32005 query exceeds max block range N`), fail every one (`-32603`), answer every one with a given JSON-RPC
+ * error, or with an HTTP status and body.
  */
-export type GetLogsMode = 'forward' | 'fail' | { maxBlocks: number }
+export type GetLogsMode =
+  | 'forward'
+  | 'fail'
+  | { maxBlocks: number }
+  | { error: { code: number; message: string } }
+  | { httpStatus: number; body: string }
 
 export interface GetLogsCall {
   fromBlock: bigint
@@ -29,6 +35,16 @@ interface RpcRequest {
   id: number | string | null
   method: string
   params?: unknown[]
+}
+
+/** Thrown inside the proxy to answer with an HTTP status instead of JSON-RPC. */
+class HttpAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(body)
+  }
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -66,8 +82,12 @@ export async function startRpcProxy(target: string, getLogs: GetLogsMode = 'forw
       const fromBlock = await blockNumber(filter.fromBlock ?? 'latest')
       const toBlock = await blockNumber(filter.toBlock ?? 'latest')
       const mode = proxy.getLogs
-      const refused = mode === 'fail' || (typeof mode === 'object' && toBlock - fromBlock + 1n > BigInt(mode.maxBlocks))
+      const refused =
+        mode === 'fail' ||
+        (typeof mode === 'object' && (!('maxBlocks' in mode) || toBlock - fromBlock + 1n > BigInt(mode.maxBlocks)))
       proxy.calls.push({ fromBlock, toBlock, refused })
+      if (typeof mode === 'object' && 'error' in mode) return { jsonrpc: '2.0', id: request.id, error: mode.error }
+      if (typeof mode === 'object' && 'httpStatus' in mode) throw new HttpAnswer(mode.httpStatus, mode.body)
       if (mode === 'fail') {
         return {
           jsonrpc: '2.0',
@@ -75,7 +95,7 @@ export async function startRpcProxy(target: string, getLogs: GetLogsMode = 'forw
           error: { code: -32603, message: 'internal error: upstream unavailable' },
         }
       }
-      if (refused && typeof mode === 'object') {
+      if (refused && typeof mode === 'object' && 'maxBlocks' in mode) {
         return {
           jsonrpc: '2.0',
           id: request.id,
@@ -101,7 +121,7 @@ export async function startRpcProxy(target: string, getLogs: GetLogsMode = 'forw
         res.end(JSON.stringify(out))
       })
       .catch((err: Error) => {
-        res.writeHead(502, { 'content-type': 'text/plain' })
+        res.writeHead(err instanceof HttpAnswer ? err.status : 502, { 'content-type': 'text/plain' })
         res.end(err.message)
       })
   })
