@@ -528,7 +528,8 @@ export class Settler {
         if (code !== 'AMOUNT_NOT_INCREASING') log.error('could not settle %s: %s', channelId, code)
       } else if (sentHash != null && (err as Error).name !== 'AbortError' && !options.signal?.aborted) {
         // Mined and reverted: nothing paid, the gas spent all the same, and the next pass decides afresh.
-        await this.recordReverted(sentHash, { ...pending, kind: choice?.proof.kind ?? pending.kind }).catch((e) =>
+        const sent = choice == null ? pending : { ...pending, total: choice.proof.total, kind: choice.proof.kind }
+        await this.recordReverted(sentHash, sent).catch((e) =>
           log.error('could not read the receipt of %s: %e', sentHash, e),
         )
       }
@@ -670,7 +671,7 @@ export class Settler {
   private async writeReverted(receipt: TransactionReceipt, pending: PendingSettlement): Promise<void> {
     const record: SettlementRecord = {
       channelId: pending.channelId,
-      token: pending.token ?? zeroAddress,
+      token: await this.tokenOf(pending),
       reason: pending.reason,
       kind: pending.kind,
       status: 'reverted',
@@ -747,7 +748,7 @@ export class Settler {
       channelId: p.channelId,
       reason: 'resume',
       kind: p.kind,
-      token: p.token ?? zeroAddress,
+      token: await this.tokenOf(p),
       total: event.total as bigint,
       paid: event.paid as bigint,
       transactionHash: receipt.transactionHash,
@@ -759,6 +760,13 @@ export class Settler {
     log('settlement of %s confirmed after a restart: paid %s (tx %s)', p.channelId, result.paid, hash)
     this.onSettled?.(result)
     return result
+  }
+
+  /** A pending record's token; records written before tokens were recorded fall back to the channel's state. */
+  private async tokenOf(p: PendingSettlement): Promise<Address> {
+    if (p.token != null) return p.token
+    const state = await this.channels.get(p.channelId).catch(() => undefined)
+    return state?.token ?? zeroAddress
   }
 
   private async loadWriteOffs(): Promise<Map<string, { total: bigint; at: number }>> {
