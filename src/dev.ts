@@ -20,6 +20,7 @@ export {
   type DevChain,
   type DevChainOptions,
   devAccounts,
+  devChainConfig,
   findAnvil,
   fundDevAccount,
   startDevChain,

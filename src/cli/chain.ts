@@ -12,6 +12,7 @@ import {
   DEFAULT_CHALLENGE_PERIOD_SECONDS,
   DEV_CHALLENGE_PERIOD_SECONDS,
   deployPaymentChannel,
+  devChainConfig,
   fundDevAccount,
   loadChainConfig,
   loadOrCreateEvmKey,
@@ -159,14 +160,7 @@ export const chainCommand: Command = {
     })
     const saved: string[] = []
     try {
-      const config = {
-        rpcUrl: chain.rpcUrl,
-        chainId: chain.chainId,
-        contract: chain.contract,
-        token: chain.token,
-        deployBlock: chain.deployBlock,
-        challengePeriod: chain.challengePeriod,
-      }
+      const config = devChainConfig(chain)
       for (const { dir } of keyed) {
         const file = chainConfigPath(dir)
         await saveChainConfig(file, config)

@@ -12,7 +12,7 @@ import {
   listChannels,
   providerNodeId,
   requestClose,
-  type SettlementResult,
+  type SettleReport,
   topUpChannel,
   verifyPaymentContract,
   withdrawChannel,
@@ -45,6 +45,11 @@ interface ChannelRow extends Partial<ChannelState> {
   paidOffChain?: bigint
   /** Provider: the best total this node has accepted (local store). */
   acceptedOffChain?: bigint
+  /** Provider: wei spent on this channel's settlements, and what it gave up inside a close window. */
+  gasSpent?: bigint
+  writtenOff?: bigint
+  /** Provider, native coin: settled on-chain minus gasSpent. */
+  net?: bigint
 }
 
 async function channelRows(ctx: ChainContext, signal: AbortSignal): Promise<ChannelRow[]> {
@@ -207,23 +212,36 @@ async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], signal: Abo
     }
   }
   if (rows.some((r) => r.role === 'provider')) {
-    const accepted = new Map<string, bigint>()
+    const local = new Map<string, { accepted: bigint; gasSpent: bigint; writtenOff: bigint }>()
     try {
-      const reply = await controlRequest<{ channels: Array<{ channelId: Hex; acceptedOffChain: string }> }>(
-        ctx.dataDir,
-        'GET',
-        '/v1/channels',
-        undefined,
-        { signal },
-      )
-      for (const c of reply.channels) accepted.set(c.channelId.toLowerCase(), BigInt(c.acceptedOffChain))
+      const reply = await controlRequest<{
+        channels: Array<{ channelId: Hex; acceptedOffChain: string; gasSpent: string; writtenOff: string }>
+      }>(ctx.dataDir, 'GET', '/v1/channels', undefined, { signal })
+      for (const c of reply.channels) {
+        local.set(c.channelId.toLowerCase(), {
+          accepted: BigInt(c.acceptedOffChain),
+          gasSpent: BigInt(c.gasSpent),
+          writtenOff: BigInt(c.writtenOff),
+        })
+      }
     } catch (err) {
       if (!(err instanceof DaemonNotRunningError)) throw err
       try {
         const provider = await openProviderSide(ctx, signal)
         try {
-          const { receiver } = provider
-          for (const id of receiver.channelIds()) accepted.set(id.toLowerCase(), receiver.channelTotal(id))
+          const { receiver, settler } = provider
+          const earned = new Map<string, { gasSpent: bigint; writtenOff: bigint }>()
+          for (const t of (await settler.earnings()).tokens) {
+            for (const c of t.channels) earned.set(c.channelId.toLowerCase(), c)
+          }
+          for (const id of receiver.channelIds()) {
+            const e = earned.get(id.toLowerCase())
+            local.set(id.toLowerCase(), {
+              accepted: receiver.channelTotal(id),
+              gasSpent: e?.gasSpent ?? 0n,
+              writtenOff: e?.writtenOff ?? 0n,
+            })
+          }
         } finally {
           await provider.stop()
         }
@@ -232,7 +250,13 @@ async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], signal: Abo
       }
     }
     for (const row of rows) {
-      if (row.role === 'provider') row.acceptedOffChain = accepted.get(row.channelId.toLowerCase()) ?? 0n
+      if (row.role !== 'provider') continue
+      const l = local.get(row.channelId.toLowerCase())
+      row.acceptedOffChain = l?.accepted ?? 0n
+      row.gasSpent = l?.gasSpent ?? 0n
+      row.writtenOff = l?.writtenOff ?? 0n
+      // What the channel has paid this provider on-chain, less the gas its settlements cost (native coin).
+      if (row.settled != null && row.token === zeroAddress) row.net = row.settled - row.gasSpent
     }
   }
   return notes
@@ -247,6 +271,11 @@ function describeRow(r: ChannelRow): string {
   }
   if (r.paidOffChain != null) lines.push(`  paid off-chain ${r.paidOffChain}`)
   if (r.acceptedOffChain != null) lines.push(`  accepted off-chain ${r.acceptedOffChain}`)
+  if (r.gasSpent != null) {
+    lines.push(
+      `  settlement gas ${r.gasSpent} wei${r.net != null ? `, net ${r.net} wei` : ''}${r.writtenOff ? `, written off ${r.writtenOff}` : ''}`,
+    )
+  }
   return lines.join('\n')
 }
 
@@ -279,41 +308,48 @@ const statusCommand: Command = {
 
 const settleCommand: Command = {
   name: 'settle',
-  summary: 'Settle the best payment proof of your channels (provider) on-chain now.',
-  usage: 'parkbench channel settle [--channel ID] [--json]',
-  options: { ...COMMON, ...CHANNEL_OPTION },
+  summary:
+    "Settle your channels' best payment proofs (provider) on-chain now, each only if it pays for its gas (or --force).",
+  usage: 'parkbench channel settle [--channel ID] [--force] [--json]',
+  options: {
+    ...COMMON,
+    ...CHANNEL_OPTION,
+    force: { type: 'boolean', description: 'Settle even where the gas costs more than the channel would pay' },
+  },
   async run(args, io) {
     const ctx = await chainContext(args, io.env)
     const channelId = channelFlag(args)
-    const print = (results: SettlementResult[], via: string): number => {
-      out(
-        io,
-        args,
-        { settled: results, via },
-        results.length === 0
-          ? 'nothing to settle'
-          : results
-              .map((r) => `settled ${r.channelId}: paid ${r.paid}, total ${r.total} (tx ${r.transactionHash})`)
-              .join('\n'),
-      )
+    const force = args.values.force === true
+    const print = (report: SettleReport, via: string): number => {
+      const lines = [
+        ...report.settled.map(
+          (r) =>
+            `settled ${r.channelId}: paid ${r.paid}, total ${r.total}, gas ${r.gasCost} wei (tx ${r.transactionHash})`,
+        ),
+        ...report.skipped.map(
+          (k) =>
+            `skipped ${k.channelId}: it would pay ${k.gain} for ${k.estimatedCost} wei of gas (${k.cause}); --force settles it`,
+        ),
+      ]
+      out(io, args, { ...report, via }, lines.length === 0 ? 'nothing to settle' : lines.join('\n'))
       return 0
     }
     // A running daemon holds the payment store: ask it to settle.
     try {
-      const reply = await controlRequest<{ settled: SettlementResult[] }>(
+      const reply = await controlRequest<SettleReport>(
         ctx.dataDir,
         'POST',
         '/v1/settle',
-        channelId != null ? { channelId } : {},
+        { ...(channelId != null ? { channelId } : {}), force },
         { signal: io.signal },
       )
-      return print(reply.settled, 'daemon')
+      return print(reply, 'daemon')
     } catch (err) {
       if (!(err instanceof DaemonNotRunningError)) throw err
     }
     const provider = await openProviderSide(ctx, io.signal)
     try {
-      return print(await provider.settler.settle(channelId, { signal: io.signal }), 'store')
+      return print(await provider.settler.settleWithReport(channelId, { signal: io.signal, force }), 'store')
     } finally {
       await provider.stop()
     }

@@ -36,15 +36,15 @@ export const demoCommand: Command = {
     io.stdout(`\nparkbench demo: ${r.inferences} inferences of ${summary.model.name}\n`)
     io.stdout(`renter ${r.address}: ${r.leases} leases, ${r.failovers} failover(s)\n\n`)
     io.stdout(
-      `${'provider'.padEnd(12)} ${'price wei/s'.padStart(12)} ${'leases'.padStart(6)} ${'jobs'.padStart(6)} ${'s paid'.padStart(6)} ${'renter paid'.padStart(14)} ${'accepted'.padStart(14)} ${'on-chain +'.padStart(14)}  match\n`,
+      `${'provider'.padEnd(12)} ${'price wei/s'.padStart(12)} ${'leases'.padStart(6)} ${'jobs'.padStart(6)} ${'s paid'.padStart(6)} ${'renter paid'.padStart(14)} ${'accepted'.padStart(14)} ${'on-chain +'.padStart(14)} ${'gas'.padStart(14)} ${'net'.padStart(14)}  match\n`,
     )
     for (const p of summary.providers) {
       io.stdout(
-        `${(p.name + (p.killed ? '*' : '')).padEnd(12)} ${p.pricePerSecond.padStart(12)} ${String(p.leases).padStart(6)} ${String(p.inferences).padStart(6)} ${String(p.secondsPaid).padStart(6)} ${p.renterPaid.padStart(14)} ${p.accepted.padStart(14)} ${p.onChainDelta.padStart(14)}  ${p.matches ? 'yes' : 'NO'}\n`,
+        `${(p.name + (p.killed ? '*' : '')).padEnd(12)} ${p.pricePerSecond.padStart(12)} ${String(p.leases).padStart(6)} ${String(p.inferences).padStart(6)} ${String(p.secondsPaid).padStart(6)} ${p.renterPaid.padStart(14)} ${p.accepted.padStart(14)} ${p.onChainDelta.padStart(14)} ${p.gasSpent.padStart(14)} ${p.net.padStart(14)}  ${p.matches ? 'yes' : 'NO'}\n`,
       )
     }
     io.stdout(
-      `\n* killed with SIGKILL mid-lease; it settled from its durable store.\non-chain deltas ${summary.ok ? 'equal' : 'DO NOT equal'} the accepted payments (gas added back).\n`,
+      `\n* killed with SIGKILL mid-lease; it settled from its durable store.\non-chain deltas ${summary.ok ? 'equal' : 'DO NOT equal'} the accepted payments (gas added back); net = accepted - settlement gas.\n`,
     )
     return summary.ok ? 0 : 1
   },

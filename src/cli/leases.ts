@@ -1,9 +1,11 @@
 import { ControlRequestError, controlRequest, DaemonNotRunningError } from '../daemon/control.js'
+import type { DaemonEarnings, DaemonStatus } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { type LeaseLogEntry, readLeaseLog } from '../lease/lease-log.js'
 import type { LeaseInfo } from '../lease/lease-provider.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { earningsLines } from './status.js'
 
 type ActiveRow = Omit<LeaseInfo, 'pricePerSecond' | 'amountPaid'> & { pricePerSecond: string; amountPaid: string }
 
@@ -25,19 +27,20 @@ export const leasesCommand: Command = {
     const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
     const limit = integerFlag(args, 'limit') ?? 20
     let active: ActiveRow[] = []
+    let earnings: DaemonEarnings | undefined
     let daemon: 'running' | 'not running' = 'running'
     try {
-      const reply = await controlRequest<{ leases: ActiveRow[] }>(dataDir, 'GET', '/v1/leases', undefined, {
-        signal: AbortSignal.any([io.signal, AbortSignal.timeout(10_000)]),
-      })
+      const signal = AbortSignal.any([io.signal, AbortSignal.timeout(10_000)])
+      const reply = await controlRequest<{ leases: ActiveRow[] }>(dataDir, 'GET', '/v1/leases', undefined, { signal })
       active = reply.leases.filter((l) => l.state !== 'ended')
+      earnings = (await controlRequest<DaemonStatus>(dataDir, 'GET', '/v1/status', undefined, { signal })).earnings
     } catch (err) {
       if (!(err instanceof DaemonNotRunningError || err instanceof ControlRequestError)) throw err
       daemon = 'not running'
     }
     const past: LeaseLogEntry[] = await readLeaseLog(dataDir, limit)
     if (args.values.json === true) {
-      io.stdout(`${toJson({ dataDir, daemon, active, past })}\n`)
+      io.stdout(`${toJson({ dataDir, daemon, active, past, ...(earnings != null ? { earnings } : {}) })}\n`)
       return 0
     }
     const nowMs = Date.now()
@@ -59,6 +62,7 @@ export const leasesCommand: Command = {
         `  ${l.leaseId.slice(0, 18)}  ${sold ? 'sold to  ' : 'rented at'} ${who}  ${String(l.pricePerSecond)}/s  ${String(ticks)} ticks = ${String(l.amountPaid)}  ${String(l.endReason ?? '')}  ${age(nowMs - l.endedAt)} ago\n`,
       )
     }
+    if (earnings != null) io.stdout(`selling:\n${earningsLines(earnings).join('\n')}\n`)
     return 0
   },
 }

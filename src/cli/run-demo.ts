@@ -12,7 +12,7 @@ import { createClient } from '../client/client.js'
 import { ParkbenchError } from '../errors.js'
 import { saveChainConfig } from '../pay/chain-config.js'
 import { createPayPublicClient } from '../pay/clients.js'
-import { startDevChain } from '../pay/dev-chain.js'
+import { devChainConfig, startDevChain } from '../pay/dev-chain.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'parkbench.js')
 
@@ -49,7 +49,11 @@ export interface DemoProviderSummary {
   /** Payout balance change on-chain, gas of the settlement added back. */
   onChainDelta: string
   gasSpent: string
-  /** onChainDelta == accepted. */
+  /** accepted - gasSpent: what the provider earned, net of its settlement's gas. */
+  net: string
+  /** Channels the provider did not settle because the gas would cost more than they pay. */
+  skipped: number
+  /** onChainDelta == accepted, and nothing left unsettled. */
   matches: boolean
 }
 
@@ -173,20 +177,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const providers: ProviderProcess[] = []
   try {
     const chainFile = join(workDir, 'chain.json')
-    await saveChainConfig(chainFile, {
-      rpcUrl: chain.rpcUrl,
-      chainId: chain.chainId,
-      contract: chain.contract,
-      token: chain.token,
-      deployBlock: chain.deployBlock,
-      challengePeriod: chain.challengePeriod,
-    })
+    await saveChainConfig(chainFile, devChainConfig(chain))
     log(`dev chain ${chain.rpcUrl} (chain id ${chain.chainId}), PaymentChannel at ${chain.contract}`)
     const publicClient = createPayPublicClient(chain)
     const modelPath = demoModelPath()
 
     // 10-30 gwei per second: roughly $0.10-0.30 an hour of a laptop core at $3,000 per ETH.
-    const prices = [30_000_000_000n, 10_000_000_000n, 20_000_000_000n]
+    // 100-300 gwei a second (about $1-3 an hour at $3,000 an ETH): enough that a few seconds' lease pays for its
+    // settlement on the dev chain, whose fees are a busy rollup's (0.005 gwei a gas).
+    const prices = [300_000_000_000n, 100_000_000_000n, 200_000_000_000n]
     const names = ['provider-a', 'provider-b', 'provider-c']
     let modelSha = ''
     for (let i = 0; i < 3; i++) {
@@ -236,7 +235,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const runFor = async (seconds: number): Promise<void> => {
       const until = Date.now() + seconds * 1000
       while (Date.now() < until) {
-        const result = await client.infer({ model: modelSha, inputs: { x: page }, maxPricePerSecond: 50_000_000_000n })
+        const result = await client.infer({ model: modelSha, inputs: { x: page }, maxPricePerSecond: 500_000_000_000n })
         inferencesBy.set(result.providerPeer, (inferencesBy.get(result.providerPeer) ?? 0) + 1)
         await new Promise((r) => setTimeout(r, 50))
       }
@@ -278,7 +277,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           p.privateKey,
           '--json',
         ]),
-      ) as { settled: Array<{ paid: string; transactionHash: Hex }> }
+      ) as { settled: Array<{ paid: string; transactionHash: Hex }>; skipped: unknown[] }
       let accepted = 0n
       let gas = 0n
       for (const s of settled.settled) {
@@ -302,7 +301,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         accepted: String(accepted),
         onChainDelta: String(delta),
         gasSpent: String(gas),
-        matches: delta === accepted,
+        net: String(accepted - gas),
+        skipped: settled.skipped.length,
+        matches: delta === accepted && settled.skipped.length === 0,
       }
       summaries.push(summary)
       log(`${p.name}: settled ${accepted} wei on-chain (settlement gas ${gas} wei paid separately)`)

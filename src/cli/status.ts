@@ -1,8 +1,19 @@
 import { controlRequest } from '../daemon/control.js'
-import type { DaemonStatus } from '../daemon/daemon.js'
+import type { DaemonEarnings, DaemonStatus } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { type Command, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+
+/** What selling earned, as `status` and `leases` print it. Amounts arrive as decimal strings from the control API. */
+export function earningsLines(earnings: DaemonEarnings): string[] {
+  const lines = earnings.tokens.map((t) => {
+    const unit = t.native ? 'wei' : `of ${t.token}`
+    return `  earned ${t.settled} ${unit} settled in ${t.settlements} settlements, gas ${t.gasSpent} wei, net ${t.net}${t.native ? ' wei' : ''}${BigInt(t.writtenOff) > 0n ? `, ${t.writtenOff} written off (worth less than its gas)` : ''}`
+  })
+  if (lines.length === 0) lines.push('  earned nothing settled yet')
+  lines.push(`  accepted, not yet settled: ${earnings.unsettled}`)
+  return lines
+}
 
 export const statusCommand: Command = {
   name: 'status',
@@ -27,6 +38,7 @@ export const statusCommand: Command = {
         : '  not selling\n',
     )
     io.stdout(`  leases: ${load.leases.active} active, ${load.leases.threadsFree} threads free\n`)
+    if (status.earnings != null) io.stdout(`${earningsLines(status.earnings).join('\n')}\n`)
     io.stdout(
       `  cpu ${((load.cpuUserMicros + load.cpuSystemMicros) / 1e6).toFixed(1)} s, rss ${(load.rssBytes / 2 ** 20).toFixed(0)} MiB, event-loop delay p50 ${load.eventLoop.p50Ms} ms p99 ${load.eventLoop.p99Ms} ms max ${load.eventLoop.maxMs} ms\n`,
     )

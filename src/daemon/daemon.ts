@@ -81,6 +81,26 @@ export interface DaemonLoad {
   leases: { active: number; threadsFree: number }
 }
 
+/** What selling has earned, per token: gross settled, gas spent settling, net, and what is accepted but unsettled. */
+export interface DaemonEarnings {
+  tokens: Array<{
+    /** The zero address for the native coin. */
+    token: string
+    native: boolean
+    /** Paid by settlements (gross), in token units. */
+    settled: bigint
+    /** Gas spent on settlements, in wei. */
+    gasSpent: bigint
+    /** Native: settled - gasSpent. ERC-20: settled (gas is paid in the native coin: see gasSpent). */
+    net: bigint
+    /** Given up inside close windows because settling would cost more gas than it pays. */
+    writtenOff: bigint
+    settlements: number
+  }>
+  /** Accepted off-chain (durable, acknowledged) and not yet settled, over all channels, in token units. */
+  unsettled: bigint
+}
+
 export interface DaemonStatus {
   peerId: string
   addresses: string[]
@@ -88,6 +108,8 @@ export interface DaemonStatus {
   payoutAddress: string | undefined
   offer: OfferSummary | undefined
   load: DaemonLoad
+  /** When selling: what it has earned. */
+  earnings?: DaemonEarnings
 }
 
 /**
@@ -285,6 +307,32 @@ export class Daemon {
       payoutAddress: this.init.account?.address,
       offer,
       load: this.load(options.resetLoad === true),
+      ...(this.payments != null ? { earnings: await this.earnings() } : {}),
+    }
+  }
+
+  /** Settled (gross), gas, net and unsettled earnings, from the settlement history and the accepted proofs. */
+  async earnings(): Promise<DaemonEarnings> {
+    const payments = this.started(this.payments)
+    const { tokens } = await payments.settler.earnings()
+    const settledByChannel = new Map<string, bigint>()
+    for (const t of tokens) for (const c of t.channels) settledByChannel.set(c.channelId.toLowerCase(), c.paid)
+    let unsettled = 0n
+    for (const id of payments.receiver.channelIds()) {
+      const left = payments.receiver.channelTotal(id) - (settledByChannel.get(id.toLowerCase()) ?? 0n)
+      if (left > 0n) unsettled += left
+    }
+    return {
+      tokens: tokens.map((t) => ({
+        token: t.token,
+        native: t.native,
+        settled: t.paid,
+        gasSpent: t.gasSpent,
+        net: t.net,
+        writtenOff: t.writtenOff,
+        settlements: t.settlements,
+      })),
+      unsettled,
     }
   }
 
@@ -323,22 +371,33 @@ export class Daemon {
       'GET /v1/channels': async () => {
         const receiver = this.payments?.receiver
         const pending = (await this.payments?.settler.pending()) ?? []
+        const earned = new Map<string, { paid: bigint; gasSpent: bigint; writtenOff: bigint }>()
+        for (const t of (await this.payments?.settler.earnings())?.tokens ?? []) {
+          for (const c of t.channels) earned.set(c.channelId.toLowerCase(), c)
+        }
         return {
-          channels: (receiver?.channelIds() ?? []).map((channelId) => ({
-            channelId,
-            acceptedOffChain: receiver!.channelTotal(channelId),
-          })),
+          channels: (receiver?.channelIds() ?? []).map((channelId) => {
+            const e = earned.get(channelId.toLowerCase())
+            return {
+              channelId,
+              acceptedOffChain: receiver!.channelTotal(channelId),
+              settledPaid: e?.paid ?? 0n,
+              gasSpent: e?.gasSpent ?? 0n,
+              writtenOff: e?.writtenOff ?? 0n,
+            }
+          }),
           pending,
         }
       },
       'POST /v1/settle': async ({ body }) => {
         const settler = this.payments?.settler
         if (settler == null) throw new NoPaymentTermsError('This daemon is not selling: nothing to settle')
-        const channelId = (body as { channelId?: unknown } | undefined)?.channelId
+        const { channelId, force } = (body ?? {}) as { channelId?: unknown; force?: unknown }
         if (channelId != null && (typeof channelId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(channelId))) {
           throw new InvalidInputError('channelId must be a 32-byte 0x-hex id')
         }
-        return { settled: await settler.settle(channelId as Hex | undefined) }
+        if (force != null && typeof force !== 'boolean') throw new InvalidInputError('force must be true or false')
+        return settler.settleWithReport(channelId as Hex | undefined, { force: force === true })
       },
     }
   }

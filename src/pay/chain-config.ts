@@ -16,6 +16,11 @@ export interface ChainConfig {
   deployBlock?: number
   /** Seconds of the contract's challenge window, as a decimal string. */
   challengePeriod?: string
+  /**
+   * The priority fee (tip) per gas this node offers, in wei, as a decimal string; default what the RPC suggests.
+   * Rollups need little or none; a settlement's cost is weighed with it (see the settler).
+   */
+  maxPriorityFeePerGas?: string
 }
 
 export interface LoadChainConfigOptions {
@@ -51,6 +56,9 @@ function parse(text: string, file: string): ChainConfig {
   if (isAddress(raw.token)) config.token = getAddress(raw.token)
   if (Number.isSafeInteger(raw.deployBlock)) config.deployBlock = raw.deployBlock
   if (typeof raw.challengePeriod === 'string') config.challengePeriod = raw.challengePeriod
+  if (typeof raw.maxPriorityFeePerGas === 'string' && /^\d+$/.test(raw.maxPriorityFeePerGas)) {
+    config.maxPriorityFeePerGas = raw.maxPriorityFeePerGas
+  }
   return config
 }
 

@@ -20,13 +20,16 @@ function isLocal(rpcUrl: string): boolean {
   return /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(rpcUrl)
 }
 
-/** A viem chain for a config (the dev chain or any EVM chain reached by RPC URL). */
-export function chainFromConfig(config: Pick<ChainConfig, 'rpcUrl' | 'chainId'>): Chain {
+/** A viem chain for a config (the dev chain or any EVM chain reached by RPC URL), with its tip if it names one. */
+export function chainFromConfig(config: Pick<ChainConfig, 'rpcUrl' | 'chainId' | 'maxPriorityFeePerGas'>): Chain {
   return defineChain({
     id: config.chainId,
     name: `chain ${config.chainId}`,
     nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
     rpcUrls: { default: { http: [config.rpcUrl] } },
+    ...(config.maxPriorityFeePerGas != null
+      ? { fees: { maxPriorityFeePerGas: BigInt(config.maxPriorityFeePerGas) } }
+      : {}),
   })
 }
 
@@ -39,7 +42,9 @@ function pollingInterval(config: Pick<ChainConfig, 'rpcUrl'>): number {
   return isLocal(config.rpcUrl) ? 25 : 2_000
 }
 
-export function createPayPublicClient(config: Pick<ChainConfig, 'rpcUrl' | 'chainId'>): PayPublicClient {
+export function createPayPublicClient(
+  config: Pick<ChainConfig, 'rpcUrl' | 'chainId' | 'maxPriorityFeePerGas'>,
+): PayPublicClient {
   return createPublicClient({
     chain: chainFromConfig(config),
     transport: transport(config),
@@ -48,7 +53,7 @@ export function createPayPublicClient(config: Pick<ChainConfig, 'rpcUrl' | 'chai
 }
 
 export function createPayWalletClient(
-  config: Pick<ChainConfig, 'rpcUrl' | 'chainId'>,
+  config: Pick<ChainConfig, 'rpcUrl' | 'chainId' | 'maxPriorityFeePerGas'>,
   account: Account,
 ): PayWalletClient {
   return createWalletClient({

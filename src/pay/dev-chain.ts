@@ -6,8 +6,8 @@ import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Address, bytesToHex, type Hex, parseEther } from 'viem'
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
-import { waitForTransactionReceipt, writeContract } from 'viem/actions'
 import { deployDevToken, deployPaymentChannel } from './actions/deploy.js'
+import { writeAndWait } from './actions/internal.js'
 import type { ChainConfig } from './chain-config.js'
 import { createPayWalletClient, type PayWalletClient } from './clients.js'
 import { DEV_CHALLENGE_PERIOD_SECONDS } from './constants.js'
@@ -23,6 +23,8 @@ export const DEV_ACCOUNT_COUNT = 10
 /** Each dev account and each funded key gets this much ETH and dev token. */
 export const DEV_FUND_ETH = parseEther('10000')
 export const DEV_FUND_TOKENS = parseEther('1000000')
+/** The dev chain's starting base fee (0.005 gwei), about a busy rollup's. */
+export const DEV_BASE_FEE_PER_GAS = 5_000_000n
 
 export interface DevAccount {
   address: Address
@@ -38,6 +40,12 @@ export interface DevChainOptions {
   fund?: Address[]
   /** Seconds between blocks; default: mine on every transaction. */
   blockTime?: number
+  /**
+   * The starting base fee per gas, in wei. Default 5,000,000 (0.005 gwei), about a busy rollup's: a settlement
+   * costs ~0.0000003 ETH, so settling pays after a few minutes of a lease at the default price, as on a rollup.
+   * (It falls while blocks stay nearly empty, as EIP-1559 has it.) Tips are 0.
+   */
+  baseFeePerGas?: bigint
   /** The anvil binary; default the one in node_modules (@foundry-rs/anvil-<platform>-<arch>), or $PARKBENCH_ANVIL. */
   anvilPath?: string
 }
@@ -46,6 +54,7 @@ export interface DevChain extends ChainConfig {
   token: Address
   deployBlock: number
   challengePeriod: string
+  maxPriorityFeePerGas: string
   accounts: DevAccount[]
   /** Fund an address with ETH (anvil_setBalance) and dev tokens (mint). */
   fund(address: Address, options?: AbortOptions): Promise<void>
@@ -53,6 +62,19 @@ export interface DevChain extends ChainConfig {
   increaseTime(seconds: bigint | number): Promise<void>
   /** Stop anvil (idempotent). */
   stop(): Promise<void>
+}
+
+/** The part of a dev chain that other processes need: what `parkbench chain` saves as chain.json. */
+export function devChainConfig(chain: DevChain): ChainConfig {
+  return {
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    contract: chain.contract,
+    token: chain.token,
+    deployBlock: chain.deployBlock,
+    challengePeriod: chain.challengePeriod,
+    maxPriorityFeePerGas: chain.maxPriorityFeePerGas,
+  }
 }
 
 /** Find the anvil binary shipped in the @foundry-rs/anvil platform package. */
@@ -149,16 +171,16 @@ export async function fundDevAccount(
   options.signal?.throwIfAborted()
   await rpc(chain.rpcUrl, 'anvil_setBalance', [address, `0x${DEV_FUND_ETH.toString(16)}`])
   if (chain.token == null) return
-  const minter = createPayWalletClient(chain, privateKeyToAccount(devAccounts(1)[0]!.privateKey))
-  const hash = await writeContract(minter, {
-    address: chain.token,
-    abi: DEV_TOKEN_ABI,
-    functionName: 'mint',
-    args: [address, DEV_FUND_TOKENS],
-    account: minter.account,
-    chain: minter.chain,
-  })
-  await waitForTransactionReceipt(minter, { hash })
+  // Dev chains take no tip (anvil runs with --no-priority-fee); its suggested 1 gwei would exceed the fee cap.
+  const minter = createPayWalletClient(
+    { maxPriorityFeePerGas: '0', ...chain },
+    privateKeyToAccount(devAccounts(1)[0]!.privateKey),
+  )
+  await writeAndWait(
+    minter,
+    { address: chain.token, abi: DEV_TOKEN_ABI, functionName: 'mint', args: [address, DEV_FUND_TOKENS] },
+    options,
+  )
 }
 
 /**
@@ -185,6 +207,9 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
     String(DEV_ACCOUNT_COUNT),
     '--balance',
     '10000',
+    '--base-fee',
+    String(options.baseFeePerGas ?? DEV_BASE_FEE_PER_GAS),
+    '--no-priority-fee',
   ]
   if (options.blockTime != null) args.push('--block-time', String(options.blockTime))
   const { child, port } = await spawnAnvil(options.anvilPath ?? findAnvil(), args)
@@ -215,7 +240,10 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
     // of an earlier (restarted) dev chain can never be mistaken for this one's, even at an identical genesis.
     const deployerAccount = privateKeyToAccount(generatePrivateKey())
     await rpc(rpcUrl, 'anvil_setBalance', [deployerAccount.address, `0x${parseEther('10').toString(16)}`])
-    const deployer: PayWalletClient = createPayWalletClient({ rpcUrl, chainId }, deployerAccount)
+    const deployer: PayWalletClient = createPayWalletClient(
+      { rpcUrl, chainId, maxPriorityFeePerGas: '0' },
+      deployerAccount,
+    )
     const challengePeriod = options.challengePeriod ?? DEV_CHALLENGE_PERIOD_SECONDS
     const channel = await deployPaymentChannel(deployer, { challengePeriod })
     const token = await deployDevToken(deployer, {})
@@ -231,6 +259,7 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
       token: token.address,
       deployBlock: Number(channel.blockNumber),
       challengePeriod: challengePeriod.toString(),
+      maxPriorityFeePerGas: '0',
       accounts,
       fund,
       async increaseTime(seconds) {

@@ -51,11 +51,19 @@ export {
   deployPaymentChannel,
 } from './actions/deploy.js'
 export {
+  type EstimateSettleParameters,
+  type EstimateSettleReturnType,
+  estimateSettle,
+  getSettleFeesPerGas,
+  type SettleFeesPerGas,
+} from './actions/estimate-settle.js'
+export {
   type GetChannelParameters,
   type GetChannelReturnType,
   getChallengePeriod,
   getChannel,
 } from './actions/get-channel.js'
+export { feesToSend } from './actions/internal.js'
 export {
   type ListChannelsParameters,
   type ListChannelsReturnType,
@@ -127,6 +135,7 @@ export {
   type DevChain,
   type DevChainOptions,
   devAccounts,
+  devChainConfig,
   findAnvil,
   fundDevAccount,
   startDevChain,
@@ -148,6 +157,7 @@ export {
 export * from './errors.js'
 export { loadOrCreateEvmKey, type ResolveEvmAccountOptions, resolveEvmAccount } from './evm-key.js'
 export { HashChain, hashRepeated, hashStep, verifyTickPreimage } from './hash-chain.js'
+export { CloseRequestScanner, isLogRangeError } from './log-scan.js'
 export {
   amountFromBytes,
   amountToBytes,
@@ -195,13 +205,32 @@ export {
 export { createPaymentStore, PaymentStore, type PaymentStoreInit, type StoreOperation } from './payment-store.js'
 export { providerNodeId } from './provider-node.js'
 export {
+  DEFAULT_MIN_GAIN_OVER_GAS,
+  decideSettlement,
+  type GasMultiplier,
+  type Ratio,
+  type SettleDecision,
+  type SkipCause,
+} from './settle-policy.js'
+export {
+  type ChannelEarnings,
+  type Earnings,
+  type SettlementRecord,
+  summarizeEarnings,
+  type TokenEarnings,
+  type WriteOff,
+} from './settlement-ledger.js'
+export {
   createSettler,
   type PendingSettlement,
   type SettlementResult,
+  type SettleNowOptions,
   type SettleReason,
+  type SettleReport,
   Settler,
   type SettlerComponents,
   type SettlerInit,
+  type SkippedSettlement,
 } from './settler.js'
 export { PaymentStatus, paymentAck, paymentStatusOf, readPaymentAck } from './status.js'
 export type {

@@ -107,10 +107,20 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
     assert.equal(status.load.leases.active, 0)
     assert.ok(status.load.eventLoop.p99Ms >= 0 && status.load.cpuUserMicros > 0)
 
-    // The daemon holds its payment store; `channel settle` asks it to settle instead.
+    // The daemon holds its payment store; `channel settle` asks it to settle instead. At 1,000 wei/s the gas costs
+    // more than the channel pays: the daemon says so and settles nothing, unless forced.
+    const settleArgs = ['--data-dir', providerDir, '--chain', chainFile, '--private-key', providerKey]
+    const weighed = await runCli(['channel', 'settle', '--json', ...settleArgs])
+    assert.equal(weighed.code, 0, weighed.stderr)
+    const report = JSON.parse(weighed.stdout)
+    assert.equal(report.settled.length, 0)
+    assert.equal(report.skipped.length, 1)
+    assert.equal(BigInt(report.skipped[0].gain), paid)
+    assert.ok(BigInt(report.skipped[0].estimatedCost) > paid)
     const settle = await runCli([
       'channel',
       'settle',
+      '--force',
       '--json',
       '--data-dir',
       providerDir,

@@ -20,7 +20,8 @@ import { addModel } from '../compute/onnx-builder.js'
 import { REPO_ROOT } from '../helpers/cli.js'
 
 const RENTER = join(REPO_ROOT, 'dist', 'test', 'helpers', 'renter-process.js')
-const PRICE = 1_000n
+// High enough that a broken lease's few seconds pay for their settlement's gas (the provider settles only then).
+const PRICE = 1_000_000_000_000n
 
 describe('a renter that crashes mid-lease (kill -9)', () => {
   let chain: DevChain

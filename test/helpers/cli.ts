@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { saveChainConfig } from '../../src/pay/chain-config.js'
-import type { DevChain } from '../../src/pay/dev-chain.js'
+import { type DevChain, devChainConfig } from '../../src/pay/dev-chain.js'
 
 /** The repo root (tests run from dist/test/...). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
@@ -84,7 +84,7 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
 /** Save `chain` as a chain.json in `dir` (what `--chain FILE` takes); returns its path. */
 export async function writeChainFile(chain: DevChain, dir: string): Promise<string> {
   const file = join(dir, 'chain.json')
-  await saveChainConfig(file, { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract })
+  await saveChainConfig(file, devChainConfig(chain))
   return file
 }
 

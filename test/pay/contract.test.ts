@@ -8,6 +8,7 @@ import { bytesToHex, type Hex, toFunctionSelector, zeroAddress } from 'viem'
 import { deployContract, readContract, waitForTransactionReceipt, writeContract } from 'viem/actions'
 import { requestClose, withdrawChannel } from '../../src/pay/actions/close-channel.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
+import { feesToSend } from '../../src/pay/actions/internal.js'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
 import { settleTicks, settleVoucher } from '../../src/pay/actions/settle-channel.js'
 import { topUpChannel } from '../../src/pay/actions/top-up-channel.js'
@@ -281,7 +282,10 @@ describe('PaymentChannel contract (anvil)', () => {
     )
     const compiled = output.contracts['ReentrantProvider.sol'].ReentrantProvider
     const { contract, chainId } = f.chain
+    // Raw viem on the dev chain: pass the fees (anvil's suggested 1 gwei tip is above its low fee cap).
+    const fees = await feesToSend(f.stranger.wallet)
     const deployHash = await deployContract(f.stranger.wallet, {
+      ...(fees as object),
       abi: compiled.abi,
       bytecode: `0x${compiled.evm.bytecode.object}`,
       args: [contract],
@@ -298,6 +302,7 @@ describe('PaymentChannel contract (anvil)', () => {
     const first = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 100n })
     const second = await signVoucher(f.renter.account, { chainId, contract, channelId, total: 300n })
     const hash = await writeContract(f.stranger.wallet, {
+      ...(fees as object),
       address: hostile,
       abi: compiled.abi,
       functionName: 'attack',

@@ -11,13 +11,13 @@ import { requestClose, withdrawChannel } from '../../src/pay/actions/close-chann
 import { getChannel } from '../../src/pay/actions/get-channel.js'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
 import { ChannelStateCache } from '../../src/pay/channel-state-cache.js'
-import { createPayWalletClient } from '../../src/pay/clients.js'
+import { createPayWalletClient, type PayWalletClient } from '../../src/pay/clients.js'
 import { encodeSignedTickCommitment, encodeVoucher } from '../../src/pay/messages.js'
 import { createPaymentReceiver, type PaymentReceiver } from '../../src/pay/payment-receiver.js'
 import { createPaymentSender, type PaymentSender } from '../../src/pay/payment-sender.js'
 import { createPaymentStore, type PaymentStore } from '../../src/pay/payment-store.js'
 import { createSettler, type SettlerInit } from '../../src/pay/settler.js'
-import { type PayFixture, rejectsWithCode, setupPayFixture } from './helpers.js'
+import { freeGasWallet, type PayFixture, rejectsWithCode, setupPayFixture, zeroBaseFee } from './helpers.js'
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'pay', 'provider-ack.js')
 
@@ -25,10 +25,15 @@ describe('settler and crash safety (anvil)', () => {
   let f: PayFixture
   let dir: string
   let renterSender: PaymentSender
+  // These tests are about durability and policy, not economics: the provider's gas costs nothing here, so every
+  // settlement is worth it (settler-economics.test.ts weighs gas at real fees).
+  let freeGas: PayWalletClient
   const open: PaymentStore[] = []
 
   before(async () => {
     f = await setupPayFixture()
+    await zeroBaseFee(f)
+    freeGas = freeGasWallet(f, f.provider)
     dir = await mkdtemp(join(tmpdir(), 'parkbench-settler-'))
     const s = await createPaymentStore({ path: join(dir, 'renter') })
     open.push(s)
@@ -58,7 +63,7 @@ describe('settler and crash safety (anvil)', () => {
       },
     )
     await receiver.start()
-    const settler = (init: Partial<SettlerInit> = {}, wallet = f.provider.wallet) =>
+    const settler = (init: Partial<SettlerInit> = {}, wallet = freeGas) =>
       createSettler(
         { receiver, store, channels, wallet },
         { contract: f.chain.contract, intervalMs: 50, fromBlock: BigInt(f.chain.deployBlock), ...init },

@@ -10,7 +10,7 @@ import {
   PAYMENT_CHANNEL_BYTECODE,
 } from '../contract/artifact.js'
 import { ChainError, ChallengePeriodTooShortError } from '../errors.js'
-import { toPayError, withSignal } from './internal.js'
+import { feesToSend, toPayError, withSignal } from './internal.js'
 
 export interface DeployReturnType {
   address: Address
@@ -53,14 +53,16 @@ export async function deployPaymentChannel(
     )
   }
   try {
+    const fees = await feesToSend(client, options)
     const hash = await withSignal(
       deployContract(client, {
+        ...(fees as object),
         abi: PAYMENT_CHANNEL_ABI,
         bytecode: PAYMENT_CHANNEL_BYTECODE,
         args: [params.challengePeriod],
         account: client.account,
         chain: client.chain,
-      }),
+      } as Parameters<typeof deployContract>[1]),
       options,
     )
     return await deployed(client, hash, options)
@@ -86,14 +88,16 @@ export async function deployDevToken(
   options: AbortOptions = {},
 ): Promise<DeployReturnType> {
   try {
+    const fees = await feesToSend(client, options)
     const hash = await withSignal(
       deployContract(client, {
+        ...(fees as object),
         abi: DEV_TOKEN_ABI,
         bytecode: DEV_TOKEN_BYTECODE,
         args: [params.name ?? 'Parkbench Dev Token', params.symbol ?? 'PBDEV'],
         account: client.account,
         chain: client.chain,
-      }),
+      } as Parameters<typeof deployContract>[1]),
       options,
     )
     return await deployed(client, hash, options)

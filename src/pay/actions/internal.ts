@@ -12,6 +12,7 @@ import { waitForTransactionReceipt, writeContract } from 'viem/actions'
 import type { PayWalletClient } from '../clients.js'
 import { PAYMENT_CHANNEL_ABI } from '../contract/artifact.js'
 import { ChainError, errorFromContractRevert, PayError } from '../errors.js'
+import { getSettleFeesPerGas } from './estimate-settle.js'
 
 /** A chain failure as a typed error: the contract's custom errors map to the same classes the off-chain checks use. */
 export function toPayError(err: unknown): Error {
@@ -31,6 +32,8 @@ export function toPayError(err: unknown): Error {
 export async function withSignal<T>(promise: Promise<T>, options: AbortOptions): Promise<T> {
   const signal = options.signal
   if (signal == null) return promise
+  // A call abandoned on abort may still reject later: that rejection is nobody's to handle.
+  promise.catch(() => {})
   signal.throwIfAborted()
   let onAbort: (() => void) | undefined
   try {
@@ -52,6 +55,25 @@ export interface WriteRequest {
   functionName: string
   args: readonly unknown[]
   value?: bigint
+  gas?: bigint
+  maxFeePerGas?: bigint
+  maxPriorityFeePerGas?: bigint
+  gasPrice?: bigint
+}
+
+/**
+ * The fees to send with: viem's estimate, which honours the chain config's tip (`maxPriorityFeePerGas`), passed
+ * explicitly (viem would otherwise take the RPC's suggested tip, which on a no-tip rollup or dev chain can exceed
+ * the fee cap).
+ */
+export async function feesToSend(
+  client: PayWalletClient,
+  options: AbortOptions = {},
+): Promise<Pick<WriteRequest, 'maxFeePerGas' | 'maxPriorityFeePerGas' | 'gasPrice'>> {
+  const fees = await getSettleFeesPerGas(client, options)
+  return fees.type === 'eip1559'
+    ? { maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
+    : { gasPrice: fees.gasPrice }
 }
 
 /** Send a contract call and wait for its receipt. Gas is estimated first, so a revert throws before sending. */
@@ -62,8 +84,9 @@ export async function writeAndWait(
   onSent?: (hash: Hex) => void | Promise<void>,
 ): Promise<TransactionReceipt> {
   try {
+    const fees = request.maxFeePerGas != null || request.gasPrice != null ? {} : await feesToSend(client, options)
     const hash = await withSignal(
-      writeContract(client, { ...request, account: client.account, chain: client.chain } as any),
+      writeContract(client, { ...fees, ...request, account: client.account, chain: client.chain } as any),
       options,
     )
     await onSent?.(hash)

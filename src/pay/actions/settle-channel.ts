@@ -13,6 +13,8 @@ export interface SettleReturnType {
   paid: bigint
   transactionHash: Hex
   gasUsed: bigint
+  /** What each unit of gas cost (from the receipt): the transaction's fee is gasUsed x effectiveGasPrice. */
+  effectiveGasPrice: bigint
 }
 
 export interface SettleVoucherParameters {
@@ -34,9 +36,23 @@ export interface SettleProofParameters {
   proof: PaymentProof
 }
 
+/** A gas limit and fee caps to send with, instead of viem's own estimate at send time. */
+export interface SettleGasLimits {
+  gas?: bigint
+  maxFeePerGas?: bigint
+  maxPriorityFeePerGas?: bigint
+  /** Legacy (pre-EIP-1559) chains. */
+  gasPrice?: bigint
+}
+
 export interface SettleOptions extends AbortOptions {
   /** Called with the transaction hash once sent, before waiting for the receipt (the settler records it). */
   onSent?: (hash: Hex) => void | Promise<void>
+  /**
+   * Send with this gas limit and these fee caps (the settler passes the estimate it weighed against the gain, so the
+   * transaction can never cost more than that).
+   */
+  limits?: SettleGasLimits
 }
 
 function settled(receipt: Awaited<ReturnType<typeof writeAndWait>>, contract: Address): SettleReturnType {
@@ -46,6 +62,7 @@ function settled(receipt: Awaited<ReturnType<typeof writeAndWait>>, contract: Ad
     paid: event.paid as bigint,
     transactionHash: receipt.transactionHash,
     gasUsed: receipt.gasUsed,
+    effectiveGasPrice: receipt.effectiveGasPrice,
   }
 }
 
@@ -69,6 +86,7 @@ export async function settleVoucher(
       functionName: 'settle',
       // Low s and v in {27, 28}: the form the contract accepts (a receiver only stores such signatures anyway).
       args: [voucher.channelId, voucher.total, normalizeSignature(voucher.signature)],
+      ...options.limits,
     },
     options,
     options.onSent,
@@ -109,6 +127,7 @@ export async function settleTicks(
         params.preimage,
         params.ticks,
       ],
+      ...options.limits,
     },
     options,
     options.onSent,
