@@ -16,7 +16,7 @@ import { findEvent, toPayError, withSignal } from './actions/internal.js'
 import { type SettleReturnType, settleProof } from './actions/settle-channel.js'
 import type { ChannelStateCache } from './channel-state-cache.js'
 import type { PayWalletClient } from './clients.js'
-import { ChainError } from './errors.js'
+import { AmountNotIncreasingError, ChainError, ChallengeWindowError, ChannelNotOpenError } from './errors.js'
 import { CloseRequestScanner } from './log-scan.js'
 import type { PaymentReceiver } from './payment-receiver.js'
 import type { PaymentStore, StoreOperation } from './payment-store.js'
@@ -347,11 +347,11 @@ export class Settler {
         if (outcome != null && 'settled' in outcome) out.push(outcome.settled)
       } catch (err) {
         options.signal?.throwIfAborted()
-        const code = (err as { code?: string }).code
         // Past the window or gone: no retry can pay it. Anything else (RPC down, gas) is retried next pass.
-        if (code === 'CHALLENGE_WINDOW' || code === 'CHANNEL_NOT_OPEN') this.hopeless.add(id)
-        if (given != null && code === 'CHALLENGE_WINDOW') log('the close window of written-off %s is over', id)
-        else log.error('settling %s failed (%s): %e', id, code, err)
+        const windowOver = err instanceof ChallengeWindowError
+        if (windowOver || err instanceof ChannelNotOpenError) this.hopeless.add(id)
+        if (given != null && windowOver) log('the close window of written-off %s is over', id)
+        else log.error('settling %s failed (%s): %e', id, (err as { code?: string }).code, err)
       }
     }
     return out
@@ -521,11 +521,11 @@ export class Settler {
       return { settled }
     } catch (err) {
       this.channels.invalidate(channelId)
-      const code = (err as { code?: string }).code
-      if (code === 'AMOUNT_NOT_INCREASING' || code === 'CHANNEL_NOT_OPEN' || code === 'CHALLENGE_WINDOW') {
+      const alreadySettled = err instanceof AmountNotIncreasingError
+      if (alreadySettled || err instanceof ChannelNotOpenError || err instanceof ChallengeWindowError) {
         // Already settled by an earlier attempt, or too late: retrying cannot help.
         await this.store.del(key)
-        if (code !== 'AMOUNT_NOT_INCREASING') log.error('could not settle %s: %s', channelId, code)
+        if (!alreadySettled) log.error('could not settle %s: %s', channelId, (err as Error).name)
       } else if (sentHash != null && (err as Error).name !== 'AbortError' && !options.signal?.aborted) {
         // Mined and reverted: nothing paid, the gas spent all the same, and the next pass decides afresh.
         const sent = choice == null ? pending : { ...pending, total: choice.proof.total, kind: choice.proof.kind }

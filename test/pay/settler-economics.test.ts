@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Address, type Hex, zeroAddress } from 'viem'
 import { requestClose, withdrawChannel } from '../../src/pay/actions/close-channel.js'
+import { getSettleFeesPerGas } from '../../src/pay/actions/estimate-settle.js'
 import { getChannel } from '../../src/pay/actions/get-channel.js'
 import { openChannel } from '../../src/pay/actions/open-channel.js'
 import { ChannelStateCache } from '../../src/pay/channel-state-cache.js'
@@ -22,10 +23,12 @@ import {
 import { balanceOf, type PayFixture, rejectsWithCode, setupPayFixture } from './helpers.js'
 import { startRpcProxy } from './rpc-proxy.js'
 
-// Gas here is real: anvil's 1 gwei priority fee plus a base fee, ~56,000-62,000 gas per settlement, so one costs
-// about 6e13 wei. A tick of SMALL is worth a thousandth of that; BIG amounts are worth many times more.
-const SMALL = 10n ** 9n
-const BIG = 10n ** 14n
+// Gas here is real: the dev chain's fee per gas (a busy rollup's, falling as blocks go by) times ~56,000-62,000 gas
+// per settlement. Amounts are set from the fee when the suite starts: a tick of SMALL is worth a sixty-thousandth
+// of a settlement, a BIG one more than one and a half settlements.
+let SETTLEMENT = 0n
+let SMALL = 0n
+let BIG = 0n
 const DEPOSIT = 10n ** 17n
 
 function assertNeverNegative(earnings: Earnings): void {
@@ -40,6 +43,10 @@ describe('settlement economics, write-offs and history (anvil, real gas)', () =>
 
   before(async () => {
     f = await setupPayFixture()
+    const fees = await getSettleFeesPerGas(f.provider.wallet)
+    SETTLEMENT = 60_000n * (fees.type === 'eip1559' ? fees.maxFeePerGas : fees.gasPrice)
+    SMALL = SETTLEMENT / 60_000n
+    BIG = (SETTLEMENT * 5n) / 3n
     dir = await mkdtemp(join(tmpdir(), 'parkbench-settler-economics-'))
     const store = await createPaymentStore({ path: join(dir, 'renter') })
     stores.push(store)
@@ -114,7 +121,7 @@ describe('settlement economics, write-offs and history (anvil, real gas)', () =>
     const p = await provider('broken')
     const settler = p.settler()
     const channelId = await openTestChannel()
-    const price = 2n * 10n ** 13n // a third of a settlement's gas
+    const price = SETTLEMENT / 3n // a third of a settlement's gas
     const before = await providerEth()
 
     await lease(p.receiver, channelId, 1, price)
@@ -388,7 +395,7 @@ describe('settlement economics, write-offs and history (anvil, real gas)', () =>
     const proxy = await startRpcProxy(f.chain.rpcUrl)
     proxy.failReceipts = true
     try {
-      const wallet = createPayWalletClient({ rpcUrl: proxy.url, chainId: f.chain.chainId }, f.provider.account)
+      const wallet = createPayWalletClient({ ...f.chain, rpcUrl: proxy.url }, f.provider.account)
       await rejectsWithCode(p.settler({}, wallet).settle(channelId), 'CHAIN_ERROR')
     } finally {
       await proxy.close()
