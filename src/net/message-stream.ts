@@ -3,11 +3,18 @@ import { pbStream } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { MalformedMessageError, UnexpectedEndError } from './errors.js'
 
-/** What protons generates for every message: an encoder and a decoder. */
-export interface MessageCodec<T> {
-  encode(message: T): Uint8Array
+/** What reading a message needs from its protons codec. */
+export interface MessageDecoder<T> {
   decode(bytes: Uint8Array | Uint8ArrayList): T
 }
+
+/** What writing a message needs from its protons codec. */
+export interface MessageEncoder<T> {
+  encode(message: T): Uint8Array
+}
+
+/** What protons generates for every message: an encoder and a decoder. */
+export interface MessageCodec<T> extends MessageEncoder<T>, MessageDecoder<T> {}
 
 /** A stream framed as length-prefixed protobuf, as `pbStream` from @libp2p/utils makes it. */
 export type ProtobufStream = ReturnType<typeof pbStream>
@@ -53,7 +60,7 @@ const ENDED = new Set(['UnexpectedEOFError', 'StreamResetError', 'StreamAbortedE
  */
 export async function readMessage<T>(
   pb: ProtobufStream,
-  codec: MessageCodec<T>,
+  codec: MessageDecoder<T>,
   options: ReadOptions = {},
   failure: ReadFailureOptions = {},
 ): Promise<T> {
@@ -136,12 +143,12 @@ export class MessageStream {
   }
 
   /** Read the next frame as `codec`; see {@link readMessage}. One read at a time. */
-  read<T>(codec: MessageCodec<T>, options: ReadOptions = {}): Promise<T> {
+  read<T>(codec: MessageDecoder<T>, options: ReadOptions = {}): Promise<T> {
     return readMessage(this.pb, codec, options, this.failure)
   }
 
   /** Write one frame after every write made before it; see the class for how failures spread. */
-  write<T>(message: T, codec: MessageCodec<T>, options: WriteOptions = {}): Promise<void> {
+  write<T>(message: T, codec: MessageEncoder<T>, options: WriteOptions = {}): Promise<void> {
     const turn = this.tail
     const written = this.writeInTurn(turn, message, codec, options)
     // The next write waits for this one and for everything before it, even when this one gave up early.
@@ -170,7 +177,7 @@ export class MessageStream {
   private async writeInTurn<T>(
     turn: Promise<void>,
     message: T,
-    codec: MessageCodec<T>,
+    codec: MessageEncoder<T>,
     options: WriteOptions,
   ): Promise<void> {
     if (this.broken !== undefined) throw this.broken
