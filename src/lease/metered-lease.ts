@@ -65,11 +65,7 @@ export class MeteredLease {
   readonly info: LeaseInfo
   readonly renter: PeerId
   readonly models: Set<string>
-  private readonly amountPerTick: bigint
-  private readonly messages: MessageStream
-  private readonly terms: MeteringTerms
-  private readonly receiver: MeteredLeaseInit['receiver']
-  private readonly hooks: Pick<MeteredLeaseInit, 'onEnd' | 'onEnded'>
+  private readonly init: MeteredLeaseInit
   /** Ticks in the current commitment, and its maximum. */
   private commitmentTicks = 0
   private commitmentMaxTicks: number
@@ -83,15 +79,11 @@ export class MeteredLease {
   private ended = false
 
   constructor(init: MeteredLeaseInit) {
+    this.init = init
     this.info = init.info
     this.renter = init.renter
     this.models = init.models
     this.commitmentMaxTicks = init.commitmentMaxTicks
-    this.amountPerTick = init.amountPerTick
-    this.messages = init.messages
-    this.terms = init.terms
-    this.receiver = init.receiver
-    this.hooks = init.onEnded === undefined ? { onEnd: init.onEnd } : { onEnd: init.onEnd, onEnded: init.onEnded }
   }
 
   /** Is the lease paid for right now (jobs are admitted)? */
@@ -112,14 +104,15 @@ export class MeteredLease {
     if (this.ended) return
     this.ended = true
     clearTimeout(this.timer)
-    this.receiver.endLease(this.info.leaseId)
+    const { receiver, messages } = this.init
+    receiver.endLease(this.info.leaseId)
     this.info.state = 'ended'
     this.info.endedAt = Date.now()
     this.info.endReason = endReasonName(reason)
-    this.hooks.onEnd(this)
+    this.init.onEnd(this)
     log('lease %s ended %s %s', this.info.leaseId, String(reason), detail)
     try {
-      await this.messages.write(
+      await messages.write(
         providerMessage({
           kind: ProviderMessage.Kind.ENDED,
           status: LeaseStatus.NOT_ACTIVE,
@@ -131,11 +124,11 @@ export class MeteredLease {
         ProviderMessage,
         { signal: AbortSignal.timeout(2_000) },
       )
-      await this.messages.close({ signal: AbortSignal.timeout(2_000) })
+      await messages.close({ signal: AbortSignal.timeout(2_000) })
     } catch (err) {
-      this.messages.abort(err as Error)
+      messages.abort(err as Error)
     }
-    this.hooks.onEnded?.(this.info)
+    this.init.onEnded?.(this.info)
   }
 
   /** Read the renter's messages until the lease ends. */
@@ -143,7 +136,7 @@ export class MeteredLease {
     while (!this.ended) {
       let message: RenterMessage
       try {
-        message = await this.messages.read(RenterMessage)
+        message = await this.init.messages.read(RenterMessage)
       } catch (err) {
         if (!this.ended) await this.end(EndReason.RENTER_GONE, (err as Error).message)
         return
@@ -159,7 +152,8 @@ export class MeteredLease {
 
   /** Handle one renter message; false once the lease has ended. */
   private async onMessage(message: RenterMessage): Promise<boolean> {
-    const { receiver, terms, info } = this
+    const { info } = this
+    const { receiver, terms, amountPerTick } = this.init
     switch (message.kind) {
       case RenterMessage.Kind.TICK: {
         const tick = decodeTick(message.tick)
@@ -177,31 +171,19 @@ export class MeteredLease {
         // The paid clock starts when the first tick arrives: serving begins once it is paid for.
         if (info.ticksPaid === 0) this.startedAtMono = now()
         info.ticksPaid++
-        info.amountPaid += this.amountPerTick
+        info.amountPaid += amountPerTick
         this.paidUntilMs = paidUntilMs(info.ticksPaid, terms.tickIntervalMs)
         this.armLateTimer()
-        await this.send({
-          kind: ProviderMessage.Kind.TICK_ACK,
-          status: LeaseStatus.OK,
-          total: amountToBytes(accepted.total),
-        })
+        await this.acknowledge(ProviderMessage.Kind.TICK_ACK, accepted.total)
         return true
       }
       case RenterMessage.Kind.VOUCHER: {
         const voucher = decodeVoucher(message.voucher)
         const accepted = await receiver.acceptVoucher(voucher, { channelId: info.channelId })
         // On schedule if it covers what was accepted, but for ticks still in flight.
-        this.ticksSinceVoucher = ticksSinceVoucherAfter(
-          this.ticksSinceVoucher,
-          accepted.total,
-          voucher.total,
-          this.amountPerTick,
-        )
-        await this.send({
-          kind: ProviderMessage.Kind.VOUCHER_ACK,
-          status: LeaseStatus.OK,
-          total: amountToBytes(accepted.total),
-        })
+        const { ticksSinceVoucher } = this
+        this.ticksSinceVoucher = ticksSinceVoucherAfter(ticksSinceVoucher, accepted.total, voucher.total, amountPerTick)
+        await this.acknowledge(ProviderMessage.Kind.VOUCHER_ACK, accepted.total)
         return true
       }
       case RenterMessage.Kind.RENEW: {
@@ -213,7 +195,7 @@ export class MeteredLease {
         await receiver.acceptCommitment(commitment, {
           channelId: info.channelId,
           leaseId: info.leaseId,
-          amountPerTick: this.amountPerTick,
+          amountPerTick,
         })
         this.commitmentTicks = 0
         this.commitmentMaxTicks = commitment.commitment.maxTicks
@@ -245,9 +227,14 @@ export class MeteredLease {
         const reason = this.commitmentTicks >= this.commitmentMaxTicks ? EndReason.EXPIRED : EndReason.PAYMENT_LATE
         this.end(reason).catch((err: Error) => log.error('ending lease failed - %e', err))
       },
-      msUntilLate(this.startedAtMono, this.paidUntilMs, this.terms.graceMs, now()),
+      msUntilLate(this.startedAtMono, this.paidUntilMs, this.init.terms.graceMs, now()),
     )
     this.timer.unref()
+  }
+
+  /** Acknowledge a tick or voucher with the channel total accepted. */
+  private async acknowledge(kind: ProviderMessage.Kind, total: bigint): Promise<void> {
+    await this.send({ kind, status: LeaseStatus.OK, total: amountToBytes(total) })
   }
 
   private async send(message: Partial<ProviderMessage>): Promise<void> {
@@ -258,6 +245,6 @@ export class MeteredLease {
     })
     const signal = AbortSignal.timeout(5_000)
     setMaxListeners(Infinity, signal)
-    await this.messages.write(full, ProviderMessage, { signal })
+    await this.init.messages.write(full, ProviderMessage, { signal })
   }
 }
