@@ -106,14 +106,17 @@ export interface WriteOptions extends AbortOptions {
 
 const settled = (): void => {}
 
+/** Bytes already encoded pass through as they are. */
+const ENCODED: MessageEncoder<Uint8Array> = { encode: (bytes) => bytes }
+
 /**
  * One stream framed as length-prefixed protobuf, read and written the way every parkbench protocol does it. Reads
  * map failures onto typed errors ({@link readMessage}). Writes are serialised: each waits for the ones before it,
  * so frames written from concurrent tasks (answers of pipelined jobs, ticks and vouchers) go out whole and in call
- * order. A write whose signal aborts while it waits for its turn is dropped (nothing is sent) and fails alone. A
- * frame handed to the stream that cannot be delivered - the stream died, or its deadline passed while the stream
- * was backed up (the peer stopped reading) - fails the queue: that write and every write waiting or made after it
- * reject with its error.
+ * order. A write whose signal aborts while it waits for its turn is dropped (nothing is sent) and fails alone, as
+ * does a message that does not encode. A frame handed to the stream that cannot be delivered - the stream died, or
+ * its deadline passed while the stream was backed up (the peer stopped reading) - fails the queue: that write and
+ * every write waiting or made after it reject with its error.
  */
 export class MessageStream {
   readonly stream: Stream
@@ -184,9 +187,11 @@ export class MessageStream {
     await untilSettled(turn, options.signal)
     if (this.broken !== undefined) throw this.broken
     options.signal?.throwIfAborted()
+    // Encoded first: a message that does not encode fails alone (nothing was sent).
+    const bytes = codec.encode(message)
     const deadline = withTimeout(options.signal, options.timeoutMs)
     try {
-      await this.pb.write(message, codec, deadline.signal === undefined ? {} : { signal: deadline.signal })
+      await this.pb.write(bytes, ENCODED, deadline.signal === undefined ? {} : { signal: deadline.signal })
     } catch (err) {
       this.broken ??= err as Error
       throw err

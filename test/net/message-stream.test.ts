@@ -129,6 +129,25 @@ describe('message stream (real libp2p on loopback)', () => {
       writer.abort(new Error('done'))
     })
 
+    it('fails a message that does not encode alone: nothing is sent and the queue carries on', async () => {
+      const { local, remote } = await pair()
+      const writer = createMessageStream(local, { maxDataLength: 100 })
+      const reader = createMessageStream(remote, { maxDataLength: 100 })
+      const Unencodable: MessageCodec<Uint8Array> = {
+        ...Bytes,
+        encode: () => {
+          throw new RangeError('cannot encode')
+        },
+      }
+      const bad = writer.write(frame(1, 1), Unencodable)
+      const good = writer.write(frame(3, 2), Bytes)
+      await assert.rejects(bad, { message: 'cannot encode' })
+      await good
+      assert.deepEqual([...(await reader.read(Bytes))], [2, 2, 2])
+      assert.equal(writer.writeError, undefined)
+      await writer.close()
+    })
+
     it('drops a write whose signal aborts while it waits for its turn; the writes around it still go out', async () => {
       const { local, remote } = await pair()
       remote.pause()
