@@ -1,5 +1,9 @@
 import type { AbortOptions, PeerId } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { errorFromStatus, statusFromError } from './errors.js'
 import { Status } from './pb/compute.js'
+
+const log = logger('parkbench:compute')
 
 /** What a peer asks to do. */
 export type AdmissionKind = 'infer' | 'model-push' | 'model-fetch'
@@ -50,3 +54,34 @@ export const refuseAllPolicy: AdmissionPolicy = async () => ({
   status: Status.NOT_AUTHORIZED,
   reason: 'This provider serves only peers with an active lease (free mode is off)',
 })
+
+/**
+ * The one admission step of every compute exchange (an inference, a model push, a model fetch): ask the policy and
+ * throw the typed error of its refusal, run `work`, then report how it ended to the admission context, once,
+ * whatever the outcome. `work` fills in the outcome's timings; its status is OK when `work` resolves and the
+ * status of its error when it throws.
+ */
+export async function runAdmitted<T>(
+  admit: AdmissionPolicy,
+  request: AdmissionRequest,
+  options: AbortOptions,
+  work: (outcome: JobOutcome) => Promise<T>,
+): Promise<T> {
+  const decision = await admit(request, options)
+  if (!decision.allowed) throw errorFromStatus(decision.status, decision.reason)
+  const outcome: JobOutcome = { status: Status.INTERNAL_ERROR, queueMs: 0, runMs: 0 }
+  try {
+    const result = await work(outcome)
+    outcome.status = Status.OK
+    return result
+  } catch (err) {
+    outcome.status = statusFromError(err)
+    throw err
+  } finally {
+    try {
+      decision.onJobDone?.(outcome)
+    } catch (err) {
+      log.error('onJobDone threw: %s', (err as Error).message)
+    }
+  }
+}

@@ -1,36 +1,25 @@
-import type { AbortOptions } from '@libp2p/interface'
-import type { pbStream } from '@libp2p/utils'
-import { UnexpectedEndError } from '../net/errors.js'
+import type { Stream } from '@libp2p/interface'
+import {
+  createMessageStream,
+  type FrameErrors,
+  type MessageStream,
+  type MessageStreamInit,
+} from '../net/message-stream.js'
 import { MalformedRequestError, TooLargeError } from './errors.js'
 import { abortError } from './worker-pool.js'
 
-interface Decoder<T> {
-  decode(bytes: Uint8Array | import('uint8arraylist').Uint8ArrayList): T
+/**
+ * How a failed compute read becomes a compute error, so that the error caught is the status answered: a frame over
+ * the limit is {@link TooLargeError}, one that does not decode {@link MalformedRequestError}, a deadline or abort
+ * DeadlineExceededError / AbortedError (a peer that hung up is net's UnexpectedEndError, as everywhere).
+ */
+export const COMPUTE_FRAME_ERRORS: FrameErrors = {
+  tooLarge: (label, cause) => new TooLargeError(`${label} over the size limit`, { cause }),
+  malformed: (label, cause) => new MalformedRequestError(`${label} does not decode: ${cause.message}`, { cause }),
+  aborted: (signal) => abortError(signal),
 }
 
-/**
- * Read one length-prefixed protobuf frame and map every low-level failure onto a compute error: a frame over the
- * limit is {@link TooLargeError}, one that does not decode is {@link MalformedRequestError}, a peer that hung up
- * is UnexpectedEndError, a deadline or abort is DeadlineExceededError / AbortedError.
- */
-export async function readFrame<T>(
-  pb: ReturnType<typeof pbStream>,
-  codec: Decoder<T>,
-  what: string,
-  options: AbortOptions & { signal: AbortSignal },
-): Promise<T> {
-  try {
-    return await pb.read(codec, options)
-  } catch (err) {
-    if (options.signal.aborted) throw abortError(options.signal)
-    const name = (err as Error).name
-    if (name === 'InvalidDataLengthError' || name === 'StreamBufferError') {
-      throw new TooLargeError(`${what} over the size limit`, { cause: err })
-    }
-    if (name === 'UnexpectedEOFError' || name === 'StreamResetError' || name === 'StreamAbortedError') {
-      throw new UnexpectedEndError(undefined, { cause: err })
-    }
-    if (name === 'AbortError') throw err
-    throw new MalformedRequestError(`${what} does not decode: ${(err as Error).message}`, { cause: err })
-  }
+/** A message stream for the compute protocols: net's, with {@link COMPUTE_FRAME_ERRORS}. */
+export function createComputeStream(stream: Stream, init: Omit<MessageStreamInit, 'errors'>): MessageStream {
+  return createMessageStream(stream, { ...init, errors: COMPUTE_FRAME_ERRORS })
 }

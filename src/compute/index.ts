@@ -15,7 +15,8 @@
  * await compute.stop()
  * ```
  *
- * Client (`infer` shares one pipelined stream per provider; `createInferClient` gives that stream as an object):
+ * Client (`infer` shares one pipelined stream per provider and node; `createInferClients` is such a pool owned by
+ * its caller, `createInferClient` one such stream as an object):
  * ```ts
  * import { infer, pushModel } from './compute/index.js'
  * import { Tensor } from 'onnxruntime-node'
@@ -35,22 +36,34 @@ export {
   type JobOutcome,
   type Refused,
   refuseAllPolicy,
+  runAdmitted,
 } from './admission.js'
+export type { ComputeContext } from './compute-context.js'
 export { type ComputeComponents, type ComputeInit, ComputeService, compute, createCompute } from './compute-service.js'
 export * from './constants.js'
 export * from './errors.js'
+export { COMPUTE_FRAME_ERRORS, createComputeStream } from './frames.js'
+export {
+  createInferClients,
+  exchange,
+  INFER_CLIENT_IDLE_MS,
+  InferClients,
+  type InferClientsInit,
+  infer,
+} from './infer.js'
 export {
   createInferClient,
   encodeInferRequest,
-  exchange,
   InferClient,
   type InferOptions,
   type InferParameters,
+  type InferPeer,
   type InferResult,
   type InferTiming,
-  infer,
-} from './infer.js'
+} from './infer-client.js'
+export { InferHandler, type InferLimits } from './infer-handler.js'
 export { inspectModel, type ModelSignature } from './inspect-model.js'
+export { ModelTransferHandler, type ModelTransferLimits } from './model-handler.js'
 export type { ModelRecord, TensorSpec } from './model-record.js'
 export {
   DEFAULT_MAX_MODEL_BYTES,

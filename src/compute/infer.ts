@@ -1,291 +1,33 @@
-import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
-import { pbStream } from '@libp2p/utils'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Tensor as OrtTensor } from 'onnxruntime-node'
-import { AbortedError } from '../errors.js'
-import { PeerUnreachableError, UnexpectedEndError } from '../net/errors.js'
 import type { RpcNode } from '../net/rpc.js'
 import {
-  DEFAULT_JOB_DEADLINE_MS,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  FRAME_OVERHEAD_BYTES,
-  INFER_PROTOCOL,
-} from './constants.js'
-import { errorFromStatus, MalformedRequestError } from './errors.js'
-import { readFrame } from './frames.js'
-import { isSha256Hex } from './model-store.js'
-import { InferRequest, InferResponse, Status } from './pb/compute.js'
-import { decodeTensor, encodeTensor, type TensorData, type TensorLike, toOrtTensor, toTensorData } from './tensor.js'
-import { abortError } from './worker-pool.js'
+  decodeResult,
+  encodeInferRequest,
+  InferClient,
+  type InferOptions,
+  type InferParameters,
+  type InferPeer,
+  type InferResult,
+} from './infer-client.js'
+import type { InferRequest, InferResponse } from './pb/compute.js'
 
-export interface InferParameters {
-  /** The model's sha256: 64 hex digits or 32 bytes. */
-  model: string | Uint8Array
-  /** Input tensors by name: onnxruntime Tensors, look-alikes (`{ type, dims, data }`) or {@link TensorData}. */
-  inputs: Record<string, TensorLike | TensorData>
-  /** Outputs wanted; all of the model's when absent. */
-  outputNames?: string[]
-  /** Ask the provider for a deadline shorter than its own, in ms. */
-  deadlineMs?: number
+// The types callers of `infer()` have always imported from here.
+export type { InferOptions, InferParameters, InferResult, InferTiming } from './infer-client.js'
+
+/** How long a pooled client's stream stays open without requests, by default. */
+export const INFER_CLIENT_IDLE_MS = 10_000
+
+export interface InferClientsInit {
+  /** Close a provider's stream after this long without requests, in ms. Default 10 s. */
+  idleMs?: number
 }
 
-export interface InferOptions extends AbortOptions {
-  /** Largest response accepted, in bytes. Default 64 MiB. */
-  maxResponseBytes?: number
-}
-
-export interface InferTiming {
-  /** Provider side: waiting for a worker. */
-  queueMs: number
-  /** Provider side: `session.run()`. */
-  runMs: number
-  /** Client side: from opening the stream to the decoded response. */
-  totalMs: number
-}
-
-export interface InferResult {
-  /** Output tensors by name, as onnxruntime would return them locally. */
-  outputs: Record<string, OrtTensor>
-  timing: InferTiming
-}
-
-function modelBytes(model: string | Uint8Array): Uint8Array<ArrayBuffer> {
-  if (typeof model !== 'string') {
-    if (model.byteLength !== 32) throw new MalformedRequestError('A model sha256 is 32 bytes')
-    return new Uint8Array(model)
-  }
-  const hex = model.toLowerCase()
-  if (!isSha256Hex(hex)) throw new MalformedRequestError(`Not a model sha256: ${model}`)
-  return Buffer.from(hex, 'hex')
-}
-
-function toData(name: string, tensor: TensorLike | TensorData): TensorData {
-  if ('dtype' in tensor) return tensor
-  return toTensorData(tensor, `Input "${name}"`)
-}
-
-/** Encode inference parameters as an InferRequest (without id), e.g. for {@link exchange}. */
-export function encodeInferRequest(parameters: InferParameters): Omit<InferRequest, 'id' | 'cancel'> {
-  return {
-    modelSha256: modelBytes(parameters.model),
-    inputs: Object.entries(parameters.inputs).map(([name, tensor]) => encodeTensor(name, toData(name, tensor))),
-    outputNames: parameters.outputNames ?? [],
-    deadlineMs: parameters.deadlineMs ?? 0,
-  }
-}
-
-function decodeResult(response: InferResponse, started: number): InferResult {
-  const outputs: Record<string, OrtTensor> = {}
-  for (const wire of response.outputs) outputs[wire.name] = toOrtTensor(decodeTensor(wire))
-  return {
-    outputs,
-    timing: {
-      queueMs: response.timing?.queueMs ?? 0,
-      runMs: response.timing?.runMs ?? 0,
-      totalMs: performance.now() - started,
-    },
-  }
-}
-
-type Peer = PeerId | Multiaddr | Multiaddr[]
-
-interface Pending {
-  resolve(response: InferResponse): void
-  reject(err: Error): void
-}
-
-const MAX_REQUEST_ID = 0xffffffff
-
-/**
- * A client for one provider that keeps one `/parkbench/infer/1.0.0` stream open and pipelines requests on it:
- * concurrent calls share the stream, responses are matched by id as jobs finish. Saves the stream set-up (a
- * protocol negotiation round trip and more) on every job; see the benchmark. The stream is opened on first use
- * and again after any failure.
- *
- * @example
- * ```ts
- * const client = createInferClient(node, providerAddr)
- * const results = await Promise.all(images.map((x) => client.infer({ model, inputs: { x } })))
- * await client.close()
- * ```
- */
-export class InferClient {
-  private stream: Stream | undefined
-  private pb: ReturnType<typeof pbStream> | undefined
-  private opening: Promise<void> | undefined
-  private readonly pending = new Map<number, Pending>()
-  private nextId = 1
-  private writing: Promise<void> = Promise.resolve()
-  private readonly maxResponseBytes: number
-
-  constructor(
-    private readonly node: Pick<RpcNode, 'dialProtocol'>,
-    private readonly peer: Peer,
-    options: Pick<InferOptions, 'maxResponseBytes'> = {},
-  ) {
-    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
-  }
-
-  /** Run one inference; see {@link infer}. */
-  async infer(parameters: InferParameters, options: AbortOptions = {}): Promise<InferResult> {
-    const started = performance.now()
-    return decodeResult(await this.request(encodeInferRequest(parameters), options), started)
-  }
-
-  /** Send one encoded request on the shared stream; resolves with the OK response or throws its typed error. */
-  async request(request: Omit<InferRequest, 'id' | 'cancel'>, options: AbortOptions = {}): Promise<InferResponse> {
-    const signal = options.signal ?? AbortSignal.timeout(DEFAULT_JOB_DEADLINE_MS + 30_000)
-    signal.throwIfAborted()
-    await this.open(signal)
-    const id = this.nextId
-    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1
-    const answered = new Promise<InferResponse>((resolve, reject) => this.pending.set(id, { resolve, reject }))
-    answered.catch(() => {})
-    const onAbort = (): void => {
-      const pending = this.pending.get(id)
-      if (pending === undefined) return
-      this.pending.delete(id)
-      pending.reject(abortError(signal))
-      // Tell the provider, so the job stops holding a worker; the stream stays up for the other requests.
-      this.write({ ...EMPTY_REQUEST, id, cancel: true }).catch(() => {})
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-    try {
-      const written = this.write({ ...request, id, cancel: false }, signal)
-      written.catch((err: Error) => {
-        // A write that fails on a dead stream will never be answered: fail what is waiting on it.
-        if (this.stream === undefined || this.stream.status !== 'open')
-          this.abort(new UnexpectedEndError(undefined, { cause: err }))
-      })
-      // A provider may answer before it has read everything (TOO_LARGE): listen while writing.
-      const response = await Promise.race([
-        answered,
-        written.then(
-          () => answered,
-          () => answered,
-        ),
-      ])
-      if (response.status !== Status.OK) throw errorFromStatus(response.status, response.message)
-      return response
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-      this.pending.delete(id)
-    }
-  }
-
-  /** Requests sent and not yet answered. */
-  get inFlight(): number {
-    return this.pending.size
-  }
-
-  /** Let in-flight requests finish, then close the stream. */
-  async close(options: AbortOptions = {}): Promise<void> {
-    const stream = this.stream
-    if (stream === undefined) return
-    await this.writing.catch(() => {})
-    await stream.close(options).catch((err: Error) => stream.abort(err))
-  }
-
-  /** Drop the stream at once; in-flight requests fail and the provider aborts their jobs. */
-  abort(err: Error = new AbortedError()): void {
-    this.stream?.abort(err)
-    this.fail(err)
-  }
-
-  private async open(signal: AbortSignal): Promise<void> {
-    if (this.stream !== undefined && this.stream.status === 'open' && this.stream.writeStatus === 'writable') return
-    this.opening ??= (async () => {
-      let stream: Stream
-      try {
-        stream = await this.node.dialProtocol(this.peer, INFER_PROTOCOL, { signal })
-      } catch (err) {
-        throw new PeerUnreachableError(`Could not open ${INFER_PROTOCOL}: ${(err as Error).message}`, { cause: err })
-      }
-      const pb = pbStream(stream, {
-        maxDataLength: this.maxResponseBytes,
-        maxBufferSize: this.maxResponseBytes + FRAME_OVERHEAD_BYTES,
-      })
-      this.stream = stream
-      this.pb = pb
-      this.writing = Promise.resolve()
-      void this.readLoop(stream, pb)
-    })().finally(() => {
-      this.opening = undefined
-    })
-    await this.opening
-  }
-
-  private async readLoop(stream: Stream, pb: ReturnType<typeof pbStream>): Promise<void> {
-    // No abort on the stream's 'close' event: a response that arrived before a reset must still be read (a
-    // provider answers an oversized frame and then ends the stream). The read itself fails once the stream has
-    // ended and nothing is left to read.
-    const never = new AbortController().signal
-    try {
-      // A stream refused at once (e.g. over the provider's stream limit) may be gone before anything listens.
-      if (stream.status !== 'open') throw new UnexpectedEndError()
-      while (true) {
-        const response = await readFrame(pb, InferResponse, 'Infer response', { signal: never })
-        if (response.id === 0) {
-          // A stream-level failure (our frame was oversized or undecodable): every request on it is lost.
-          throw errorFromStatus(response.status, response.message)
-        }
-        const pending = this.pending.get(response.id)
-        this.pending.delete(response.id)
-        pending?.resolve(response)
-      }
-    } catch (err) {
-      if (this.stream === stream) {
-        this.stream = undefined
-        this.pb = undefined
-      }
-      if (stream.status === 'open') stream.abort(err as Error)
-      this.fail(err instanceof Error ? err : new UnexpectedEndError())
-    }
-  }
-
-  private fail(err: Error): void {
-    for (const pending of this.pending.values()) pending.reject(err)
-    this.pending.clear()
-  }
-
-  private write(request: InferRequest, signal?: AbortSignal): Promise<void> {
-    const pb = this.pb
-    if (pb === undefined) return Promise.reject(new UnexpectedEndError())
-    const next = this.writing.then(() => pb.write(request, InferRequest, signal === undefined ? {} : { signal }))
-    this.writing = next.catch(() => {})
-    return next
-  }
-}
-
-const EMPTY_REQUEST: InferRequest = {
-  modelSha256: new Uint8Array(0),
-  inputs: [],
-  outputNames: [],
-  deadlineMs: 0,
-  id: 0,
-  cancel: false,
-}
-
-/** Create a pipelining {@link InferClient} for one provider. */
-export function createInferClient(
-  node: Pick<RpcNode, 'dialProtocol'>,
-  peer: Peer,
-  options: Pick<InferOptions, 'maxResponseBytes'> = {},
-): InferClient {
-  return new InferClient(node, peer, options)
-}
-
-/** How long a shared client's stream stays open without requests. */
-const SHARED_CLIENT_IDLE_MS = 10_000
-
-interface SharedClient {
+interface PooledClient {
   client: InferClient
   timer?: ReturnType<typeof setTimeout>
 }
 
-const sharedClients = new WeakMap<object, Map<string, SharedClient>>()
-
-function peerKey(peer: Peer): string | undefined {
+/** The provider id a peer names, if it names exactly one. */
+function peerKey(peer: InferPeer): string | undefined {
   if (Array.isArray(peer)) {
     const keys = new Set(peer.map((a) => peerKey(a)))
     return keys.size === 1 ? [...keys][0] : undefined
@@ -295,12 +37,93 @@ function peerKey(peer: Peer): string | undefined {
 }
 
 /**
+ * The pipelined infer streams one node keeps: one {@link InferClient} per provider, opened on first use, kept while
+ * in use and closed after `idleMs` without requests, so that concurrent calls never open more streams than a
+ * provider accepts. Whoever creates it owns it (and may `close()` it); {@link infer} keeps one per node.
+ *
+ * @example
+ * ```ts
+ * const clients = createInferClients(node)
+ * const results = await Promise.all(images.map((x) => clients.infer(providerAddr, { model, inputs: { x } })))
+ * await clients.close()
+ * ```
+ */
+export class InferClients {
+  private readonly clients = new Map<string, PooledClient>()
+  private readonly idleMs: number
+
+  constructor(
+    private readonly node: Pick<RpcNode, 'dialProtocol'>,
+    init: InferClientsInit = {},
+  ) {
+    this.idleMs = init.idleMs ?? INFER_CLIENT_IDLE_MS
+  }
+
+  /**
+   * Run one inference on `peer`, on its pooled stream; see {@link infer}. A peer with no known id (a multiaddr
+   * without /p2p/), or a call with its own `maxResponseBytes`, takes a stream of its own.
+   */
+  async infer(peer: InferPeer, parameters: InferParameters, options: InferOptions = {}): Promise<InferResult> {
+    const started = performance.now()
+    const key = peerKey(peer)
+    if (key === undefined || options.maxResponseBytes !== undefined) {
+      return decodeResult(await exchange(this.node, peer, encodeInferRequest(parameters), options), started)
+    }
+    let entry = this.clients.get(key)
+    if (entry === undefined) {
+      entry = { client: new InferClient(this.node, peer) }
+      this.clients.set(key, entry)
+    }
+    if (entry.timer !== undefined) clearTimeout(entry.timer)
+    const pooled = entry
+    try {
+      return decodeResult(await pooled.client.request(encodeInferRequest(parameters), options), started)
+    } finally {
+      if (pooled.client.inFlight === 0) {
+        pooled.timer = setTimeout(() => {
+          if (pooled.client.inFlight > 0) return
+          this.clients.delete(key)
+          void pooled.client.close()
+        }, this.idleMs)
+        pooled.timer.unref?.()
+      }
+    }
+  }
+
+  /** Streams open now, one per provider. */
+  get size(): number {
+    return this.clients.size
+  }
+
+  /** Close every stream; requests in flight finish first. */
+  async close(): Promise<void> {
+    const entries = [...this.clients.values()]
+    this.clients.clear()
+    await Promise.all(
+      entries.map(async (entry) => {
+        clearTimeout(entry.timer)
+        await entry.client.close()
+      }),
+    )
+  }
+}
+
+/** Create a pool of pipelined infer streams owned by the caller; see {@link InferClients}. */
+export function createInferClients(node: Pick<RpcNode, 'dialProtocol'>, init: InferClientsInit = {}): InferClients {
+  return new InferClients(node, init)
+}
+
+/** The pool `infer()` uses, one per node; held weakly, so a node that is dropped takes its pool with it. */
+const poolsByNode = new WeakMap<object, InferClients>()
+
+/**
  * Run one inference on a provider over `/parkbench/infer/1.0.0`. Returns the outputs as onnxruntime Tensors; a
  * non-OK status throws its typed error (BusyError, NotAuthorizedError, ModelNotFoundError,
  * InvalidInferenceInputError, TooLargeError, DeadlineExceededError, WorkerCrashedError, InferenceFailedError...).
- * Calls to the same provider from the same node share one pipelined stream (an {@link InferClient} kept while
- * in use and closed after 10 s idle), so concurrent calls never open more streams than a provider accepts; when the
- * peer has no known id (a multiaddr without /p2p/), the call takes a stream of its own.
+ * Calls to the same provider from the same node share one pipelined stream (the node's {@link InferClients}: an
+ * {@link InferClient} kept while in use and closed after 10 s idle), so concurrent calls never open more streams
+ * than a provider accepts; when the peer has no known id (a multiaddr without /p2p/), the call takes a stream of its
+ * own. A caller that wants to own (and close) its streams uses {@link createInferClients}.
  *
  * @example
  * ```ts
@@ -312,46 +135,22 @@ function peerKey(peer: Peer): string | undefined {
  */
 export async function infer(
   node: Pick<RpcNode, 'dialProtocol'>,
-  peer: Peer,
+  peer: InferPeer,
   parameters: InferParameters,
   options: InferOptions = {},
 ): Promise<InferResult> {
-  const started = performance.now()
-  const key = peerKey(peer)
-  if (key === undefined || options.maxResponseBytes !== undefined) {
-    return decodeResult(await exchange(node, peer, encodeInferRequest(parameters), options), started)
+  let pool = poolsByNode.get(node)
+  if (pool === undefined) {
+    pool = new InferClients(node)
+    poolsByNode.set(node, pool)
   }
-  let perNode = sharedClients.get(node)
-  if (perNode === undefined) {
-    perNode = new Map()
-    sharedClients.set(node, perNode)
-  }
-  let shared = perNode.get(key)
-  if (shared === undefined) {
-    shared = { client: new InferClient(node, peer) }
-    perNode.set(key, shared)
-  }
-  if (shared.timer !== undefined) clearTimeout(shared.timer)
-  const entry = shared
-  const map = perNode
-  try {
-    return decodeResult(await entry.client.request(encodeInferRequest(parameters), options), started)
-  } finally {
-    if (entry.client.inFlight === 0) {
-      entry.timer = setTimeout(() => {
-        if (entry.client.inFlight > 0) return
-        map.delete(key)
-        void entry.client.close()
-      }, SHARED_CLIENT_IDLE_MS)
-      entry.timer.unref?.()
-    }
-  }
+  return pool.infer(peer, parameters, options)
 }
 
 /** Send one encoded request on a stream of its own and return the OK response, or throw the status's typed error. */
 export async function exchange(
   node: Pick<RpcNode, 'dialProtocol'>,
-  peer: Peer,
+  peer: InferPeer,
   request: Omit<InferRequest, 'id' | 'cancel'>,
   options: InferOptions = {},
 ): Promise<InferResponse> {

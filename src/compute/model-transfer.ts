@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
-import { pbStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PeerUnreachableError } from '../net/errors.js'
 import type { RpcNode } from '../net/rpc.js'
@@ -15,7 +14,7 @@ import {
   MODEL_PROTOCOL,
 } from './constants.js'
 import { errorFromStatus, MalformedRequestError, TooLargeError } from './errors.js'
-import { readFrame } from './frames.js'
+import { createComputeStream } from './frames.js'
 import type { ModelRecord } from './model-record.js'
 import { isSha256Hex, type ModelStore } from './model-store.js'
 import { ModelChunk, ModelReply, ModelRequest, Status } from './pb/compute.js'
@@ -84,30 +83,27 @@ export async function pushModel(
   const sha256 =
     typeof source === 'string' ? await sha256OfFile(source, signal) : createHash('sha256').update(source).digest('hex')
   const name = options.name ?? (typeof source === 'string' ? (source.split(/[\\/]/).pop() ?? sha256) : sha256)
-  const stream = await openModelStream(node, peer, signal)
+  const messages = createComputeStream(await openModelStream(node, peer, signal), {
+    maxDataLength: MAX_MODEL_CONTROL_BYTES,
+    maxBufferSize: MAX_MODEL_CONTROL_BYTES * 4,
+  })
   try {
-    const pb = pbStream(stream, { maxDataLength: MAX_MODEL_CONTROL_BYTES, maxBufferSize: MAX_MODEL_CONTROL_BYTES * 4 })
-    await pb.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(sha256, 'hex'), sizeBytes, name },
-      ModelRequest,
-      {
-        signal,
-      },
-    )
+    const request = { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(sha256, 'hex'), sizeBytes, name }
+    await messages.write(request, ModelRequest, { signal })
     const replySignal = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(idleMs)])
-    const first = await readFrame(pb, ModelReply, 'Model reply', { signal: replySignal() })
+    const first = await messages.read(ModelReply, { signal: replySignal(), label: 'Model reply' })
     if (first.status !== Status.OK) throw errorFromStatus(first.status, first.message)
     if (first.alreadyStored) {
-      await stream.close({ signal })
+      await messages.close({ signal })
       options.onProgress?.({ phase: 'done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
       return { sha256, sizeBytes, alreadyStored: true }
     }
     // Read the final reply while sending, so a provider that gives up early (limit, deadline) is heard at once.
-    const final = readFrame(pb, ModelReply, 'Model reply', { signal })
+    const final = messages.read(ModelReply, { signal, label: 'Model reply' })
     final.catch(() => {})
     let sent = 0
     const send = async (chunk: Uint8Array<ArrayBuffer>): Promise<void> => {
-      await pb.write({ data: chunk }, ModelChunk, { signal })
+      await messages.write({ data: chunk }, ModelChunk, { signal })
       sent += chunk.byteLength
       options.onProgress?.({ phase: 'sending', sha256, bytes: sent, totalBytes: sizeBytes })
     }
@@ -135,11 +131,11 @@ export async function pushModel(
     const reply = early?.reply ?? (await final)
     sending.catch(() => {})
     if (reply.status !== Status.OK) throw errorFromStatus(reply.status, reply.message)
-    await stream.close({ signal })
+    await messages.close({ signal })
     options.onProgress?.({ phase: 'done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
     return { sha256, sizeBytes, alreadyStored: false }
   } catch (err) {
-    stream.abort(err as Error)
+    messages.abort(err as Error)
     throw err
   }
 }
@@ -162,21 +158,15 @@ export async function fetchModelInto(
   if (existing !== undefined) return existing
   const signal = options.signal ?? AbortSignal.timeout(DEFAULT_TRANSFER_TIMEOUT_MS)
   const idleMs = options.idleTimeoutMs ?? DEFAULT_TRANSFER_IDLE_MS
-  const stream = await openModelStream(node, peer, signal)
+  const messages = createComputeStream(await openModelStream(node, peer, signal), {
+    maxDataLength: MAX_MODEL_CHUNK_BYTES + 64,
+    maxBufferSize: 2 * MAX_MODEL_CHUNK_BYTES + FRAME_OVERHEAD_BYTES,
+  })
   try {
-    const pb = pbStream(stream, {
-      maxDataLength: MAX_MODEL_CHUNK_BYTES + 64,
-      maxBufferSize: 2 * MAX_MODEL_CHUNK_BYTES + FRAME_OVERHEAD_BYTES,
-    })
-    await pb.write(
-      { kind: ModelRequest.Kind.FETCH, sha256: Buffer.from(sha256, 'hex'), sizeBytes: 0, name: '' },
-      ModelRequest,
-      {
-        signal,
-      },
-    )
+    const request = { kind: ModelRequest.Kind.FETCH, sha256: Buffer.from(sha256, 'hex'), sizeBytes: 0, name: '' }
+    await messages.write(request, ModelRequest, { signal })
     const frameSignal = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(idleMs)])
-    const reply = await readFrame(pb, ModelReply, 'Model reply', { signal: frameSignal() })
+    const reply = await messages.read(ModelReply, { signal: frameSignal(), label: 'Model reply' })
     if (reply.status !== Status.OK) throw errorFromStatus(reply.status, reply.message)
     if (reply.sizeBytes > store.maxModelBytes) {
       throw new TooLargeError(`Model is ${reply.sizeBytes} bytes; the limit is ${store.maxModelBytes}`)
@@ -184,21 +174,21 @@ export async function fetchModelInto(
     const writer = await store.createWriter({ sha256, sizeBytes: reply.sizeBytes, name: sha256 }, { signal })
     try {
       while (writer.bytesWritten < reply.sizeBytes) {
-        const chunk = await readFrame(pb, ModelChunk, 'Model chunk', { signal: frameSignal() })
+        const chunk = await messages.read(ModelChunk, { signal: frameSignal(), label: 'Model chunk' })
         if (chunk.data.byteLength === 0) throw new MalformedRequestError('Empty model chunk')
         await writer.write(chunk.data, { signal })
         options.onProgress?.({ phase: 'receiving', sha256, bytes: writer.bytesWritten, totalBytes: reply.sizeBytes })
       }
       options.onProgress?.({ phase: 'verifying', sha256, bytes: writer.bytesWritten, totalBytes: reply.sizeBytes })
       const record = await writer.commit({ signal })
-      await stream.close({ signal })
+      await messages.close({ signal })
       options.onProgress?.({ phase: 'done', sha256, bytes: record.sizeBytes, totalBytes: record.sizeBytes })
       return record
     } finally {
       await writer.discard()
     }
   } catch (err) {
-    stream.abort(err as Error)
+    messages.abort(err as Error)
     throw err
   }
 }

@@ -24,11 +24,26 @@ export { LEASE_DEFAULTS, LEASE_LIMITS, LEASE_PROTOCOL, QUOTE_SIGNATURE_DOMAIN } 
 export * from './errors.js'
 export {
   createLeaseProvider,
-  type LeaseInfo,
   LeaseProvider,
   type LeaseProviderComponents,
   type LeaseProviderInit,
 } from './lease-provider.js'
+export { endReasonName } from './messages.js'
+export type { LeaseInfo, MeteredLease, MeteringTerms } from './metered-lease.js'
+export {
+  amountPerTick,
+  costOfTicks,
+  isPaidUp,
+  isVoucherOverdue,
+  isWholeAmountPerTick,
+  msUntilLate,
+  msUntilNextTick,
+  paidUntilMs,
+  TICK_LEAD_MS,
+  tickLeadMs,
+  ticksIn,
+  ticksSinceVoucherAfter,
+} from './metering.js'
 export { EndReason, LeaseReply, LeaseRequest, LeaseStatus, ProviderMessage, RenterMessage } from './pb/lease.js'
 export { Quote, signQuote, verifyQuote } from './quote.js'
 export {

@@ -1,15 +1,17 @@
 import { setMaxListeners } from 'node:events'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { pbStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, type Hex } from 'viem'
 import { PeerUnreachableError } from '../net/errors.js'
-import { type RpcNode, readMessage } from '../net/rpc.js'
+import { createMessageStream, type MessageStream } from '../net/message-stream.js'
+import type { RpcNode } from '../net/rpc.js'
 import { encodeSignedTickCommitment, encodeTick, encodeVoucher } from '../pay/messages.js'
 import type { PaymentSender } from '../pay/payment-sender.js'
 import { LEASE_LIMITS, LEASE_PROTOCOL } from './constants.js'
 import { InvalidQuoteError, LeaseEndedError, LeaseProtocolError, LeaseRefusedError } from './errors.js'
+import { endReasonName, renterMessage } from './messages.js'
+import { amountPerTick, costOfTicks, isPaidUp, msUntilNextTick, paidUntilMs, ticksIn } from './metering.js'
 import {
   EndReason,
   LeaseReply,
@@ -59,21 +61,6 @@ export interface RenterLeaseSummary {
 
 const now = (): number => performance.now()
 
-/** A RenterMessage of `kind` with every field not given at its empty default. */
-function renterMessage(kind: RenterMessage.Kind, fields: Partial<RenterMessage> = {}): RenterMessage {
-  return {
-    kind,
-    commitment: new Uint8Array(),
-    tick: new Uint8Array(),
-    voucher: new Uint8Array(),
-    reason: EndReason.END_REASON_UNSPECIFIED,
-    ...fields,
-  }
-}
-
-/** How far ahead of the provider's paid boundary the renter sends the next tick. */
-const TICK_LEAD_MS = 100
-
 /**
  * A lease as the renter holds it: after the quote is accepted it pays one tick ahead, every tick interval, and
  * stops paying (ending the lease PROVIDER_UNRESPONSIVE) as soon as a tick goes unacknowledged, so the renter is
@@ -88,27 +75,24 @@ export class RenterLease {
   private resolveEnded!: (reason: EndReason) => void
   private readonly components: RenterLeaseComponents
   private readonly params: OpenLeaseParameters
-  private readonly stream: Stream
-  private readonly pb: ReturnType<typeof pbStream>
+  private readonly messages: MessageStream
   private commitmentTicks = 0
   private commitmentMaxTicks: number
   private ticksSent = 0
   private ticksAcked = 0
   private startedAtMono = 0
   private timer: NodeJS.Timeout | undefined
-  private writing: Promise<void> = Promise.resolve()
   private endReason: EndReason | undefined
   private ending = false
 
   constructor(
     components: RenterLeaseComponents,
     params: OpenLeaseParameters,
-    init: { stream: Stream; pb: ReturnType<typeof pbStream>; quote: Quote; commitmentMaxTicks: number },
+    init: { messages: MessageStream; quote: Quote; commitmentMaxTicks: number },
   ) {
     this.components = components
     this.params = params
-    this.stream = init.stream
-    this.pb = init.pb
+    this.messages = init.messages
     this.quote = init.quote
     this.leaseId = bytesToHex(init.quote.leaseId)
     this.providerPeerId = params.providerPeerId
@@ -125,9 +109,8 @@ export class RenterLease {
 
   /** Is the lease paid up right now (the provider will admit jobs)? */
   get paidUp(): boolean {
-    return (
-      this.active && this.ticksAcked > 0 && now() - this.startedAtMono < this.ticksAcked * this.quote.tickIntervalMs
-    )
+    const paidUntil = paidUntilMs(this.ticksAcked, this.quote.tickIntervalMs)
+    return this.active && this.ticksAcked > 0 && isPaidUp(this.startedAtMono, paidUntil, now())
   }
 
   summary(): RenterLeaseSummary {
@@ -138,9 +121,9 @@ export class RenterLease {
       pricePerSecond: this.quote.pricePerSecond,
       ticksSent: this.ticksSent,
       ticksAcknowledged: this.ticksAcked,
-      amountPaid: this.quote.amountPerTick * BigInt(this.ticksSent),
+      amountPaid: costOfTicks(this.ticksSent, this.quote.amountPerTick),
     }
-    if (this.endReason !== undefined) summary.endReason = EndReason[this.endReason] as unknown as keyof typeof EndReason
+    if (this.endReason !== undefined) summary.endReason = endReasonName(this.endReason)
     return summary
   }
 
@@ -188,7 +171,7 @@ export class RenterLease {
     if (this.endReason !== undefined) return
     this.endReason = reason
     clearTimeout(this.timer)
-    this.stream.close({ signal: AbortSignal.timeout(2_000) }).catch((err: Error) => this.stream.abort(err))
+    this.messages.close({ signal: AbortSignal.timeout(2_000) }).catch((err: Error) => this.messages.abort(err))
     this.resolveEnded(reason)
     log('lease %s ended %s', this.leaseId, String(reason))
   }
@@ -196,8 +179,7 @@ export class RenterLease {
   private async write(message: RenterMessage): Promise<void> {
     const signal = AbortSignal.timeout(5_000)
     setMaxListeners(Infinity, signal)
-    this.writing = this.writing.then(async () => this.pb.write(message, RenterMessage, { signal }))
-    await this.writing
+    await this.messages.write(message, RenterMessage, { signal })
   }
 
   /** Pay the next tick (tick k at start + (k-1) x interval), unless the provider stopped acknowledging. */
@@ -237,16 +219,13 @@ export class RenterLease {
     }
     // Tick k+1 goes out a little before second k+1 begins on the provider's clock (which starts when tick 1
     // arrives), so that a job sent at the boundary never finds the lease unpaid.
-    const lead = Math.min(TICK_LEAD_MS, interval / 5)
-    const next = this.startedAtMono + this.ticksSent * interval - lead - now()
-    this.timer = setTimeout(() => void this.payTick(), Math.max(0, next))
+    const next = msUntilNextTick(this.startedAtMono, this.ticksSent, interval, now())
+    this.timer = setTimeout(() => void this.payTick(), next)
   }
 
   /** Continue past the commitment's last tick: a new hash chain under the same lease id. */
   private async renew(): Promise<void> {
-    const perCommitment = Math.floor(
-      (Math.min(this.params.seconds, this.quote.maxSeconds) * 1000) / this.quote.tickIntervalMs,
-    )
+    const perCommitment = ticksIn(Math.min(this.params.seconds, this.quote.maxSeconds), this.quote.tickIntervalMs)
     const commitment = await this.components.sender.renewLease(this.leaseId, { maxTicks: Math.max(1, perCommitment) })
     this.commitmentTicks = 0
     this.commitmentMaxTicks = commitment.commitment.maxTicks
@@ -258,7 +237,7 @@ export class RenterLease {
   /** Stop paying and drop the stream without waiting for the provider. */
   private async abandon(reason: EndReason): Promise<void> {
     this.ending = true
-    this.stream.abort(new LeaseEndedError(reason))
+    this.messages.abort(new LeaseEndedError(reason))
     this.finish(reason)
   }
 
@@ -266,7 +245,7 @@ export class RenterLease {
     while (this.active) {
       let message: ProviderMessage
       try {
-        message = await readMessage<ProviderMessage>(this.pb, ProviderMessage, {})
+        message = await this.messages.read(ProviderMessage)
       } catch {
         // The stream broke: the provider is gone. Stop paying.
         this.finish(this.ending ? EndReason.RENTER_ENDED : EndReason.PROVIDER_UNRESPONSIVE)
@@ -319,9 +298,9 @@ export async function openLease(
   } catch (err) {
     throw new PeerUnreachableError(`Could not open a lease stream: ${(err as Error).message}`, { cause: err })
   }
-  const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
+  const messages = createMessageStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
   try {
-    await pb.write(
+    await messages.write(
       {
         models: (params.models ?? []).map((m) => Uint8Array.from(Buffer.from(m, 'hex'))),
         maxPricePerSecond: params.maxPricePerSecond,
@@ -332,11 +311,11 @@ export async function openLease(
       LeaseRequest,
       { signal },
     )
-    const reply = await readMessage<LeaseReply>(pb, LeaseReply, { signal })
+    const reply = await messages.read(LeaseReply, { signal })
     if (reply.status !== LeaseStatus.OK) throw new LeaseRefusedError(reply.status, reply.reason)
     const quote = await verifyQuote(params.providerPeerId, reply.quote, reply.signature)
     checkQuote(quote, params, components.node.peerId)
-    const commitmentMaxTicks = Math.floor((quote.maxSeconds * 1000) / quote.tickIntervalMs)
+    const commitmentMaxTicks = ticksIn(quote.maxSeconds, quote.tickIntervalMs)
     const commitment = await components.sender.startLease(
       {
         channelId: params.channelId,
@@ -347,20 +326,20 @@ export async function openLease(
       },
       { signal },
     )
-    await pb.write(
+    await messages.write(
       renterMessage(RenterMessage.Kind.ACCEPT, { commitment: Uint8Array.from(encodeSignedTickCommitment(commitment)) }),
       RenterMessage,
       { signal },
     )
-    const started = await readMessage<ProviderMessage>(pb, ProviderMessage, { signal })
+    const started = await messages.read(ProviderMessage, { signal })
     if (started.kind !== ProviderMessage.Kind.STARTED || started.status !== LeaseStatus.OK) {
       throw new LeaseRefusedError(started.status, started.reason)
     }
-    const lease = new RenterLease(components, params, { stream, pb, quote, commitmentMaxTicks })
+    const lease = new RenterLease(components, params, { messages, quote, commitmentMaxTicks })
     lease.begin()
     return lease
   } catch (err) {
-    stream.abort(err as Error)
+    messages.abort(err as Error)
     throw err
   }
 }
@@ -375,7 +354,7 @@ function checkQuote(quote: Quote, params: OpenLeaseParameters, self: PeerId): vo
     throw new InvalidQuoteError('The quote is above the price ceiling')
   if (quote.tickIntervalMs < 100 || quote.tickIntervalMs > 60_000)
     throw new InvalidQuoteError('Tick interval out of range')
-  if (quote.amountPerTick !== (quote.pricePerSecond * BigInt(quote.tickIntervalMs)) / 1000n) {
+  if (quote.amountPerTick !== amountPerTick(quote.pricePerSecond, quote.tickIntervalMs)) {
     throw new InvalidQuoteError('Amount per tick does not match the price')
   }
   if (quote.maxSeconds < 1 || quote.maxSeconds > params.seconds)

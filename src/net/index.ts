@@ -7,6 +7,15 @@
  * import { createNode, loadOrCreatePeerKey } from './net/index.js'
  * const node = await createNode({ privateKey: await loadOrCreatePeerKey(dataDir), listen: ['/ip4/127.0.0.1/tcp/0'] })
  * ```
+ *
+ * Every protocol frames its streams the same way (length-prefixed protobuf, typed read errors, one serialised
+ * writer):
+ * ```ts
+ * const messages = createMessageStream(stream, { maxDataLength: 4096 })
+ * await messages.write(request, Request, { signal })
+ * const reply = await messages.read(Reply, { signal })
+ * await messages.close({ signal })
+ * ```
  */
 export { KAD_PROTOCOL, PROTOCOL_PREFIX, protocolId } from './constants.js'
 export {
@@ -21,4 +30,5 @@ export {
 export { dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
 export * from './errors.js'
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
+export * from './message-stream.js'
 export * from './rpc.js'

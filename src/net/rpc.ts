@@ -1,14 +1,7 @@
 import type { AbortOptions, Connection, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
-import { pbStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Uint8ArrayList } from 'uint8arraylist'
-import { MalformedMessageError, PeerUnreachableError, UnexpectedEndError } from './errors.js'
-
-/** What protons generates for every message: an encoder and a decoder. */
-export interface MessageCodec<T> {
-  encode(message: T): Uint8Array
-  decode(bytes: Uint8Array | Uint8ArrayList): T
-}
+import { PeerUnreachableError } from './errors.js'
+import { createMessageStream, type MessageCodec } from './message-stream.js'
 
 /** The part of a libp2p node the RPC helpers use. */
 export interface RpcNode {
@@ -54,35 +47,19 @@ export async function callProtocol<Req, Res>(
   } catch (err) {
     throw new PeerUnreachableError(`Could not open ${protocol}: ${(err as Error).message}`, { cause: err })
   }
+  // pbStream buffers at most 4 MiB by default whatever maxDataLength says: size the buffer to the limit.
+  const messages = createMessageStream(stream, {
+    maxDataLength: options.maxResponseBytes,
+    maxBufferSize: options.maxResponseBytes + 65_536,
+  })
   try {
-    // pbStream buffers at most 4 MiB by default whatever maxDataLength says: size the buffer to the limit.
-    const pb = pbStream(stream, {
-      maxDataLength: options.maxResponseBytes,
-      maxBufferSize: options.maxResponseBytes + 65_536,
-    })
-    await pb.write(request.message, request.codec, { signal })
-    const res = await readMessage(pb, response, { signal })
-    await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
+    await messages.write(request.message, request.codec, { signal })
+    const res = await messages.read(response, { signal })
+    await messages.close({ signal }).catch(() => stream.abort(new Error('close failed')))
     return res
   } catch (err) {
-    stream.abort(err as Error)
+    messages.abort(err as Error)
     throw err
-  }
-}
-
-/** Read one length-prefixed protobuf message, mapping low-level failures onto typed errors. */
-export async function readMessage<T>(
-  pb: ReturnType<typeof pbStream>,
-  codec: MessageCodec<T>,
-  options: AbortOptions,
-): Promise<T> {
-  try {
-    return await pb.read(codec, options)
-  } catch (err) {
-    const name = (err as Error).name
-    if (name === 'UnexpectedEOFError') throw new UnexpectedEndError(undefined, { cause: err })
-    if (name === 'AbortError' || name === 'TimeoutError' || options.signal?.aborted === true) throw err
-    throw new MalformedMessageError(`Could not read message: ${(err as Error).message}`, { cause: err })
   }
 }
 
@@ -120,23 +97,23 @@ export async function serveProtocol<Req, Res>(
     protocol,
     async (stream, connection) => {
       const signal = AbortSignal.timeout(options.timeoutMs)
+      const messages = createMessageStream(stream, {
+        maxDataLength: options.maxRequestBytes,
+        maxBufferSize: options.maxRequestBytes + 65_536,
+      })
       try {
-        const pb = pbStream(stream, {
-          maxDataLength: options.maxRequestBytes,
-          maxBufferSize: options.maxRequestBytes + 65_536,
-        })
         let response: Res | undefined
         try {
-          const request = await readMessage(pb, codecs.request, { signal })
+          const request = await messages.read(codecs.request, { signal })
           response = await handler(request, { connection, signal })
         } catch (err) {
           response = toErrorResponse(err as Error)
           if (response === undefined) throw err
         }
-        await pb.write(response, codecs.response, { signal })
-        await stream.close({ signal })
+        await messages.write(response, codecs.response, { signal })
+        await messages.close({ signal })
       } catch (err) {
-        stream.abort(err as Error)
+        messages.abort(err as Error)
         options.onError?.(err as Error, connection)
       }
     },

@@ -5,6 +5,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node'
 import {
   ComputeStatus,
   createInferClient,
+  createInferClients,
   encodeInferRequest,
   exchange,
   INFER_PROTOCOL,
@@ -495,6 +496,63 @@ describe('infer over /parkbench/infer/1.0.0', () => {
         assert.equal((outputs.y!.data as Float32Array)[0], 8)
       } finally {
         await client.close()
+      }
+    })
+  })
+
+  describe('a pool of pipelined streams (createInferClients)', () => {
+    const inferStreams = (node: Pair['client']) =>
+      node
+        .getConnections(pair.provider.peerId)
+        .flatMap((c) => c.streams)
+        .filter((st) => st.protocol === INFER_PROTOCOL && st.status === 'open')
+
+    const addOnce = async (clients: ReturnType<typeof createInferClients>, i: number): Promise<number> => {
+      const a = new Tensor('float32', new Float32Array(6).fill(i), [2, 3])
+      const { outputs } = await clients.infer(pair.provider.peerId, { model: add.sha256, inputs: { a, b: a } })
+      return (outputs.y!.data as Float32Array)[0]!
+    }
+
+    it('shares one stream per provider among concurrent calls, and its owner closes it', async () => {
+      const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+      await node.peerStore.merge(pair.provider.peerId, { multiaddrs: addr() })
+      const clients = createInferClients(node)
+      try {
+        const results = await Promise.all(Array.from({ length: 12 }, async (_, i) => addOnce(clients, i)))
+        assert.deepEqual(
+          results,
+          Array.from({ length: 12 }, (_, i) => 2 * i),
+        )
+        assert.equal(clients.size, 1)
+        assert.equal(inferStreams(node).length, 1, 'one infer stream carried every call')
+        await clients.close()
+        assert.equal(clients.size, 0)
+        const deadline = Date.now() + 2000
+        while (inferStreams(node).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        assert.equal(inferStreams(node).length, 0, 'closing the pool closed its stream')
+      } finally {
+        await node.stop()
+      }
+    })
+
+    it('closes a stream idle for idleMs; pools are separate objects, each with its own stream', async () => {
+      const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+      await node.peerStore.merge(pair.provider.peerId, { multiaddrs: addr() })
+      const first = createInferClients(node, { idleMs: 100 })
+      const second = createInferClients(node)
+      try {
+        assert.equal(await addOnce(first, 1), 2)
+        assert.equal(await addOnce(second, 2), 4)
+        assert.equal(inferStreams(node).length, 2)
+        const deadline = Date.now() + 3000
+        while (first.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+        assert.equal(first.size, 0, 'the idle stream was dropped')
+        assert.equal(second.size, 1)
+        assert.equal(await addOnce(first, 3), 6, 'and a new one opens on the next call')
+      } finally {
+        await first.close()
+        await second.close()
+        await node.stop()
       }
     })
   })

@@ -6,7 +6,7 @@ import { LEASE_LIMITS, LEASE_PROTOCOL } from '../../src/lease/constants.js'
 import { EndReason, LeaseStatus, openLease } from '../../src/lease/index.js'
 import { LeaseReply, LeaseRequest } from '../../src/lease/pb/lease.js'
 import { createNode, type ParkbenchNode } from '../../src/net/index.js'
-import { readMessage } from '../../src/net/rpc.js'
+import { readMessage } from '../../src/net/message-stream.js'
 import {
   type DevChain,
   PRICE,

@@ -1,0 +1,274 @@
+import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Tensor as OrtTensor } from 'onnxruntime-node'
+import { AbortedError } from '../errors.js'
+import { PeerUnreachableError, UnexpectedEndError } from '../net/errors.js'
+import type { MessageStream } from '../net/message-stream.js'
+import type { RpcNode } from '../net/rpc.js'
+import {
+  DEFAULT_JOB_DEADLINE_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  FRAME_OVERHEAD_BYTES,
+  INFER_PROTOCOL,
+} from './constants.js'
+import { errorFromStatus, MalformedRequestError } from './errors.js'
+import { createComputeStream } from './frames.js'
+import { isSha256Hex } from './model-store.js'
+import { InferRequest, InferResponse, Status } from './pb/compute.js'
+import { decodeTensor, encodeTensor, type TensorData, type TensorLike, toOrtTensor, toTensorData } from './tensor.js'
+import { abortError } from './worker-pool.js'
+
+export interface InferParameters {
+  /** The model's sha256: 64 hex digits or 32 bytes. */
+  model: string | Uint8Array
+  /** Input tensors by name: onnxruntime Tensors, look-alikes (`{ type, dims, data }`) or {@link TensorData}. */
+  inputs: Record<string, TensorLike | TensorData>
+  /** Outputs wanted; all of the model's when absent. */
+  outputNames?: string[]
+  /** Ask the provider for a deadline shorter than its own, in ms. */
+  deadlineMs?: number
+}
+
+export interface InferOptions extends AbortOptions {
+  /** Largest response accepted, in bytes. Default 64 MiB. */
+  maxResponseBytes?: number
+}
+
+export interface InferTiming {
+  /** Provider side: waiting for a worker. */
+  queueMs: number
+  /** Provider side: `session.run()`. */
+  runMs: number
+  /** Client side: from opening the stream to the decoded response. */
+  totalMs: number
+}
+
+export interface InferResult {
+  /** Output tensors by name, as onnxruntime would return them locally. */
+  outputs: Record<string, OrtTensor>
+  timing: InferTiming
+}
+
+function modelBytes(model: string | Uint8Array): Uint8Array<ArrayBuffer> {
+  if (typeof model !== 'string') {
+    if (model.byteLength !== 32) throw new MalformedRequestError('A model sha256 is 32 bytes')
+    return new Uint8Array(model)
+  }
+  const hex = model.toLowerCase()
+  if (!isSha256Hex(hex)) throw new MalformedRequestError(`Not a model sha256: ${model}`)
+  return Buffer.from(hex, 'hex')
+}
+
+function toData(name: string, tensor: TensorLike | TensorData): TensorData {
+  if ('dtype' in tensor) return tensor
+  return toTensorData(tensor, `Input "${name}"`)
+}
+
+/** Encode inference parameters as an InferRequest (without id), e.g. for {@link exchange}. */
+export function encodeInferRequest(parameters: InferParameters): Omit<InferRequest, 'id' | 'cancel'> {
+  return {
+    modelSha256: modelBytes(parameters.model),
+    inputs: Object.entries(parameters.inputs).map(([name, tensor]) => encodeTensor(name, toData(name, tensor))),
+    outputNames: parameters.outputNames ?? [],
+    deadlineMs: parameters.deadlineMs ?? 0,
+  }
+}
+
+/** @internal Decode an OK response into onnxruntime Tensors; `started` is when the call began. */
+export function decodeResult(response: InferResponse, started: number): InferResult {
+  const outputs: Record<string, OrtTensor> = {}
+  for (const wire of response.outputs) outputs[wire.name] = toOrtTensor(decodeTensor(wire))
+  return {
+    outputs,
+    timing: {
+      queueMs: response.timing?.queueMs ?? 0,
+      runMs: response.timing?.runMs ?? 0,
+      totalMs: performance.now() - started,
+    },
+  }
+}
+
+/** A provider: its peer id, or its multiaddrs (ending in /p2p/<id> to be told apart from other providers). */
+export type InferPeer = PeerId | Multiaddr | Multiaddr[]
+
+interface Pending {
+  resolve(response: InferResponse): void
+  reject(err: Error): void
+}
+
+const MAX_REQUEST_ID = 0xffffffff
+
+/**
+ * A client for one provider that keeps one `/parkbench/infer/1.0.0` stream open and pipelines requests on it:
+ * concurrent calls share the stream, responses are matched by id as jobs finish. Saves the stream set-up (a
+ * protocol negotiation round trip and more) on every job; see the benchmark. The stream is opened on first use
+ * and again after any failure.
+ *
+ * @example
+ * ```ts
+ * const client = createInferClient(node, providerAddr)
+ * const results = await Promise.all(images.map((x) => client.infer({ model, inputs: { x } })))
+ * await client.close()
+ * ```
+ */
+export class InferClient {
+  private messages: MessageStream | undefined
+  private opening: Promise<void> | undefined
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private readonly maxResponseBytes: number
+
+  constructor(
+    private readonly node: Pick<RpcNode, 'dialProtocol'>,
+    private readonly peer: InferPeer,
+    options: Pick<InferOptions, 'maxResponseBytes'> = {},
+  ) {
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+  }
+
+  /** Run one inference; see {@link infer}. */
+  async infer(parameters: InferParameters, options: AbortOptions = {}): Promise<InferResult> {
+    const started = performance.now()
+    return decodeResult(await this.request(encodeInferRequest(parameters), options), started)
+  }
+
+  /** Send one encoded request on the shared stream; resolves with the OK response or throws its typed error. */
+  async request(request: Omit<InferRequest, 'id' | 'cancel'>, options: AbortOptions = {}): Promise<InferResponse> {
+    const signal = options.signal ?? AbortSignal.timeout(DEFAULT_JOB_DEADLINE_MS + 30_000)
+    signal.throwIfAborted()
+    await this.open(signal)
+    const id = this.nextId
+    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1
+    const answered = new Promise<InferResponse>((resolve, reject) => this.pending.set(id, { resolve, reject }))
+    answered.catch(() => {})
+    const onAbort = (): void => {
+      const pending = this.pending.get(id)
+      if (pending === undefined) return
+      this.pending.delete(id)
+      pending.reject(abortError(signal))
+      // Tell the provider, so the job stops holding a worker; the stream stays up for the other requests.
+      this.write({ ...EMPTY_REQUEST, id, cancel: true }).catch(() => {})
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const written = this.write({ ...request, id, cancel: false })
+      written.catch((err: Error) => {
+        // A write that fails on a dead stream will never be answered: fail what is waiting on it.
+        if (this.messages === undefined || this.messages.stream.status !== 'open')
+          this.abort(new UnexpectedEndError(undefined, { cause: err }))
+      })
+      // A provider may answer before it has read everything (TOO_LARGE): listen while writing.
+      const response = await Promise.race([
+        answered,
+        written.then(
+          () => answered,
+          () => answered,
+        ),
+      ])
+      if (response.status !== Status.OK) throw errorFromStatus(response.status, response.message)
+      return response
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      this.pending.delete(id)
+    }
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size
+  }
+
+  /** Let in-flight requests finish, then close the stream. */
+  async close(options: AbortOptions = {}): Promise<void> {
+    const messages = this.messages
+    if (messages === undefined) return
+    await messages.close(options).catch((err: Error) => messages.abort(err))
+  }
+
+  /** Drop the stream at once; in-flight requests fail and the provider aborts their jobs. */
+  abort(err: Error = new AbortedError()): void {
+    this.messages?.abort(err)
+    this.fail(err)
+  }
+
+  private async open(signal: AbortSignal): Promise<void> {
+    const current = this.messages?.stream
+    if (current !== undefined && current.status === 'open' && current.writeStatus === 'writable') return
+    this.opening ??= (async () => {
+      let stream: Stream
+      try {
+        stream = await this.node.dialProtocol(this.peer, INFER_PROTOCOL, { signal })
+      } catch (err) {
+        throw new PeerUnreachableError(`Could not open ${INFER_PROTOCOL}: ${(err as Error).message}`, { cause: err })
+      }
+      const messages = createComputeStream(stream, {
+        maxDataLength: this.maxResponseBytes,
+        maxBufferSize: this.maxResponseBytes + FRAME_OVERHEAD_BYTES,
+      })
+      this.messages = messages
+      void this.readLoop(messages)
+    })().finally(() => {
+      this.opening = undefined
+    })
+    await this.opening
+  }
+
+  private async readLoop(messages: MessageStream): Promise<void> {
+    // No signal, and no abort on the stream's 'close' event: a response that arrived before a reset must still be
+    // read (a provider answers an oversized frame and then ends the stream). The read itself fails once the stream
+    // has ended and nothing is left to read.
+    const { stream } = messages
+    try {
+      // A stream refused at once (e.g. over the provider's stream limit) may be gone before anything listens.
+      if (stream.status !== 'open') throw new UnexpectedEndError()
+      while (true) {
+        const response = await messages.read(InferResponse, { label: 'Infer response' })
+        if (response.id === 0) {
+          // A stream-level failure (our frame was oversized or undecodable): every request on it is lost.
+          throw errorFromStatus(response.status, response.message)
+        }
+        const pending = this.pending.get(response.id)
+        this.pending.delete(response.id)
+        pending?.resolve(response)
+      }
+    } catch (err) {
+      if (this.messages === messages) this.messages = undefined
+      if (stream.status === 'open') messages.abort(err as Error)
+      this.fail(err instanceof Error ? err : new UnexpectedEndError())
+    }
+  }
+
+  private fail(err: Error): void {
+    for (const pending of this.pending.values()) pending.reject(err)
+    this.pending.clear()
+  }
+
+  /**
+   * Queue one frame on the shared stream. No per-request signal: once queued, a request goes out whole whatever
+   * becomes of it (its caller stops waiting at once, and a cancel follows it), so that one request given up cannot
+   * fail the stream's writer for the others. A write fails only with the stream.
+   */
+  private write(request: InferRequest): Promise<void> {
+    const messages = this.messages
+    if (messages === undefined) return Promise.reject(new UnexpectedEndError())
+    return messages.write(request, InferRequest)
+  }
+}
+
+const EMPTY_REQUEST: InferRequest = {
+  modelSha256: new Uint8Array(0),
+  inputs: [],
+  outputNames: [],
+  deadlineMs: 0,
+  id: 0,
+  cancel: false,
+}
+
+/** Create a pipelining {@link InferClient} for one provider. */
+export function createInferClient(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: InferPeer,
+  options: Pick<InferOptions, 'maxResponseBytes'> = {},
+): InferClient {
+  return new InferClient(node, peer, options)
+}

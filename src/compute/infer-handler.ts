@@ -1,0 +1,197 @@
+import { setMaxListeners } from 'node:events'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { AbortedError } from '../errors.js'
+import { UnexpectedEndError } from '../net/errors.js'
+import { runAdmitted } from './admission.js'
+import type { ComputeContext } from './compute-context.js'
+import { FRAME_OVERHEAD_BYTES } from './constants.js'
+import { BusyError, MalformedRequestError, ShuttingDownError, statusFromError, TooLargeError } from './errors.js'
+import { createComputeStream } from './frames.js'
+import { InferRequest, InferResponse, Status } from './pb/compute.js'
+import { linkSignals } from './signals.js'
+import { decodeTensor, encodeTensor, tensorBytes } from './tensor.js'
+import { validateInferInputs } from './validate-inputs.js'
+import type { NamedTensor } from './worker-messages.js'
+import type { WorkerPool } from './worker-pool.js'
+
+const log = logger('parkbench:compute')
+
+/** The limits of `/parkbench/infer/1.0.0`, resolved from `ComputeInit`. */
+export interface InferLimits {
+  jobDeadlineMs: number
+  requestTimeoutMs: number
+  maxMessageBytes: number
+  maxConcurrentRequests: number
+  maxPipelinedRequests: number
+  streamIdleMs: number
+}
+
+/**
+ * Serves `/parkbench/infer/1.0.0`: pipelined InferRequests on a stream, each admitted, checked against its model and
+ * run in the worker pool, answered as it finishes.
+ */
+export class InferHandler {
+  private activeRequests = 0
+
+  constructor(
+    private readonly context: ComputeContext,
+    private readonly limits: InferLimits,
+  ) {}
+
+  /**
+   * One inbound infer stream: read requests until the client closes its side, run up to `maxPipelinedRequests` of
+   * them at once (reading stops while that many are in flight, which is the backpressure), answer each as it
+   * finishes. A frame that is oversized or does not decode is answered with id 0 and ends the stream: past it the
+   * framing cannot be trusted (the reader drops whatever else arrives, so an oversized upload cannot overflow the
+   * read buffer and reset the stream before the client hears why).
+   */
+  async handle(stream: Stream, connection: Connection): Promise<void> {
+    const { limits, context } = this
+    const gone = new AbortController()
+    // Each job in flight on the stream listens to it.
+    setMaxListeners(Number.POSITIVE_INFINITY, gone.signal)
+    const onClose = (): void => gone.abort(new MalformedRequestError('The client went away'))
+    stream.addEventListener('close', onClose)
+    const messages = createComputeStream(stream, {
+      maxDataLength: limits.maxMessageBytes,
+      maxBufferSize: limits.maxMessageBytes + FRAME_OVERHEAD_BYTES,
+      discardAfterInvalidFrame: true,
+    })
+    const jobs = new Map<number, { controller: AbortController; done: Promise<void> }>()
+    // Answers to a client that has gone away are dropped.
+    const send = (response: InferResponse): Promise<void> =>
+      messages
+        .write(response, InferResponse, { signal: gone.signal, timeoutMs: limits.requestTimeoutMs })
+        .catch((err: Error) => {
+          if (!gone.signal.aborted) throw err
+        })
+    let slotFreed: (() => void) | undefined
+    try {
+      let first = true
+      while (!gone.signal.aborted) {
+        while (jobs.size >= limits.maxPipelinedRequests) {
+          await new Promise<void>((resolve) => {
+            slotFreed = resolve
+          })
+        }
+        let request: InferRequest
+        const idle = linkSignals([gone.signal, context.stopping], first ? limits.requestTimeoutMs : limits.streamIdleMs)
+        try {
+          request = await messages.read(InferRequest, { signal: idle.signal, label: 'Infer request' })
+        } catch (err) {
+          // The client closed its side (the normal end), went away, or idled out: stop reading.
+          if (
+            err instanceof UnexpectedEndError ||
+            gone.signal.aborted ||
+            context.stopping.aborted ||
+            (err as Error).name === 'DeadlineExceededError'
+          ) {
+            break
+          }
+          await send(errorResponse(err as Error, 0))
+          break
+        } finally {
+          idle.clear()
+        }
+        first = false
+        if (request.cancel) {
+          jobs.get(request.id)?.controller.abort(new AbortedError('Cancelled by the client'))
+          continue
+        }
+        if (jobs.has(request.id)) {
+          await send(
+            errorResponse(new MalformedRequestError(`Request id ${request.id} is already in flight`), request.id),
+          )
+          continue
+        }
+        const controller = new AbortController()
+        const id = request.id
+        const linked = linkSignals([gone.signal, controller.signal])
+        const done = this.answer(request, connection.remotePeer, linked.signal)
+          .then((response) => send({ ...response, id }))
+          .catch((err: Error) => {
+            log('infer answer to %p failed: %s', connection.remotePeer, err.message)
+          })
+          .finally(() => {
+            linked.clear()
+            jobs.delete(id)
+            slotFreed?.()
+            slotFreed = undefined
+          })
+        jobs.set(id, { controller, done })
+      }
+      await Promise.all([...jobs.values()].map((j) => j.done))
+      await messages.flush()
+      stream.removeEventListener('close', onClose)
+      if (!gone.signal.aborted) await messages.close({ signal: AbortSignal.timeout(limits.requestTimeoutMs) })
+    } catch (err) {
+      messages.abort(err as Error)
+    } finally {
+      stream.removeEventListener('close', onClose)
+      if (gone.signal.aborted) log('infer client %p went away', connection.remotePeer)
+    }
+  }
+
+  /** Run one request to its response; never throws (errors become statuses). */
+  private async answer(request: InferRequest, peer: PeerId, signal: AbortSignal): Promise<InferResponse> {
+    if (!this.context.running) return errorResponse(new ShuttingDownError(), request.id)
+    if (this.activeRequests >= this.limits.maxConcurrentRequests) {
+      return errorResponse(new BusyError(`${this.activeRequests} requests in progress`), request.id)
+    }
+    this.activeRequests++
+    try {
+      return await this.serveInfer(request, peer, signal)
+    } catch (err) {
+      return errorResponse(err as Error, request.id)
+    } finally {
+      this.activeRequests--
+    }
+  }
+
+  private async serveInfer(request: InferRequest, peer: PeerId, gone: AbortSignal): Promise<InferResponse> {
+    if (request.modelSha256.byteLength !== 32) throw new MalformedRequestError('model_sha256 must be 32 bytes')
+    const { store, pool } = this.context
+    const { jobDeadlineMs, maxMessageBytes } = this.limits
+    const sha256 = Buffer.from(request.modelSha256).toString('hex')
+    const admission = { peer, modelSha256: sha256, kind: 'infer' } as const
+    return runAdmitted(this.context.admit, admission, { signal: gone }, async (outcome) => {
+      const record = await store.require(sha256)
+      const inputs: NamedTensor[] = request.inputs.map((t) => ({ name: t.name, ...decodeTensor(t) }))
+      validateInferInputs(record, inputs, request.outputNames)
+      const deadlineMs = request.deadlineMs > 0 ? Math.min(request.deadlineMs, jobDeadlineMs) : jobDeadlineMs
+      const deadline = linkSignals([gone], deadlineMs)
+      let result: Awaited<ReturnType<WorkerPool['run']>>
+      try {
+        result = await pool.run(
+          {
+            sha256,
+            path: store.modelPath(sha256),
+            sizeBytes: record.sizeBytes,
+            inputs,
+            outputNames: request.outputNames,
+          },
+          { signal: deadline.signal },
+        )
+      } finally {
+        deadline.clear()
+      }
+      outcome.queueMs = result.queueMs
+      outcome.runMs = result.runMs
+      const bytes = result.outputs.reduce((sum, t) => sum + tensorBytes(t) + 64, 0)
+      if (bytes > maxMessageBytes)
+        throw new TooLargeError(`Outputs are ${bytes} bytes; the limit is ${maxMessageBytes}`)
+      return {
+        status: Status.OK,
+        message: '',
+        outputs: result.outputs.map((t) => encodeTensor(t.name, t)),
+        timing: { queueMs: result.queueMs, runMs: result.runMs },
+        id: request.id,
+      }
+    })
+  }
+}
+
+function errorResponse(err: Error, id: number): InferResponse {
+  return { status: statusFromError(err), message: err.message, outputs: [], id }
+}

@@ -1,0 +1,243 @@
+import type { AbortOptions, Stream } from '@libp2p/interface'
+import { pbStream } from '@libp2p/utils'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { MalformedMessageError, UnexpectedEndError } from './errors.js'
+
+/** What reading a message needs from its protons codec. */
+export interface MessageDecoder<T> {
+  decode(bytes: Uint8Array | Uint8ArrayList): T
+}
+
+/** What writing a message needs from its protons codec. */
+export interface MessageEncoder<T> {
+  encode(message: T): Uint8Array
+}
+
+/** What protons generates for every message: an encoder and a decoder. */
+export interface MessageCodec<T> extends MessageEncoder<T>, MessageDecoder<T> {}
+
+/** A stream framed as length-prefixed protobuf, as `pbStream` from @libp2p/utils makes it. */
+export type ProtobufStream = ReturnType<typeof pbStream>
+
+/**
+ * How a failed read becomes a typed error. Net's own errors by default; a protocol whose answers carry statuses
+ * (compute) passes its own, so that the error it catches is the status it answers with.
+ */
+export interface FrameErrors {
+  /** The frame's length is over `maxDataLength`, or more than `maxBufferSize` bytes arrived unread. */
+  tooLarge(label: string, cause: Error): Error
+  /** The frame does not decode (or its length prefix does not). */
+  malformed(label: string, cause: Error): Error
+  /** The read's own signal aborted: a deadline or the caller giving up. */
+  aborted(signal: AbortSignal, cause: Error): Error
+}
+
+/** Net's mapping: oversized and undecodable frames are MalformedMessageError; an abort stays the signal's error. */
+export const NET_FRAME_ERRORS: FrameErrors = {
+  tooLarge: (label, cause) => new MalformedMessageError(`Could not read ${label}: ${cause.message}`, { cause }),
+  malformed: (label, cause) => new MalformedMessageError(`Could not read ${label}: ${cause.message}`, { cause }),
+  aborted: (_signal, cause) => cause,
+}
+
+export interface ReadOptions extends AbortOptions {
+  /** What the frame is, for error messages ("Infer request"). Default "message". */
+  label?: string
+}
+
+export interface ReadFailureOptions {
+  errors?: FrameErrors
+  /** Called before throwing for a frame that is over the limit or does not decode. */
+  onInvalidFrame?(): void
+}
+
+const TOO_LARGE = new Set(['InvalidDataLengthError', 'StreamBufferError'])
+const ENDED = new Set(['UnexpectedEOFError', 'StreamResetError', 'StreamAbortedError'])
+
+/**
+ * Read one length-prefixed protobuf message and map every low-level failure onto a typed error: the read's signal
+ * first (`errors.aborted`), then an oversized frame (`errors.tooLarge`), a peer that hung up or reset the stream
+ * ({@link UnexpectedEndError}), and anything else that does not decode (`errors.malformed`).
+ */
+export async function readMessage<T>(
+  pb: ProtobufStream,
+  codec: MessageDecoder<T>,
+  options: ReadOptions = {},
+  failure: ReadFailureOptions = {},
+): Promise<T> {
+  try {
+    return await pb.read(codec, options.signal === undefined ? {} : { signal: options.signal })
+  } catch (caught) {
+    const err = caught as Error
+    const errors = failure.errors ?? NET_FRAME_ERRORS
+    const label = options.label ?? 'message'
+    if (options.signal?.aborted === true) throw errors.aborted(options.signal, err)
+    if (ENDED.has(err.name)) throw new UnexpectedEndError(undefined, { cause: err })
+    if (err.name === 'AbortError' || err.name === 'TimeoutError') throw err
+    failure.onInvalidFrame?.()
+    throw TOO_LARGE.has(err.name) ? errors.tooLarge(label, err) : errors.malformed(label, err)
+  }
+}
+
+export interface MessageStreamInit {
+  /** The largest frame read, in bytes. */
+  maxDataLength: number
+  /**
+   * Bytes that may arrive unread before the read fails and the stream is reset. pbStream buffers at most 4 MiB
+   * by default whatever `maxDataLength` says: a protocol with larger frames sizes it to its limit.
+   */
+  maxBufferSize?: number
+  /** How read failures become typed errors. Default {@link NET_FRAME_ERRORS}. */
+  errors?: FrameErrors
+  /**
+   * Past a frame that is over the limit or does not decode the framing cannot be trusted: stop reading the stream
+   * (whatever else arrives is dropped, so an oversized upload cannot overflow the read buffer and reset the stream)
+   * and leave it writable, so the caller can still say why. Default false.
+   */
+  discardAfterInvalidFrame?: boolean
+}
+
+export interface WriteOptions extends AbortOptions {
+  /**
+   * How long the frame may take once its turn has come (the stream backed up), in ms; unlike `signal`, the wait
+   * behind earlier writes does not count.
+   */
+  timeoutMs?: number
+}
+
+const settled = (): void => {}
+
+/** Bytes already encoded pass through as they are. */
+const ENCODED: MessageEncoder<Uint8Array> = { encode: (bytes) => bytes }
+
+/**
+ * One stream framed as length-prefixed protobuf, read and written the way every parkbench protocol does it. Reads
+ * map failures onto typed errors ({@link readMessage}). Writes are serialised: each waits for the ones before it,
+ * so frames written from concurrent tasks (answers of pipelined jobs, ticks and vouchers) go out whole and in call
+ * order. A write whose signal aborts while it waits for its turn is dropped (nothing is sent) and fails alone, as
+ * does a message that does not encode. A frame handed to the stream that cannot be delivered - the stream died, or
+ * its deadline passed while the stream was backed up (the peer stopped reading) - fails the queue: that write and
+ * every write waiting or made after it reject with its error.
+ */
+export class MessageStream {
+  readonly stream: Stream
+  private readonly pb: ProtobufStream
+  private readonly failure: ReadFailureOptions
+  /** Settles (never rejects) when the last write made so far has settled. */
+  private tail: Promise<void> = Promise.resolve()
+  private broken: Error | undefined
+
+  constructor(stream: Stream, init: MessageStreamInit) {
+    this.stream = stream
+    this.pb = pbStream(stream, {
+      maxDataLength: init.maxDataLength,
+      ...(init.maxBufferSize === undefined ? {} : { maxBufferSize: init.maxBufferSize }),
+    })
+    this.failure = {
+      ...(init.errors === undefined ? {} : { errors: init.errors }),
+      ...(init.discardAfterInvalidFrame === true
+        ? { onInvalidFrame: () => void stream.closeRead().catch(() => {}) }
+        : {}),
+    }
+  }
+
+  /** The error that failed the write queue, if one did. */
+  get writeError(): Error | undefined {
+    return this.broken
+  }
+
+  /** Read the next frame as `codec`; see {@link readMessage}. One read at a time. */
+  read<T>(codec: MessageDecoder<T>, options: ReadOptions = {}): Promise<T> {
+    return readMessage(this.pb, codec, options, this.failure)
+  }
+
+  /** Write one frame after every write made before it; see the class for how failures spread. */
+  write<T>(message: T, codec: MessageEncoder<T>, options: WriteOptions = {}): Promise<void> {
+    const turn = this.tail
+    const written = this.writeInTurn(turn, message, codec, options)
+    // The next write waits for this one and for everything before it, even when this one gave up early.
+    this.tail = written.then(settled, settled).then(() => turn)
+    return written
+  }
+
+  /** Resolve once every write made so far has settled; reject with the queue's error if it failed. */
+  async flush(options: AbortOptions = {}): Promise<void> {
+    await untilSettled(this.tail, options.signal)
+    if (this.broken !== undefined) throw this.broken
+  }
+
+  /** Close the stream once the writes made so far have settled (their failures are theirs to report). */
+  async close(options: AbortOptions = {}): Promise<void> {
+    await untilSettled(this.tail, options.signal)
+    await this.stream.close(options)
+  }
+
+  /** Reset the stream: pending and later writes fail with `err`. */
+  abort(err: Error): void {
+    this.broken ??= err
+    this.stream.abort(err)
+  }
+
+  private async writeInTurn<T>(
+    turn: Promise<void>,
+    message: T,
+    codec: MessageEncoder<T>,
+    options: WriteOptions,
+  ): Promise<void> {
+    if (this.broken !== undefined) throw this.broken
+    await untilSettled(turn, options.signal)
+    if (this.broken !== undefined) throw this.broken
+    options.signal?.throwIfAborted()
+    // Encoded first: a message that does not encode fails alone (nothing was sent).
+    const bytes = codec.encode(message)
+    const deadline = withTimeout(options.signal, options.timeoutMs)
+    try {
+      await this.pb.write(bytes, ENCODED, deadline.signal === undefined ? {} : { signal: deadline.signal })
+    } catch (err) {
+      this.broken ??= err as Error
+      throw err
+    } finally {
+      deadline.clear()
+    }
+  }
+}
+
+/** Frame `stream` as length-prefixed protobuf with a serialised writer; see {@link MessageStream}. */
+export function createMessageStream(stream: Stream, init: MessageStreamInit): MessageStream {
+  return new MessageStream(stream, init)
+}
+
+/** Wait for `promise` (which never rejects), or reject with the signal's reason if it aborts first. */
+function untilSettled(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    void promise.then(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    })
+  })
+}
+
+/** `signal`, or one that also aborts after `timeoutMs`; `clear()` drops the timer and the listener. */
+function withTimeout(
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): { signal: AbortSignal | undefined; clear(): void } {
+  if (timeoutMs === undefined) return { signal, clear: settled }
+  const controller = new AbortController()
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation timed out', 'TimeoutError')),
+    timeoutMs,
+  )
+  const onAbort = (): void => controller.abort(signal?.reason)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    },
+  }
+}
