@@ -1,4 +1,6 @@
-import { ParkbenchError } from '../errors.js'
+import { InvalidInferenceInputError } from '../compute/errors.js'
+import { InvalidInputError, ParkbenchError } from '../errors.js'
+import { ChainError, PayError } from '../pay/errors.js'
 
 /** One provider the client tried, and why it could not serve. */
 export interface ProviderAttempt {
@@ -55,4 +57,16 @@ export class PaymentNotConfiguredError extends ParkbenchError {
   ) {
     super(message, 'PAYMENT_NOT_CONFIGURED', options)
   }
+}
+
+/** Errors that are the renter's own (or its chain's), never a provider's: no failover, reported as they are. */
+export function isRenterSide(err: unknown): boolean {
+  return (
+    err instanceof InvalidInferenceInputError ||
+    err instanceof InvalidInputError ||
+    err instanceof InsufficientBalanceError ||
+    err instanceof PaymentNotConfiguredError ||
+    err instanceof ChainError ||
+    (err instanceof PayError && err.name === 'UnknownContractError')
+  )
 }

@@ -20,18 +20,17 @@
 
 export { type AcquireOptions, ChannelBook, type ChannelProvider, RENTER_CHANNELS_FILE } from './channel-book.js'
 export { checkInputs, type Signature } from './check-inputs.js'
-export {
-  type ClientInferParameters,
-  type ClientInferResult,
-  type ClientInit,
-  type ClientLease,
-  type ClientLeaseParameters,
-  createClient,
-  RENTER_STORE_DIR,
-  RenterClient,
-} from './client.js'
+export { createClient, RENTER_STORE_DIR, RenterClient } from './client.js'
 export * from './errors.js'
 export type { ClientProgressEvent, ProgressOptions } from './events.js'
+export { LeaseMaker, type LeaseMakerComponents, type LeaseMakerInit, type LeaseWant } from './lease-maker.js'
 export { type HeldLease, LeaseRegistry } from './lease-registry.js'
 export { type ResolvedModel, resolveModel } from './model.js'
 export { FAILED_PROVIDER_BACKOFF_MS, ProviderFinder, type ProviderFinderInit } from './provider-finder.js'
+export type {
+  ClientInferParameters,
+  ClientInferResult,
+  ClientInit,
+  ClientLease,
+  ClientLeaseParameters,
+} from './types.js'
