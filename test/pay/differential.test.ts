@@ -6,6 +6,7 @@ import { PAYMENT_CHECKS } from '../../src/pay/errors.js'
 import type { PaymentReceiver } from '../../src/pay/payment-receiver.js'
 import {
   addToStats,
+  type CommitmentStep,
   caseArbitrary,
   checkRuleTables,
   createDifferentialWorld,
@@ -26,7 +27,7 @@ const HONEST_RUNS = 30
 
 const honestSigning = { signer: 'channelRenter', domain: 'labels', payload: 'message', mutation: 'none' } as const
 const ownLabels = { chainId: 'channel', contract: 'channel' } as const
-const honestLease: Step = {
+const honestLease: CommitmentStep = {
   kind: 'commitment',
   channel: 'A',
   lease: 'new',
@@ -152,13 +153,13 @@ describe('payment receiver vs PaymentChannel.sol: differential properties (anvil
       steps: [
         honestLease,
         { kind: 'topUp', channel: 'A', amount: 'large', observed: false },
-        { ...(honestLease as Extract<Step, { kind: 'commitment' }>), baseAmount: 'firstTickAtDeposit' },
+        { ...honestLease, baseAmount: 'firstTickAtDeposit' },
       ],
     }
     const tickCase: DifferentialCase = {
       receiver: { sha256: false, smallCap: false },
       steps: [
-        { ...(honestLease as Extract<Step, { kind: 'commitment' }>), baseAmount: 'firstTickAtDeposit' },
+        { ...honestLease, baseAmount: 'firstTickAtDeposit' },
         { kind: 'topUp', channel: 'A', amount: 'large', observed: false },
         { kind: 'tick', channel: 'A', lease: 'current', preimage: 'next', index: 'right' },
         { kind: 'tick', channel: 'A', lease: 'current', preimage: 'next', index: 'right' },
@@ -171,5 +172,30 @@ describe('payment receiver vs PaymentChannel.sol: differential properties (anvil
       formatDisagreements(await runCase(world, commitmentCase)),
     ]
     assert.deepEqual(found, ['', ''])
+  })
+
+  it('regression: a lease id reused on another channel, with no lease id expected', async () => {
+    // Found by the property above (its 'otherChannel' leases). The receiver keys leases by lease id alone but
+    // retires them per channel: a commitment on A under B's current lease id takes that lease over, and B's next
+    // lease then retires A's lease and deletes A's commitment although A's best proof (its acknowledged ticks) needs
+    // it. A keeps its acknowledged total and loses the proof: nothing to settle it with. Not reachable through
+    // LeaseProvider, which always expects a fresh lease id of its own; reachable through the receiver's API.
+    const tick: Step = { kind: 'tick', channel: 'leased', lease: 'current', preimage: 'next', index: 'right' }
+    const c: DifferentialCase = {
+      receiver: { sha256: false, smallCap: false },
+      steps: [
+        { ...honestLease, channel: 'B' },
+        tick,
+        {
+          ...honestLease,
+          lease: 'otherChannel',
+          expect: { channel: 'same', lease: 'omit', amountPerTick: 'same' },
+        },
+        tick,
+        tick,
+        { ...honestLease, channel: 'B' },
+      ],
+    }
+    assert.equal(formatDisagreements(await runCase(world, c)), '')
   })
 })

@@ -164,8 +164,10 @@ export interface CommitmentStep {
   /**
    * new: a fresh lease id and chain. renew: the channel's current lease id, a fresh chain. reanchor: the current
    * lease, its tip the last revealed value (PaymentSender.reanchor). replay: the channel's last built commitment again.
+   * otherChannel: a fresh chain under the lease id of another channel's current lease (LeaseProvider always expects
+   * a fresh lease id of its own; the receiver's API lets a caller expect none).
    */
-  lease: 'new' | 'renew' | 'reanchor' | 'replay'
+  lease: 'new' | 'renew' | 'reanchor' | 'replay' | 'otherChannel'
   hashFunction: HashFunctionName
   maxTicks: 'honest' | 'one' | 'few' | 'zero' | 'cap' | 'overCap' | 'overUint32' | 'negative' | 'fraction'
   amountPerTick: 'honest' | 'one' | 'zero' | 'wholeDeposit' | 'overDeposit' | 'maxAmount' | 'overMaxAmount' | 'negative'
@@ -353,7 +355,13 @@ const labelsArbitrary: fc.Arbitrary<Labels> = fc.record({
 const commitmentArbitrary: fc.Arbitrary<CommitmentStep> = fc.record({
   kind: fc.constant('commitment' as const),
   channel: channelArbitrary,
-  lease: pick<CommitmentStep['lease']>(['new', 50], ['renew', 12], ['reanchor', 30], ['replay', 8]),
+  lease: pick<CommitmentStep['lease']>(
+    ['new', 50],
+    ['renew', 12],
+    ['reanchor', 30],
+    ['replay', 8],
+    ['otherChannel', 3],
+  ),
   hashFunction: pick<HashFunctionName>(['keccak256', 92], ['sha256', 8]),
   maxTicks: pick<CommitmentStep['maxTicks']>(
     ['honest', 80],
@@ -1788,7 +1796,11 @@ async function runCommitmentStep(run: Run, step: CommitmentStep): Promise<void> 
   const a = amountsOf(run, channel.id, truth)
   const current = ledger.current
   let kind = step.lease
+  const elsewhere = MAIN_CHANNELS.map((name) => run.ledgers.get(lower(ref(run, name).id))?.current).find(
+    (lease) => lease != null && lower(lease.channelId) !== lower(channel.id),
+  )
   if ((kind === 'reanchor' || kind === 'renew') && current == null) kind = 'new'
+  if (kind === 'otherChannel' && elsewhere == null) kind = 'new'
   if (kind === 'replay' && ledger.lastBuilt == null) kind = 'new'
   if (kind === 'replay') {
     const lease = ledger.lastBuilt!
@@ -1820,7 +1832,7 @@ async function runCommitmentStep(run: Run, step: CommitmentStep): Promise<void> 
     honestBase = c.baseAmount + BigInt(current!.ticks) * c.amountPerTick
     honestMaxTicks = c.maxTicks - current!.ticks
   } else {
-    leaseId = kind === 'renew' ? current!.leaseId : fresh(run, 'lease')
+    leaseId = kind === 'renew' ? current!.leaseId : kind === 'otherChannel' ? elsewhere!.leaseId : fresh(run, 'lease')
     honestApt = kind === 'renew' ? current!.signed.commitment.amountPerTick : PRICE
     honestBase = a.known
     honestMaxTicks = standard
@@ -1911,7 +1923,11 @@ async function runCommitmentStep(run: Run, step: CommitmentStep): Promise<void> 
   const describe = `${kind} commitment on ${step.channel} (base ${baseAmount}, ${amountPerTick}/tick, maxTicks ${maxTicks}, ${commitment.hashFunction}${describeSigning(step.signing) ? `, ${describeSigning(step.signing)}` : ''})`
   const lease: HarnessLease = { leaseId, channelId: channel.id, signed, chain, anchor, ticks: 0 }
   await checkCommitment(run, { signed, expect }, lease, describe)
-  await checkChannelState(run, channel.id, describe)
+  // A commitment retires leases: every channel's best proof must survive it.
+  for (const name of MAIN_CHANNELS) {
+    const id = ref(run, name).id
+    if (run.ledgers.has(lower(id))) await checkChannelState(run, id, `${describe}, on ${name}`)
+  }
 }
 
 async function signCommitment(run: Run, channel: ChannelRef, step: CommitmentStep, c: TickCommitment): Promise<Hex> {
