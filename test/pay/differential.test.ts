@@ -82,7 +82,7 @@ describe('payment receiver vs PaymentChannel.sol: differential properties (anvil
         addToStats(stats, c, report)
         if (report.disagreements.length > 0) throw new Error(formatDisagreements(report))
       }),
-      { numRuns: ADVERSARIAL_RUNS, seed: SEED, endOnFailure: false },
+      { numRuns: ADVERSARIAL_RUNS, seed: SEED },
     )
     t.diagnostic(
       `${stats.cases} cases, ${stats.messages} messages, acknowledged ${JSON.stringify(stats.acknowledged)}, refused ${JSON.stringify(stats.refused)}`,
@@ -116,7 +116,7 @@ describe('payment receiver vs PaymentChannel.sol: differential properties (anvil
         const report = await runCase(world, c, { wrap: toleratingHighS })
         if (report.disagreements.some((d) => d.type === 'safety')) throw new Error(formatDisagreements(report))
       }),
-      { numRuns: 200, seed: SEED, endOnFailure: false },
+      { numRuns: 200, seed: SEED },
     )
     assert.equal(result.failed, true, 'the harness did not notice acknowledged high-s signatures')
     const shrunk = result.counterexample![0] as DifferentialCase
