@@ -56,7 +56,8 @@ export const leasesCommand: Command = {
     io.stdout(past.length === 0 ? 'no past leases\n' : `last ${past.length} ended:\n`)
     for (const l of past) {
       const sold = l.role === 'provider'
-      const who = String(sold ? l.renter : l.provider).slice(-10)
+      // Renter entries logged before the field was named providerPeer say `provider`.
+      const who = String(sold ? l.renter : (l.providerPeer ?? l.provider)).slice(-10)
       const ticks = sold ? l.ticksPaid : l.ticksSent
       io.stdout(
         `  ${l.leaseId.slice(0, 18)}  ${sold ? 'sold to  ' : 'rented at'} ${who}  ${String(l.pricePerSecond)}/s  ${String(ticks)} ticks = ${String(l.amountPaid)}  ${String(l.endReason ?? '')}  ${age(nowMs - l.endedAt)} ago\n`,

@@ -243,7 +243,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     let victim: ProviderProcess | undefined
     try {
       await runFor(options.secondsBeforeKill ?? 6)
-      const leased = client.activeLeases()[0]?.provider
+      const leased = client.activeLeases()[0]?.providerPeer
       victim = providers.find((p) => p.peerId === leased)
       if (victim == null) throw new DemoError('No active lease to interrupt')
       log(`killing ${victim.name} (kill -9) mid-lease`)
@@ -287,7 +287,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       }
       const after = await getBalance(publicClient, { address })
       const delta = after - balancesBefore[i]! + gas
-      const leases = history.filter((s) => s.provider === p.peerId)
+      const leases = history.filter((s) => s.providerPeer === p.peerId)
       const summary: DemoProviderSummary = {
         name: p.name,
         peerId: p.peerId,

@@ -49,7 +49,8 @@ export interface OpenLeaseParameters {
 /** What a lease cost and how it ended. */
 export interface RenterLeaseSummary {
   leaseId: Hex
-  provider: string
+  /** The provider's peer id. */
+  providerPeer: string
   channelId: Hex
   pricePerSecond: bigint
   ticksSent: number
@@ -116,7 +117,7 @@ export class RenterLease {
   summary(): RenterLeaseSummary {
     const summary: RenterLeaseSummary = {
       leaseId: this.leaseId,
-      provider: this.providerPeerId.toString(),
+      providerPeer: this.providerPeerId.toString(),
       channelId: this.params.channelId,
       pricePerSecond: this.quote.pricePerSecond,
       ticksSent: this.ticksSent,

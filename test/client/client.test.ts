@@ -100,8 +100,8 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
     await client.close()
 
     const history = client.leaseHistory()
-    const onDear = history.filter((s) => s.provider === dearId)
-    const onCheap = history.filter((s) => s.provider === cheapId)
+    const onDear = history.filter((s) => s.providerPeer === dearId)
+    const onCheap = history.filter((s) => s.providerPeer === cheapId)
     assert.equal(onCheap.length, 1)
     assert.equal(onDear.length, 1)
     assert.equal(onCheap[0]!.endReason, 'PROVIDER_UNRESPONSIVE')
