@@ -60,6 +60,37 @@ export interface ComputeInit extends WorkerPoolInit {
   freeMode?: boolean
   /** The admission hook; see {@link AdmissionPolicy}. */
   admit?: AdmissionPolicy
+  /**
+   * The model store and worker pool to serve from, when the caller built them first (the daemon does: its lease
+   * provider checks models against the same store). Default: made from this init.
+   */
+  storage?: ComputeStorage
+}
+
+/** Where models live and the workers that load and run them. */
+export interface ComputeStorage {
+  store: ModelStore
+  pool: WorkerPool
+}
+
+/**
+ * The model store and its worker pool (which loads each new model to check it), before any protocol is served.
+ *
+ * @example
+ * const storage = createComputeStorage({ dataDir })
+ * const leases = createLeaseProvider({ ..., models: storage.store }, ...)
+ * const compute = createCompute(node, { dataDir, storage, admit: leases.admit })
+ */
+export function createComputeStorage(
+  init: Pick<ComputeInit, 'dataDir' | 'maxModelBytes'> & WorkerPoolInit,
+): ComputeStorage {
+  const pool = new WorkerPool(init)
+  const store = new ModelStore({
+    dataDir: init.dataDir,
+    ...(init.maxModelBytes === undefined ? {} : { maxModelBytes: init.maxModelBytes }),
+    inspect: (path, options) => pool.inspect(path, options),
+  })
+  return { store, pool }
 }
 
 /**
@@ -81,12 +112,9 @@ export class ComputeService implements Startable {
     private readonly components: ComputeComponents,
     init: ComputeInit,
   ) {
-    this.pool = new WorkerPool(init)
-    this.store = new ModelStore({
-      dataDir: init.dataDir,
-      ...(init.maxModelBytes === undefined ? {} : { maxModelBytes: init.maxModelBytes }),
-      inspect: (path, options) => this.pool.inspect(path, options),
-    })
+    const storage = init.storage ?? createComputeStorage(init)
+    this.pool = storage.pool
+    this.store = storage.store
     const admit: AdmissionPolicy = init.admit ?? (init.freeMode === true ? freeModePolicy : refuseAllPolicy)
     const requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.maxInboundStreams = init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS

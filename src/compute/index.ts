@@ -39,7 +39,15 @@ export {
   runAdmitted,
 } from './admission.js'
 export type { ComputeContext } from './compute-context.js'
-export { type ComputeComponents, type ComputeInit, ComputeService, compute, createCompute } from './compute-service.js'
+export {
+  type ComputeComponents,
+  type ComputeInit,
+  ComputeService,
+  type ComputeStorage,
+  compute,
+  createCompute,
+  createComputeStorage,
+} from './compute-service.js'
 export * from './constants.js'
 export * from './errors.js'
 export { COMPUTE_FRAME_ERRORS, createComputeStream } from './frames.js'

@@ -4,7 +4,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Hex, LocalAccount } from 'viem'
 import { freeModePolicy } from '../compute/admission.js'
-import { type ComputeService, createCompute } from '../compute/compute-service.js'
+import { type ComputeService, createCompute, createComputeStorage } from '../compute/compute-service.js'
 import type { ModelRecord } from '../compute/model-record.js'
 import { InvalidInputError } from '../errors.js'
 import { appendLeaseLog } from '../lease/lease-log.js'
@@ -180,6 +180,8 @@ export class Daemon {
     const node = this.libp2p
     try {
       let admit = config.compute.freeMode ? freeModePolicy : undefined
+      // The model store comes first: the lease provider checks requests against it, compute serves from it.
+      const storage = createComputeStorage({ dataDir: config.dataDir })
       if (config.sell && chain != null && account != null) {
         // Refuses a contract that is not parkbench's or whose challenge window is too short, before serving.
         this.payments = await openProviderPayments({
@@ -197,14 +199,13 @@ export class Daemon {
         const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
-        const getCompute = (): ComputeService => this.started(this.computeService)
         this.leaseProvider = createLeaseProvider(
           {
             node,
             privateKey: this.privateKey,
             receiver,
             channels,
-            models: { has: async (sha256) => getCompute().store.has(sha256) },
+            models: storage.store,
           },
           {
             payoutAddress: account.address,
@@ -229,7 +230,11 @@ export class Daemon {
         await this.leaseProvider.start()
         admit ??= this.leaseProvider.admit
       }
-      this.computeService = createCompute(node, { dataDir: config.dataDir, ...(admit != null ? { admit } : {}) })
+      this.computeService = createCompute(node, {
+        dataDir: config.dataDir,
+        storage,
+        ...(admit != null ? { admit } : {}),
+      })
       await this.computeService.start()
       this.market = createMarketProvider({ node, privateKey: this.privateKey })
       await this.market.start()
