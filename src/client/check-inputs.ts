@@ -1,6 +1,4 @@
-import { InferenceSession } from 'onnxruntime-node'
-import { InvalidModelError } from '../compute/errors.js'
-import { sessionSignature } from '../compute/inspect-model.js'
+import { inspectModel } from '../compute/inspect-model.js'
 import type { ModelRecord, TensorSpec } from '../compute/model-record.js'
 import { type TensorData, type TensorLike, toTensorData } from '../compute/tensor.js'
 import { validateInferInputs } from '../compute/validate-inputs.js'
@@ -21,20 +19,10 @@ export function signatureOfSpec(spec: ModelSpec): Signature {
 
 /**
  * The signature of a model the renter holds (to push), read with onnxruntime in this thread (50-260 ms; done
- * once per model). Throws {@link InvalidModelError} when onnxruntime cannot load it.
+ * once per model). Throws InvalidModelError when onnxruntime cannot load it.
  */
-export async function signatureOfBytes(bytes: Uint8Array): Promise<Signature> {
-  let session: InferenceSession
-  try {
-    session = await InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
-  } catch (err) {
-    throw new InvalidModelError(`onnxruntime cannot load the model: ${(err as Error).message}`, { cause: err })
-  }
-  try {
-    return sessionSignature(session)
-  } finally {
-    await session.release()
-  }
+export function signatureOfBytes(bytes: Uint8Array): Promise<Signature> {
+  return inspectModel(bytes)
 }
 
 /**

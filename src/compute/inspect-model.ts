@@ -18,14 +18,18 @@ export function sessionSignature(session: InferenceSession): ModelSignature {
 }
 
 /**
- * Load a model with onnxruntime in the calling thread, read its signature, release it. Throws
+ * Load a model (a path or its bytes) with onnxruntime in the calling thread, read its signature, release it. Throws
  * {@link InvalidModelError} when onnxruntime cannot load it. Session creation blocks the thread for 50-260 ms, so
  * a serving process calls this through the worker pool instead.
  */
-export async function inspectModel(path: string): Promise<ModelSignature> {
+export async function inspectModel(model: string | Uint8Array): Promise<ModelSignature> {
   let session: InferenceSession
   try {
-    session = await InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+    const options = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 } as const
+    session =
+      typeof model === 'string'
+        ? await InferenceSession.create(model, options)
+        : await InferenceSession.create(model, options)
   } catch (err) {
     throw new InvalidModelError(`onnxruntime cannot load the model: ${(err as Error).message}`, { cause: err })
   }
