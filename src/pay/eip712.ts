@@ -39,20 +39,25 @@ export function voucherTypedData(voucher: Omit<Voucher, 'signature'>) {
   } as const
 }
 
+/** A commitment as the contract's `TickCommitment` struct: what is signed, and what `settleTicks` takes. */
+export function tickCommitmentStruct(c: TickCommitment) {
+  return {
+    channelId: c.channelId,
+    leaseId: c.leaseId,
+    tip: c.tip,
+    hashFunction: HASH_FUNCTION_IDS[c.hashFunction],
+    amountPerTick: c.amountPerTick,
+    baseAmount: c.baseAmount,
+    maxTicks: c.maxTicks,
+  } as const
+}
+
 export function tickCommitmentTypedData(c: TickCommitment) {
   return {
     domain: paymentDomain(c.chainId, c.contract),
     types: TICK_COMMITMENT_TYPES,
     primaryType: 'TickCommitment',
-    message: {
-      channelId: c.channelId,
-      leaseId: c.leaseId,
-      tip: c.tip,
-      hashFunction: HASH_FUNCTION_IDS[c.hashFunction],
-      amountPerTick: c.amountPerTick,
-      baseAmount: c.baseAmount,
-      maxTicks: c.maxTicks,
-    },
+    message: tickCommitmentStruct(c),
   } as const
 }
 

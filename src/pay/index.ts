@@ -83,6 +83,7 @@ export {
   type SettleReturnType,
   type SettleTicksParameters,
   type SettleVoucherParameters,
+  settleCall,
   settleProof,
   settleTicks,
   settleVoucher,
@@ -143,6 +144,7 @@ export {
 export {
   HASH_FUNCTION_IDS,
   hashTickCommitment,
+  tickCommitmentStruct,
   hashVoucher,
   isCanonicalSignature,
   normalizeSignature,

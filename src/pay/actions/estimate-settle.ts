@@ -1,11 +1,9 @@
 import type { AbortOptions } from '@libp2p/interface'
 import { type Account, type Address, type Chain, type Client, Eip1559FeesNotSupportedError, type Transport } from 'viem'
 import { estimateContractGas, estimateFeesPerGas, getGasPrice } from 'viem/actions'
-import { PAYMENT_CHANNEL_ABI } from '../contract/artifact.js'
-import { HASH_FUNCTION_IDS, normalizeSignature } from '../eip712.js'
 import type { PaymentProof } from '../types.js'
 import { toPayError, withSignal } from './internal.js'
-import type { SettleGasLimits } from './settle-channel.js'
+import { type SettleGasLimits, settleCall } from './settle-channel.js'
 
 /** What one unit of gas costs now: EIP-1559 fee caps, or a legacy gas price. */
 export type SettleFeesPerGas =
@@ -32,39 +30,6 @@ export interface EstimateSettleReturnType {
 }
 
 type AccountClient = Client<Transport, Chain | undefined, Account>
-
-/** The settle or settleTicks call for a proof (the same arguments settle-channel.ts sends). */
-function settleCall(contract: Address, proof: PaymentProof) {
-  if (proof.kind === 'voucher') {
-    const v = proof.voucher
-    return {
-      address: contract,
-      abi: PAYMENT_CHANNEL_ABI,
-      functionName: 'settle' as const,
-      args: [v.channelId, v.total, normalizeSignature(v.signature)] as const,
-    }
-  }
-  const c = proof.commitment.commitment
-  return {
-    address: contract,
-    abi: PAYMENT_CHANNEL_ABI,
-    functionName: 'settleTicks' as const,
-    args: [
-      {
-        channelId: c.channelId,
-        leaseId: c.leaseId,
-        tip: c.tip,
-        hashFunction: HASH_FUNCTION_IDS[c.hashFunction],
-        amountPerTick: c.amountPerTick,
-        baseAmount: c.baseAmount,
-        maxTicks: c.maxTicks,
-      },
-      normalizeSignature(proof.commitment.signature),
-      proof.preimage,
-      proof.ticks,
-    ] as const,
-  }
-}
 
 /**
  * The current fee per gas: viem's EIP-1559 estimate (base fee x 1.2 + priority fee), or `eth_gasPrice` on a chain

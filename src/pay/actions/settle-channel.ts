@@ -2,9 +2,9 @@ import type { AbortOptions } from '@libp2p/interface'
 import type { Address, Hex } from 'viem'
 import type { PayWalletClient } from '../clients.js'
 import { PAYMENT_CHANNEL_ABI } from '../contract/artifact.js'
-import { HASH_FUNCTION_IDS, normalizeSignature } from '../eip712.js'
+import { normalizeSignature, tickCommitmentStruct } from '../eip712.js'
 import type { PaymentProof, SignedTickCommitment, Voucher } from '../types.js'
-import { findEvent, writeAndWait } from './internal.js'
+import { findEvent, type WriteRequest, writeAndWait } from './internal.js'
 
 export interface SettleReturnType {
   /** The channel's settled total after this transaction. */
@@ -66,6 +66,41 @@ function settled(receipt: Awaited<ReturnType<typeof writeAndWait>>, contract: Ad
   }
 }
 
+/** The contract call that settles a proof: `settle` for a voucher, `settleTicks` for ticks (signatures normalised). */
+export function settleCall(contract: Address, proof: PaymentProof) {
+  if (proof.kind === 'voucher') {
+    const v = proof.voucher
+    return {
+      address: contract,
+      abi: PAYMENT_CHANNEL_ABI,
+      functionName: 'settle' as const,
+      // Low s and v in {27, 28}: the form the contract accepts (a receiver only stores such signatures anyway).
+      args: [v.channelId, v.total, normalizeSignature(v.signature)] as const,
+    }
+  }
+  return {
+    address: contract,
+    abi: PAYMENT_CHANNEL_ABI,
+    functionName: 'settleTicks' as const,
+    args: [
+      tickCommitmentStruct(proof.commitment.commitment),
+      normalizeSignature(proof.commitment.signature),
+      proof.preimage,
+      proof.ticks,
+    ] as const,
+  }
+}
+
+async function send(client: PayWalletClient, contract: Address, proof: PaymentProof, options: SettleOptions) {
+  const receipt = await writeAndWait(
+    client,
+    { ...settleCall(contract, proof), ...options.limits } as WriteRequest,
+    options,
+    options.onSent,
+  )
+  return settled(receipt, contract)
+}
+
 /**
  * Settle a renter-signed cumulative voucher (provider only). Pays `total - settled`; the channel stays open.
  *
@@ -77,21 +112,12 @@ export async function settleVoucher(
   params: SettleVoucherParameters,
   options: SettleOptions = {},
 ): Promise<SettleReturnType> {
-  const { voucher } = params
-  const receipt = await writeAndWait(
+  return send(
     client,
-    {
-      address: params.contract,
-      abi: PAYMENT_CHANNEL_ABI,
-      functionName: 'settle',
-      // Low s and v in {27, 28}: the form the contract accepts (a receiver only stores such signatures anyway).
-      args: [voucher.channelId, voucher.total, normalizeSignature(voucher.signature)],
-      ...options.limits,
-    },
+    params.contract,
+    { kind: 'voucher', total: params.voucher.total, voucher: params.voucher },
     options,
-    options.onSent,
   )
-  return settled(receipt, params.contract)
 }
 
 /**
@@ -107,32 +133,13 @@ export async function settleTicks(
   options: SettleOptions = {},
 ): Promise<SettleReturnType> {
   const c = params.commitment.commitment
-  const receipt = await writeAndWait(
+  const total = c.baseAmount + BigInt(params.ticks) * c.amountPerTick
+  return send(
     client,
-    {
-      address: params.contract,
-      abi: PAYMENT_CHANNEL_ABI,
-      functionName: 'settleTicks',
-      args: [
-        {
-          channelId: c.channelId,
-          leaseId: c.leaseId,
-          tip: c.tip,
-          hashFunction: HASH_FUNCTION_IDS[c.hashFunction],
-          amountPerTick: c.amountPerTick,
-          baseAmount: c.baseAmount,
-          maxTicks: c.maxTicks,
-        },
-        normalizeSignature(params.commitment.signature),
-        params.preimage,
-        params.ticks,
-      ],
-      ...options.limits,
-    },
+    params.contract,
+    { kind: 'ticks', total, commitment: params.commitment, ticks: params.ticks, preimage: params.preimage },
     options,
-    options.onSent,
   )
-  return settled(receipt, params.contract)
 }
 
 /**
