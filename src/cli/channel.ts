@@ -1,15 +1,9 @@
-import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Address, getAddress, type Hex, isAddress, isHex, zeroAddress } from 'viem'
 import { ChannelBook } from '../client/channel-book.js'
-import { RENTER_STORE_DIR } from '../client/client.js'
 import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
 import { InvalidInputError } from '../errors.js'
 import {
-  ChannelNotOpenError,
-  type ChannelState,
-  getChannel,
-  listChannels,
   providerNodeId,
   requestClose,
   type SettleReport,
@@ -17,7 +11,8 @@ import {
   verifyPaymentContract,
   withdrawChannel,
 } from '../pay/index.js'
-import { CHAIN_OPTIONS, type ChainContext, chainContext, openProviderSide, openRenterSide } from './channel-common.js'
+import { CHAIN_OPTIONS, type ChainContext, chainContext, openProviderSide } from './channel-common.js'
+import { addLocalTotals, type ChannelRow, channelRows, describeRow } from './channel-rows.js'
 import { bigintFlag, type Command, type ParsedArgs, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
@@ -35,48 +30,6 @@ function channelFlag(args: ParsedArgs): Hex | undefined {
   if (id == null) return undefined
   if (!isHex(id) || id.length !== 66) throw new InvalidInputError(`--channel ${id} is not a 32-byte hex id`)
   return id
-}
-
-interface ChannelRow extends Partial<ChannelState> {
-  channelId: Hex
-  role: 'renter' | 'provider'
-  status: 'open' | 'closing' | 'withdrawn'
-  /** Renter: the cumulative total this node has authorised (local store). */
-  paidOffChain?: bigint
-  /** Provider: the best total this node has accepted (local store). */
-  acceptedOffChain?: bigint
-  /** Provider: wei spent on this channel's settlements, and what it gave up inside a close window. */
-  gasSpent?: bigint
-  writtenOff?: bigint
-  /** Provider, native coin: settled on-chain minus gasSpent. */
-  net?: bigint
-}
-
-async function channelRows(ctx: ChainContext, signal: AbortSignal): Promise<ChannelRow[]> {
-  const listed = await listChannels(
-    ctx.publicClient,
-    {
-      contract: ctx.chain.contract,
-      account: ctx.account.address,
-      fromBlock: BigInt(ctx.chain.deployBlock ?? 0),
-    },
-    { signal },
-  )
-  const rows: ChannelRow[] = []
-  for (const l of listed) {
-    try {
-      const state = await getChannel(
-        ctx.publicClient,
-        { contract: ctx.chain.contract, channelId: l.channelId },
-        { signal },
-      )
-      rows.push({ ...state, role: l.role, status: state.closeRequestedAt === 0n ? 'open' : 'closing' })
-    } catch (err) {
-      if (!(err instanceof ChannelNotOpenError)) throw err
-      rows.push({ ...l, status: 'withdrawn' })
-    }
-  }
-  return rows
 }
 
 /** `--channel`, or the caller's only channel matching `want`. */
@@ -193,92 +146,6 @@ const topUpCommand: Command = {
   },
 }
 
-/**
- * What this data dir's payment records say: the renter's paid total (the renter store), the provider's best
- * accepted total (from the running daemon, or its store when none runs).
- */
-async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], signal: AbortSignal): Promise<string[]> {
-  const notes: string[] = []
-  if (rows.some((r) => r.role === 'renter')) {
-    try {
-      const renter = await openRenterSide(ctx, join(ctx.dataDir, RENTER_STORE_DIR), signal)
-      try {
-        for (const row of rows) if (row.role === 'renter') row.paidOffChain = renter.sender.channelTotal(row.channelId)
-      } finally {
-        await renter.stop()
-      }
-    } catch (err) {
-      notes.push(`renter payment records unavailable: ${(err as Error).message}`)
-    }
-  }
-  if (rows.some((r) => r.role === 'provider')) {
-    const local = new Map<string, { accepted: bigint; gasSpent: bigint; writtenOff: bigint }>()
-    try {
-      const reply = await controlRequest<{
-        channels: Array<{ channelId: Hex; acceptedOffChain: string; gasSpent: string; writtenOff: string }>
-      }>(ctx.dataDir, 'GET', '/v1/channels', undefined, { signal })
-      for (const c of reply.channels) {
-        local.set(c.channelId.toLowerCase(), {
-          accepted: BigInt(c.acceptedOffChain),
-          gasSpent: BigInt(c.gasSpent),
-          writtenOff: BigInt(c.writtenOff),
-        })
-      }
-    } catch (err) {
-      if (!(err instanceof DaemonNotRunningError)) throw err
-      try {
-        const provider = await openProviderSide(ctx, signal)
-        try {
-          const { receiver, settler } = provider
-          const earned = new Map<string, { gasSpent: bigint; writtenOff: bigint }>()
-          for (const t of (await settler.earnings()).tokens) {
-            for (const c of t.channels) earned.set(c.channelId.toLowerCase(), c)
-          }
-          for (const id of receiver.channelIds()) {
-            const e = earned.get(id.toLowerCase())
-            local.set(id.toLowerCase(), {
-              accepted: receiver.channelTotal(id),
-              gasSpent: e?.gasSpent ?? 0n,
-              writtenOff: e?.writtenOff ?? 0n,
-            })
-          }
-        } finally {
-          await provider.stop()
-        }
-      } catch (err) {
-        notes.push(`provider payment records unavailable: ${(err as Error).message}`)
-      }
-    }
-    for (const row of rows) {
-      if (row.role !== 'provider') continue
-      const l = local.get(row.channelId.toLowerCase())
-      row.acceptedOffChain = l?.accepted ?? 0n
-      row.gasSpent = l?.gasSpent ?? 0n
-      row.writtenOff = l?.writtenOff ?? 0n
-      // What the channel has paid this provider on-chain, less the gas its settlements cost (native coin).
-      if (row.settled != null && row.token === zeroAddress) row.net = row.settled - row.gasSpent
-    }
-  }
-  return notes
-}
-
-function describeRow(r: ChannelRow): string {
-  const lines = [`${r.channelId}  ${r.role}  ${r.status}`]
-  if (r.status !== 'withdrawn') {
-    lines.push(`  renter ${r.renter}  provider ${r.provider}`)
-    lines.push(`  token ${r.token === zeroAddress ? 'ETH' : r.token}  deposit ${r.deposit}  settled ${r.settled}`)
-    if (r.status === 'closing') lines.push(`  close deadline ${new Date(Number(r.closeDeadline) * 1000).toISOString()}`)
-  }
-  if (r.paidOffChain != null) lines.push(`  paid off-chain ${r.paidOffChain}`)
-  if (r.acceptedOffChain != null) lines.push(`  accepted off-chain ${r.acceptedOffChain}`)
-  if (r.gasSpent != null) {
-    lines.push(
-      `  settlement gas ${r.gasSpent} wei${r.net != null ? `, net ${r.net} wei` : ''}${r.writtenOff ? `, written off ${r.writtenOff}` : ''}`,
-    )
-  }
-  return lines.join('\n')
-}
-
 const statusCommand: Command = {
   name: 'status',
   summary: 'List your channels (as renter and provider): deposit, settled, closing, and what was paid off-chain.',
@@ -356,50 +223,54 @@ const settleCommand: Command = {
   },
 }
 
-const closeCommand: Command = {
-  name: 'close',
-  summary: 'Request close (renter): starts the challenge window, after which "withdraw" refunds the rest.',
-  usage: 'parkbench channel close [--channel ID] [--json]',
-  options: { ...COMMON, ...CHANNEL_OPTION },
-  async run(args, io) {
-    const ctx = await chainContext(args, io.env)
-    const channelId = await pickChannel(
-      args,
-      ctx,
-      io.signal,
-      (r) => r.role === 'renter' && r.status === 'open',
-      'open as renter',
-    )
-    const result = await requestClose(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal: io.signal })
-    out(
-      io,
-      args,
-      { channelId, ...result },
-      `close requested for ${channelId}; withdraw after ${new Date(Number(result.deadline) * 1000).toISOString()}`,
-    )
-    return 0
-  },
+/**
+ * A renter command on one of its channels: `--channel ID`, or its only channel in `status`, then one chain action
+ * and a line saying what it did.
+ */
+function renterChannelCommand<R extends object>(spec: {
+  name: string
+  summary: string
+  status: ChannelRow['status']
+  act(ctx: ChainContext, channelId: Hex, signal: AbortSignal): Promise<R>
+  describe(channelId: Hex, result: R): string
+}): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    usage: `parkbench channel ${spec.name} [--channel ID] [--json]`,
+    options: { ...COMMON, ...CHANNEL_OPTION },
+    async run(args, io) {
+      const ctx = await chainContext(args, io.env)
+      const channelId = await pickChannel(
+        args,
+        ctx,
+        io.signal,
+        (r) => r.role === 'renter' && r.status === spec.status,
+        `${spec.status} as renter`,
+      )
+      const result = await spec.act(ctx, channelId, io.signal)
+      out(io, args, { channelId, ...result }, spec.describe(channelId, result))
+      return 0
+    },
+  }
 }
 
-const withdrawCommand: Command = {
+const closeCommand = renterChannelCommand({
+  name: 'close',
+  summary: 'Request close (renter): starts the challenge window, after which "withdraw" refunds the rest.',
+  status: 'open',
+  act: (ctx, channelId, signal) => requestClose(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal }),
+  describe: (channelId, result) =>
+    `close requested for ${channelId}; withdraw after ${new Date(Number(result.deadline) * 1000).toISOString()}`,
+})
+
+const withdrawCommand = renterChannelCommand({
   name: 'withdraw',
   summary: 'After the challenge window: refund the unspent deposit to you (renter) and delete the channel.',
-  usage: 'parkbench channel withdraw [--channel ID] [--json]',
-  options: { ...COMMON, ...CHANNEL_OPTION },
-  async run(args, io) {
-    const ctx = await chainContext(args, io.env)
-    const channelId = await pickChannel(
-      args,
-      ctx,
-      io.signal,
-      (r) => r.role === 'renter' && r.status === 'closing',
-      'closing as renter',
-    )
-    const result = await withdrawChannel(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal: io.signal })
-    out(io, args, { channelId, ...result }, `withdrew ${channelId}: refunded ${result.refund}`)
-    return 0
-  },
-}
+  status: 'closing',
+  act: (ctx, channelId, signal) => withdrawChannel(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal }),
+  describe: (channelId, result) => `withdrew ${channelId}: refunded ${result.refund}`,
+})
 
 export const channelCommand: Command = {
   name: 'channel',
