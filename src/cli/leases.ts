@@ -1,6 +1,7 @@
 import { ControlRequestError, controlRequest, DaemonNotRunningError } from '../daemon/control.js'
-import type { DaemonEarnings, DaemonStatus } from '../daemon/daemon.js'
+import type { DaemonStatus } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import type { DaemonEarnings } from '../daemon/earnings.js'
 import { type LeaseLogEntry, readLeaseLog } from '../lease/lease-log.js'
 import type { LeaseInfo } from '../lease/lease-provider.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'

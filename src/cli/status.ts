@@ -1,6 +1,7 @@
 import { controlRequest } from '../daemon/control.js'
-import type { DaemonEarnings, DaemonStatus } from '../daemon/daemon.js'
+import type { DaemonStatus } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import type { DaemonEarnings } from '../daemon/earnings.js'
 import { type Command, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 

@@ -5,7 +5,6 @@ import { logger } from '@libp2p/logger'
 import type { Hex, LocalAccount } from 'viem'
 import { freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute, createComputeStorage } from '../compute/compute-service.js'
-import type { ModelRecord } from '../compute/model-record.js'
 import { InvalidInputError } from '../errors.js'
 import { appendLeaseLog } from '../lease/lease-log.js'
 import { createLeaseProvider, type LeaseProvider } from '../lease/lease-provider.js'
@@ -24,7 +23,9 @@ import { providerNodeId } from '../pay/provider-node.js'
 import type { SettlementResult, Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
 import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
+import { channelReport, type DaemonEarnings, earningsOf } from './earnings.js'
 import { NoPaymentTermsError } from './errors.js'
+import { toModelSpec } from './model-spec.js'
 
 const log = logger('parkbench:daemon')
 
@@ -37,21 +38,7 @@ const LOOP_RESOLUTION_MS = 10
 /** How often the daemon looks for models added to its data dir by another process. */
 const MODEL_RESCAN_MS = 2_000
 
-/** A stored model as the market lists it: symbolic dims (`batch`) become -1. */
-export function toModelSpec(record: ModelRecord): ModelSpec {
-  const tensor = (t: ModelRecord['inputs'][number]): ModelSpec['inputs'][number] => ({
-    name: t.name,
-    dtype: t.dtype,
-    dims: t.dims.map((d) => (typeof d === 'number' ? BigInt(d) : -1n)),
-  })
-  return {
-    sha256: Uint8Array.from(Buffer.from(record.sha256, 'hex')),
-    name: record.name,
-    inputs: record.inputs.map(tensor),
-    outputs: record.outputs.map(tensor),
-    sizeBytes: BigInt(record.sizeBytes),
-  }
-}
+export { toModelSpec } from './model-spec.js'
 
 export interface DaemonInit {
   config: DaemonConfig
@@ -80,26 +67,6 @@ export interface DaemonLoad {
   /** Event-loop delay since the window began (daemon start, or the last `status({ resetLoad: true })`), in ms. */
   eventLoop: { windowMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number }
   leases: { active: number; threadsFree: number }
-}
-
-/** What selling has earned, per token: gross settled, gas spent settling, net, and what is accepted but unsettled. */
-export interface DaemonEarnings {
-  tokens: Array<{
-    /** The zero address for the native coin. */
-    token: string
-    native: boolean
-    /** Paid by settlements (gross), in token units. */
-    settled: bigint
-    /** Gas spent on settlements, in wei. */
-    gasSpent: bigint
-    /** Native: settled - gasSpent. ERC-20: settled (gas is paid in the native coin: see gasSpent). */
-    net: bigint
-    /** Given up inside close windows because settling would cost more gas than it pays. */
-    writtenOff: bigint
-    settlements: number
-  }>
-  /** Accepted off-chain (durable, acknowledged) and not yet settled, over all channels, in token units. */
-  unsettled: bigint
 }
 
 export interface DaemonStatus {
@@ -319,27 +286,7 @@ export class Daemon {
 
   /** Settled (gross), gas, net and unsettled earnings, from the settlement history and the accepted proofs. */
   async earnings(): Promise<DaemonEarnings> {
-    const payments = this.started(this.payments)
-    const { tokens } = await payments.settler.earnings()
-    const settledByChannel = new Map<string, bigint>()
-    for (const t of tokens) for (const c of t.channels) settledByChannel.set(c.channelId.toLowerCase(), c.paid)
-    let unsettled = 0n
-    for (const id of payments.receiver.channelIds()) {
-      const left = payments.receiver.channelTotal(id) - (settledByChannel.get(id.toLowerCase()) ?? 0n)
-      if (left > 0n) unsettled += left
-    }
-    return {
-      tokens: tokens.map((t) => ({
-        token: t.token,
-        native: t.native,
-        settled: t.paid,
-        gasSpent: t.gasSpent,
-        net: t.net,
-        writtenOff: t.writtenOff,
-        settlements: t.settlements,
-      })),
-      unsettled,
-    }
+    return earningsOf(this.started(this.payments))
   }
 
   private load(reset: boolean): DaemonLoad {
@@ -374,27 +321,8 @@ export class Daemon {
     return {
       'GET /v1/status': async ({ query }) => this.status({ resetLoad: query.get('reset') === '1' }),
       'GET /v1/leases': async () => ({ leases: this.leaseList() }),
-      'GET /v1/channels': async () => {
-        const receiver = this.payments?.receiver
-        const pending = (await this.payments?.settler.pending()) ?? []
-        const earned = new Map<string, { paid: bigint; gasSpent: bigint; writtenOff: bigint }>()
-        for (const t of (await this.payments?.settler.earnings())?.tokens ?? []) {
-          for (const c of t.channels) earned.set(c.channelId.toLowerCase(), c)
-        }
-        return {
-          channels: (receiver?.channelIds() ?? []).map((channelId) => {
-            const e = earned.get(channelId.toLowerCase())
-            return {
-              channelId,
-              acceptedOffChain: receiver!.channelTotal(channelId),
-              settledPaid: e?.paid ?? 0n,
-              gasSpent: e?.gasSpent ?? 0n,
-              writtenOff: e?.writtenOff ?? 0n,
-            }
-          }),
-          pending,
-        }
-      },
+      'GET /v1/channels': async () =>
+        this.payments == null ? { channels: [], pending: [] } : channelReport(this.payments),
       'POST /v1/settle': async ({ body }) => {
         const settler = this.payments?.settler
         if (settler == null) throw new NoPaymentTermsError('This daemon is not selling: nothing to settle')

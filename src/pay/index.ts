@@ -144,7 +144,6 @@ export {
 export {
   HASH_FUNCTION_IDS,
   hashTickCommitment,
-  tickCommitmentStruct,
   hashVoucher,
   isCanonicalSignature,
   normalizeSignature,
@@ -154,6 +153,7 @@ export {
   signTickCommitment,
   signVoucher,
   TICK_COMMITMENT_TYPES,
+  tickCommitmentStruct,
   VOUCHER_TYPES,
 } from './eip712.js'
 export * from './errors.js'

@@ -134,6 +134,17 @@ describe('parkbench infer (discovery, lease, pay), leases, status and channel se
     assert.equal(settled.via, 'daemon')
     assert.equal(settled.settled.length, 1)
     assert.equal(BigInt(settled.settled[0].paid), paid)
+    // The provider sees what it earned: gross, the settlement's gas, net (at this price, a loss it chose to take).
+    const earned = JSON.parse((await runCli(['status', '--json', '--data-dir', providerDir])).stdout).earnings
+    const [eth] = earned.tokens
+    assert.equal(BigInt(eth.settled), paid)
+    assert.equal(BigInt(eth.gasSpent), BigInt(settled.settled[0].gasCost))
+    assert.equal(BigInt(eth.net), paid - BigInt(settled.settled[0].gasCost))
+    assert.equal(BigInt(earned.unsettled), 0n)
+    const providerChannels = JSON.parse(
+      (await runCli(['channel', 'status', '--json', ...settleArgs])).stdout,
+    ).channels.filter((c: { role: string }) => c.role === 'provider')
+    assert.equal(BigInt(providerChannels[0].gasSpent), BigInt(eth.gasSpent))
 
     // A second run reuses the channel (no new deposit) and is charged on top; on-chain settled = the first run.
     const again = await runCli(inferArgs('--peer', '5000', '--json'))
