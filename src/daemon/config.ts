@@ -3,6 +3,7 @@ import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
+import { MAX_PROOF_TICKS } from '../pay/constants.js'
 
 /** The daemon's config file inside the data dir. Every field is optional; CLI flags override it. */
 export const CONFIG_FILE = DATA_DIR_LAYOUT.config
@@ -112,6 +113,22 @@ function toAddress(value: string | undefined, field: string): Address | undefine
 }
 
 /**
+ * One commitment covers at most this many seconds (at 1 s ticks): its tick proof must settle within a bounded gas
+ * (MAX_PROOF_TICKS). A lease runs longer by renewing.
+ */
+export const MAX_LEASE_SECONDS = Number(MAX_PROOF_TICKS)
+
+function maxLeaseSeconds(value: number | undefined): number {
+  const seconds = toPositiveInt(value, 'offer.maxLeaseSeconds', 600)
+  if (seconds > MAX_LEASE_SECONDS) {
+    throw new InvalidInputError(
+      `offer.maxLeaseSeconds is at most ${MAX_LEASE_SECONDS}: a commitment's tick proof must fit a bounded gas (leases renew to run longer)`,
+    )
+  }
+  return seconds
+}
+
+/**
  * Merge config layers (file first, then CLI flags) over the defaults and validate them. Throws
  * {@link InvalidInputError} naming the first bad field.
  */
@@ -137,7 +154,7 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
       pricePerSecond: toBigint(offer.pricePerSecond, 'offer.pricePerSecond', DEFAULT_PRICE_PER_SECOND),
       threads: toPositiveInt(offer.threads, 'offer.threads', Math.max(1, availableParallelism() - 1)),
       memoryBytes: toBigint(offer.memoryBytes, 'offer.memoryBytes', BigInt(Math.floor(totalmem() / 2))),
-      maxLeaseSeconds: toPositiveInt(offer.maxLeaseSeconds, 'offer.maxLeaseSeconds', 600),
+      maxLeaseSeconds: maxLeaseSeconds(offer.maxLeaseSeconds),
       region: offer.region,
     },
     pay: {
