@@ -13,7 +13,7 @@ import {
 import { getTransaction, getTransactionReceipt, waitForTransactionReceipt } from 'viem/actions'
 import { type EstimateSettleReturnType, estimateSettle, getSettleFeesPerGas } from './actions/estimate-settle.js'
 import { findEvent, toPayError, withSignal } from './actions/internal.js'
-import { type SettleReturnType, settleProof } from './actions/settle-channel.js'
+import { settleProof } from './actions/settle-channel.js'
 import type { ChannelStateCache } from './channel-state-cache.js'
 import type { PayWalletClient } from './clients.js'
 import { AmountNotIncreasingError, ChainError, ChallengeWindowError, ChannelNotOpenError } from './errors.js'
@@ -27,7 +27,6 @@ import {
   gasCostInToken,
   type Ratio,
   type SettleBasis,
-  type SkipCause,
   toRatio,
 } from './settle-policy.js'
 import {
@@ -40,7 +39,17 @@ import {
   type WriteOff,
   writeOffKey,
 } from './settlement-ledger.js'
+import type {
+  SettlementResult,
+  SettleOutcome,
+  SettleReason,
+  SettleReport,
+  SettleRequest,
+  SkippedSettlement,
+} from './settlement-types.js'
 import type { ChannelState, PaymentProof } from './types.js'
+
+export type { SettlementResult, SettleReason, SettleReport, SkippedSettlement } from './settlement-types.js'
 
 const log = logger('parkbench:pay:settler')
 
@@ -63,53 +72,6 @@ export interface PendingSettlement {
   force?: boolean
   transactionHash?: Hex
   createdAt: number
-}
-
-/**
- * Why a settlement was sent: on command, over the threshold, the renter asked to close, resumed after a restart,
- * or a lease ended badly (the renter vanished or stopped paying) so the provider does not wait to be paid.
- */
-export type SettleReason = 'command' | 'threshold' | 'closing' | 'resume' | 'lease-broken'
-
-export interface SettlementResult extends SettleReturnType {
-  channelId: Hex
-  reason: SettleReason
-  kind: 'voucher' | 'ticks'
-  /** The channel's token; the zero address for native ETH. */
-  token: Address
-  /** gasUsed x effectiveGasPrice, in wei. */
-  gasCost: bigint
-}
-
-/** A settlement the settler decided not to send, with the numbers it decided on. */
-export interface SkippedSettlement {
-  channelId: Hex
-  reason: SettleReason
-  cause: SkipCause
-  token: Address
-  /** The proof that was weighed. */
-  kind: 'voucher' | 'ticks'
-  total: bigint
-  /** On-chain settled total. */
-  settled: bigint
-  /** total - settled, in token units. */
-  gain: bigint
-  estimatedGas: bigint
-  feePerGas: bigint
-  /** estimatedGas x feePerGas, in wei. */
-  estimatedCost: bigint
-  /** The cost in token units (= estimatedCost for native); undefined for an ERC-20 without tokenPerNativeWei. */
-  estimatedCostInToken: bigint | undefined
-  /** The gain at which this rule would settle; undefined when the gas cannot be priced. */
-  requiredGain: bigint | undefined
-  /** Inside a close window: the amount is given up and recorded (see {@link Settler.earnings}). */
-  writtenOff: boolean
-}
-
-/** What one settle call did: the settlements sent and confirmed, and the ones not worth their gas. */
-export interface SettleReport {
-  settled: SettlementResult[]
-  skipped: SkippedSettlement[]
 }
 
 export interface SettleNowOptions extends AbortOptions {
@@ -165,16 +127,6 @@ export interface SettlerInit {
   onSkipped?: (skipped: SkippedSettlement) => void
 }
 
-type Outcome = { settled: SettlementResult } | { skipped: SkippedSettlement } | undefined
-
-interface SettleRequest {
-  /** What the result reports ('resume' for a resumed one). */
-  reason: SettleReason
-  /** Which rule weighs it. */
-  decidedFor: SettleReason
-  force: boolean
-}
-
 interface Choice {
   proof: PaymentProof
   estimate: EstimateSettleReturnType
@@ -211,7 +163,7 @@ export class Settler {
   // Voluntary settlements not worth their gas: total and time, so a pass does not re-estimate them every time.
   private readonly notWorthIt = new Map<string, { total: bigint; at: number }>()
   // One settlement at a time per channel.
-  private readonly busy = new Map<string, Promise<Outcome>>()
+  private readonly busy = new Map<string, Promise<SettleOutcome>>()
 
   constructor(components: SettlerComponents, init: SettlerInit) {
     this.receiver = components.receiver
@@ -303,7 +255,7 @@ export class Settler {
   /** {@link settle}, reporting every channel it did not settle because the gas cost more than the rule allows. */
   async settleWithReport(channelId?: Hex, options: SettleNowOptions = {}): Promise<SettleReport> {
     const report: SettleReport = { settled: [], skipped: [] }
-    const add = (outcome: Outcome): void => {
+    const add = (outcome: SettleOutcome): void => {
       if (outcome == null) return
       if ('settled' in outcome) report.settled.push(outcome.settled)
       else report.skipped.push(outcome.skipped)
@@ -370,7 +322,7 @@ export class Settler {
     }
   }
 
-  private async checkChannel(id: Hex, closeRequested: boolean, options: AbortOptions): Promise<Outcome> {
+  private async checkChannel(id: Hex, closeRequested: boolean, options: AbortOptions): Promise<SettleOutcome> {
     if (closeRequested) {
       this.channels.invalidate(id)
       return this.settleChannel(id, { reason: 'closing', decidedFor: 'closing', force: false }, options)
@@ -401,7 +353,7 @@ export class Settler {
     }
   }
 
-  private settleChannel(channelId: Hex, request: SettleRequest, options: AbortOptions): Promise<Outcome> {
+  private settleChannel(channelId: Hex, request: SettleRequest, options: AbortOptions): Promise<SettleOutcome> {
     const id = channelId.toLowerCase()
     const running = this.busy.get(id)
     if (running != null) return running.catch(() => undefined)
@@ -410,7 +362,7 @@ export class Settler {
     return run
   }
 
-  private async doSettle(channelId: Hex, request: SettleRequest, options: AbortOptions): Promise<Outcome> {
+  private async doSettle(channelId: Hex, request: SettleRequest, options: AbortOptions): Promise<SettleOutcome> {
     const key = PENDING + channelId
     const recorded = await this.store.get<PendingSettlement>(key)
     if (recorded?.transactionHash != null) {
