@@ -2,10 +2,10 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Address, Hex } from 'viem'
-import { settleProof } from './actions/settle-channel.js'
+import { ChannelSettler } from './channel-settler.js'
 import type { ChannelStateCache } from './channel-state-cache.js'
 import type { PayWalletClient } from './clients.js'
-import { AmountNotIncreasingError, ChallengeWindowError, ChannelNotOpenError } from './errors.js'
+import { ChallengeWindowError, ChannelNotOpenError } from './errors.js'
 import { CloseRequestScanner } from './log-scan.js'
 import type { PaymentReceiver } from './payment-receiver.js'
 import type { PaymentStore } from './payment-store.js'
@@ -25,10 +25,9 @@ import type {
   SettleOutcome,
   SettleReason,
   SettleReport,
-  SettleRequest,
   SkippedSettlement,
 } from './settlement-types.js'
-import { SettlementWeigher, type Weighing } from './settlement-weigher.js'
+import { SettlementWeigher } from './settlement-weigher.js'
 
 export type { PendingSettlement } from './pending-settlements.js'
 export type { SettlementResult, SettleReason, SettleReport, SkippedSettlement } from './settlement-types.js'
@@ -95,8 +94,9 @@ export interface SettlerInit {
  * sent and resumed at the next start, and the contract only pays `total - settled`, so a resend never pays twice.
  * Confirmed settlements are kept with their receipts' gas: {@link Settler.history}, {@link Settler.earnings}.
  *
- * A settlement is weighed by SettlementWeigher, recorded by PendingSettlements, and a channel not settled is
- * remembered by SettleMemo.
+ * This class runs the passes (resume, close-request scan, each channel by policy) and the API; one channel's
+ * settlement is ChannelSettler's, which weighs it (SettlementWeigher), records it (PendingSettlements) and
+ * remembers channels it did not settle (SettleMemo).
  */
 export class Settler {
   private readonly receiver: PaymentReceiver
@@ -106,13 +106,7 @@ export class Settler {
   private readonly intervalMs: number
   private readonly memo: SettleMemo
   private readonly records: PendingSettlements
-  private readonly wallet: PayWalletClient
-  private readonly contract: Address
-  private readonly weigher: SettlementWeigher
-  private readonly onSettled: ((result: SettlementResult) => void) | undefined
-  private readonly onSkipped: ((skipped: SkippedSettlement) => void) | undefined
-  // One settlement at a time per channel.
-  private readonly busy = new Map<string, Promise<SettleOutcome>>()
+  private readonly channelSettler: ChannelSettler
   private readonly scanner: CloseRequestScanner
   private controller: AbortController | undefined
   private loop: Promise<void> | undefined
@@ -130,14 +124,14 @@ export class Settler {
     const { store, channels, wallet } = components
     this.memo = new SettleMemo(store)
     this.records = new PendingSettlements({ store, wallet, channels, memo: this.memo }, { contract: init.contract })
-    this.wallet = wallet
-    this.contract = init.contract
-    this.weigher = new SettlementWeigher(
+    const weigher = new SettlementWeigher(
       { wallet, receiver: this.receiver },
       { contract: init.contract, minTickGain: init.minTickGain ?? 0n, minGainOverGas, tokenPerNativeWei },
     )
-    this.onSettled = init.onSettled
-    this.onSkipped = init.onSkipped
+    this.channelSettler = new ChannelSettler(
+      { wallet, channels, receiver: this.receiver, pending: this.records, memo: this.memo, weigher },
+      { contract: init.contract, onSettled: init.onSettled, onSkipped: init.onSkipped },
+    )
     this.scanner = new CloseRequestScanner(
       { client: wallet, store },
       {
@@ -177,7 +171,7 @@ export class Settler {
   async stop(): Promise<void> {
     this.controller?.abort()
     await this.loop
-    await Promise.allSettled(this.busy.values())
+    await this.channelSettler.idle()
     this.controller = undefined
     this.loop = undefined
   }
@@ -221,13 +215,13 @@ export class Settler {
     const force = options.force === true
     if (channelId != null) {
       const reason = options.reason ?? 'command'
-      add(await this.settleChannel(channelId, { reason, decidedFor: reason, force }, options))
+      add(await this.channelSettler.settle(channelId, { reason, decidedFor: reason, force }, options))
       return report
     }
     for (const id of this.receiver.channelIds()) {
       // One channel's failure (e.g. its window is over) must not keep the others from being paid.
       try {
-        add(await this.settleChannel(id, { reason: 'command', decidedFor: 'command', force }, options))
+        add(await this.channelSettler.settle(id, { reason: 'command', decidedFor: 'command', force }, options))
       } catch (err) {
         options.signal?.throwIfAborted()
         log.error('could not settle %s: %e', id, err)
@@ -283,7 +277,7 @@ export class Settler {
   private async checkChannel(id: Hex, closeRequested: boolean, options: AbortOptions): Promise<SettleOutcome> {
     if (closeRequested) {
       this.channels.invalidate(id)
-      return this.settleChannel(id, { reason: 'closing', decidedFor: 'closing', force: false }, options)
+      return this.channelSettler.settle(id, { reason: 'closing', decidedFor: 'closing', force: false }, options)
     }
     const state = await this.channels.get(id, options)
     const best = this.receiver.bestProof(id)
@@ -291,11 +285,11 @@ export class Settler {
     const unsettled = best.total - state.settled
     if (unsettled <= 0n) return undefined
     if (state.closeRequestedAt !== 0n) {
-      return this.settleChannel(id, { reason: 'closing', decidedFor: 'closing', force: false }, options)
+      return this.channelSettler.settle(id, { reason: 'closing', decidedFor: 'closing', force: false }, options)
     }
     if (this.threshold == null || unsettled < this.threshold) return undefined
     if (this.memo.notWorthItLately(id, best.total)) return undefined
-    return this.settleChannel(id, { reason: 'threshold', decidedFor: 'threshold', force: false }, options)
+    return this.channelSettler.settle(id, { reason: 'threshold', decidedFor: 'threshold', force: false }, options)
   }
 
   private async resume(options: AbortOptions): Promise<void> {
@@ -303,121 +297,14 @@ export class Settler {
       log('resuming settlement of %s (total %s, tx %s)', p.channelId, p.total, p.transactionHash ?? 'not sent')
       const decidedFor = p.reason === 'resume' ? 'command' : p.reason
       try {
-        await this.settleChannel(p.channelId, { reason: 'resume', decidedFor, force: p.force === true }, options)
+        await this.channelSettler.settle(
+          p.channelId,
+          { reason: 'resume', decidedFor, force: p.force === true },
+          options,
+        )
       } catch (err) {
         log.error('resumed settlement of %s failed, will retry: %e', p.channelId, err)
       }
-    }
-  }
-
-  private settleChannel(channelId: Hex, request: SettleRequest, options: AbortOptions): Promise<SettleOutcome> {
-    const id = channelId.toLowerCase()
-    const running = this.busy.get(id)
-    if (running != null) return running.catch(() => undefined)
-    const run = this.doSettle(id as Hex, request, options).finally(() => this.busy.delete(id))
-    this.busy.set(id, run)
-    return run
-  }
-
-  private async doSettle(channelId: Hex, request: SettleRequest, options: AbortOptions): Promise<SettleOutcome> {
-    const recorded = await this.records.get(channelId)
-    if (recorded?.transactionHash != null) {
-      // Sent before a restart (or an abort): its receipt, not a second transaction, settles it.
-      const sent = await this.records.recoverSent(recorded, options)
-      if (sent === 'waiting') return undefined
-      if (sent != null) {
-        this.onSettled?.(sent)
-        return { settled: sent }
-      }
-    }
-    const state = await this.channels.get(channelId, { ...options, force: true })
-    const best = this.receiver.bestProof(channelId)
-    if (best == null || state == null || best.total <= state.settled) {
-      // Nothing (more) to settle: a resumed transaction went through, or the channel is gone.
-      if (recorded != null) await this.records.delete(channelId, options)
-      return undefined
-    }
-    const pending: PendingSettlement = {
-      channelId,
-      total: best.total,
-      kind: best.kind,
-      reason: request.decidedFor,
-      token: state.token,
-      ...(request.force ? { force: true } : {}),
-      createdAt: Date.now(),
-    }
-    await this.records.put(pending, options)
-    let sentHash: Hex | undefined
-    let weighing: Weighing | undefined
-    try {
-      weighing = await this.weigher.weigh(channelId, state, best, request, options)
-      const { proof, estimate, gain, cost, basis, skipped } = weighing
-      if (skipped != null) {
-        const report = await this.memo.recordSkip(skipped, state, [this.records.deleteOperation(channelId)], options)
-        if (report) this.onSkipped?.(skipped)
-        return { skipped }
-      }
-      if (cost == null) {
-        log(
-          'settling ERC-20 channel %s (%s) without tokenPerNativeWei: %s wei of gas cannot be priced in tokens',
-          channelId,
-          basis === 'closing' ? 'close window' : 'on command',
-          estimate.cost,
-        )
-      } else if (gain <= cost) {
-        log('settling %s on command with force: gain %s, estimated gas %s', channelId, gain, cost)
-      }
-      if (proof.total !== pending.total || proof.kind !== pending.kind) {
-        await this.records.put({ ...pending, total: proof.total, kind: proof.kind }, options)
-      }
-      const result = await settleProof(
-        this.wallet,
-        { contract: this.contract, proof },
-        {
-          ...options,
-          // The estimate weighed against the gain is the most this transaction may cost.
-          limits: estimate.limits,
-          onSent: async (hash) => {
-            sentHash = hash
-            await this.records.put({ ...pending, total: proof.total, kind: proof.kind, transactionHash: hash })
-          },
-        },
-      )
-      this.channels.invalidate(channelId)
-      const settled: SettlementResult = {
-        ...result,
-        channelId,
-        reason: request.reason,
-        kind: proof.kind,
-        token: state.token,
-        gasCost: result.gasUsed * result.effectiveGasPrice,
-      }
-      await this.records.recordSettled(settled, request.decidedFor)
-      log(
-        'settled %s: total %s, paid %s, gas %s wei (%s)',
-        channelId,
-        result.total,
-        result.paid,
-        settled.gasCost,
-        request.reason,
-      )
-      this.onSettled?.(settled)
-      return { settled }
-    } catch (err) {
-      this.channels.invalidate(channelId)
-      const alreadySettled = err instanceof AmountNotIncreasingError
-      if (alreadySettled || err instanceof ChannelNotOpenError || err instanceof ChallengeWindowError) {
-        // Already settled by an earlier attempt, or too late: retrying cannot help.
-        await this.records.delete(channelId)
-        if (!alreadySettled) log.error('could not settle %s: %s', channelId, (err as Error).name)
-      } else if (sentHash != null && (err as Error).name !== 'AbortError' && !options.signal?.aborted) {
-        // Mined and reverted: nothing paid, the gas spent all the same, and the next pass decides afresh.
-        const sent = weighing == null ? pending : { ...pending, total: weighing.proof.total, kind: weighing.proof.kind }
-        await this.records
-          .recordReverted(sentHash, sent)
-          .catch((e) => log.error('could not read the receipt of %s: %e', sentHash, e))
-      }
-      throw err
     }
   }
 }
