@@ -1,8 +1,7 @@
+/** The settler's vocabulary, shared by its pieces (settler.ts re-exports the public types). */
 import type { Address, Hex } from 'viem'
 import type { SettleReturnType } from './actions/settle-channel.js'
 import type { SkipCause } from './settle-policy.js'
-
-// The settler's vocabulary, shared by its pieces (settler.ts re-exports the public types).
 
 /**
  * Why a settlement was sent: on command, over the threshold, the renter asked to close, resumed after a restart,
