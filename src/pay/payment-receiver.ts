@@ -1,6 +1,6 @@
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { type Address, bytesToHex, type Hex, hexToBytes, isAddressEqual } from 'viem'
+import { type Address, type Hex, isAddressEqual } from 'viem'
 import type { ChannelStateCache } from './channel-state-cache.js'
 import { MAX_AMOUNT, MAX_PROOF_TICKS, MAX_TICKS } from './constants.js'
 import { isCanonicalSignature, recoverTickCommitmentSigner, recoverVoucherSigner } from './eip712.js'
@@ -13,6 +13,7 @@ import {
   CommitmentNotSignedError,
   InvalidPreimageError,
   MalformedPaymentError,
+  type PayError,
   TickOutOfRangeError,
   UnknownLeaseError,
   WrongChainError,
@@ -20,40 +21,11 @@ import {
   WrongSignerError,
 } from './errors.js'
 import { verifyTickPreimage } from './hash-chain.js'
-import type { PaymentStore, StoreOperation } from './payment-store.js'
+import type { PaymentStore } from './payment-store.js'
+import { key, ReceiverState } from './receiver-state.js'
 import type { ChannelState, HashFunctionName, PaymentProof, SignedTickCommitment, Voucher } from './types.js'
 
 const log = logger('parkbench:pay:receiver')
-
-/** Store keys of the receiver (provider side). */
-const BEST = 'recv/best/'
-const LEASE = 'recv/lease/'
-const COMMITMENT = 'recv/commitment/'
-const VOUCHER = 'recv/voucher/'
-
-// Commitments are keyed by their tip (unique per chain), not by lease id: a lease renewed with a new chain keeps its
-// lease id, and the best proof must keep pointing at the commitment its preimage belongs to.
-type BestRecord =
-  | { kind: 'voucher'; total: bigint; voucher: Voucher }
-  | { kind: 'ticks'; total: bigint; tip: Hex; leaseId: Hex; ticks: number; preimage: Hex }
-
-interface LeaseRecord {
-  channelId: Hex
-  /** The tip of the lease's current commitment. */
-  tip: Hex
-  ticks: number
-  /** The last revealed chain value (the tip before the first tick). */
-  last: Hex
-}
-
-interface LeaseState {
-  leaseId: Hex
-  channelId: Hex
-  commitment: SignedTickCommitment
-  ticks: number
-  last: Uint8Array
-  active: boolean
-}
 
 export interface PaymentReceiverComponents {
   store: PaymentStore
@@ -98,10 +70,6 @@ export interface AcceptedTick extends AcceptedPayment {
   ticks: number
 }
 
-function key(hex: Hex): Hex {
-  return hex.toLowerCase() as Hex
-}
-
 /**
  * The provider's side of payments. Every message is checked rule by rule, in the order PAYMENT_CHECKS (errors.ts)
  * lists, each rule with its own typed error, and the best proof per channel is durable in the store before the call
@@ -120,12 +88,7 @@ export class PaymentReceiver {
   private readonly providerNode: Hex
   private readonly hashFunctions: HashFunctionName[]
   private readonly maxTicks: number
-  private readonly best = new Map<Hex, BestRecord>()
-  private readonly leases = new Map<Hex, LeaseState>()
-  private readonly activeLease = new Map<Hex, Hex>()
-  private readonly commitments = new Map<Hex, SignedTickCommitment>()
-  /** The highest voucher per channel, kept even when ticks beat it: it settles for a fraction of the gas. */
-  private readonly vouchers = new Map<Hex, Voucher>()
+  private readonly state: ReceiverState
   private started = false
 
   constructor(components: PaymentReceiverComponents, init: PaymentReceiverInit) {
@@ -137,42 +100,16 @@ export class PaymentReceiver {
     this.providerNode = key(init.providerNode)
     this.hashFunctions = init.hashFunctions ?? ['keccak256']
     this.maxTicks = Math.min(init.maxTicks ?? MAX_PROOF_TICKS, MAX_TICKS)
+    this.state = new ReceiverState(components.store)
   }
 
   /** Load best proofs and lease progress from the store. */
   async start(): Promise<void> {
     if (this.started) return
-    for (const [k, c] of await this.store.list<SignedTickCommitment>(COMMITMENT)) {
-      this.commitments.set(key(k.slice(COMMITMENT.length) as Hex), c)
-    }
-    for (const [k, b] of await this.store.list<BestRecord>(BEST)) this.best.set(key(k.slice(BEST.length) as Hex), b)
-    for (const [k, v] of await this.store.list<Voucher>(VOUCHER))
-      this.vouchers.set(key(k.slice(VOUCHER.length) as Hex), v)
-    for (const [k, l] of await this.store.list<LeaseRecord>(LEASE)) {
-      const leaseId = key(k.slice(LEASE.length) as Hex)
-      const commitment = this.commitments.get(key(l.tip))
-      if (commitment == null) continue
-      const state: LeaseState = {
-        leaseId,
-        channelId: key(l.channelId),
-        commitment,
-        ticks: l.ticks,
-        last: hexToBytes(l.last),
-        active: true,
-      }
-      // Sequential leases: the one with the highest base amount is the channel's current lease.
-      const current = this.activeLease.get(state.channelId)
-      const currentLease = current == null ? undefined : this.leases.get(current)
-      if (currentLease == null || currentLease.commitment.commitment.baseAmount <= commitment.commitment.baseAmount) {
-        if (currentLease != null) currentLease.active = false
-        this.activeLease.set(state.channelId, leaseId)
-      } else {
-        state.active = false
-      }
-      this.leases.set(leaseId, state)
-    }
+    await this.state.load()
     this.started = true
-    log('loaded %d best proofs, %d leases', this.best.size, this.leases.size)
+    const { bestProofs, leases } = this.state.size()
+    log('loaded %d best proofs, %d leases', bestProofs, leases)
   }
 
   async stop(): Promise<void> {
@@ -182,22 +119,17 @@ export class PaymentReceiver {
 
   /** The channel's best proof (highest total accepted), if any. */
   bestProof(channelId: Hex): PaymentProof | undefined {
-    const b = this.best.get(key(channelId))
-    if (b == null) return undefined
-    if (b.kind === 'voucher') return { kind: 'voucher', total: b.total, voucher: b.voucher }
-    const commitment = this.commitments.get(key(b.tip))
-    if (commitment == null) return undefined
-    return { kind: 'ticks', total: b.total, commitment, ticks: b.ticks, preimage: b.preimage }
+    return this.state.bestProof(channelId)
   }
 
   /** The channel's highest accepted voucher, which may be below the best proof when ticks came after it. */
   bestVoucher(channelId: Hex): Voucher | undefined {
-    return this.vouchers.get(key(channelId))
+    return this.state.bestVoucher(channelId)
   }
 
   /** The channel's best accepted total (0n if nothing yet). */
   channelTotal(channelId: Hex): bigint {
-    return this.best.get(key(channelId))?.total ?? 0n
+    return this.state.channelTotal(channelId)
   }
 
   /**
@@ -218,12 +150,12 @@ export class PaymentReceiver {
 
   /** Channels with an accepted proof (what the settler looks at). */
   channelIds(): Hex[] {
-    return [...this.best.keys()]
+    return this.state.channelIds()
   }
 
   /** A lease's progress, or undefined if unknown. */
   leaseProgress(leaseId: Hex): { channelId: Hex; ticks: number; total: bigint; active: boolean } | undefined {
-    const lease = this.leases.get(key(leaseId))
+    const lease = this.state.lease(leaseId)
     if (lease == null) return undefined
     const c = lease.commitment.commitment
     return {
@@ -236,7 +168,7 @@ export class PaymentReceiver {
 
   /** Stop accepting ticks for a lease (its accepted ticks stay settleable). */
   endLease(leaseId: Hex): void {
-    const lease = this.leases.get(key(leaseId))
+    const lease = this.state.lease(leaseId)
     if (lease != null) lease.active = false
   }
 
@@ -271,18 +203,14 @@ export class PaymentReceiver {
     }
     this.checkDomain(c.chainId, c.contract)
     const state = await this.openChannel(channelId, options)
-    if (!isCanonicalSignature(signed.signature)) {
-      throw new CommitmentNotSignedError('Commitment signature is not 65 bytes with a low s and v in {0, 1, 27, 28}')
-    }
-    let signer: Address
-    try {
-      signer = await recoverTickCommitmentSigner(signed)
-    } catch (err) {
-      throw new CommitmentNotSignedError('Commitment signature does not recover', { cause: err })
-    }
-    if (!isAddressEqual(signer, state.renter)) throw new WrongSignerError()
-    const tip = key(c.tip)
-    if (this.commitments.has(tip)) throw new AmountNotIncreasingError('Commitment already accepted')
+    await checkRenterSignature(
+      'Commitment',
+      signed.signature,
+      () => recoverTickCommitmentSigner(signed),
+      state.renter,
+      CommitmentNotSignedError,
+    )
+    if (this.state.hasCommitment(c.tip)) throw new AmountNotIncreasingError('Commitment already accepted')
     const known = this.channelTotal(channelId)
     if (c.baseAmount < known || c.baseAmount < state.settled) {
       throw new AmountNotIncreasingError('Commitment starts below what the channel already paid')
@@ -290,39 +218,7 @@ export class PaymentReceiver {
     if (c.baseAmount + c.amountPerTick > state.deposit) {
       throw new AmountExceedsDepositError('Not even one tick fits in the deposit')
     }
-    // Sequential leases: retire the channel's previous lease (or the renewed lease's previous chain). Its records go;
-    // the best proof keeps the commitment it needs.
-    const ops: StoreOperation[] = []
-    const previous = this.activeLease.get(channelId)
-    const old = previous == null ? undefined : this.leases.get(previous)
-    if (previous != null) {
-      if (old != null) old.active = false
-      this.leases.delete(previous)
-      if (previous !== leaseId) ops.push({ type: 'del', key: LEASE + previous })
-    }
-    if (old != null) {
-      const oldTip = key(old.commitment.commitment.tip)
-      const best = this.best.get(channelId)
-      if (!(best?.kind === 'ticks' && key(best.tip) === oldTip)) {
-        this.commitments.delete(oldTip)
-        ops.push({ type: 'del', key: COMMITMENT + oldTip })
-      }
-    }
-    ops.push(
-      { type: 'put', key: COMMITMENT + tip, value: signed },
-      { type: 'put', key: LEASE + leaseId, value: { channelId, tip, ticks: 0, last: c.tip } satisfies LeaseRecord },
-    )
-    this.commitments.set(tip, signed)
-    this.leases.set(leaseId, {
-      leaseId,
-      channelId,
-      commitment: signed,
-      ticks: 0,
-      last: hexToBytes(c.tip),
-      active: true,
-    })
-    this.activeLease.set(channelId, leaseId)
-    await this.store.write(ops, options)
+    await this.store.write(this.state.recordCommitment(signed), options)
     return { channelId, total: this.channelTotal(channelId) }
   }
 
@@ -335,7 +231,7 @@ export class PaymentReceiver {
     preimage: Uint8Array,
     options: AbortOptions & { index?: number } = {},
   ): Promise<AcceptedTick> {
-    const lease = this.leases.get(key(leaseId))
+    const lease = this.state.lease(leaseId)
     if (lease == null || !lease.active) throw new UnknownLeaseError()
     const c = lease.commitment.commitment
     let state = this.channels.peek(lease.channelId)
@@ -359,39 +255,8 @@ export class PaymentReceiver {
       if (total > fresh.deposit) throw new AmountExceedsDepositError()
       if (lease.ticks + 1 !== k) throw new InvalidPreimageError('Tick raced with another')
     }
-    lease.ticks = k
-    lease.last = preimage
-    const preimageHex = bytesToHex(preimage)
-    const ops: StoreOperation[] = [
-      {
-        type: 'put',
-        key: LEASE + lease.leaseId,
-        value: { channelId: lease.channelId, tip: key(c.tip), ticks: k, last: preimageHex } satisfies LeaseRecord,
-      },
-    ]
-    const best = this.best.get(lease.channelId)
-    if (best == null || total > best.total) {
-      // A re-anchored or renewed lease leaves its previous commitment behind once the new one carries the best proof.
-      if (
-        best?.kind === 'ticks' &&
-        key(best.tip) !== key(c.tip) &&
-        !this.isCurrentCommitment(lease.channelId, best.tip)
-      ) {
-        this.commitments.delete(key(best.tip))
-        ops.push({ type: 'del', key: COMMITMENT + key(best.tip) })
-      }
-      const record: BestRecord = {
-        kind: 'ticks',
-        total,
-        tip: key(c.tip),
-        leaseId: lease.leaseId,
-        ticks: k,
-        preimage: preimageHex,
-      }
-      this.best.set(lease.channelId, record)
-      ops.push({ type: 'put', key: BEST + lease.channelId, value: record })
-    }
-    await this.store.write(ops, options)
+    // No await between the checks and the record: a tick checked against lease.last is the one recorded after it.
+    await this.store.write(this.state.recordTick(lease, k, preimage, total), options)
     return { channelId: lease.channelId, leaseId: lease.leaseId, ticks: k, total: this.channelTotal(lease.channelId) }
   }
 
@@ -412,43 +277,20 @@ export class PaymentReceiver {
     }
     this.checkDomain(voucher.chainId, voucher.contract)
     const state = await this.openChannel(channelId, options)
-    if (!isCanonicalSignature(voucher.signature)) {
-      throw new WrongSignerError('Voucher signature is not 65 bytes with a low s and v in {0, 1, 27, 28}')
-    }
-    let signer: Address
-    try {
-      signer = await recoverVoucherSigner(voucher)
-    } catch (err) {
-      throw new WrongSignerError('Voucher signature does not recover', { cause: err })
-    }
-    if (!isAddressEqual(signer, state.renter)) throw new WrongSignerError()
-    const previous = this.vouchers.get(channelId)
+    await checkRenterSignature(
+      'Voucher',
+      voucher.signature,
+      () => recoverVoucherSigner(voucher),
+      state.renter,
+      WrongSignerError,
+    )
+    const previous = this.state.bestVoucher(channelId)
     if (voucher.total <= state.settled || (previous != null && voucher.total <= previous.total)) {
       throw new AmountNotIncreasingError()
     }
     if (voucher.total > state.deposit) throw new AmountExceedsDepositError()
-    const stored: Voucher = { ...voucher, channelId }
-    this.vouchers.set(channelId, stored)
-    const ops: StoreOperation[] = [{ type: 'put', key: VOUCHER + channelId, value: stored }]
-    const best = this.best.get(channelId)
-    if (best == null || voucher.total >= best.total) {
-      const record: BestRecord = { kind: 'voucher', total: voucher.total, voucher: stored }
-      this.best.set(channelId, record)
-      ops.push({ type: 'put', key: BEST + channelId, value: record })
-      // The replaced tick proof's commitment is only kept while it is a lease's current one.
-      if (best?.kind === 'ticks' && !this.isCurrentCommitment(channelId, best.tip)) {
-        this.commitments.delete(key(best.tip))
-        ops.push({ type: 'del', key: COMMITMENT + key(best.tip) })
-      }
-    }
-    await this.store.write(ops, options)
+    await this.store.write(this.state.recordVoucher(voucher), options)
     return { channelId, total: this.channelTotal(channelId) }
-  }
-
-  private isCurrentCommitment(channelId: Hex, tip: Hex): boolean {
-    const active = this.activeLease.get(channelId)
-    const lease = active == null ? undefined : this.leases.get(active)
-    return lease != null && key(lease.commitment.commitment.tip) === key(tip)
   }
 
   private checkDomain(chainId: number, contract: Address): void {
@@ -467,6 +309,30 @@ export class PaymentReceiver {
     if (state.closeRequestedAt !== 0n) throw new ChannelClosingError()
     return state
   }
+}
+
+/**
+ * A commitment's or voucher's signature, checked as the contract checks it: 65 bytes with a low s, recovering to the
+ * channel's renter. A malformed or unrecoverable signature is the message's own rule (`Unsigned`), another signer
+ * WrongSignerError.
+ */
+async function checkRenterSignature(
+  what: 'Commitment' | 'Voucher',
+  signature: Hex,
+  recover: () => Promise<Address>,
+  renter: Address,
+  Unsigned: new (message?: string, options?: ErrorOptions) => PayError,
+): Promise<void> {
+  if (!isCanonicalSignature(signature)) {
+    throw new Unsigned(`${what} signature is not 65 bytes with a low s and v in {0, 1, 27, 28}`)
+  }
+  let signer: Address
+  try {
+    signer = await recover()
+  } catch (err) {
+    throw new Unsigned(`${what} signature does not recover`, { cause: err })
+  }
+  if (!isAddressEqual(signer, renter)) throw new WrongSignerError()
 }
 
 /**

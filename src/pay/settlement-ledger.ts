@@ -1,6 +1,6 @@
 import { type Address, type Hex, zeroAddress } from 'viem'
 import type { PaymentStore, StoreOperation } from './payment-store.js'
-import type { SettleReason } from './settler.js'
+import type { SettleReason } from './settlement-types.js'
 
 /** Store key prefixes: one record per settlement transaction, one write-off per channel. */
 export const HISTORY_PREFIX = 'settle/history/'
