@@ -201,8 +201,13 @@ export class PaymentReceiver {
     if (expect.leaseId != null && leaseId !== key(expect.leaseId)) {
       throw new ChannelMismatchError('Commitment is for another lease')
     }
+    // Lease ids are the provider's and unique: one held on another channel would retire that channel's proofs.
+    const holder = this.state.lease(leaseId)
+    if (holder != null && key(holder.channelId) !== channelId) {
+      throw new ChannelMismatchError('The lease id is in use on another channel')
+    }
     this.checkDomain(c.chainId, c.contract)
-    const state = await this.openChannel(channelId, options)
+    let state = await this.openChannel(channelId, options)
     await checkRenterSignature(
       'Commitment',
       signed.signature,
@@ -210,14 +215,22 @@ export class PaymentReceiver {
       state.renter,
       CommitmentNotSignedError,
     )
-    if (this.state.hasCommitment(c.tip)) throw new AmountNotIncreasingError('Commitment already accepted')
-    const known = this.channelTotal(channelId)
-    if (c.baseAmount < known || c.baseAmount < state.settled) {
-      throw new AmountNotIncreasingError('Commitment starts below what the channel already paid')
+    const growing = (): void => {
+      if (this.state.hasCommitment(c.tip)) throw new AmountNotIncreasingError('Commitment already accepted')
+      if (c.baseAmount < this.channelTotal(channelId) || c.baseAmount < state.settled) {
+        throw new AmountNotIncreasingError('Commitment starts below what the channel already paid')
+      }
     }
+    growing()
     if (c.baseAmount + c.amountPerTick > state.deposit) {
-      throw new AmountExceedsDepositError('Not even one tick fits in the deposit')
+      // The renter may have topped up since the last read: read again before refusing.
+      state = await this.openChannel(channelId, { ...options, force: true })
+      growing()
+      if (c.baseAmount + c.amountPerTick > state.deposit) {
+        throw new AmountExceedsDepositError('Not even one tick fits in the deposit')
+      }
     }
+    // No await between the checks and the record.
     await this.store.write(this.state.recordCommitment(signed), options)
     return { channelId, total: this.channelTotal(channelId) }
   }
@@ -276,7 +289,7 @@ export class PaymentReceiver {
       throw new ChannelMismatchError('Voucher is for another channel')
     }
     this.checkDomain(voucher.chainId, voucher.contract)
-    const state = await this.openChannel(channelId, options)
+    let state = await this.openChannel(channelId, options)
     await checkRenterSignature(
       'Voucher',
       voucher.signature,
@@ -284,11 +297,20 @@ export class PaymentReceiver {
       state.renter,
       WrongSignerError,
     )
-    const previous = this.state.bestVoucher(channelId)
-    if (voucher.total <= state.settled || (previous != null && voucher.total <= previous.total)) {
-      throw new AmountNotIncreasingError()
+    const growing = (): void => {
+      const previous = this.state.bestVoucher(channelId)
+      if (voucher.total <= state.settled || (previous != null && voucher.total <= previous.total)) {
+        throw new AmountNotIncreasingError()
+      }
     }
-    if (voucher.total > state.deposit) throw new AmountExceedsDepositError()
+    growing()
+    if (voucher.total > state.deposit) {
+      // The renter may have topped up since the last read: read again before refusing.
+      state = await this.openChannel(channelId, { ...options, force: true })
+      growing()
+      if (voucher.total > state.deposit) throw new AmountExceedsDepositError()
+    }
+    // No await between the checks and the record.
     await this.store.write(this.state.recordVoucher(voucher), options)
     return { channelId, total: this.channelTotal(channelId) }
   }

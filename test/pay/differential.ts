@@ -1172,6 +1172,12 @@ function retainedTips(run: Run): Set<string> {
   return tips
 }
 
+/** Whether a lease on another channel holds this commitment's lease id (lease ids are unique per provider). */
+function leaseIdHeldElsewhere(run: Run, c: { channelId: Hex; leaseId: Hex }): boolean {
+  const holder = run.active.get(lower(c.leaseId))
+  return holder != null && lower(holder.channelId) !== lower(c.channelId)
+}
+
 /** Commitment rules, one per entry of PAYMENT_CHECKS.commitment. */
 export const COMMITMENT_RULES: Array<Rule<CommitmentMessage>> = [
   {
@@ -1190,10 +1196,11 @@ export const COMMITMENT_RULES: Array<Rule<CommitmentMessage>> = [
   },
   {
     code: 'CHANNEL_MISMATCH',
-    rule: 'the expected channel and lease',
-    broken: ({ signed: { commitment: c }, expect }) =>
+    rule: 'the expected channel and lease, and a lease id no lease on another channel holds',
+    broken: ({ signed: { commitment: c }, expect }, { run }) =>
       lower(c.channelId) !== lower(expect.channelId) ||
-      (expect.leaseId != null && lower(c.leaseId) !== lower(expect.leaseId)),
+      (expect.leaseId != null && lower(c.leaseId) !== lower(expect.leaseId)) ||
+      leaseIdHeldElsewhere(run, c),
   },
   {
     code: 'WRONG_CHAIN',
@@ -1373,6 +1380,25 @@ async function firstBroken<M>(rules: Array<Rule<M>>, m: M, ctx: RuleContext): Pr
   return 'ACK'
 }
 
+/**
+ * A commitment's or voucher's expected outcome: the rules in order, where an amount over the cached deposit makes the
+ * receiver read the channel again (a top-up) and run the channel rules (exists, ours, not closing) and the growth
+ * rule again on the fresh state before the deposit rule.
+ */
+async function expectedWithDepositRead<M>(
+  rules: Array<Rule<M>>,
+  m: M,
+  ctx: RuleContext,
+  amount: bigint,
+): Promise<string> {
+  const code = await firstBroken(rules.slice(0, -1), m, ctx)
+  if (code !== 'ACK' || amount <= ctx.view!.deposit) return code
+  const freshCtx = { ...ctx, view: ctx.truth }
+  const again = await firstBroken([rules[4]!, rules[5]!, rules[6]!, rules[rules.length - 2]!], m, freshCtx)
+  if (again !== 'ACK') return again
+  return amount > ctx.truth!.deposit ? 'AMOUNT_EXCEEDS_DEPOSIT' : 'ACK'
+}
+
 /** The tick's expected outcome: the rules in order, with the deposit rule's fresh read (rules 2-4 on the chain). */
 async function expectedTickCode(m: TickMessage, ctx: RuleContext): Promise<string> {
   const code = await firstBroken(TICK_RULES.slice(0, -1), m, ctx)
@@ -1433,6 +1459,7 @@ function currentCommitment(run: Run, m: CommitmentMessage, truth: ChainChannel |
     lower(c.channelId) === lower(m.expect.channelId) &&
     (m.expect.leaseId == null || lower(m.expect.leaseId) === lower(c.leaseId)) &&
     (m.expect.amountPerTick == null || m.expect.amountPerTick === c.amountPerTick) &&
+    !leaseIdHeldElsewhere(run, c) &&
     truth != null &&
     !boundElsewhere(run, truth) &&
     truth.closeRequestedAt === 0n &&
@@ -1510,7 +1537,8 @@ async function checkCommitment(run: Run, m: CommitmentMessage, lease: HarnessLea
   const view = viewOf(run, channelId, truth)
   const ledger = ledgerOf(run, channelId)
   const ctx: RuleContext = { run, channelId, truth, view, ledger }
-  const expected = await firstBroken(COMMITMENT_RULES, m, ctx)
+  const c = m.signed.commitment
+  const expected = await expectedWithDepositRead(COMMITMENT_RULES, m, ctx, c.baseAmount + c.amountPerTick)
   const current = currentCommitment(run, m, truth, ledger)
   const outcome = await outcomeOf(run.receiver.acceptCommitment(m.signed, m.expect))
   const oracle = await commitmentOracle(run, lease, truth)
@@ -1585,7 +1613,7 @@ async function checkVoucher(run: Run, m: VoucherMessage, describe: string): Prom
   const view = viewOf(run, channelId, truth)
   const ledger = ledgerOf(run, channelId)
   const ctx: RuleContext = { run, channelId, truth, view, ledger }
-  const expected = await firstBroken(VOUCHER_RULES, m, ctx)
+  const expected = await expectedWithDepositRead(VOUCHER_RULES, m, ctx, m.voucher.total)
   const current = currentVoucher(run, m, truth, ledger)
   const outcome = await outcomeOf(run.receiver.acceptVoucher(m.voucher, m.expect))
   const oracle = await voucherOracle(run, m.voucher)
