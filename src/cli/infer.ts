@@ -104,7 +104,9 @@ export const inferCommand: Command = {
       bootstrap,
       mdns: args.values.mdns === true,
       leaseSeconds: 10,
-      onWarning: (message) => io.stderr(`parkbench: ${message}\n`),
+      onEvent: (e) => {
+        if (e.type === 'warning') io.stderr(`parkbench: ${e.message}\n`)
+      },
     })
     try {
       // A provider that sells nothing (a trusted LAN box started with --free) is asked directly, unpaid.

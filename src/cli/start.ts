@@ -93,10 +93,18 @@ export const startCommand: Command = {
       config,
       chain,
       account,
-      onSettled: (result) => {
-        if (args.values.json !== true) io.stdout(`settled ${result.paid} on channel ${result.channelId}\n`)
+      onEvent: (event) => {
+        if (event.type === 'warning') io.stderr(`parkbench: ${event.message}\n`)
+        if (args.values.json === true) return
+        if (event.type === 'settle:settled') {
+          const { paid, channelId, gasCost } = event.result
+          io.stdout(`settled ${paid} on channel ${channelId} (gas ${gasCost} wei)\n`)
+        }
+        if (event.type === 'settle:skipped' && event.skipped.writtenOff) {
+          const { gain, channelId, estimatedCost } = event.skipped
+          io.stdout(`wrote off ${gain} on closing channel ${channelId}: settling it would cost ${estimatedCost} wei\n`)
+        }
       },
-      onWarning: (message) => io.stderr(`parkbench: ${message}\n`),
     })
     await daemon.start()
     const status = await daemon.status()

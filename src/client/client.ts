@@ -364,7 +364,7 @@ export async function createClient(init: ClientInit, options: AbortOptions = {})
       { chain: init.chain, account: init.account, storeDir: join(init.dataDir, RENTER_STORE_DIR) },
       options,
     )
-    for (const earlier of payments.earlier) init.onWarning?.(earlier.message)
+    for (const earlier of payments.earlier) init.onEvent?.({ type: 'warning', message: earlier.message })
   }
   const ownsNode = init.node == null
   let node: ParkbenchNode

@@ -16,6 +16,8 @@ export type ClientProgressEvent =
   | { type: 'model:pushing'; providerPeer: string; sha256: string; bytes: number; totalBytes: number }
   | { type: 'model:pushed'; providerPeer: string; sha256: string }
   | { type: 'failover'; from: string; error: string }
+  /** One line the user should know (e.g. the chain was reset since payment state was kept). */
+  | { type: 'warning'; message: string }
 
 /** Options of a client call that reports progress. */
 export interface ProgressOptions {

@@ -41,8 +41,6 @@ export interface ClientInit {
   discoveryTimeoutMs?: number
   /** Every event the client reports, including leases that end on their own (idle, ended by the provider). */
   onEvent?(event: ClientProgressEvent): void
-  /** Told, in one line each, what the user should know (e.g. the chain was reset since payment state was kept). */
-  onWarning?(message: string): void
 }
 
 export interface ClientInferParameters {

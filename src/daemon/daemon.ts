@@ -20,7 +20,7 @@ import { PAYMENT_STORE_DIR } from '../pay/constants.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { openProviderPayments, type ProviderPayments } from '../pay/payment-state.js'
 import { providerNodeId } from '../pay/provider-node.js'
-import type { SettlementResult, Settler } from '../pay/settler.js'
+import type { Settler, SettlerEvent } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
 import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
 import { channelReport, type DaemonEarnings, earningsOf } from './earnings.js'
@@ -40,16 +40,23 @@ const MODEL_RESCAN_MS = 2_000
 
 export { toModelSpec } from './model-spec.js'
 
+/** The daemon's events: the settler's, a lease that ended, and warnings. */
+export type DaemonEvent =
+  | SettlerEvent
+  | { type: 'lease:ended'; lease: LeaseInfo }
+  | { type: 'warning'; message: string }
+
 export interface DaemonInit {
   config: DaemonConfig
   /** The chain to be paid on; required to sell. */
   chain?: ChainConfig | undefined
   /** This node's EVM account: receives payouts and sends settlements. Required to sell. */
   account?: LocalAccount | undefined
-  /** Told about every on-chain settlement. */
-  onSettled?(result: SettlementResult): void
-  /** Told, in one line each, what the operator should know (e.g. the chain was reset since payment state was kept). */
-  onWarning?(message: string): void
+  /**
+   * What the daemon reports as it works: settlements confirmed or skipped (the settler's events), leases that end,
+   * and one-line warnings for the operator (e.g. the chain was reset since payment state was kept).
+   */
+  onEvent?(event: DaemonEvent): void
   /**
    * Serve the control API (`parkbench leases`, `status`, `channel settle`) on `<dataDir>/control.sock`. Default
    * true.
@@ -159,10 +166,10 @@ export class Daemon {
           ...(config.pay.minChallengePeriod != null ? { minChallengePeriod: config.pay.minChallengePeriod } : {}),
           settler: {
             threshold: config.pay.settleThreshold ?? config.offer.pricePerSecond * 600n,
-            ...(this.init.onSettled != null ? { onSettled: this.init.onSettled } : {}),
+            onEvent: (event) => this.init.onEvent?.(event),
           },
         })
-        for (const earlier of this.payments.earlier) this.init.onWarning?.(earlier.message)
+        for (const earlier of this.payments.earlier) this.init.onEvent?.({ type: 'warning', message: earlier.message })
         const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
@@ -182,6 +189,7 @@ export class Daemon {
             threads: config.offer.threads,
             maxLeaseSeconds: config.offer.maxLeaseSeconds,
             onLeaseEnded: (info) => {
+              this.init.onEvent?.({ type: 'lease:ended', lease: info })
               appendLeaseLog(config.dataDir, { role: 'provider', ...info, endedAt: info.endedAt ?? Date.now() }).catch(
                 (err: Error) => log.error('writing the lease log failed - %e', err),
               )

@@ -12,7 +12,15 @@
  * ```
  */
 export * from './config.js'
-export { createDaemon, Daemon, type DaemonInit, type DaemonLoad, type DaemonStatus, toModelSpec } from './daemon.js'
+export {
+  createDaemon,
+  Daemon,
+  type DaemonEvent,
+  type DaemonInit,
+  type DaemonLoad,
+  type DaemonStatus,
+  toModelSpec,
+} from './daemon.js'
 export { DATA_DIR_ENV, resolveDataDir } from './data-dir.js'
 export { type DaemonEarnings, earningsOf } from './earnings.js'
 export * from './errors.js'

@@ -8,7 +8,13 @@ import { AmountNotIncreasingError, ChallengeWindowError, ChannelNotOpenError } f
 import type { PaymentReceiver } from './payment-receiver.js'
 import type { PendingSettlement, PendingSettlements } from './pending-settlements.js'
 import type { SettleMemo } from './settle-memo.js'
-import type { SettlementResult, SettleOutcome, SettleRequest, SkippedSettlement } from './settlement-types.js'
+import type {
+  SettlementResult,
+  SettleOutcome,
+  SettleRequest,
+  SettlerEvent,
+  SkippedSettlement,
+} from './settlement-types.js'
 import type { SettlementWeigher, Weighing } from './settlement-weigher.js'
 
 const log = logger('parkbench:pay:settler')
@@ -24,8 +30,7 @@ export interface ChannelSettlerComponents {
 
 export interface ChannelSettlerInit {
   contract: Address
-  onSettled: ((result: SettlementResult) => void) | undefined
-  onSkipped: ((skipped: SkippedSettlement) => void) | undefined
+  onEvent: ((event: SettlerEvent) => void) | undefined
 }
 
 /** Settles one channel, one settlement at a time per channel: resume, record, weigh, send, record the receipt. */
@@ -37,8 +42,7 @@ export class ChannelSettler {
   private readonly memo: SettleMemo
   private readonly weigher: SettlementWeigher
   private readonly contract: Address
-  private readonly onSettled: ((result: SettlementResult) => void) | undefined
-  private readonly onSkipped: ((skipped: SkippedSettlement) => void) | undefined
+  private readonly onEvent: ((event: SettlerEvent) => void) | undefined
   // One settlement at a time per channel.
   private readonly busy = new Map<string, Promise<SettleOutcome>>()
 
@@ -50,8 +54,7 @@ export class ChannelSettler {
     this.memo = components.memo
     this.weigher = components.weigher
     this.contract = init.contract
-    this.onSettled = init.onSettled
-    this.onSkipped = init.onSkipped
+    this.onEvent = init.onEvent
   }
 
   /** Settle the channel's best proof if it is worth its gas; a call while one runs gets that one's outcome. */
@@ -76,7 +79,7 @@ export class ChannelSettler {
       const sent = await this.pending.recoverSent(recorded, options)
       if (sent === 'waiting') return undefined
       if (sent != null) {
-        this.onSettled?.(sent)
+        this.onEvent?.({ type: 'settle:settled', result: sent })
         return { settled: sent }
       }
     }
@@ -104,7 +107,7 @@ export class ChannelSettler {
       const { proof, estimate, gain, cost, basis, skipped } = weighing
       if (skipped != null) {
         const report = await this.memo.recordSkip(skipped, state, [this.pending.deleteOperation(channelId)], options)
-        if (report) this.onSkipped?.(skipped)
+        if (report) this.onEvent?.({ type: 'settle:skipped', skipped })
         return { skipped }
       }
       if (cost == null) {
@@ -151,7 +154,7 @@ export class ChannelSettler {
         settled.gasCost,
         request.reason,
       )
-      this.onSettled?.(settled)
+      this.onEvent?.({ type: 'settle:settled', result: settled })
       return { settled }
     } catch (err) {
       this.channels.invalidate(channelId)

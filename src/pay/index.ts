@@ -231,6 +231,7 @@ export {
   type SettleReport,
   Settler,
   type SettlerComponents,
+  type SettlerEvent,
   type SettlerInit,
   type SkippedSettlement,
 } from './settler.js'

@@ -61,3 +61,11 @@ export interface SettleRequest {
 
 /** What one channel's settlement did: sent and confirmed, not worth its gas, or nothing to do. */
 export type SettleOutcome = { settled: SettlementResult } | { skipped: SkippedSettlement } | undefined
+
+/**
+ * What the settler reports as it works, one typed union (`type` as `<area>:<what>`): a settlement confirmed, or one
+ * not sent because it was not worth its gas (written-off ones included).
+ */
+export type SettlerEvent =
+  | { type: 'settle:settled'; result: SettlementResult }
+  | { type: 'settle:skipped'; skipped: SkippedSettlement }

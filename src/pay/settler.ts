@@ -25,12 +25,19 @@ import type {
   SettleOutcome,
   SettleReason,
   SettleReport,
+  SettlerEvent,
   SkippedSettlement,
 } from './settlement-types.js'
 import { SettlementWeigher } from './settlement-weigher.js'
 
 export type { PendingSettlement } from './pending-settlements.js'
-export type { SettlementResult, SettleReason, SettleReport, SkippedSettlement } from './settlement-types.js'
+export type {
+  SettlementResult,
+  SettleReason,
+  SettleReport,
+  SettlerEvent,
+  SkippedSettlement,
+} from './settlement-types.js'
 
 const log = logger('parkbench:pay:settler')
 
@@ -81,10 +88,8 @@ export interface SettlerInit {
    * ERC-20 channel. Without it ERC-20 channels are settled only inside a close window or on command.
    */
   tokenPerNativeWei?: Ratio
-  /** Called after each successful settlement (the daemon logs and meters it). */
-  onSettled?: (result: SettlementResult) => void
-  /** Called for each settlement not sent because it was not worth its gas (written off ones included). */
-  onSkipped?: (skipped: SkippedSettlement) => void
+  /** Told about each settlement confirmed, and each one not sent because it was not worth its gas. */
+  onEvent?: (event: SettlerEvent) => void
 }
 
 /**
@@ -130,7 +135,7 @@ export class Settler {
     )
     this.channelSettler = new ChannelSettler(
       { wallet, channels, receiver: this.receiver, pending: this.records, memo: this.memo, weigher },
-      { contract: init.contract, onSettled: init.onSettled, onSkipped: init.onSkipped },
+      { contract: init.contract, onEvent: init.onEvent },
     )
     this.scanner = new CloseRequestScanner(
       { client: wallet, store },

@@ -38,7 +38,9 @@ describe('a renter that crashes mid-lease (kill -9)', () => {
       }),
       chain,
       account: privateKeyToAccount(chain.accounts[2]!.privateKey),
-      onSettled: (r) => settlements.push(r),
+      onEvent: (e) => {
+        if (e.type === 'settle:settled') settlements.push(e.result)
+      },
     })
     await daemon.start()
   })

@@ -96,7 +96,9 @@ describe('settlement economics, write-offs and history (anvil, real gas)', () =>
           contract: f.chain.contract,
           intervalMs: 20,
           fromBlock: BigInt(f.chain.deployBlock),
-          onSkipped: (s) => skipped.push(s),
+          onEvent: (e) => {
+            if (e.type === 'settle:skipped') skipped.push(e.skipped)
+          },
           ...init,
         },
       )
@@ -406,7 +408,11 @@ describe('settlement economics, write-offs and history (anvil, real gas)', () =>
     assert.equal((await getChannel(f.publicClient, { contract: f.chain.contract, channelId })).settled, total)
 
     const settled: string[] = []
-    const settler = p.settler({ onSettled: (r) => settled.push(`${r.reason}:${r.paid}`) })
+    const settler = p.settler({
+      onEvent: (e) => {
+        if (e.type === 'settle:settled') settled.push(`${e.result.reason}:${e.result.paid}`)
+      },
+    })
     await settler.start()
     await settler.stop()
     assert.deepEqual(settled, [`resume:${total}`])

@@ -101,7 +101,9 @@ describe('settler behind an RPC that caps or fails eth_getLogs (anvil)', () => {
           contract: f.chain.contract,
           intervalMs: 20,
           fromBlock: BigInt(f.chain.deployBlock),
-          onSettled: (r) => settled.push(r),
+          onEvent: (e) => {
+            if (e.type === 'settle:settled') settled.push(e.result)
+          },
           ...init,
         },
       )

@@ -148,7 +148,9 @@ describe('settler and crash safety (anvil)', () => {
     await lease(p.receiver, channelId, 30, 10n)
     const settled = new Promise<string>((resolve) => {
       const settler = p.settler({
-        onSettled: (r) => {
+        onEvent: (e) => {
+          if (e.type !== 'settle:settled') return
+          const r = e.result
           void settler.stop().then(() => resolve(`${r.reason}:${r.paid}`))
         },
       })
