@@ -8,13 +8,7 @@ import { AmountNotIncreasingError, ChallengeWindowError, ChannelNotOpenError } f
 import type { PaymentReceiver } from './payment-receiver.js'
 import type { PendingSettlement, PendingSettlements } from './pending-settlements.js'
 import type { SettleMemo } from './settle-memo.js'
-import type {
-  SettlementResult,
-  SettleOutcome,
-  SettleRequest,
-  SettlerEvent,
-  SkippedSettlement,
-} from './settlement-types.js'
+import type { SettlementResult, SettleOutcome, SettleRequest, SettlerEvent } from './settlement-types.js'
 import type { SettlementWeigher, Weighing } from './settlement-weigher.js'
 
 const log = logger('parkbench:pay:settler')

@@ -20,14 +20,7 @@ import {
   summarizeEarnings,
   type WriteOff,
 } from './settlement-ledger.js'
-import type {
-  SettlementResult,
-  SettleOutcome,
-  SettleReason,
-  SettleReport,
-  SettlerEvent,
-  SkippedSettlement,
-} from './settlement-types.js'
+import type { SettlementResult, SettleOutcome, SettleReason, SettleReport, SettlerEvent } from './settlement-types.js'
 import { SettlementWeigher } from './settlement-weigher.js'
 
 export type { PendingSettlement } from './pending-settlements.js'
