@@ -1,9 +1,10 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Address, erc20Abi, type Hex, isAddressEqual, zeroAddress } from 'viem'
 import { getBalance, getBlockNumber, readContract } from 'viem/actions'
+import { writeFileDurable } from '../atomic-file.js'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { getChannel } from '../pay/actions/get-channel.js'
 import { listChannels } from '../pay/actions/list-channels.js'
@@ -104,7 +105,7 @@ export class ChannelBook {
         } else if (Date.now() - open.createdAt > PENDING_GIVE_UP_MS) {
           log('giving up a pending open to %s from %s: no such transaction', open.payoutAddress, open.createdAt)
           await this.update((f) => {
-            f.pending = f.pending.filter((p) => p !== open && p.createdAt !== open.createdAt)
+            f.pending = f.pending.filter((p) => !(p.key === open.key && p.createdAt === open.createdAt))
           })
         }
       } catch (err) {
@@ -309,15 +310,13 @@ export class ChannelBook {
     }
   }
 
-  /** Read, change and atomically rewrite the file; fsync-free but rename-atomic (a torn write is never read). */
+  /** Read, change and durably rewrite the file (a pending open is on disk before its transaction is sent). */
   private update(change: (file: ChannelsFile) => void): Promise<void> {
     const run = this.updating.then(async () => {
       const file = await this.read()
       change(file)
       await mkdir(dirname(this.file), { recursive: true })
-      const tmp = `${this.file}.${process.pid}.tmp`
-      await writeFile(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 })
-      await rename(tmp, this.file)
+      await writeFileDurable(this.file, `${JSON.stringify(file, null, 2)}\n`)
     })
     this.updating = run.catch(() => {})
     return run

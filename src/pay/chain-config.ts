@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { type Address, getAddress, isAddress } from 'viem'
+import { writeFileDurable } from '../atomic-file.js'
 import { CHAIN_CONFIG_ENV, CHAIN_CONFIG_FILE } from './constants.js'
 import { ChainConfigError } from './errors.js'
 
@@ -78,9 +79,11 @@ export async function readChainConfig(file: string): Promise<ChainConfig> {
 /** Write a chain config atomically (other commands may be reading it). */
 export async function saveChainConfig(file: string, config: ChainConfig): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, `${JSON.stringify(config, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)
-  await rename(tmp, file)
+  await writeFileDurable(
+    file,
+    `${JSON.stringify(config, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+    0o644,
+  )
 }
 
 async function rpcChainId(rpcUrl: string): Promise<number> {
