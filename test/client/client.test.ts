@@ -16,6 +16,7 @@ import { createPayPublicClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { addModel } from '../compute/onnx-builder.js'
 import { type LongRunning, runCli, startProviderCli, writeChainFile } from '../helpers/cli.js'
+import { assertMoneyConserved } from '../helpers/money.js'
 
 const inputs = () => ({
   a: new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]),
@@ -150,5 +151,11 @@ describe('client.infer against provider daemons (discovery, channel, lease, fail
       channels.map(async (id) => (await getChannel(publicClient, { contract: chain.contract, channelId: id })).settled),
     )
     assert.equal(spent[0]! + spent[1]!, paidToCheap + accepted)
+    // The surviving provider's channel balances to the wei after its settlement.
+    await assertMoneyConserved({
+      client: publicClient,
+      contract: chain.contract,
+      channels: [{ channelId, authorised: onDear[0]!.amountPaid, acknowledged: accepted, finalSettlement: true }],
+    })
   })
 })

@@ -3,6 +3,9 @@ import { after, before, describe, it } from 'node:test'
 import { Tensor } from 'onnxruntime-node'
 import { infer } from '../../src/compute/index.js'
 import { EndReason, LeaseStatus, openLease } from '../../src/lease/index.js'
+import { settleProof } from '../../src/pay/actions/settle-channel.js'
+import { createPayPublicClient, createPayWalletClient } from '../../src/pay/clients.js'
+import { assertMoneyConserved } from '../helpers/money.js'
 import {
   type DevChain,
   PRICE,
@@ -81,6 +84,18 @@ describe('leases on loopback with a real anvil', () => {
     await second.waitPaidUp()
     const s2 = await second.end()
     assert.equal(provider.receiver.channelTotal(channelId), summary.amountPaid + s2.amountPaid)
+    await assertMoneyConserved({
+      client: createPayPublicClient(chain),
+      contract: chain.contract,
+      channels: [
+        {
+          channelId,
+          authorised: renter.sender.channelTotal(channelId),
+          acknowledged: provider.receiver.channelTotal(channelId),
+        },
+      ],
+      maxUnacknowledged: PRICE,
+    })
   })
 
   it('ends a lease PAYMENT_LATE when the renter stops paying; the provider is out at most one tick', async () => {
@@ -183,6 +198,24 @@ describe('leases on loopback with a real anvil', () => {
     assert.equal(summary.ticksSent, summary.ticksAcknowledged + 1, 'exactly one unacknowledged (prepaid) tick')
     assert.equal(provider.receiver.channelTotal(channelId), PRICE * BigInt(summary.ticksAcknowledged))
     assert.equal(renter.sender.channelTotal(channelId) - provider.receiver.channelTotal(channelId), PRICE)
+    // The provider settles what it acknowledged: the books balance, the renter out exactly the one prepaid tick.
+    await settleProof(createPayWalletClient(chain, provider.account), {
+      contract: chain.contract,
+      proof: provider.receiver.bestProof(channelId)!,
+    })
+    await assertMoneyConserved({
+      client: createPayPublicClient(chain),
+      contract: chain.contract,
+      channels: [
+        {
+          channelId,
+          authorised: renter.sender.channelTotal(channelId),
+          acknowledged: provider.receiver.channelTotal(channelId),
+          finalSettlement: true,
+        },
+      ],
+      maxUnacknowledged: PRICE,
+    })
   })
 
   it('renews a lease past its commitment with a fresh hash chain, and keeps paying exactly per tick', async () => {
