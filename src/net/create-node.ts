@@ -7,7 +7,6 @@ import { type Identify, identify } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import {
   type KadDHT,
-  kadDHT,
   passthroughMapper,
   removePrivateAddressesMapper,
   removePublicAddressesMapper,
@@ -17,6 +16,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
+import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 
 /** Which peer addresses the DHT keeps and hands out. */
 export type DhtAddressScope = 'all' | 'public' | 'private'
@@ -44,6 +44,8 @@ export interface NodeInit {
   provideValidityMs?: number
   /** Connection limits. See {@link DEFAULT_CONNECTION_LIMITS}. */
   connections?: Partial<ConnectionLimits>
+  /** What other peers may make the DHT keep and do. See {@link KAD_LIMITS}. */
+  kad?: Partial<KadLimits>
 }
 
 export interface ConnectionLimits {
@@ -119,23 +121,28 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       identify: identify(),
       // kad-dht pings new contacts on the same protocol; discovery measures RTT with it too.
       ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
-      dht: kadDHT({
-        protocol: KAD_PROTOCOL,
-        clientMode: !(init.dhtServer ?? true),
-        peerInfoMapper: ADDRESS_MAPPERS[init.dhtAddressScope ?? 'all'],
-        // Until a node has a peer in its routing table it has nobody to ask; don't hang on that.
-        allowQueryWithZeroPeers: true,
-        // Set on purpose (see protocols/README.md): streams per connection and the per-message read deadline.
-        maxInboundStreams: 32,
-        maxOutboundStreams: 64,
-        incomingMessageTimeout: 10_000,
-        providers: { provideValidity: Math.ceil(provideValidityMs / 1000) },
-        reprovide: {
-          validity: provideValidityMs,
-          threshold: Math.floor(provideValidityMs / 2),
-          interval: Math.max(1000, Math.floor(provideValidityMs / 6)),
+      // Provider records bounded, inbound messages rate-limited per peer: see kad-guard.ts.
+      dht: limitedKadDHT(
+        {
+          protocol: KAD_PROTOCOL,
+          clientMode: !(init.dhtServer ?? true),
+          peerInfoMapper: ADDRESS_MAPPERS[init.dhtAddressScope ?? 'all'],
+          // Until a node has a peer in its routing table it has nobody to ask; don't hang on that.
+          allowQueryWithZeroPeers: true,
+          // Set on purpose (see protocols/README.md): streams per connection and the per-message read deadline.
+          maxInboundStreams: 32,
+          maxOutboundStreams: 64,
+          incomingMessageTimeout: 10_000,
+          // kad-dht 16 declares `providers.provideValidity` but never reads it: records other peers stored here
+          // expire by `reprovide.validity`, swept every `reprovide.interval`.
+          reprovide: {
+            validity: provideValidityMs,
+            threshold: Math.floor(provideValidityMs / 2),
+            interval: Math.max(1000, Math.floor(provideValidityMs / 6)),
+          },
         },
-      }),
+        { ...KAD_LIMITS, ...init.kad },
+      ),
     },
   })
 }
