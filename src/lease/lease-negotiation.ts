@@ -3,7 +3,7 @@ import type { PeerId } from '@libp2p/interface'
 import { type Address, bytesToHex, type Hex, isAddressEqual, zeroAddress } from 'viem'
 import type { MessageStream } from '../net/message-stream.js'
 import type { ChannelStateCache } from '../pay/channel-state-cache.js'
-import { decodeSignedTickCommitment } from '../pay/messages.js'
+import { amountToBytes, decodeSignedTickCommitment } from '../pay/messages.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { LEASE_LIMITS } from './constants.js'
 import { providerMessage } from './messages.js'
@@ -95,11 +95,12 @@ export async function quoteLease(
   const seconds = Math.min(request.seconds, terms.maxLeaseSeconds)
   const perTick = amountPerTick(terms.pricePerSecond, terms.tickIntervalMs)
   const cost = costOfTicks(ticksIn(seconds, terms.tickIntervalMs), perTick)
-  // Deposit minus the higher of what is settled and what this provider already accepted.
-  let { remaining: unspent } = await context.receiver.remaining(channelId)
+  // Deposit minus the higher of what is settled and what this provider already accepted (the channel's total, which
+  // the quote tells the renter: its commitment must start there).
+  let { remaining: unspent, total } = await context.receiver.remaining(channelId)
   if (unspent < cost) {
     state = await read(true)
-    unspent = (await context.receiver.remaining(channelId)).remaining
+    ;({ remaining: unspent, total } = await context.receiver.remaining(channelId))
   }
   if (unspent < cost) {
     return refuse(LeaseStatus.INSUFFICIENT_FUNDS, `The channel has ${unspent} unspent; ${seconds} s cost ${cost}`)
@@ -120,6 +121,7 @@ export async function quoteLease(
       amountPerTick: perTick,
       expiresAtMs: BigInt(Date.now() + terms.quoteTtlMs),
       voucherEveryTicks: terms.voucherEveryTicks,
+      channelTotal: amountToBytes(total),
     },
   }
 }

@@ -10,7 +10,7 @@ import { ticksIn } from '../../src/lease/metering.js'
 import { LeaseReply, LeaseRequest, ProviderMessage, Quote, RenterMessage } from '../../src/lease/pb/lease.js'
 import { createNode, type ParkbenchNode } from '../../src/net/index.js'
 import { readMessage } from '../../src/net/message-stream.js'
-import { encodeSignedTickCommitment } from '../../src/pay/messages.js'
+import { amountFromBytes, encodeSignedTickCommitment } from '../../src/pay/messages.js'
 import {
   type DevChain,
   PRICE,
@@ -162,6 +162,7 @@ describe('leases against hostile peers (real anvil)', () => {
       startLease: renter.sender.startLease.bind(renter.sender),
       renewLease: renter.sender.renewLease.bind(renter.sender),
       endLease: renter.sender.endLease.bind(renter.sender),
+      channelTotal: renter.sender.channelTotal.bind(renter.sender),
       // It pays every tick but never sends the voucher the quote's cadence (every 3 ticks here) asks for.
       nextTick: async (id: Hex) => {
         const { voucher: _dropped, ...tick } = await renter.sender.nextTick(id)
@@ -233,5 +234,21 @@ describe('leases against hostile peers (real anvil)', () => {
       record = provider.leases.leases().find((x) => x.leaseId === gone.leaseId)!
     }
     assert.equal(record.endReason, 'RENTER_GONE')
+  })
+
+  it("a quote carries the channel's total, the base every commitment must start from", async () => {
+    const channelId = await renter.openChannel()
+    const first = await requestQuote(renter, provider, channelId)
+    first.stream.abort(new Error('only looking'))
+    assert.equal(amountFromBytes(first.quote.channelTotal), 0n)
+    const l = await lease(channelId)
+    await l.waitPaidUp()
+    await l.end()
+    const total = provider.receiver.channelTotal(channelId)
+    assert.ok(total > 0n)
+    assert.equal(renter.sender.channelTotal(channelId), total)
+    const next = await requestQuote(renter, provider, channelId)
+    next.stream.abort(new Error('only looking'))
+    assert.equal(amountFromBytes(next.quote.channelTotal), total)
   })
 })
