@@ -125,7 +125,8 @@ export class MeteredLease {
         ProviderMessage,
         { signal: AbortSignal.timeout(2_000) },
       )
-      await messages.close({ signal: AbortSignal.timeout(2_000) })
+      // A renter that does not close its side in turn is reset, so an ended lease holds no stream.
+      await messages.end({ signal: AbortSignal.timeout(2_000) })
     } catch (err) {
       messages.abort(err as Error)
     }

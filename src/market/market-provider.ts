@@ -3,6 +3,7 @@ import type { AbortOptions, ContentRouting, PeerId, PrivateKey } from '@libp2p/i
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { InvalidInputError } from '../errors.js'
+import { StreamLimitError } from '../net/errors.js'
 import { type RpcNode, serveProtocol } from '../net/rpc.js'
 import { keyToCid, modelKey, ONNX_CPU_RUNTIME, runtimeKey } from './capability-keys.js'
 import { OFFER_PROTOCOL, OFFER_PROTOCOL_LIMITS } from './constants.js'
@@ -42,6 +43,9 @@ export interface MarketProviderInit {
   reprovideIntervalMs?: number
   /** Called when a background advertise round fails; it is retried on the next round. */
   onAdvertiseError?(err: Error): void
+  /** Offer exchanges at once per peer and in all. Default {@link OFFER_PROTOCOL_LIMITS}. */
+  maxStreamsPerPeer?: number
+  maxStreams?: number
 }
 
 /**
@@ -53,6 +57,7 @@ export class MarketProvider {
   private readonly offerTtlMs: number
   private readonly reprovideIntervalMs: number
   private readonly onAdvertiseError: (err: Error) => void
+  private readonly streamLimits: { maxStreamsPerPeer: number; maxStreams: number }
   private terms: OfferTerms | undefined
   private signed: SignedOffer | undefined
   private sequence = 0n
@@ -67,6 +72,10 @@ export class MarketProvider {
     this.offerTtlMs = init.offerTtlMs ?? 10 * 60_000
     this.reprovideIntervalMs = init.reprovideIntervalMs ?? 10 * 60_000
     this.onAdvertiseError = init.onAdvertiseError ?? ((err) => log.error('advertise failed - %e', err))
+    this.streamLimits = {
+      maxStreamsPerPeer: init.maxStreamsPerPeer ?? OFFER_PROTOCOL_LIMITS.maxStreamsPerPeer,
+      maxStreams: init.maxStreams ?? OFFER_PROTOCOL_LIMITS.maxStreams,
+    }
     if (this.offerTtlMs <= 0 || this.offerTtlMs > OFFER_LIMITS.maxTtlMs) {
       throw new InvalidInputError(`offerTtlMs must be in (0, ${OFFER_LIMITS.maxTtlMs}]`)
     }
@@ -84,11 +93,14 @@ export class MarketProvider {
         if (offer == null) return { status: OfferResponse.Status.NO_OFFER }
         return { status: OfferResponse.Status.OK, offer }
       },
-      () => undefined,
+      // Refused for the stream limits: told so at once. Anything else (garbage, too big, too slow) is reset.
+      (err) => (err instanceof StreamLimitError ? { status: OfferResponse.Status.BUSY } : undefined),
       {
         maxRequestBytes: OFFER_PROTOCOL_LIMITS.maxRequestBytes,
         timeoutMs: OFFER_PROTOCOL_LIMITS.timeoutMs,
         maxInboundStreams: OFFER_PROTOCOL_LIMITS.maxInboundStreams,
+        ...this.streamLimits,
+
         onError: (err, conn) => log('offer exchange with %p failed - %s', conn.remotePeer, err.message),
       },
     )

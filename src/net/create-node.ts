@@ -57,17 +57,26 @@ export interface ConnectionLimits {
   maxIncomingPendingConnections: number
   /** Dial timeout in ms. */
   dialTimeout: number
+  /**
+   * Streams a peer may have open to us on one connection, all protocols together, including those still choosing
+   * their protocol (yamux's default is 1,000).
+   */
+  maxInboundStreamsPerConnection: number
 }
 
 /**
  * Chosen for a daemon on a phone or laptop: a few hundred peers is plenty for a DHT plus active leases, and the
  * per-host inbound rate is raised so that a swarm of nodes on one machine (one host) can all connect at once.
+ * 64 connections may be in their noise + yamux handshake at once (libp2p's default is 10), which bounds the CPU a
+ * burst of dials costs. Streams per connection: the per-protocol limits add up to 122 (kad 32, infer 32, model 32,
+ * offer 8, lease 8, ping 8, identify and its push 1 each), so 256 leaves room for streams still negotiating.
  */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnections: 300,
   inboundConnectionThreshold: 200,
   maxIncomingPendingConnections: 64,
   dialTimeout: 10_000,
+  maxInboundStreamsPerConnection: 256,
 }
 
 export interface NodeServices extends Record<string, unknown> {
@@ -109,7 +118,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
     connectionManager: {
       maxConnections: limits.maxConnections,

@@ -27,7 +27,7 @@ async function squat(
   provider: ProviderSide,
   channelId: Hex,
   threads: number,
-): Promise<{ status: LeaseStatus; close(): void }> {
+): Promise<{ status: LeaseStatus; stream: Stream; close(): void }> {
   const stream = await stranger.dialProtocol(provider.node.getMultiaddrs(), LEASE_PROTOCOL)
   const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
   await pb.write(
@@ -42,7 +42,7 @@ async function squat(
   )
   const reply = await readMessage<LeaseReply>(pb, LeaseReply, { signal: AbortSignal.timeout(5_000) })
   // ... and never ACCEPTs: it holds the quote open as long as the provider lets it.
-  return { status: reply.status, close: () => stream.abort(new Error('squatter leaves')) }
+  return { status: reply.status, stream, close: () => stream.abort(new Error('squatter leaves')) }
 }
 
 /** A lease negotiated by hand (what openLease does, with the stream left in the test's hands). */
@@ -151,6 +151,27 @@ describe('leases against hostile peers (real anvil)', () => {
       await l.waitPaidUp()
       const summary = await l.end()
       assert.equal(summary.endReason, 'RENTER_ENDED')
+    } finally {
+      for (const s of squatters) s.close()
+    }
+  })
+
+  it('a refused lease stream is answered and closed at once, though the stranger keeps its side open', async () => {
+    const channelId = await renter.openChannel()
+    const squatters = [await squat(stranger, provider, channelId, 1), await squat(stranger, provider, channelId, 1)]
+    try {
+      const refused = await squat(stranger, provider, channelId, 1)
+      assert.equal(refused.status, LeaseStatus.BUSY)
+      // The stranger never closes; the provider does not keep the stream (nor a slot) for it.
+      const closed = await new Promise<boolean>((resolve) => {
+        if (refused.stream.status !== 'open') resolve(true)
+        const timer = setTimeout(() => resolve(false), 3_000)
+        refused.stream.addEventListener('close', () => {
+          clearTimeout(timer)
+          resolve(true)
+        })
+      })
+      assert.ok(closed, `refused stream still ${refused.stream.status}`)
     } finally {
       for (const s of squatters) s.close()
     }
