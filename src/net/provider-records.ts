@@ -60,7 +60,8 @@ function setIn<K>(map: Map<K, Set<string>>, key: K): Set<string> {
  * as kad-dht expects); when the total is full, a newcomer evicts the oldest record of the peer holding the most, so
  * a flooder loses its own records first and a peer with a few keys keeps them. Refreshing an existing record is
  * always allowed. This node's own records are never capped. GET_PROVIDERS for one key reads only that key's records
- * (an index), not the whole store. Everything else passes through unchanged.
+ * (an index), not the whole store. Everything else passes through unchanged. The index starts empty, as libp2p's
+ * default in-memory datastore does (createNode never passes another).
  */
 export class ProviderRecordStore {
   private readonly inner: Datastore

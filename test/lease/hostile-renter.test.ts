@@ -257,6 +257,20 @@ describe('leases against hostile peers (real anvil)', () => {
     assert.equal(record.endReason, 'RENTER_GONE')
   })
 
+  it('a request frame over 4 KiB, or one that does not decode, is answered BAD_REQUEST', async () => {
+    for (const frame of [
+      Uint8Array.from([0x88, 0x27, ...new Uint8Array(5_000)]),
+      Uint8Array.from([3, 0x0a, 0x50, 0x01]),
+    ]) {
+      const stream = await stranger.dialProtocol(provider.node.getMultiaddrs(), LEASE_PROTOCOL)
+      stream.send(frame)
+      const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
+      const reply = await readMessage<LeaseReply>(pb, LeaseReply, { signal: AbortSignal.timeout(5_000) })
+      stream.abort(new Error('done'))
+      assert.equal(reply.status, LeaseStatus.BAD_REQUEST)
+    }
+  })
+
   it("a quote carries the channel's total, the base every commitment must start from", async () => {
     const channelId = await renter.openChannel()
     const first = await requestQuote(renter, provider, channelId)
