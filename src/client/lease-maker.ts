@@ -24,7 +24,7 @@ export interface LeaseMakerComponents {
   finder: ProviderFinder
   book: ChannelBook
   registry: LeaseRegistry
-  sender: Pick<PaymentSender, 'startLease' | 'renewLease' | 'nextTick' | 'endLease'>
+  sender: Pick<PaymentSender, 'startLease' | 'renewLease' | 'nextTick' | 'endLease' | 'channelTotal'>
   /** Report an event to the call's `onProgress` and the client's `onEvent`. */
   emit(event: ClientProgressEvent, options?: ProgressOptions): void
 }

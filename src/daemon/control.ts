@@ -1,6 +1,6 @@
 import { chmod, unlink } from 'node:fs/promises'
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -13,14 +13,19 @@ const log = logger('parkbench:daemon:control')
 /** The daemon's control socket, inside its data dir: HTTP/1.1 + JSON, reachable only by the data dir's owner. */
 export const CONTROL_SOCKET = DATA_DIR_LAYOUT.controlSocket
 
-/** Limits of the control API. */
+/** Limits of the control API; also in protocols/README.md. */
 export const CONTROL_LIMITS = {
-  /** Largest request body. */
+  /** Largest request body; a larger Content-Length is answered 413 before the body is read. */
   maxBodyBytes: 4096,
-  /** A request must arrive whole within this long. */
+  /** A request (headers and body together) must arrive whole within this long of its connection, else 408. */
   requestTimeoutMs: 10_000,
-  /** Connections at once. */
+  /**
+   * Connections at once. A newcomer past it evicts the oldest connection not being answered (a half-sent request or
+   * an idle keep-alive); when every one is being answered it is told 503 at once.
+   */
   maxConnections: 32,
+  /** How often node:http checks its deadlines (its default, 30 s, made a 10 s deadline 10-40 s). */
+  deadlineCheckMs: 250,
 } as const
 
 /** No daemon answers on this data dir's control socket. */
@@ -36,6 +41,14 @@ export class DaemonRunningError extends ParkbenchError {
   static override name = 'DaemonRunningError'
   constructor(message: string, options: ErrorOptions = {}) {
     super(message, 'DAEMON_RUNNING', options)
+  }
+}
+
+/** A request body (declared or sent) over {@link CONTROL_LIMITS}.maxBodyBytes: HTTP 413. */
+export class ControlBodyTooLargeError extends ParkbenchError {
+  static override name = 'ControlBodyTooLargeError'
+  constructor(message = `Request body over ${CONTROL_LIMITS.maxBodyBytes} bytes`, options: ErrorOptions = {}) {
+    super(message, 'BODY_TOO_LARGE', options)
   }
 }
 
@@ -57,10 +70,21 @@ export interface ControlServer {
   close(): Promise<void>
 }
 
-function send(res: ServerResponse, status: number, value: unknown): void {
+function send(res: ServerResponse, status: number, value: unknown, close = false): void {
   const body = `${toJson(value)}\n`
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(close ? { connection: 'close' } : {}),
+  })
   res.end(body)
+}
+
+/** An answer written straight to a socket the HTTP server never got to (a refused connection), then closed. */
+function sendRaw(socket: Socket, status: number, reason: string, value: unknown): void {
+  const body = `${toJson(value)}\n`
+  const head = `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\n`
+  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy())
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -68,9 +92,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > CONTROL_LIMITS.maxBodyBytes) {
-      throw new InvalidInputError(`Request body over ${CONTROL_LIMITS.maxBodyBytes} bytes`)
-    }
+    if (size > CONTROL_LIMITS.maxBodyBytes) throw new ControlBodyTooLargeError()
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return undefined
@@ -103,26 +125,67 @@ export async function startControlServer(
   const path = join(dataDir, CONTROL_SOCKET)
   // sun_path holds 108 bytes on Linux, 104 on macOS.
   if (Buffer.byteLength(path) > 103) throw new InvalidInputError(`Socket path too long for a unix socket: ${path}`)
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://parkbench')
-    const route = routes[`${req.method} ${url.pathname}`]
-    if (route == null) {
-      send(res, 404, { error: { code: 'NOT_FOUND', message: `No route ${req.method} ${url.pathname}` } })
-      return
+  // The connections open, oldest first, and how many requests each has being answered (its body read in full).
+  const connections = new Map<Socket, { answering: number }>()
+  const server: Server = createServer(
+    {
+      requestTimeout: CONTROL_LIMITS.requestTimeoutMs,
+      headersTimeout: CONTROL_LIMITS.requestTimeoutMs,
+      connectionsCheckingInterval: CONTROL_LIMITS.deadlineCheckMs,
+    },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://parkbench')
+      const declared = Number(req.headers['content-length'] ?? 0)
+      if (declared > CONTROL_LIMITS.maxBodyBytes) {
+        // Answered before any of the body is read; the connection closes rather than swallow it.
+        send(res, 413, { error: { code: 'BODY_TOO_LARGE', message: new ControlBodyTooLargeError().message } }, true)
+        return
+      }
+      const route = routes[`${req.method} ${url.pathname}`]
+      if (route == null) {
+        send(res, 404, { error: { code: 'NOT_FOUND', message: `No route ${req.method} ${url.pathname}` } })
+        return
+      }
+      const connection = connections.get(req.socket)
+      readBody(req)
+        .then(async (body) => {
+          // Whole: from now on the connection is being answered and is never evicted for a newcomer.
+          if (connection !== undefined) {
+            connection.answering++
+            res.once('close', () => connection.answering--)
+          }
+          return route({ query: url.searchParams, body })
+        })
+        .then((value) => send(res, 200, value))
+        .catch((err: Error) => {
+          const code = err instanceof ParkbenchError ? err.code : 'INTERNAL'
+          const tooLarge = err instanceof ControlBodyTooLargeError
+          const status = tooLarge ? 413 : err instanceof InvalidInputError ? 400 : 500
+          if (status === 500) log.error('control %s %s failed - %e', req.method, url.pathname, err)
+          send(res, status, { error: { code, message: err.message } }, tooLarge)
+        })
+    },
+  )
+  server.on('connection', (socket: Socket) => {
+    if (connections.size >= CONTROL_LIMITS.maxConnections) {
+      // A slow loris holding every slot must not starve a well-formed request: the oldest connection that is not
+      // being answered makes room. When all are, the newcomer is told so at once.
+      const idle = [...connections].find(([, c]) => c.answering === 0)?.[0]
+      if (idle === undefined) {
+        sendRaw(socket, 503, 'Service Unavailable', {
+          error: {
+            code: 'CONTROL_BUSY',
+            message: `All ${CONTROL_LIMITS.maxConnections} connections are being answered`,
+          },
+        })
+        return
+      }
+      connections.delete(idle)
+      idle.destroy()
     }
-    readBody(req)
-      .then(async (body) => route({ query: url.searchParams, body }))
-      .then((value) => send(res, 200, value))
-      .catch((err: Error) => {
-        const code = err instanceof ParkbenchError ? err.code : 'INTERNAL'
-        const status = err instanceof InvalidInputError ? 400 : 500
-        if (status === 500) log.error('control %s %s failed - %e', req.method, url.pathname, err)
-        send(res, status, { error: { code, message: err.message } })
-      })
+    connections.set(socket, { answering: 0 })
+    socket.once('close', () => connections.delete(socket))
   })
-  server.requestTimeout = CONTROL_LIMITS.requestTimeoutMs
-  server.headersTimeout = CONTROL_LIMITS.requestTimeoutMs
-  server.maxConnections = CONTROL_LIMITS.maxConnections
   const listen = async (): Promise<void> =>
     new Promise((resolve, reject) => {
       server.once('error', reject)

@@ -7,6 +7,11 @@ export const LEASE_PROTOCOL = protocolId('lease', '1.0.0')
 export const LEASE_LIMITS = {
   /** Any one lease frame; a commitment or voucher is a few hundred bytes. */
   maxMessageBytes: 4096,
+  /**
+   * Bytes a renter may send ahead of the provider's reading (pbStream's default is 4 MiB). A renter sends a frame
+   * or two per tick, each read as it comes; past this the stream is reset.
+   */
+  maxBufferedBytes: 64 * 1024,
   /** Models named in one request. */
   maxModels: 16,
   /** The renter has this long to send its request once the stream is open. */

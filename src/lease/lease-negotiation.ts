@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
 import { type Address, bytesToHex, type Hex, isAddressEqual, zeroAddress } from 'viem'
 import type { MessageStream } from '../net/message-stream.js'
+import { PeerSlots } from '../net/peer-slots.js'
 import type { ChannelStateCache } from '../pay/channel-state-cache.js'
-import { decodeSignedTickCommitment } from '../pay/messages.js'
+import { amountToBytes, decodeSignedTickCommitment } from '../pay/messages.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { LEASE_LIMITS } from './constants.js'
 import { providerMessage } from './messages.js'
@@ -95,11 +96,12 @@ export async function quoteLease(
   const seconds = Math.min(request.seconds, terms.maxLeaseSeconds)
   const perTick = amountPerTick(terms.pricePerSecond, terms.tickIntervalMs)
   const cost = costOfTicks(ticksIn(seconds, terms.tickIntervalMs), perTick)
-  // Deposit minus the higher of what is settled and what this provider already accepted.
-  let { remaining: unspent } = await context.receiver.remaining(channelId)
+  // Deposit minus the higher of what is settled and what this provider already accepted (the channel's total, which
+  // the quote tells the renter: its commitment must start there).
+  let { remaining: unspent, total } = await context.receiver.remaining(channelId)
   if (unspent < cost) {
     state = await read(true)
-    unspent = (await context.receiver.remaining(channelId)).remaining
+    ;({ remaining: unspent, total } = await context.receiver.remaining(channelId))
   }
   if (unspent < cost) {
     return refuse(LeaseStatus.INSUFFICIENT_FUNDS, `The channel has ${unspent} unspent; ${seconds} s cost ${cost}`)
@@ -120,6 +122,7 @@ export async function quoteLease(
       amountPerTick: perTick,
       expiresAtMs: BigInt(Date.now() + terms.quoteTtlMs),
       voucherEveryTicks: terms.voucherEveryTicks,
+      channelTotal: amountToBytes(total),
     },
   }
 }
@@ -166,14 +169,14 @@ export function checkAccept(
   return { ok: true, commitment }
 }
 
-/** Refuse a request (a LeaseReply with no quote) and close. */
+/** Refuse a request (a LeaseReply with no quote) and close at once: a renter that keeps its side open is reset. */
 export async function refuseRequest(messages: MessageStream, refusal: Refusal, signal: AbortSignal): Promise<void> {
   const reply = { status: refusal.status, reason: refusal.reason, quote: new Uint8Array(), signature: new Uint8Array() }
   await messages.write(reply, LeaseReply, { signal })
-  await messages.close({ signal })
+  await messages.end({ signal })
 }
 
-/** Refuse to start a quoted lease (STARTED with the status) and close. */
+/** Refuse to start a quoted lease (STARTED with the status) and close at once, as {@link refuseRequest}. */
 export async function refuseStart(messages: MessageStream, refusal: Refusal): Promise<void> {
   const signal = AbortSignal.timeout(LEASE_LIMITS.requestTimeoutMs)
   const started = providerMessage({
@@ -182,35 +185,15 @@ export async function refuseStart(messages: MessageStream, refusal: Refusal): Pr
     reason: refusal.reason,
   })
   await messages.write(started, ProviderMessage, { signal })
-  await messages.close({ signal })
+  await messages.end({ signal })
 }
 
 /**
  * Leases being negotiated, per peer and in all: each may read the chain and none holds capacity, so a peer gets only
  * a few at a time.
  */
-export class NegotiationSlots {
-  private readonly perPeer = new Map<string, number>()
-  private total = 0
-
-  constructor(
-    private readonly maxPerPeer: number = LEASE_LIMITS.maxNegotiationsPerPeer,
-    private readonly max: number = LEASE_LIMITS.maxNegotiations,
-  ) {}
-
-  /** Take a slot for `peer`; false when the peer, or everyone, is at the cap. */
-  take(peer: string): boolean {
-    const held = this.perPeer.get(peer) ?? 0
-    if (held >= this.maxPerPeer || this.total >= this.max) return false
-    this.perPeer.set(peer, held + 1)
-    this.total++
-    return true
-  }
-
-  release(peer: string): void {
-    this.total--
-    const left = (this.perPeer.get(peer) ?? 1) - 1
-    if (left <= 0) this.perPeer.delete(peer)
-    else this.perPeer.set(peer, left)
+export class NegotiationSlots extends PeerSlots {
+  constructor(maxPerPeer: number = LEASE_LIMITS.maxNegotiationsPerPeer, max: number = LEASE_LIMITS.maxNegotiations) {
+    super(maxPerPeer, max)
   }
 }

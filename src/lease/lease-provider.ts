@@ -3,6 +3,7 @@ import { logger } from '@libp2p/logger'
 import { type Address, bytesToHex, type Hex } from 'viem'
 import type { AdmissionPolicy } from '../compute/admission.js'
 import { Status as ComputeStatus } from '../compute/pb/compute.js'
+import { MalformedMessageError } from '../net/errors.js'
 import { createMessageStream } from '../net/message-stream.js'
 import type { RpcNode } from '../net/rpc.js'
 import type { ChannelStateCache } from '../pay/channel-state-cache.js'
@@ -159,7 +160,12 @@ export class LeaseProvider {
 
   /** One lease stream: request, quote, ACCEPT, then the running lease until it ends. */
   private async handle(stream: Stream, connection: Connection): Promise<void> {
-    const messages = createMessageStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
+    // Past a frame over the limit or one that does not decode, reading stops but the renter can still be told why.
+    const messages = createMessageStream(stream, {
+      maxDataLength: LEASE_LIMITS.maxMessageBytes,
+      maxBufferSize: LEASE_LIMITS.maxBufferedBytes,
+      discardAfterInvalidFrame: true,
+    })
     const renter = connection.remotePeer
     const peer = renter.toString()
     let negotiating = false
@@ -173,10 +179,17 @@ export class LeaseProvider {
         return
       }
       negotiating = true
-      const request = await messages.read(LeaseRequest, { signal: requestSignal })
-      const outcome = this.started
-        ? await quoteLease(request, renter, this.init, this.quoteContext)
-        : ({ ok: false, status: LeaseStatus.BUSY, reason: 'Shutting down' } as const)
+      const request = await messages.read(LeaseRequest, { signal: requestSignal }).catch(malformedAs(undefined))
+      const outcome =
+        request === undefined
+          ? ({
+              ok: false,
+              status: LeaseStatus.BAD_REQUEST,
+              reason: 'The request is over 4 KiB or does not decode',
+            } as const)
+          : this.started
+            ? await quoteLease(request, renter, this.init, this.quoteContext)
+            : ({ ok: false, status: LeaseStatus.BUSY, reason: 'Shutting down' } as const)
       if (!outcome.ok) {
         await refuseRequest(messages, outcome, requestSignal)
         return
@@ -189,7 +202,15 @@ export class LeaseProvider {
         { signal: requestSignal },
       )
 
-      const accepted = checkAccept(await readAccept(messages, quote), quote, this.quoteContext, this.init)
+      const answer = await readAccept(messages, quote).catch(malformedAs(null))
+      const accepted =
+        answer === null
+          ? ({
+              ok: false,
+              status: LeaseStatus.BAD_REQUEST,
+              reason: 'The answer is over 4 KiB or does not decode',
+            } as const)
+          : checkAccept(answer, quote, this.quoteContext, this.init)
       if (!accepted.ok) {
         await refuseStart(messages, accepted)
         return
@@ -261,6 +282,14 @@ export class LeaseProvider {
     this.unreserve(lease.info.threads, lease.info.channelId)
     this.history.push(lease.info)
     if (this.history.length > this.init.historySize) this.history.shift()
+  }
+}
+
+/** A read's catch handler: a frame over the limit or one that does not decode becomes `value`; the rest rethrow. */
+function malformedAs<T>(value: T): (err: Error) => T {
+  return (err) => {
+    if (err instanceof MalformedMessageError) return value
+    throw err
   }
 }
 

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events'
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Hex } from 'viem'
+import { MalformedMessageError } from '../net/errors.js'
 import type { MessageStream } from '../net/message-stream.js'
 import { amountToBytes, decodeSignedTickCommitment, decodeTick, decodeVoucher } from '../pay/messages.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
@@ -124,7 +125,8 @@ export class MeteredLease {
         ProviderMessage,
         { signal: AbortSignal.timeout(2_000) },
       )
-      await messages.close({ signal: AbortSignal.timeout(2_000) })
+      // A renter that does not close its side in turn is reset, so an ended lease holds no stream.
+      await messages.end({ signal: AbortSignal.timeout(2_000) })
     } catch (err) {
       messages.abort(err as Error)
     }
@@ -138,7 +140,10 @@ export class MeteredLease {
       try {
         message = await this.init.messages.read(RenterMessage)
       } catch (err) {
-        if (!this.ended) await this.end(EndReason.RENTER_GONE, (err as Error).message)
+        // A frame over the limit or one that does not decode is the renter breaking the protocol; a stream that
+        // broke (or ended) without END is the renter gone.
+        const reason = err instanceof MalformedMessageError ? EndReason.PROTOCOL_ERROR : EndReason.RENTER_GONE
+        if (!this.ended) await this.end(reason, (err as Error).message)
         return
       }
       try {

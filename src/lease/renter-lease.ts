@@ -3,10 +3,10 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, type Hex } from 'viem'
-import { PeerUnreachableError } from '../net/errors.js'
+import { MalformedMessageError, PeerUnreachableError } from '../net/errors.js'
 import { createMessageStream, type MessageStream } from '../net/message-stream.js'
 import type { RpcNode } from '../net/rpc.js'
-import { encodeSignedTickCommitment, encodeTick, encodeVoucher } from '../pay/messages.js'
+import { amountFromBytes, encodeSignedTickCommitment, encodeTick, encodeVoucher } from '../pay/messages.js'
 import type { PaymentSender } from '../pay/payment-sender.js'
 import { LEASE_LIMITS, LEASE_PROTOCOL } from './constants.js'
 import { InvalidQuoteError, LeaseEndedError, LeaseProtocolError, LeaseRefusedError } from './errors.js'
@@ -27,7 +27,8 @@ const log = logger('parkbench:lease:renter')
 
 export interface RenterLeaseComponents {
   node: Pick<RpcNode, 'dialProtocol'> & { peerId: PeerId }
-  sender: Pick<PaymentSender, 'startLease' | 'renewLease' | 'nextTick' | 'endLease'>
+  /** `channelTotal` is what the renter itself authorised: a quote claiming more is refused. */
+  sender: Pick<PaymentSender, 'startLease' | 'renewLease' | 'nextTick' | 'endLease' | 'channelTotal'>
 }
 
 export interface OpenLeaseParameters {
@@ -247,7 +248,12 @@ export class RenterLease {
       let message: ProviderMessage
       try {
         message = await this.messages.read(ProviderMessage)
-      } catch {
+      } catch (err) {
+        // A frame over the limit or one that does not decode: the provider broke the protocol. Stop paying.
+        if (err instanceof MalformedMessageError && !this.ending) {
+          await this.abandon(EndReason.PROTOCOL_ERROR)
+          return
+        }
         // The stream broke: the provider is gone. Stop paying.
         this.finish(this.ending ? EndReason.RENTER_ENDED : EndReason.PROVIDER_UNRESPONSIVE)
         return
@@ -315,7 +321,7 @@ export async function openLease(
     const reply = await messages.read(LeaseReply, { signal })
     if (reply.status !== LeaseStatus.OK) throw new LeaseRefusedError(reply.status, reply.reason)
     const quote = await verifyQuote(params.providerPeerId, reply.quote, reply.signature)
-    checkQuote(quote, params, components.node.peerId)
+    checkQuote(quote, params, components.node.peerId, components.sender.channelTotal(params.channelId))
     const commitmentMaxTicks = ticksIn(quote.maxSeconds, quote.tickIntervalMs)
     const commitment = await components.sender.startLease(
       {
@@ -345,7 +351,12 @@ export async function openLease(
   }
 }
 
-function checkQuote(quote: Quote, params: OpenLeaseParameters, self: PeerId): void {
+/**
+ * Check a verified quote against what the renter asked and what it knows. `ownTotal` is what this renter has
+ * authorised on the channel: the commitment starts there (the sender's base amount), and a provider claiming a
+ * higher total would have the renter sign over amounts it never paid, so that quote is refused.
+ */
+function checkQuote(quote: Quote, params: OpenLeaseParameters, self: PeerId, ownTotal: bigint): void {
   if (!Buffer.from(quote.renterPeerId).equals(Buffer.from(self.toMultihash().bytes))) {
     throw new InvalidQuoteError('The quote was made for another renter')
   }
@@ -361,4 +372,15 @@ function checkQuote(quote: Quote, params: OpenLeaseParameters, self: PeerId): vo
   if (quote.maxSeconds < 1 || quote.maxSeconds > params.seconds)
     throw new InvalidQuoteError('Granted seconds out of range')
   if (quote.leaseId.length !== 32) throw new InvalidQuoteError('Lease id must be 32 bytes')
+  let quotedTotal: bigint
+  try {
+    quotedTotal = amountFromBytes(quote.channelTotal)
+  } catch (err) {
+    throw new InvalidQuoteError('The channel total is not an amount', { cause: err })
+  }
+  if (quotedTotal > ownTotal) {
+    throw new InvalidQuoteError(
+      `The provider puts the channel's total at ${quotedTotal}, above the ${ownTotal} this renter authorised on it`,
+    )
+  }
 }

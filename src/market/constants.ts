@@ -11,6 +11,12 @@ export const OFFER_PROTOCOL_LIMITS = {
   maxResponseBytes: 256 * 1024 + 64,
   /** One exchange, stream open to response written. */
   timeoutMs: 5_000,
-  /** Concurrent offer streams one connection may hold open. */
+  /** Concurrent offer streams one connection may hold open (libp2p resets the ones past it). */
   maxInboundStreams: 8,
+  /**
+   * Offer exchanges at once from one peer over all its connections, and from all peers; past either a stream is
+   * answered BUSY before it is read. A client fetches one offer per provider per lookup; a response is up to 256 KiB.
+   */
+  maxStreamsPerPeer: 4,
+  maxStreams: 64,
 } as const

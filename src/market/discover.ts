@@ -11,7 +11,7 @@ import { InvalidInputError } from '../errors.js'
 import { callProtocol, type RpcNode } from '../net/rpc.js'
 import { isSha256Hex, keyToCid, modelKey, ONNX_CPU_RUNTIME, runtimeKey } from './capability-keys.js'
 import { OFFER_PROTOCOL, OFFER_PROTOCOL_LIMITS } from './constants.js'
-import { NoOfferError } from './errors.js'
+import { NoOfferError, OfferBusyError } from './errors.js'
 import { type VerifiedOffer, verifySignedOffer } from './offer.js'
 import type { OfferBook } from './offer-book.js'
 import { type Offer, OfferRequest, OfferResponse, type SignedOffer } from './pb/market.js'
@@ -82,6 +82,7 @@ export async function fetchOffer(
     OfferResponse,
     { maxResponseBytes: OFFER_PROTOCOL_LIMITS.maxResponseBytes, ...options },
   )
+  if (response.status === OfferResponse.Status.BUSY) throw new OfferBusyError()
   if (response.status !== OfferResponse.Status.OK || response.offer == null) {
     throw new NoOfferError(`Peer answered ${String(response.status)}`)
   }

@@ -47,3 +47,11 @@ export class NoOfferError extends ParkbenchError {
     super(message, 'NO_OFFER', options)
   }
 }
+
+/** The peer answered that it has as many offer exchanges open as it allows (from us, or from everyone): try later. */
+export class OfferBusyError extends ParkbenchError {
+  static override name = 'OfferBusyError'
+  constructor(message = 'The peer is busy serving offers', options: ErrorOptions = {}) {
+    super(message, 'OFFER_BUSY', options)
+  }
+}

@@ -3,10 +3,11 @@ import type { AbortOptions, ContentRouting, PeerId, PrivateKey } from '@libp2p/i
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { InvalidInputError } from '../errors.js'
+import { StreamLimitError } from '../net/errors.js'
 import { type RpcNode, serveProtocol } from '../net/rpc.js'
 import { keyToCid, modelKey, ONNX_CPU_RUNTIME, runtimeKey } from './capability-keys.js'
 import { OFFER_PROTOCOL, OFFER_PROTOCOL_LIMITS } from './constants.js'
-import { OFFER_LIMITS, signOffer } from './offer.js'
+import { fitOfferModels, OFFER_LIMITS, signOffer } from './offer.js'
 import { type ModelSpec, type Offer, OfferRequest, OfferResponse, type SignedOffer } from './pb/market.js'
 
 const log = logger('parkbench:market')
@@ -42,6 +43,9 @@ export interface MarketProviderInit {
   reprovideIntervalMs?: number
   /** Called when a background advertise round fails; it is retried on the next round. */
   onAdvertiseError?(err: Error): void
+  /** Offer exchanges at once per peer and in all. Default {@link OFFER_PROTOCOL_LIMITS}. */
+  maxStreamsPerPeer?: number
+  maxStreams?: number
 }
 
 /**
@@ -53,8 +57,10 @@ export class MarketProvider {
   private readonly offerTtlMs: number
   private readonly reprovideIntervalMs: number
   private readonly onAdvertiseError: (err: Error) => void
+  private readonly streamLimits: { maxStreamsPerPeer: number; maxStreams: number }
   private terms: OfferTerms | undefined
   private signed: SignedOffer | undefined
+  private offeredModels: ModelSpec[] = []
   private sequence = 0n
   private advertisedKeys = new Map<string, CID>()
   private controller = new AbortController()
@@ -67,6 +73,10 @@ export class MarketProvider {
     this.offerTtlMs = init.offerTtlMs ?? 10 * 60_000
     this.reprovideIntervalMs = init.reprovideIntervalMs ?? 10 * 60_000
     this.onAdvertiseError = init.onAdvertiseError ?? ((err) => log.error('advertise failed - %e', err))
+    this.streamLimits = {
+      maxStreamsPerPeer: init.maxStreamsPerPeer ?? OFFER_PROTOCOL_LIMITS.maxStreamsPerPeer,
+      maxStreams: init.maxStreams ?? OFFER_PROTOCOL_LIMITS.maxStreams,
+    }
     if (this.offerTtlMs <= 0 || this.offerTtlMs > OFFER_LIMITS.maxTtlMs) {
       throw new InvalidInputError(`offerTtlMs must be in (0, ${OFFER_LIMITS.maxTtlMs}]`)
     }
@@ -84,11 +94,14 @@ export class MarketProvider {
         if (offer == null) return { status: OfferResponse.Status.NO_OFFER }
         return { status: OfferResponse.Status.OK, offer }
       },
-      () => undefined,
+      // Refused for the stream limits: told so at once. Anything else (garbage, too big, too slow) is reset.
+      (err) => (err instanceof StreamLimitError ? { status: OfferResponse.Status.BUSY } : undefined),
       {
         maxRequestBytes: OFFER_PROTOCOL_LIMITS.maxRequestBytes,
         timeoutMs: OFFER_PROTOCOL_LIMITS.timeoutMs,
         maxInboundStreams: OFFER_PROTOCOL_LIMITS.maxInboundStreams,
+        ...this.streamLimits,
+
         onError: (err, conn) => log('offer exchange with %p failed - %s', conn.remotePeer, err.message),
       },
     )
@@ -143,7 +156,8 @@ export class MarketProvider {
     setMaxListeners(Infinity, signal)
     const keys = [
       runtimeKey(terms.runtime ?? ONNX_CPU_RUNTIME),
-      ...terms.models.map((m) => modelKey(Buffer.from(m.sha256).toString('hex'))),
+      // The models the signed offer carries: one left out of it is not advertised either.
+      ...this.offeredModels.map((m) => modelKey(Buffer.from(m.sha256).toString('hex'))),
     ]
     const errors: Error[] = []
     await Promise.all(
@@ -167,7 +181,7 @@ export class MarketProvider {
     if (terms == null) return
     // Wall-clock milliseconds as the sequence: it keeps growing across restarts without storing anything.
     this.sequence = BigInt(Math.max(Number(this.sequence) + 1, Date.now()))
-    const offer: Offer = {
+    const rest: Omit<Offer, 'models'> = {
       peerId: this.components.node.peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>,
       runtime: terms.runtime ?? ONNX_CPU_RUNTIME,
       payoutAddress: addressBytes(terms.payoutAddress, 'payoutAddress'),
@@ -178,13 +192,16 @@ export class MarketProvider {
       pricePerSecond: terms.pricePerSecond,
       threads: terms.threads,
       memoryBytes: terms.memoryBytes,
-      models: terms.models,
       maxLeaseSeconds: terms.maxLeaseSeconds,
       region: terms.region ?? '',
       sequence: this.sequence,
       expiresAtMs: BigInt(Date.now() + this.offerTtlMs),
     }
-    this.signed = await signOffer(this.components.privateKey, offer)
+    // A model an offer cannot carry is left out, rather than make clients refuse the whole offer.
+    const { models, leftOut } = fitOfferModels(terms.models, rest)
+    for (const model of leftOut) log.error('model %s left out of the offer: %s', model.name, model.reason)
+    this.offeredModels = models
+    this.signed = await signOffer(this.components.privateKey, { ...rest, models })
     this.resignTimer = setTimeout(() => {
       this.resign().catch((err: Error) => log.error('re-signing the offer failed - %e', err))
     }, this.offerTtlMs / 2)

@@ -2,23 +2,73 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidOfferError, OfferExpiredError, OfferPeerMismatchError, OfferSignatureError } from './errors.js'
-import { Offer, type SignedOffer } from './pb/market.js'
+import { ModelSpec, Offer, type SignedOffer, type TensorSpec } from './pb/market.js'
 
 export { Offer, SignedOffer } from './pb/market.js'
 
 /** Domain separation: an offer signature can never be replayed as a signature over anything else. */
 export const OFFER_SIGNATURE_DOMAIN = new TextEncoder().encode('parkbench/offer/1')
 
-/** Bounds on what an offer may hold; larger ones are refused as {@link InvalidOfferError}. */
+/**
+ * Bounds on what an offer may hold; larger ones are refused as {@link InvalidOfferError}. A provider leaves out of its
+ * offer any model past them ({@link fitOfferModels}), so one odd model never makes the whole offer unverifiable.
+ */
 export const OFFER_LIMITS = {
   /** Encoded SignedOffer, bytes. */
   maxBytes: 256 * 1024,
   maxModels: 256,
   maxTensorsPerModel: 64,
-  maxDims: 16,
+  /**
+   * Dims of one input or output's shape in an offer: the rank compute accepts for an inference tensor today (32,
+   * `MAX_TENSOR_RANK` in src/compute/tensor.ts), so every model a provider can serve can be advertised.
+   */
+  maxDims: 32,
   /** An offer may not claim to be valid for longer than this, so a leaked one cannot live for ever. */
   maxTtlMs: 24 * 3600 * 1000,
 } as const
+
+/** Room the signature and SignedOffer framing take beyond the encoded Offer (64 + a few bytes). */
+const SIGNED_OVERHEAD_BYTES = 128
+
+/** Why a model was left out of an offer. */
+export interface LeftOutModel {
+  name: string
+  reason: string
+}
+
+/**
+ * The models an offer can carry, in order: each within {@link OFFER_LIMITS} (32-byte hash, at most 64 inputs and
+ * 64 outputs, at most 32 dims each), at most 256 of them, and all together within the offer's byte limit once
+ * `offer` (the rest of it) is added. Returns the rest as left out, with why.
+ */
+export function fitOfferModels(
+  models: ModelSpec[],
+  offer: Omit<Offer, 'models'>,
+): { models: ModelSpec[]; leftOut: LeftOutModel[] } {
+  const kept: ModelSpec[] = []
+  const leftOut: LeftOutModel[] = []
+  const tensors = (m: ModelSpec): TensorSpec[] => [...m.inputs, ...m.outputs]
+  let bytes = Offer.encode({ ...offer, models: [] }).length + SIGNED_OVERHEAD_BYTES
+  for (const model of models) {
+    const leave = (reason: string): void => void leftOut.push({ name: model.name, reason })
+    if (model.sha256.length !== 32) leave('its hash is not 32 bytes')
+    else if (Math.max(model.inputs.length, model.outputs.length) > OFFER_LIMITS.maxTensorsPerModel) {
+      leave(`more than ${OFFER_LIMITS.maxTensorsPerModel} inputs or outputs`)
+    } else if (tensors(model).some((t) => t.dims.length > OFFER_LIMITS.maxDims)) {
+      leave(`a shape of more than ${OFFER_LIMITS.maxDims} dims`)
+    } else if (kept.length >= OFFER_LIMITS.maxModels) leave(`more than ${OFFER_LIMITS.maxModels} models`)
+    else {
+      // Each repeated field costs its bytes plus a tag and a length prefix of at most 5 bytes.
+      const size = ModelSpec.encode(model).length + 6
+      if (bytes + size > OFFER_LIMITS.maxBytes) leave(`the offer would be over ${OFFER_LIMITS.maxBytes} bytes`)
+      else {
+        bytes += size
+        kept.push(model)
+      }
+    }
+  }
+  return { models: kept, leftOut }
+}
 
 function signedBytes(offerBytes: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(OFFER_SIGNATURE_DOMAIN.length + offerBytes.length)

@@ -7,7 +7,6 @@ import { type Identify, identify } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import {
   type KadDHT,
-  kadDHT,
   passthroughMapper,
   removePrivateAddressesMapper,
   removePublicAddressesMapper,
@@ -17,6 +16,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
+import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 
 /** Which peer addresses the DHT keeps and hands out. */
 export type DhtAddressScope = 'all' | 'public' | 'private'
@@ -44,6 +44,8 @@ export interface NodeInit {
   provideValidityMs?: number
   /** Connection limits. See {@link DEFAULT_CONNECTION_LIMITS}. */
   connections?: Partial<ConnectionLimits>
+  /** What other peers may make the DHT keep and do. See {@link KAD_LIMITS}. */
+  kad?: Partial<KadLimits>
 }
 
 export interface ConnectionLimits {
@@ -55,17 +57,26 @@ export interface ConnectionLimits {
   maxIncomingPendingConnections: number
   /** Dial timeout in ms. */
   dialTimeout: number
+  /**
+   * Streams a peer may have open to us on one connection, all protocols together, including those still choosing
+   * their protocol (yamux's default is 1,000).
+   */
+  maxInboundStreamsPerConnection: number
 }
 
 /**
  * Chosen for a daemon on a phone or laptop: a few hundred peers is plenty for a DHT plus active leases, and the
  * per-host inbound rate is raised so that a swarm of nodes on one machine (one host) can all connect at once.
+ * 64 connections may be in their noise + yamux handshake at once (libp2p's default is 10), which bounds the CPU a
+ * burst of dials costs. Streams per connection: the per-protocol limits add up to 122 (kad 32, infer 32, model 32,
+ * offer 8, lease 8, ping 8, identify and its push 1 each), so 256 leaves room for streams still negotiating.
  */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnections: 300,
   inboundConnectionThreshold: 200,
   maxIncomingPendingConnections: 64,
   dialTimeout: 10_000,
+  maxInboundStreamsPerConnection: 256,
 }
 
 export interface NodeServices extends Record<string, unknown> {
@@ -107,7 +118,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
     connectionManager: {
       maxConnections: limits.maxConnections,
@@ -119,23 +130,28 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       identify: identify(),
       // kad-dht pings new contacts on the same protocol; discovery measures RTT with it too.
       ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
-      dht: kadDHT({
-        protocol: KAD_PROTOCOL,
-        clientMode: !(init.dhtServer ?? true),
-        peerInfoMapper: ADDRESS_MAPPERS[init.dhtAddressScope ?? 'all'],
-        // Until a node has a peer in its routing table it has nobody to ask; don't hang on that.
-        allowQueryWithZeroPeers: true,
-        // Set on purpose (see protocols/README.md): streams per connection and the per-message read deadline.
-        maxInboundStreams: 32,
-        maxOutboundStreams: 64,
-        incomingMessageTimeout: 10_000,
-        providers: { provideValidity: Math.ceil(provideValidityMs / 1000) },
-        reprovide: {
-          validity: provideValidityMs,
-          threshold: Math.floor(provideValidityMs / 2),
-          interval: Math.max(1000, Math.floor(provideValidityMs / 6)),
+      // Provider records bounded, inbound messages rate-limited per peer: see kad-guard.ts.
+      dht: limitedKadDHT(
+        {
+          protocol: KAD_PROTOCOL,
+          clientMode: !(init.dhtServer ?? true),
+          peerInfoMapper: ADDRESS_MAPPERS[init.dhtAddressScope ?? 'all'],
+          // Until a node has a peer in its routing table it has nobody to ask; don't hang on that.
+          allowQueryWithZeroPeers: true,
+          // Set on purpose (see protocols/README.md): streams per connection and the per-message read deadline.
+          maxInboundStreams: 32,
+          maxOutboundStreams: 64,
+          incomingMessageTimeout: 10_000,
+          // kad-dht 16 declares `providers.provideValidity` but never reads it: records other peers stored here
+          // expire by `reprovide.validity`, swept every `reprovide.interval`.
+          reprovide: {
+            validity: provideValidityMs,
+            threshold: Math.floor(provideValidityMs / 2),
+            interval: Math.max(1000, Math.floor(provideValidityMs / 6)),
+          },
         },
-      }),
+        { ...KAD_LIMITS, ...init.kad },
+      ),
     },
   })
 }

@@ -31,3 +31,11 @@ export class InvalidKeyFileError extends ParkbenchError {
     super(message, 'INVALID_KEY_FILE', options)
   }
 }
+
+/** A stream refused before it was read: the peer, or all peers, already have as many exchanges open as allowed. */
+export class StreamLimitError extends ParkbenchError {
+  static override name = 'StreamLimitError'
+  constructor(message = 'Too many streams in progress', options: ErrorOptions = {}) {
+    super(message, 'STREAM_LIMIT', options)
+  }
+}

@@ -29,6 +29,8 @@ export {
 } from './create-node.js'
 export { dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
 export * from './errors.js'
+export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
 export * from './message-stream.js'
+export type { ProviderRecordLimits, ProviderRecordStats } from './provider-records.js'
 export * from './rpc.js'

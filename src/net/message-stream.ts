@@ -106,6 +106,9 @@ export interface WriteOptions extends AbortOptions {
 
 const settled = (): void => {}
 
+/** How long a peer has to close its side of a finished exchange before the stream is reset. */
+export const CLOSE_GRACE_MS = 1_000
+
 /** Bytes already encoded pass through as they are. */
 const ENCODED: MessageEncoder<Uint8Array> = { encode: (bytes) => bytes }
 
@@ -169,6 +172,24 @@ export class MessageStream {
   async close(options: AbortOptions = {}): Promise<void> {
     await untilSettled(this.tail, options.signal)
     await this.stream.close(options)
+  }
+
+  /**
+   * Close our side once the writes made so far have settled, and reset the stream if the peer has not closed its side
+   * within `graceMs` (default {@link CLOSE_GRACE_MS}): a finished or refused exchange then holds no stream (libp2p
+   * counts a half-closed stream against `maxInboundStreams` until both sides closed) for a peer that never closes.
+   * Resolves once our side is closed, not after the grace.
+   */
+  async end(options: AbortOptions & { graceMs?: number } = {}): Promise<void> {
+    await this.close(options)
+    const { stream } = this
+    if (stream.status !== 'open' && stream.status !== 'closing') return
+    const timer = setTimeout(
+      () => this.abort(new UnexpectedEndError('The peer did not close its side of a finished exchange')),
+      options.graceMs ?? CLOSE_GRACE_MS,
+    )
+    timer.unref()
+    stream.addEventListener('close', () => clearTimeout(timer), { once: true })
   }
 
   /** Reset the stream: pending and later writes fail with `err`. */

@@ -1,7 +1,8 @@
 import type { AbortOptions, Connection, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { PeerUnreachableError } from './errors.js'
-import { createMessageStream, type MessageCodec } from './message-stream.js'
+import { PeerUnreachableError, StreamLimitError } from './errors.js'
+import { createMessageStream, type MessageCodec, type MessageStream } from './message-stream.js'
+import { PeerSlots } from './peer-slots.js'
 
 /** The part of a libp2p node the RPC helpers use. */
 export interface RpcNode {
@@ -68,8 +69,15 @@ export interface ServeOptions {
   maxRequestBytes: number
   /** How long one exchange may take, from stream open to the response written. */
   timeoutMs: number
-  /** Concurrent inbound streams per connection. */
+  /** Concurrent inbound streams per connection (libp2p's own limit: it resets the streams past it). */
   maxInboundStreams: number
+  /**
+   * Exchanges at once from one peer, over all its connections, and from all peers. A stream past either is refused
+   * before anything is read: `toErrorResponse` gets a {@link StreamLimitError} and the stream is answered with what
+   * it returns (reset if it returns undefined) and closed at once. Default: no limit of our own.
+   */
+  maxStreamsPerPeer?: number
+  maxStreams?: number
   /** Log a failed exchange; the node keeps serving. */
   onError?(err: Error, connection: Connection): void
 }
@@ -83,7 +91,8 @@ export interface RequestContext {
  * Register a one-request/one-response handler. Each exchange has its own deadline and a bounded request size; a
  * peer that sends garbage, too much or nothing gets its stream reset, and the node keeps serving everyone else.
  * `handler` may throw: `toErrorResponse` turns a typed error into a response with a status (when it returns
- * undefined the stream is reset instead).
+ * undefined the stream is reset instead). After the response our side closes, and a peer that does not close its
+ * own within a second has the stream reset ({@link MessageStream.end}).
  */
 export async function serveProtocol<Req, Res>(
   node: Pick<RpcNode, 'handle'>,
@@ -93,6 +102,7 @@ export async function serveProtocol<Req, Res>(
   toErrorResponse: (err: Error) => Res | undefined,
   options: ServeOptions,
 ): Promise<void> {
+  const slots = new PeerSlots(options.maxStreamsPerPeer ?? Infinity, options.maxStreams ?? Infinity)
   await node.handle(
     protocol,
     async (stream, connection) => {
@@ -101,9 +111,12 @@ export async function serveProtocol<Req, Res>(
         maxDataLength: options.maxRequestBytes,
         maxBufferSize: options.maxRequestBytes + 65_536,
       })
+      const peer = connection.remotePeer.toString()
+      const admitted = slots.take(peer)
       try {
         let response: Res | undefined
         try {
+          if (!admitted) throw new StreamLimitError(`${slots.size} ${protocol} exchanges in progress`)
           const request = await messages.read(codecs.request, { signal })
           response = await handler(request, { connection, signal })
         } catch (err) {
@@ -111,10 +124,12 @@ export async function serveProtocol<Req, Res>(
           if (response === undefined) throw err
         }
         await messages.write(response, codecs.response, { signal })
-        await messages.close({ signal })
+        await messages.end({ signal })
       } catch (err) {
         messages.abort(err as Error)
         options.onError?.(err as Error, connection)
+      } finally {
+        if (admitted) slots.release(peer)
       }
     },
     { maxInboundStreams: options.maxInboundStreams },

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import type { Stream } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
-import type { Hex } from 'viem'
+import { bytesToHex, type Hex } from 'viem'
 import { LEASE_LIMITS, LEASE_PROTOCOL } from '../../src/lease/constants.js'
 import { EndReason, LeaseStatus, openLease } from '../../src/lease/index.js'
-import { LeaseReply, LeaseRequest } from '../../src/lease/pb/lease.js'
+import { renterMessage } from '../../src/lease/messages.js'
+import { ticksIn } from '../../src/lease/metering.js'
+import { LeaseReply, LeaseRequest, ProviderMessage, Quote, RenterMessage } from '../../src/lease/pb/lease.js'
 import { createNode, type ParkbenchNode } from '../../src/net/index.js'
 import { readMessage } from '../../src/net/message-stream.js'
+import { amountFromBytes, encodeSignedTickCommitment } from '../../src/pay/messages.js'
 import {
   type DevChain,
   PRICE,
@@ -23,7 +27,7 @@ async function squat(
   provider: ProviderSide,
   channelId: Hex,
   threads: number,
-): Promise<{ status: LeaseStatus; close(): void }> {
+): Promise<{ status: LeaseStatus; stream: Stream; close(): void }> {
   const stream = await stranger.dialProtocol(provider.node.getMultiaddrs(), LEASE_PROTOCOL)
   const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
   await pb.write(
@@ -38,7 +42,62 @@ async function squat(
   )
   const reply = await readMessage<LeaseReply>(pb, LeaseReply, { signal: AbortSignal.timeout(5_000) })
   // ... and never ACCEPTs: it holds the quote open as long as the provider lets it.
-  return { status: reply.status, close: () => stream.abort(new Error('squatter leaves')) }
+  return { status: reply.status, stream, close: () => stream.abort(new Error('squatter leaves')) }
+}
+
+/** A lease negotiated by hand (what openLease does, with the stream left in the test's hands). */
+async function requestQuote(
+  renter: RenterSide,
+  provider: ProviderSide,
+  channelId: Hex,
+): Promise<{ stream: Stream; pb: ReturnType<typeof pbStream>; quote: Quote }> {
+  const stream = await renter.node.dialProtocol(provider.node.peerId, LEASE_PROTOCOL)
+  const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
+  await pb.write(
+    {
+      models: [],
+      maxPricePerSecond: PRICE,
+      seconds: 30,
+      threads: 1,
+      channelId: Uint8Array.from(Buffer.from(channelId.slice(2), 'hex')),
+    },
+    LeaseRequest,
+  )
+  const reply = await readMessage<LeaseReply>(pb, LeaseReply, { signal: AbortSignal.timeout(5_000) })
+  assert.equal(reply.status, LeaseStatus.OK, reply.reason)
+  return { stream, pb, quote: Quote.decode(reply.quote) }
+}
+
+async function startByHand(
+  renter: RenterSide,
+  provider: ProviderSide,
+  channelId: Hex,
+): Promise<{ stream: Stream; pb: ReturnType<typeof pbStream>; leaseId: Hex }> {
+  const { stream, pb, quote } = await requestQuote(renter, provider, channelId)
+  const leaseId = bytesToHex(quote.leaseId)
+  const commitment = await renter.sender.startLease({
+    channelId,
+    leaseId,
+    amountPerTick: quote.amountPerTick,
+    maxTicks: ticksIn(quote.maxSeconds, quote.tickIntervalMs),
+  })
+  const accept = renterMessage(RenterMessage.Kind.ACCEPT, {
+    commitment: Uint8Array.from(encodeSignedTickCommitment(commitment)),
+  })
+  await pb.write(accept, RenterMessage)
+  const started = await readMessage<ProviderMessage>(pb, ProviderMessage, { signal: AbortSignal.timeout(5_000) })
+  assert.equal(started.status, LeaseStatus.OK, started.reason)
+  return { stream, pb, leaseId }
+}
+
+/** The provider's messages until ENDED (or the stream ends). */
+async function untilEnded(pb: ReturnType<typeof pbStream>): Promise<ProviderMessage | undefined> {
+  for (;;) {
+    const message = await readMessage<ProviderMessage>(pb, ProviderMessage, {
+      signal: AbortSignal.timeout(5_000),
+    }).catch(() => undefined)
+    if (message === undefined || message.kind === ProviderMessage.Kind.ENDED) return message
+  }
 }
 
 describe('leases against hostile peers (real anvil)', () => {
@@ -97,12 +156,34 @@ describe('leases against hostile peers (real anvil)', () => {
     }
   })
 
+  it('a refused lease stream is answered and closed at once, though the stranger keeps its side open', async () => {
+    const channelId = await renter.openChannel()
+    const squatters = [await squat(stranger, provider, channelId, 1), await squat(stranger, provider, channelId, 1)]
+    try {
+      const refused = await squat(stranger, provider, channelId, 1)
+      assert.equal(refused.status, LeaseStatus.BUSY)
+      // The stranger never closes; the provider does not keep the stream (nor a slot) for it.
+      const closed = await new Promise<boolean>((resolve) => {
+        if (refused.stream.status !== 'open') resolve(true)
+        const timer = setTimeout(() => resolve(false), 3_000)
+        refused.stream.addEventListener('close', () => {
+          clearTimeout(timer)
+          resolve(true)
+        })
+      })
+      assert.ok(closed, `refused stream still ${refused.stream.status}`)
+    } finally {
+      for (const s of squatters) s.close()
+    }
+  })
+
   it('a renter that stops sending vouchers has its lease ended PAYMENT_LATE', async () => {
     const channelId = await renter.openChannel()
     const noVouchers = {
       startLease: renter.sender.startLease.bind(renter.sender),
       renewLease: renter.sender.renewLease.bind(renter.sender),
       endLease: renter.sender.endLease.bind(renter.sender),
+      channelTotal: renter.sender.channelTotal.bind(renter.sender),
       // It pays every tick but never sends the voucher the quote's cadence (every 3 ticks here) asks for.
       nextTick: async (id: Hex) => {
         const { voucher: _dropped, ...tick } = await renter.sender.nextTick(id)
@@ -148,5 +229,61 @@ describe('leases against hostile peers (real anvil)', () => {
     } finally {
       await b.stop()
     }
+  })
+
+  it('a renter that sends a frame over 4 KiB, or one that does not decode, mid-lease has it ended PROTOCOL_ERROR', async () => {
+    const frames = {
+      oversized: Uint8Array.from([0x88, 0x27, ...new Uint8Array(5_000)]), // varint 5000, then 5000 bytes
+      undecodable: Uint8Array.from([3, 0x0a, 0x50, 0x01]), // field 1 claims 80 bytes and holds one
+    }
+    for (const [name, frame] of Object.entries(frames)) {
+      const { stream, pb, leaseId } = await startByHand(renter, provider, await renter.openChannel())
+      stream.send(frame)
+      const ended = await untilEnded(pb)
+      stream.abort(new Error('done'))
+      assert.equal(ended?.endReason, EndReason.PROTOCOL_ERROR, `${name}: told ${ended?.endReason}`)
+      const record = provider.leases.leases().find((x) => x.leaseId === leaseId)!
+      assert.equal(record.endReason, 'PROTOCOL_ERROR', name)
+    }
+    // A renter that just goes away is still RENTER_GONE.
+    const gone = await startByHand(renter, provider, await renter.openChannel())
+    gone.stream.abort(new Error('renter crashed'))
+    const deadline = Date.now() + 5_000
+    let record = provider.leases.leases().find((x) => x.leaseId === gone.leaseId)!
+    while (record.endReason === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20))
+      record = provider.leases.leases().find((x) => x.leaseId === gone.leaseId)!
+    }
+    assert.equal(record.endReason, 'RENTER_GONE')
+  })
+
+  it('a request frame over 4 KiB, or one that does not decode, is answered BAD_REQUEST', async () => {
+    for (const frame of [
+      Uint8Array.from([0x88, 0x27, ...new Uint8Array(5_000)]),
+      Uint8Array.from([3, 0x0a, 0x50, 0x01]),
+    ]) {
+      const stream = await stranger.dialProtocol(provider.node.getMultiaddrs(), LEASE_PROTOCOL)
+      stream.send(frame)
+      const pb = pbStream(stream, { maxDataLength: LEASE_LIMITS.maxMessageBytes })
+      const reply = await readMessage<LeaseReply>(pb, LeaseReply, { signal: AbortSignal.timeout(5_000) })
+      stream.abort(new Error('done'))
+      assert.equal(reply.status, LeaseStatus.BAD_REQUEST)
+    }
+  })
+
+  it("a quote carries the channel's total, the base every commitment must start from", async () => {
+    const channelId = await renter.openChannel()
+    const first = await requestQuote(renter, provider, channelId)
+    first.stream.abort(new Error('only looking'))
+    assert.equal(amountFromBytes(first.quote.channelTotal), 0n)
+    const l = await lease(channelId)
+    await l.waitPaidUp()
+    await l.end()
+    const total = provider.receiver.channelTotal(channelId)
+    assert.ok(total > 0n)
+    assert.equal(renter.sender.channelTotal(channelId), total)
+    const next = await requestQuote(renter, provider, channelId)
+    next.stream.abort(new Error('only looking'))
+    assert.equal(amountFromBytes(next.quote.channelTotal), total)
   })
 })

@@ -105,6 +105,7 @@ describe('leases on loopback with a real anvil', () => {
       startLease: renter.sender.startLease.bind(renter.sender),
       renewLease: renter.sender.renewLease.bind(renter.sender),
       endLease: renter.sender.endLease.bind(renter.sender),
+      channelTotal: renter.sender.channelTotal.bind(renter.sender),
       nextTick: async (id: `0x${string}`) => {
         if (allowTicks-- <= 0) return new Promise<never>(() => {})
         return renter.sender.nextTick(id)
@@ -157,6 +158,7 @@ describe('leases on loopback with a real anvil', () => {
       },
       renewLease: renter.sender.renewLease.bind(renter.sender),
       endLease: renter.sender.endLease.bind(renter.sender),
+      channelTotal: renter.sender.channelTotal.bind(renter.sender),
       nextTick: renter.sender.nextTick.bind(renter.sender),
     }
     await assert.rejects(

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { OfferBook, signOffer, verifySignedOffer } from '../../src/market/index.js'
+import { createMarketProvider, OFFER_LIMITS, OfferBook, signOffer, verifySignedOffer } from '../../src/market/index.js'
 import { Offer } from '../../src/market/pb/market.js'
-import { testModel } from './terms.js'
+import { createNode } from '../../src/net/index.js'
+import { testModel, testTerms } from './terms.js'
 
 function specOf(name: string) {
   const { hex: _hex, ...spec } = testModel(name)
@@ -99,5 +100,34 @@ describe('signed offers', () => {
       code: 'OFFER_STALE',
     })
     book.accept(peerId, { ...offer, sequence: 11n })
+  })
+
+  it('from a provider carry every model compute can serve (32 dims), leaving out alone one an offer cannot carry', async () => {
+    const privateKey = await generateKeyPair('Ed25519')
+    const node = await createNode({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const market = createMarketProvider({ node, privateKey }, { onAdvertiseError: () => {} })
+    try {
+      const ofRank = (name: string, rank: number) => ({
+        ...specOf(name),
+        inputs: [{ name: 'x', dtype: 'float32', dims: Array.from({ length: rank }, () => 1n) }],
+      })
+      await market.setTerms(
+        testTerms(5n, [ofRank('rank 20', 20), ofRank('rank 32', 32), ofRank('rank 33', 33), specOf('plain')]),
+      )
+      const verified = await verifySignedOffer(market.currentOffer()!, { expectedPeer: node.peerId })
+      assert.deepEqual(
+        verified.offer.models.map((m) => m.name),
+        ['rank 20', 'rank 32', 'plain'],
+      )
+      // More models than an offer holds: the first 256 are offered, and the offer still verifies.
+      const many = Array.from({ length: OFFER_LIMITS.maxModels + 10 }, (_, i) => specOf(`model ${i}`))
+      await market.setTerms(testTerms(5n, many))
+      const full = await verifySignedOffer(market.currentOffer()!, { expectedPeer: node.peerId })
+      assert.equal(full.offer.models.length, OFFER_LIMITS.maxModels)
+      assert.equal(full.offer.models.at(-1)?.name, `model ${OFFER_LIMITS.maxModels - 1}`)
+    } finally {
+      await market.withdraw()
+      await node.stop()
+    }
   })
 })

@@ -288,6 +288,7 @@ export interface Quote {
   amountPerTick: bigint
   expiresAtMs: bigint
   voucherEveryTicks: number
+  channelTotal: Uint8Array<ArrayBuffer>
 }
 
 export namespace Quote {
@@ -355,6 +356,11 @@ export namespace Quote {
           w.uint32(obj.voucherEveryTicks)
         }
 
+        if ((obj.channelTotal != null && obj.channelTotal.byteLength > 0)) {
+          w.uint32(98)
+          w.bytes(obj.channelTotal)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -370,7 +376,8 @@ export namespace Quote {
           threads: 0,
           amountPerTick: 0n,
           expiresAtMs: 0n,
-          voucherEveryTicks: 0
+          voucherEveryTicks: 0,
+          channelTotal: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -421,6 +428,10 @@ export namespace Quote {
             }
             case 11: {
               obj.voucherEveryTicks = reader.uint32()
+              break
+            }
+            case 12: {
+              obj.channelTotal = reader.bytes()
               break
             }
             default: {
@@ -515,6 +526,13 @@ export namespace Quote {
               }
               break
             }
+            case 12: {
+              yield {
+                field: `${prefix}.channelTotal`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -582,6 +600,11 @@ export namespace Quote {
     value: number
   }
 
+  export interface QuoteChannelTotalFieldEvent {
+    field: '$.channelTotal'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<Quote>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Quote.codec())
   }
@@ -590,7 +613,7 @@ export namespace Quote {
     return decodeMessage(buf, Quote.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Quote>): Generator<QuoteLeaseIdFieldEvent | QuoteRenterPeerIdFieldEvent | QuoteChannelIdFieldEvent | QuotePricePerSecondFieldEvent | QuoteTickIntervalMsFieldEvent | QuoteGraceMsFieldEvent | QuoteMaxSecondsFieldEvent | QuoteThreadsFieldEvent | QuoteAmountPerTickFieldEvent | QuoteExpiresAtMsFieldEvent | QuoteVoucherEveryTicksFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Quote>): Generator<QuoteLeaseIdFieldEvent | QuoteRenterPeerIdFieldEvent | QuoteChannelIdFieldEvent | QuotePricePerSecondFieldEvent | QuoteTickIntervalMsFieldEvent | QuoteGraceMsFieldEvent | QuoteMaxSecondsFieldEvent | QuoteThreadsFieldEvent | QuoteAmountPerTickFieldEvent | QuoteExpiresAtMsFieldEvent | QuoteVoucherEveryTicksFieldEvent | QuoteChannelTotalFieldEvent> {
     return streamMessage(buf, Quote.codec(), opts)
   }
 }

@@ -1079,14 +1079,16 @@ export namespace OfferResponse {
     STATUS_UNSPECIFIED = 'STATUS_UNSPECIFIED',
     OK = 'OK',
     NO_OFFER = 'NO_OFFER',
-    INTERNAL_ERROR = 'INTERNAL_ERROR'
+    INTERNAL_ERROR = 'INTERNAL_ERROR',
+    BUSY = 'BUSY'
   }
 
   enum __StatusValues {
     STATUS_UNSPECIFIED = 0,
     OK = 1,
     NO_OFFER = 2,
-    INTERNAL_ERROR = 3
+    INTERNAL_ERROR = 3,
+    BUSY = 4
   }
 
   export namespace Status {
