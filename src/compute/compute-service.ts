@@ -6,13 +6,16 @@ import { type AdmissionPolicy, freeModePolicy, refuseAllPolicy } from './admissi
 import type { ComputeContext } from './compute-context.js'
 import {
   DEFAULT_JOB_DEADLINE_MS,
+  DEFAULT_MAX_CONCURRENT_TRANSFERS,
   DEFAULT_MAX_INBOUND_STREAMS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_TRANSFERS_PER_PEER,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TRANSFER_IDLE_MS,
   DEFAULT_TRANSFER_TIMEOUT_MS,
   INFER_PROTOCOL,
   MODEL_PROTOCOL,
+  MODEL_REQUEST_TIMEOUT_MS,
 } from './constants.js'
 import { ShuttingDownError } from './errors.js'
 import { InferHandler } from './infer-handler.js'
@@ -50,8 +53,10 @@ export interface ComputeInit extends WorkerPoolInit {
    * requests. Default: workers + maxQueue.
    */
   maxConcurrentRequests?: number
-  /** Model transfers (push or fetch, in or out) at once; more are answered BUSY. Default 4. */
+  /** Model transfers served (pushes received, fetches answered) at once, all peers; more are BUSY. Default 4. */
   maxConcurrentTransfers?: number
+  /** Model transfers served at once to one peer; more are BUSY. Default 1. */
+  maxTransfersPerPeer?: number
   /** Time limit of one model transfer, in ms. Default 10 minutes. */
   transferTimeoutMs?: number
   /** Longest wait for the next model chunk, in ms. Default 30 s. */
@@ -139,8 +144,9 @@ export class ComputeService implements Startable {
       streamIdleMs: init.streamIdleMs ?? 60_000,
     })
     this.models = new ModelTransferHandler(context, {
-      requestTimeoutMs,
-      maxConcurrentTransfers: init.maxConcurrentTransfers ?? 4,
+      requestTimeoutMs: Math.min(requestTimeoutMs, MODEL_REQUEST_TIMEOUT_MS),
+      maxConcurrentTransfers: init.maxConcurrentTransfers ?? DEFAULT_MAX_CONCURRENT_TRANSFERS,
+      maxTransfersPerPeer: Math.max(1, init.maxTransfersPerPeer ?? DEFAULT_MAX_TRANSFERS_PER_PEER),
       transferTimeoutMs: init.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS,
       transferIdleMs: init.transferIdleMs ?? DEFAULT_TRANSFER_IDLE_MS,
     })

@@ -24,6 +24,21 @@ export const MAX_MODEL_CHUNK_BYTES = 1024 * 1024
 /** Largest control frame on the model protocol (ModelRequest, ModelReply). */
 export const MAX_MODEL_CONTROL_BYTES = 4096
 
+/** Model transfers served at once by default, all peers (more are BUSY). */
+export const DEFAULT_MAX_CONCURRENT_TRANSFERS = 4
+
+/** Model transfers served at once by default to one peer (more are BUSY), so one peer cannot take every slot. */
+export const DEFAULT_MAX_TRANSFERS_PER_PEER = 1
+
+/** Longest wait for a ModelRequest frame (a few hundred bytes); it holds no transfer slot meanwhile. */
+export const MODEL_REQUEST_TIMEOUT_MS = 10_000
+
+/**
+ * After a model exchange is answered and our side closed, how long the peer has to close its side before the
+ * stream is reset, so that no peer keeps one of the provider's streams open.
+ */
+export const MODEL_CLOSE_LINGER_MS = 2_000
+
 /** Default time limit for one model transfer. */
 export const DEFAULT_TRANSFER_TIMEOUT_MS = 10 * 60_000
 

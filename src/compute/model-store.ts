@@ -7,11 +7,15 @@ import { dataDirPath } from '../data-dir.js'
 import { HashMismatchError, InvalidInferenceInputError, ModelNotFoundError, TooLargeError } from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
+import { peerText } from './text.js'
 
 const log = logger('parkbench:compute:store')
 
 /** 256 MiB: larger than any model a phone or laptop provider should serve by default. */
 export const DEFAULT_MAX_MODEL_BYTES = 256 * 1024 * 1024
+
+/** Longest display name a model record keeps (peer-provided for pushes): longer ones are cut. */
+export const MAX_MODEL_NAME_CHARS = 200
 
 /** Loads a model file with onnxruntime and returns its signature, or throws InvalidModelError. */
 export type ModelInspector = (path: string, options: AbortOptions) => Promise<ModelSignature>
@@ -180,9 +184,10 @@ export class ModelStore {
       throw new TooLargeError(`Model is ${expected.sizeBytes} bytes; the limit is ${this.maxModelBytes}`)
     }
     await mkdir(this.dir, { recursive: true })
+    const name = peerText(expected.name, MAX_MODEL_NAME_CHARS)
     const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.onnx`)
     const file = await open(tempPath, 'wx')
-    return new ModelWriter(this, file, tempPath, expected, (path, options) => this.inspect(path, options))
+    return new ModelWriter(this, file, tempPath, { ...expected, name }, (path, options) => this.inspect(path, options))
   }
 
   /** @internal Called by ModelWriter once the model file is in place. */
