@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { AbortedError } from '../errors.js'
 import { UnexpectedEndError } from '../net/errors.js'
 import { runAdmitted } from './admission.js'
@@ -75,10 +76,10 @@ export class InferHandler {
             slotFreed = resolve
           })
         }
-        let request: InferRequest
+        let frame: Uint8ArrayList
         const idle = linkSignals([gone.signal, context.stopping], first ? limits.requestTimeoutMs : limits.streamIdleMs)
         try {
-          request = await messages.read(InferRequest, { signal: idle.signal, label: 'Infer request' })
+          frame = await messages.readFrame({ signal: idle.signal, label: 'Infer request' })
         } catch (err) {
           // The client closed its side (the normal end), went away, or idled out: stop reading.
           if (
@@ -89,12 +90,24 @@ export class InferHandler {
           ) {
             break
           }
+          // Oversized, or a length prefix that is no varint: the framing is lost, and with it the stream.
           await send(errorResponse(err as Error, 0))
           break
         } finally {
           idle.clear()
         }
         first = false
+        let request: InferRequest
+        try {
+          request = InferRequest.decode(frame)
+        } catch (err) {
+          // The framing held: only this request is lost, answered under its id when the frame still names one.
+          const failure = new MalformedRequestError(`Infer request does not decode: ${(err as Error).message}`)
+          const id = requestIdOf(frame)
+          await send(errorResponse(failure, id ?? 0))
+          if (id === undefined) break
+          continue
+        }
         if (request.cancel) {
           jobs.get(request.id)?.controller.abort(new AbortedError('Cancelled by the client'))
           continue
@@ -194,4 +207,42 @@ export class InferHandler {
 
 function errorResponse(err: Error, id: number): InferResponse {
   return { status: statusFromError(err), message: err.message, outputs: [], id }
+}
+
+/**
+ * The `id` (field 5) of an InferRequest frame that does not decode, read from its top-level fields alone (a
+ * broken tensor is one length-delimited field, skipped whole), or undefined when the frame names none.
+ */
+export function requestIdOf(frame: Uint8ArrayList): number | undefined {
+  const bytes = frame.subarray()
+  let pos = 0
+  let id: number | undefined
+  const varint = (): bigint => {
+    let value = 0n
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (pos >= bytes.length) throw new RangeError('truncated varint')
+      const byte = bytes[pos++]!
+      value |= BigInt(byte & 0x7f) << shift
+      if ((byte & 0x80) === 0) return value
+    }
+    throw new RangeError('overlong varint')
+  }
+  try {
+    while (pos < bytes.length) {
+      const tag = varint()
+      const wireType = Number(tag & 7n)
+      if (tag >> 3n === 5n && wireType === 0) id = Number(BigInt.asUintN(32, varint()))
+      else if (wireType === 0) varint()
+      else if (wireType === 1) pos += 8
+      else if (wireType === 2) {
+        // Not `pos += Number(varint())`: that adds to pos as it was before the length was read.
+        const length = Number(varint())
+        pos += length
+      } else if (wireType === 5) pos += 4
+      else break
+    }
+  } catch {
+    // What was read before the damage stands.
+  }
+  return id
 }

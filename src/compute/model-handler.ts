@@ -81,7 +81,7 @@ export class ModelTransferHandler {
         reply = {
           status: statusFromError(err),
           message: peerText((err as Error).message),
-          sizeBytes: 0,
+          sizeBytes: 0n,
           alreadyStored: false,
         }
         log('model transfer with %p refused: %s', peer, (err as Error).message)
@@ -163,7 +163,8 @@ export class ModelTransferHandler {
   ): Promise<ModelReply> {
     const { store } = this.context
     const sha256 = Buffer.from(request.sha256).toString('hex')
-    if (request.sizeBytes > store.maxModelBytes) {
+    // Any uint64 decodes (as bigint); one past the limit is refused before it becomes a number.
+    if (request.sizeBytes > BigInt(store.maxModelBytes)) {
       throw new TooLargeError(`Model is ${request.sizeBytes} bytes; the limit is ${store.maxModelBytes}`)
     }
     const sizeBytes = Number(request.sizeBytes)
@@ -172,12 +173,12 @@ export class ModelTransferHandler {
       state.release = this.takeSlot(peer)
       const existing = await store.get(sha256)
       if (existing !== undefined) {
-        return { status: Status.OK, message: '', sizeBytes: existing.sizeBytes, alreadyStored: true }
+        return { status: Status.OK, message: '', sizeBytes: BigInt(existing.sizeBytes), alreadyStored: true }
       }
       // Checks the size limit and the store's room before a single model byte is accepted.
       const writer = await store.createWriter({ sha256, sizeBytes, name: request.name || sha256 })
       try {
-        const ok = { status: Status.OK, message: '', sizeBytes, alreadyStored: false }
+        const ok = { status: Status.OK, message: '', sizeBytes: BigInt(sizeBytes), alreadyStored: false }
         await messages.write(ok, ModelReply, { signal: deadline })
         while (writer.bytesWritten < sizeBytes) {
           const idle = linkSignals([deadline], this.limits.transferIdleMs)
@@ -197,7 +198,7 @@ export class ModelTransferHandler {
         }
         const record = await writer.commit({ signal: deadline })
         log('stored pushed model %s from %p', sha256, peer)
-        return { status: Status.OK, message: '', sizeBytes: record.sizeBytes, alreadyStored: false }
+        return { status: Status.OK, message: '', sizeBytes: BigInt(record.sizeBytes), alreadyStored: false }
       } finally {
         await writer.discard()
       }
@@ -219,7 +220,7 @@ export class ModelTransferHandler {
       const record = await store.require(sha256)
       const file = await open(store.modelPath(sha256), 'r')
       try {
-        const ok = { status: Status.OK, message: '', sizeBytes: record.sizeBytes, alreadyStored: false }
+        const ok = { status: Status.OK, message: '', sizeBytes: BigInt(record.sizeBytes), alreadyStored: false }
         state.streaming = true
         await messages.write(ok, ModelReply, { signal: deadline })
         const buffer = Buffer.alloc(MODEL_CHUNK_BYTES)

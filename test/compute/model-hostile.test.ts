@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { Stream } from '@libp2p/interface'
 import { Tensor } from 'onnxruntime-node'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { ComputeStatus, infer, MODEL_PROTOCOL, pushModel } from '../../src/compute/index.js'
 import { ModelChunk, ModelReply, ModelRequest } from '../../src/compute/pb/compute.js'
 import { createMessageStream, createNode, type MessageStream, type ParkbenchNode } from '../../src/net/index.js'
@@ -78,7 +79,7 @@ describe('model transfer against hostile peers', () => {
     const { stream, messages } = await openRaw(attacker, pair)
     const model = addModel()
     await messages.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: sha(model), sizeBytes: model.byteLength, name: 'x' },
+      { kind: ModelRequest.Kind.PUSH, sha256: sha(model), sizeBytes: BigInt(model.byteLength), name: 'x' },
       ModelRequest,
     )
     assert.equal((await readReply(messages)).status, ComputeStatus.NOT_AUTHORIZED)
@@ -90,7 +91,7 @@ describe('model transfer against hostile peers', () => {
     // The first push is admitted and then stalls after its request: it holds this peer's one slot.
     const first = await openRaw(lessee, pair)
     await first.messages.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: sha(big), sizeBytes: big.byteLength, name: 'first' },
+      { kind: ModelRequest.Kind.PUSH, sha256: sha(big), sizeBytes: BigInt(big.byteLength), name: 'first' },
       ModelRequest,
     )
     assert.equal((await readReply(first.messages)).status, ComputeStatus.OK)
@@ -98,7 +99,7 @@ describe('model transfer against hostile peers', () => {
     const other = identityModel(['int8'])
     const started = Date.now()
     await second.messages.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: sha(other), sizeBytes: other.byteLength, name: 'second' },
+      { kind: ModelRequest.Kind.PUSH, sha256: sha(other), sizeBytes: BigInt(other.byteLength), name: 'second' },
       ModelRequest,
     )
     assert.equal((await readReply(second.messages)).status, ComputeStatus.BUSY)
@@ -127,7 +128,7 @@ describe('model transfer against hostile peers', () => {
     const { stream, messages } = await openRaw(lessee, pair)
     const flood = padModel(identityModel(['uint16']), 24 * 1024 * 1024)
     await messages.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: sha(flood), sizeBytes: 1024 * 1024 + 1000, name: 'flood' },
+      { kind: ModelRequest.Kind.PUSH, sha256: sha(flood), sizeBytes: 1024n * 1024n + 1000n, name: 'flood' },
       ModelRequest,
     )
     assert.equal((await readReply(messages)).status, ComputeStatus.OK)
@@ -146,7 +147,7 @@ describe('model transfer against hostile peers', () => {
     const { stream, messages } = await openRaw(lessee, pair)
     const model = padModel(addModel(), 3 * 1024 * 1024)
     await messages.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: sha(model), sizeBytes: model.byteLength, name: 'big-chunk' },
+      { kind: ModelRequest.Kind.PUSH, sha256: sha(model), sizeBytes: BigInt(model.byteLength), name: 'big-chunk' },
       ModelRequest,
     )
     assert.equal((await readReply(messages)).status, ComputeStatus.OK)
@@ -155,7 +156,7 @@ describe('model transfer against hostile peers', () => {
     stream.abort(new Error('done'))
   })
 
-  it('answers every malformed request with its status: truncated, bad hash length, oversized', async () => {
+  it('answers every malformed request with its status: truncated, bad hash length, oversized, huge size', async () => {
     {
       // A length prefix of 40 and 5 bytes of request, then the client closes its side.
       const { stream, messages } = await openRaw(lessee, pair)
@@ -166,7 +167,7 @@ describe('model transfer against hostile peers', () => {
     {
       const { stream, messages } = await openRaw(lessee, pair)
       await messages.write(
-        { kind: ModelRequest.Kind.FETCH, sha256: new Uint8Array(7), sizeBytes: 0, name: '' },
+        { kind: ModelRequest.Kind.FETCH, sha256: new Uint8Array(7), sizeBytes: 0n, name: '' },
         ModelRequest,
       )
       assert.equal((await readReply(messages)).status, ComputeStatus.MALFORMED_REQUEST)
@@ -177,9 +178,26 @@ describe('model transfer against hostile peers', () => {
       const { stream, messages } = await openRaw(lessee, pair)
       const model = addModel()
       await messages.write(
-        { kind: ModelRequest.Kind.PUSH, sha256: sha(model), sizeBytes: model.byteLength, name: 'n'.repeat(8000) },
+        {
+          kind: ModelRequest.Kind.PUSH,
+          sha256: sha(model),
+          sizeBytes: BigInt(model.byteLength),
+          name: 'n'.repeat(8000),
+        },
         ModelRequest,
       )
+      assert.equal((await readReply(messages)).status, ComputeStatus.TOO_LARGE)
+      stream.abort(new Error('done'))
+    }
+    {
+      // size_bytes = 2^60: a valid uint64, far over any limit.
+      const { stream, messages } = await openRaw(lessee, pair)
+      const request = new Uint8ArrayList(
+        Uint8Array.from([0x08, 0x01, 0x12, 0x20]),
+        sha(addModel()),
+        Uint8Array.from([0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]),
+      ).subarray()
+      await messages.write(request, { encode: (bytes: Uint8Array) => bytes })
       assert.equal((await readReply(messages)).status, ComputeStatus.TOO_LARGE)
       stream.abort(new Error('done'))
     }
