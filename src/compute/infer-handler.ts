@@ -12,6 +12,7 @@ import { createComputeStream } from './frames.js'
 import { InferRequest, InferResponse, Status } from './pb/compute.js'
 import { linkSignals } from './signals.js'
 import { decodeTensor, encodeTensor, tensorBytes } from './tensor.js'
+import { peerText } from './text.js'
 import { validateInferInputs } from './validate-inputs.js'
 import type { NamedTensor } from './worker-messages.js'
 import type { WorkerPool } from './worker-pool.js'
@@ -206,7 +207,7 @@ export class InferHandler {
 }
 
 function errorResponse(err: Error, id: number): InferResponse {
-  return { status: statusFromError(err), message: err.message, outputs: [], id }
+  return { status: statusFromError(err), message: peerText(err.message), outputs: [], id }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Tensor as OrtTensor } from 'onnxruntime-node'
 import { InvalidInferenceInputError } from './errors.js'
 import { DataType, type Tensor as WireTensor } from './pb/compute.js'
+import { quoted } from './text.js'
 
 /**
  * Every element type onnxruntime-node 1.30 can feed and fetch. Its `Tensor.Type` also names int4/uint4, but the
@@ -244,7 +245,7 @@ function wireDims(dims: readonly bigint[], name: string): number[] {
  * request alone.
  */
 export function decodeTensor(wire: WireTensor): TensorData {
-  const name = wire.name === '' ? 'tensor' : `"${wire.name}"`
+  const name = wire.name === '' ? 'tensor' : quoted(wire.name)
   const dtype = wire.dataType == null ? undefined : BY_WIRE.get(wire.dataType)
   if (dtype === undefined) {
     const which = UNFEEDABLE.has(wire.dataType)

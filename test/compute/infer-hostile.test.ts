@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { ComputeStatus, INFER_PROTOCOL, type ModelRecord } from '../../src/compute/index.js'
+import { lpStream } from '@libp2p/utils'
+import { Tensor } from 'onnxruntime-node'
+import { ComputeStatus, INFER_PROTOCOL, infer, type ModelRecord } from '../../src/compute/index.js'
 import { InferResponse } from '../../src/compute/pb/compute.js'
 import { createMessageStream } from '../../src/net/index.js'
 import { type Pair, startPair } from './helpers.js'
@@ -122,5 +124,39 @@ describe('infer against hostile or unusual clients', () => {
       ]),
     ])
     assert.equal(responses.get(1)?.status, ComputeStatus.INVALID_INPUT)
+  })
+
+  it('never echoes invalid UTF-8 or unbounded peer strings in a message', async () => {
+    const strict = new TextDecoder('utf-8', { fatal: true })
+    // A lone surrogate as a client's UTF-8 encoder might write it (CESU-8: ED A0 80), then a long name.
+    const loneSurrogate = [0xed, 0xa0, 0x80]
+    const names = [[0x78, ...loneSurrogate, 0x79], [...Buffer.from('n'.repeat(100_000))]]
+    for (const name of names) {
+      const frame = Uint8Array.from([
+        ...len(1, Buffer.from(add.sha256, 'hex')),
+        ...len(2, [...len(1, name), ...num(2, FLOAT), ...num(3, 1), ...len(4, f32(1))]),
+        ...num(5, 1),
+      ])
+      const stream = await pair.client.dialProtocol(pair.provider.getMultiaddrs(), INFER_PROTOCOL)
+      const lp = lpStream(stream)
+      await lp.write(frame)
+      // Read the raw frame: a strict proto3 parser rejects a string field that is not UTF-8.
+      const raw = (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()
+      await stream.close()
+      const response = InferResponse.decode(raw)
+      assert.equal(response.status, ComputeStatus.INVALID_INPUT)
+      const at = Buffer.from(raw).indexOf(Buffer.from(response.message.slice(0, 8)))
+      assert.ok(at >= 0)
+      const messageBytes = Buffer.byteLength(response.message)
+      assert.doesNotThrow(() => strict.decode(raw.subarray(at, at + messageBytes)), 'message is valid UTF-8')
+      assert.ok(response.message.length <= 1024, `message of ${response.message.length} characters`)
+    }
+    // The provider is fine.
+    const a = new Tensor('float32', new Float32Array(6).fill(1), [2, 3])
+    const { outputs } = await infer(pair.client, pair.provider.getMultiaddrs(), {
+      model: add.sha256,
+      inputs: { a, b: a },
+    })
+    assert.equal((outputs.y!.data as Float32Array)[0], 2)
   })
 })
