@@ -7,6 +7,7 @@ import { dataDirPath } from '../data-dir.js'
 import { HashMismatchError, InvalidInferenceInputError, ModelNotFoundError, TooLargeError } from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
+import { checkOfferable, checkRoom, offerEntryBytes } from './offerable.js'
 import { peerText } from './text.js'
 
 const log = logger('parkbench:compute:store')
@@ -46,6 +47,8 @@ export class ModelStore {
   readonly maxModelBytes: number
   private readonly inspect: ModelInspector
   private readonly records = new Map<string, ModelRecord>()
+  /** Settles when the last commit's final check and store have; commits take turns (the room check is theirs). */
+  private committing: Promise<void> = Promise.resolve()
 
   constructor(init: ModelStoreInit) {
     this.dir = dataDirPath(init.dataDir, 'models')
@@ -169,8 +172,9 @@ export class ModelStore {
 
   /**
    * Start writing a model whose hash and size are announced up front (a model pushed or fetched over the
-   * network). The size limit is checked here, before any byte arrives; `write` refuses bytes past the announced
-   * size; `commit` checks size and hash, has onnxruntime load the model, and only then stores it.
+   * network). The size limit, and that the store has room for one more model in its offer, are checked here,
+   * before any byte arrives; `write` refuses bytes past the announced size; `commit` checks size and hash, has
+   * onnxruntime load the model, checks it against the offer limits, and only then stores it.
    */
   async createWriter(
     expected: { sha256: string; sizeBytes: number; name: string },
@@ -183,6 +187,7 @@ export class ModelStore {
     if (expected.sizeBytes > this.maxModelBytes) {
       throw new TooLargeError(`Model is ${expected.sizeBytes} bytes; the limit is ${this.maxModelBytes}`)
     }
+    if (!(await this.has(expected.sha256))) checkRoom(await this.list())
     await mkdir(this.dir, { recursive: true })
     const name = peerText(expected.name, MAX_MODEL_NAME_CHARS)
     const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.onnx`)
@@ -190,7 +195,34 @@ export class ModelStore {
     return new ModelWriter(this, file, tempPath, { ...expected, name }, (path, options) => this.inspect(path, options))
   }
 
-  /** @internal Called by ModelWriter once the model file is in place. */
+  /**
+   * @internal Called by ModelWriter with a loaded model: check that it fits the offer and that the store still has
+   * room for it (one commit at a time, so two cannot both take the last place), move it in, store its record.
+   */
+  async admit(record: ModelRecord, tempPath: string): Promise<ModelRecord> {
+    checkOfferable(record)
+    const turn = this.committing
+    let done!: () => void
+    this.committing = new Promise((resolve) => {
+      done = resolve
+    })
+    try {
+      await turn
+      const existing = await this.get(record.sha256)
+      if (existing !== undefined) {
+        await rm(tempPath, { force: true })
+        return existing
+      }
+      checkRoom(await this.list(), offerEntryBytes(record))
+      await rename(tempPath, this.modelPath(record.sha256))
+      await this.storeRecord(record)
+      return record
+    } finally {
+      done()
+    }
+  }
+
+  /** @internal Called once the model file is in place. */
   async storeRecord(record: ModelRecord): Promise<void> {
     const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.json`)
     const file = await open(tempPath, 'wx')
@@ -264,7 +296,6 @@ export class ModelWriter {
         return existing
       }
       const signature = await this.inspect(this.tempPath, options)
-      await rename(this.tempPath, this.store.modelPath(actual))
       const record: ModelRecord = {
         sha256: actual,
         name: this.expected.name,
@@ -272,8 +303,7 @@ export class ModelWriter {
         addedAt: new Date().toISOString(),
         ...signature,
       }
-      await this.store.storeRecord(record)
-      return record
+      return await this.store.admit(record, this.tempPath)
     } catch (err) {
       await this.discard()
       throw err
