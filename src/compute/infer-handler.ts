@@ -9,6 +9,7 @@ import type { ComputeContext } from './compute-context.js'
 import { FRAME_OVERHEAD_BYTES } from './constants.js'
 import { BusyError, MalformedRequestError, ShuttingDownError, statusFromError, TooLargeError } from './errors.js'
 import { createComputeStream } from './frames.js'
+import { checkJobFits, estimateJob } from './job-memory.js'
 import { InferRequest, InferResponse, Status } from './pb/compute.js'
 import { linkSignals } from './signals.js'
 import { decodeTensor, encodeTensor, tensorBytes } from './tensor.js'
@@ -173,6 +174,11 @@ export class InferHandler {
       const record = await store.require(sha256)
       const inputs: NamedTensor[] = request.inputs.map((t) => ({ name: t.name, ...decodeTensor(t) }))
       validateInferInputs(record, inputs, request.outputNames)
+      // What can be known of its memory before it runs must fit: the rest is watched while it runs.
+      checkJobFits(estimateJob(record, inputs, request.outputNames), {
+        maxOutputBytes: maxMessageBytes,
+        jobBytes: pool.memory.jobBytes,
+      })
       const deadlineMs = request.deadlineMs > 0 ? Math.min(request.deadlineMs, jobDeadlineMs) : jobDeadlineMs
       const deadline = linkSignals([gone], deadlineMs)
       let result: Awaited<ReturnType<WorkerPool['run']>>
@@ -184,6 +190,7 @@ export class InferHandler {
             sizeBytes: record.sizeBytes,
             inputs,
             outputNames: request.outputNames,
+            maxOutputBytes: maxMessageBytes,
           },
           { signal: deadline.signal },
         )

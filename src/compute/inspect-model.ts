@@ -25,7 +25,13 @@ export function sessionSignature(session: InferenceSession): ModelSignature {
 export async function inspectModel(path: string): Promise<ModelSignature> {
   let session: InferenceSession
   try {
-    session = await InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+    session = await InferenceSession.create(path, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      logSeverityLevel: 4,
+      // What loading allocates (constant folding can build large tensors) goes back to the system afterwards.
+      enableCpuMemArena: false,
+    })
   } catch (err) {
     throw new InvalidModelError(`onnxruntime cannot load the model: ${(err as Error).message}`, { cause: err })
   }
