@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_CONCURRENT_TRANSFERS,
   DEFAULT_MAX_INBOUND_STREAMS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_REQUEST_MEMORY_BYTES,
   DEFAULT_MAX_TRANSFERS_PER_PEER,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TRANSFER_IDLE_MS,
@@ -53,6 +54,12 @@ export interface ComputeInit extends WorkerPoolInit {
    * requests. Default: workers + maxQueue.
    */
   maxConcurrentRequests?: number
+  /**
+   * Bytes of infer request frames decoded and waiting or running at once, all peers: the provider's budget for the
+   * inputs it holds (the workers' is the pool's `memory`). One more is answered BUSY (one is always taken).
+   * Default 512 MiB.
+   */
+  maxRequestMemoryBytes?: number
   /** Model transfers served (pushes received, fetches answered) at once, all peers; more are BUSY. Default 4. */
   maxConcurrentTransfers?: number
   /** Model transfers served at once to one peer; more are BUSY. Default 1. */
@@ -140,6 +147,7 @@ export class ComputeService implements Startable {
       requestTimeoutMs,
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxConcurrentRequests: init.maxConcurrentRequests ?? this.pool.size + this.pool.maxQueue,
+      maxRequestMemoryBytes: init.maxRequestMemoryBytes ?? DEFAULT_MAX_REQUEST_MEMORY_BYTES,
       maxPipelinedRequests: Math.max(1, init.maxPipelinedRequests ?? 16),
       streamIdleMs: init.streamIdleMs ?? 60_000,
     })

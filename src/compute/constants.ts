@@ -9,6 +9,9 @@ export const MODEL_PROTOCOL = protocolId('model', '1.0.0')
 /** Largest infer request or response frame by default: 64 MiB (a 4K RGB float32 image is 100 MB; a 1080p one 25). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
+/** Bytes of infer requests a provider holds (decoded, waiting or running) by default: eight of the largest. */
+export const DEFAULT_MAX_REQUEST_MEMORY_BYTES = 512 * 1024 * 1024
+
 /** Default deadline for one job, queue wait included. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 

@@ -26,6 +26,8 @@ export interface InferLimits {
   requestTimeoutMs: number
   maxMessageBytes: number
   maxConcurrentRequests: number
+  /** Bytes of request frames decoded and waiting or running at once, all peers (at least one is always taken). */
+  maxRequestMemoryBytes: number
   maxPipelinedRequests: number
   streamIdleMs: number
 }
@@ -36,6 +38,7 @@ export interface InferLimits {
  */
 export class InferHandler {
   private activeRequests = 0
+  private requestBytes = 0
 
   constructor(
     private readonly context: ComputeContext,
@@ -123,7 +126,7 @@ export class InferHandler {
         const controller = new AbortController()
         const id = request.id
         const linked = linkSignals([gone.signal, controller.signal])
-        const done = this.answer(request, connection.remotePeer, linked.signal)
+        const done = this.answer(request, frame.byteLength, connection.remotePeer, linked.signal)
           .then((response) => send({ ...response, id }))
           .catch((err: Error) => {
             log('infer answer to %p failed: %s', connection.remotePeer, err.message)
@@ -149,18 +152,28 @@ export class InferHandler {
   }
 
   /** Run one request to its response; never throws (errors become statuses). */
-  private async answer(request: InferRequest, peer: PeerId, signal: AbortSignal): Promise<InferResponse> {
+  private async answer(
+    request: InferRequest,
+    bytes: number,
+    peer: PeerId,
+    signal: AbortSignal,
+  ): Promise<InferResponse> {
     if (!this.context.running) return errorResponse(new ShuttingDownError(), request.id)
     if (this.activeRequests >= this.limits.maxConcurrentRequests) {
       return errorResponse(new BusyError(`${this.activeRequests} requests in progress`), request.id)
     }
+    if (this.requestBytes > 0 && this.requestBytes + bytes > this.limits.maxRequestMemoryBytes) {
+      return errorResponse(new BusyError(`${this.requestBytes} bytes of requests in progress`), request.id)
+    }
     this.activeRequests++
+    this.requestBytes += bytes
     try {
       return await this.serveInfer(request, peer, signal)
     } catch (err) {
       return errorResponse(err as Error, request.id)
     } finally {
       this.activeRequests--
+      this.requestBytes -= bytes
     }
   }
 

@@ -150,4 +150,25 @@ describe('the memory budget: per job and per provider, before and during a run',
     const { outputs } = await infer(pair.client, peer(), { model: outer.sha256, inputs: { x, y } })
     assert.deepEqual([...(outputs.z!.data as Float32Array)], [3, 4, 6, 8])
   })
+
+  it('holds at most maxRequestMemoryBytes of requests at once, all peers: more are BUSY, the rest complete', async () => {
+    const small = await startPair({ workers: 1, maxRequestMemoryBytes: 8 * MiB })
+    try {
+      const record = await small.compute.store.add(matmulModel(48), { name: 'slow' })
+      const n = 512 // 1 MiB a tensor: 2 MiB a request
+      const x = new Tensor('float32', new Float32Array(n * n), [n, n])
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 8 }, () =>
+          infer(small.client, small.provider.getMultiaddrs(), { model: record.sha256, inputs: { a: x, b: x } }),
+        ),
+      )
+      const busy = outcomes.filter((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'BUSY')
+      const ok = outcomes.filter((o) => o.status === 'fulfilled')
+      assert.equal(busy.length + ok.length, 8)
+      assert.ok(busy.length >= 3, `${busy.length} BUSY`)
+      assert.ok(ok.length >= 1)
+    } finally {
+      await small.stop()
+    }
+  })
 })
