@@ -4,7 +4,13 @@ import { basename, join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { dataDirPath } from '../data-dir.js'
-import { HashMismatchError, InvalidInferenceInputError, ModelNotFoundError, TooLargeError } from './errors.js'
+import {
+  HashMismatchError,
+  InvalidInferenceInputError,
+  MalformedRequestError,
+  ModelNotFoundError,
+  TooLargeError,
+} from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
 import { checkOfferable, checkRoom, offerEntryBytes } from './offerable.js'
@@ -180,9 +186,10 @@ export class ModelStore {
     expected: { sha256: string; sizeBytes: number; name: string },
     _options: AbortOptions = {},
   ): Promise<ModelWriter> {
-    if (!isSha256Hex(expected.sha256)) throw new InvalidInferenceInputError(`Not a sha256: ${expected.sha256}`)
+    // A bad field of the request that announced the model.
+    if (!isSha256Hex(expected.sha256)) throw new MalformedRequestError(`Not a sha256: ${expected.sha256}`)
     if (!Number.isSafeInteger(expected.sizeBytes) || expected.sizeBytes <= 0) {
-      throw new InvalidInferenceInputError(`Bad model size ${expected.sizeBytes}`)
+      throw new MalformedRequestError(`Bad model size ${expected.sizeBytes}`)
     }
     if (expected.sizeBytes > this.maxModelBytes) {
       throw new TooLargeError(`Model is ${expected.sizeBytes} bytes; the limit is ${this.maxModelBytes}`)

@@ -159,4 +159,25 @@ describe('infer against hostile or unusual clients', () => {
     })
     assert.equal((outputs.y!.data as Float32Array)[0], 2)
   })
+
+  it('answers an oversized request TOO_LARGE on a long-lived pipelined stream (the answer is not lost to a reset)', async () => {
+    const small = await startPair({ maxMessageBytes: 4 * 1024 * 1024 })
+    try {
+      const model = await small.compute.store.add(addModel())
+      const peer = small.provider.getMultiaddrs()
+      const a = new Tensor('float32', new Float32Array(6).fill(1), [2, 3])
+      const big = new Tensor('float32', new Float32Array(2 * 1024 * 1024), [2 * 1024 * 1024])
+      for (let i = 0; i < 5; i++) {
+        // Traffic on the shared stream first, so its window has grown.
+        await Promise.all(
+          Array.from({ length: 8 }, () => infer(small.client, peer, { model: model.sha256, inputs: { a, b: a } })),
+        )
+        await assert.rejects(infer(small.client, peer, { model: model.sha256, inputs: { a: big, b: big } }), {
+          code: 'TOO_LARGE',
+        })
+      }
+    } finally {
+      await small.stop()
+    }
+  })
 })

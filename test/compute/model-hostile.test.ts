@@ -190,6 +190,16 @@ describe('model transfer against hostile peers', () => {
       stream.abort(new Error('done'))
     }
     {
+      // A push of no bytes at all: a bad field.
+      const { stream, messages } = await openRaw(lessee, pair)
+      await messages.write(
+        { kind: ModelRequest.Kind.PUSH, sha256: sha(identityModel(['bool'])), sizeBytes: 0n, name: '' },
+        ModelRequest,
+      )
+      assert.equal((await readReply(messages)).status, ComputeStatus.MALFORMED_REQUEST)
+      stream.abort(new Error('done'))
+    }
+    {
       // size_bytes = 2^60: a valid uint64, far over any limit.
       const { stream, messages } = await openRaw(lessee, pair)
       const request = new Uint8ArrayList(
