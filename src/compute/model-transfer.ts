@@ -186,8 +186,9 @@ export async function fetchModelInto(
         options.onProgress?.({ phase: 'receiving', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
       }
       options.onProgress?.({ phase: 'verifying', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
-      const record = await writer.commit({ signal })
+      // Every byte is here: close before the (slow) check, so the serving peer is done with its stream.
       await messages.close({ signal })
+      const record = await writer.commit({ signal })
       options.onProgress?.({ phase: 'done', sha256, bytes: record.sizeBytes, totalBytes: record.sizeBytes })
       return record
     } finally {

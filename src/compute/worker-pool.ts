@@ -51,7 +51,10 @@ export interface WorkerPoolInit {
   abortGraceMs?: number
   /** How long `stop()` waits for a worker to finish the run it is in before killing it. Default 10 s. */
   stopTimeoutMs?: number
-  /** V8 heap limits for each worker (as node's `resourceLimits`); a worker over them dies and is replaced. */
+  /**
+   * V8 heap limits for each worker, as node's `resourceLimits` (applied as node flags; `codeRangeSizeMb` is not); a
+   * worker over them dies and is replaced.
+   */
   resourceLimits?: ResourceLimits
 }
 
