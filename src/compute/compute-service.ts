@@ -24,7 +24,8 @@ import { ModelTransferHandler } from './model-handler.js'
 import type { ModelRecord } from './model-record.js'
 import { ModelStore } from './model-store.js'
 import { fetchModelInto, type TransferProgress } from './model-transfer.js'
-import { WorkerPool, type WorkerPoolInit } from './worker-pool.js'
+import { WorkerPool } from './worker-pool.js'
+import type { WorkerPoolInit } from './worker-pool-types.js'
 
 const log = logger('parkbench:compute')
 

@@ -119,4 +119,5 @@ export {
   toOrtTensor,
   toTensorData,
 } from './tensor.js'
-export { type PoolJob, type PoolResult, type PoolStats, WorkerPool, type WorkerPoolInit } from './worker-pool.js'
+export { WorkerPool } from './worker-pool.js'
+export type { PoolJob, PoolResult, PoolStats, WorkerPoolInit } from './worker-pool-types.js'

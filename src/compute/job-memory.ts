@@ -3,6 +3,7 @@ import { TooLargeError } from './errors.js'
 import type { ModelRecord } from './model-record.js'
 import { DTYPES, isTensorDtype, tensorBytes } from './tensor.js'
 import type { NamedTensor } from './worker-messages.js'
+import { residentBytes } from './worker-process.js'
 
 /**
  * Room each worker process gets for itself whatever its jobs: node, V8 and onnxruntime's own data (measured: 110-190
@@ -106,5 +107,46 @@ export function checkJobFits(estimate: JobEstimate, limits: { maxOutputBytes: nu
     throw new TooLargeError(
       `The job needs at least ${needed} bytes of memory; the per-job budget is ${limits.jobBytes}`,
     )
+  }
+}
+
+/** How often the memory of busy workers is sampled (Linux). */
+export const MEMORY_SAMPLE_MS = 10
+
+/**
+ * Samples the resident memory of busy workers every {@link MEMORY_SAMPLE_MS} while any job runs (Linux, from
+ * /proc): `check` is given, for each, a function that says why a worker is over its budget (the job's growth since
+ * its run began over `jobBytes`, or the worker over `workerBytes`), or undefined. The kernel's limit stops an
+ * allocation past the worker's limit at once; this catches a job that grows page by page past its own.
+ */
+export class MemoryWatch {
+  private timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(
+    private readonly budget: MemoryBudget,
+    private readonly check: (
+      why: (pid: number | undefined, jobBaseBytes: number | undefined) => string | undefined,
+    ) => void,
+  ) {}
+
+  /** Start sampling while some worker is busy, stop when none is. */
+  busy(any: boolean): void {
+    if (any && this.timer === undefined && process.platform === 'linux') {
+      this.timer = setInterval(() => this.check((pid, base) => this.over(pid, base)), MEMORY_SAMPLE_MS)
+      this.timer.unref()
+    } else if (!any && this.timer !== undefined) {
+      clearInterval(this.timer)
+      this.timer = undefined
+    }
+  }
+
+  private over(pid: number | undefined, jobBaseBytes: number | undefined): string | undefined {
+    const rss = residentBytes(pid)
+    if (rss === undefined) return undefined
+    const { jobBytes, workerBytes } = this.budget
+    const jobUse = jobBaseBytes === undefined ? 0 : rss - jobBaseBytes
+    if (jobUse > jobBytes) return `the job took ${jobUse >> 20} MiB, over its budget of ${jobBytes >> 20} MiB`
+    if (rss > workerBytes) return `the worker holds ${rss >> 20} MiB, over its limit of ${workerBytes >> 20} MiB`
+    return undefined
   }
 }

@@ -14,84 +14,12 @@ import {
   WorkerCrashedError,
 } from './errors.js'
 import type { ModelSignature } from './inspect-model.js'
-import { type MemoryBudget, memoryBudget } from './job-memory.js'
-import type { FromWorker, NamedTensor, ToWorker, WorkerFailure, WorkerInit } from './worker-messages.js'
-import { residentBytes, spawnWorkerProcess } from './worker-process.js'
+import { type MemoryBudget, MemoryWatch, memoryBudget } from './job-memory.js'
+import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js'
+import type { PoolJob, PoolResult, PoolStats, WorkerPoolInit } from './worker-pool-types.js'
+import { residentBytes, spawnWorkerProcess, workerError } from './worker-process.js'
 
 const log = logger('parkbench:compute:pool')
-
-export interface WorkerPoolInit {
-  /**
-   * Worker processes, each running one job at a time. Default: one per two cores (at least 1), which with the default
-   * intra-op threads fills the machine without oversubscribing it.
-   */
-  workers?: number
-  /**
-   * onnxruntime intra-op threads per session. Default: the cores divided among the workers (2 on most machines).
-   * Measured on 2 cores: one worker with 2 threads halved ResNet-50 latency at concurrency 1 compared with two
-   * single-thread workers, and matched them at concurrency 8 (bench-results/compute.json).
-   */
-  intraOpThreads?: number
-  /** Jobs waiting for a worker at most; one more is refused with BusyError. Default 64. */
-  maxQueue?: number
-  /** Bytes of loaded sessions across all workers (split evenly between them). Default 1 GiB. */
-  sessionMemoryBytes?: number
-  /**
-   * The most memory one job may take above its worker's when it starts running: inputs, intermediate tensors,
-   * outputs. A job whose known sizes exceed it is refused before it runs, and one that grows past it while running
-   * has its worker killed (TOO_LARGE; the worker is replaced). Each worker process is capped by the kernel at
-   * 512 MiB + twice its share of `sessionMemoryBytes` + this (Linux). Default 1 GiB, or a quarter of the RAM
-   * divided among the workers if less. See {@link MemoryBudget}.
-   */
-  jobMemoryBytes?: number
-  /**
-   * After a running job is aborted, how long its worker may keep running it before the pool kills it and starts a
-   * fresh one (onnxruntime cannot interrupt a run; a worker process can be killed at any time). Default 2000 ms.
-   */
-  abortGraceMs?: number
-  /** How long `stop()` waits for a worker to finish the run it is in before killing it. Default 10 s. */
-  stopTimeoutMs?: number
-  /**
-   * V8 heap limits for each worker, as node's `resourceLimits` (applied as node flags; `codeRangeSizeMb` is not); a
-   * worker over them dies and is replaced.
-   */
-  resourceLimits?: ResourceLimits
-}
-
-/** One inference job for the pool. Inputs must already be checked against the model's signature. */
-export interface PoolJob {
-  sha256: string
-  /** The model file. */
-  path: string
-  sizeBytes: number
-  inputs: NamedTensor[]
-  /** Outputs wanted; empty for all. */
-  outputNames: string[]
-  /** Outputs larger than this in all fail the job (TOO_LARGE) inside the worker. Default: no limit. */
-  maxOutputBytes?: number
-}
-
-export interface PoolResult {
-  outputs: NamedTensor[]
-  /** Time waiting for a worker. */
-  queueMs: number
-  /** Time in `session.run()`. */
-  runMs: number
-  /** Time loading the session, 0 when it was cached. */
-  loadMs: number
-}
-
-export interface PoolStats {
-  workers: number
-  busy: number
-  queued: number
-  completed: number
-  failed: number
-  crashed: number
-  refused: number
-  /** Jobs failed for memory: an allocation refused by the worker's limit, or killed past the job budget. */
-  outOfMemory: number
-}
 
 interface PendingJob {
   id: number
@@ -119,9 +47,6 @@ interface PoolWorker {
   retired: boolean
   exited: boolean
 }
-
-/** How often the memory of busy workers is sampled (Linux). */
-const MEMORY_SAMPLE_MS = 10
 
 /** Map an abort reason onto the error the job fails with. */
 export function abortError(signal: AbortSignal): Error {
@@ -155,7 +80,8 @@ export class WorkerPool {
   private nextId = 1
   private running = false
   private readonly counters = { completed: 0, failed: 0, crashed: 0, refused: 0, outOfMemory: 0 }
-  private memoryTimer: ReturnType<typeof setInterval> | undefined
+  /** Kills a worker whose job grows past the budget (see {@link MemoryWatch}). */
+  private readonly memoryWatch: MemoryWatch
 
   constructor(init: WorkerPoolInit = {}) {
     const cores = availableParallelism()
@@ -167,6 +93,16 @@ export class WorkerPool {
       workers: this.size,
       sessionMemoryBytes: this.sessionMemoryBytes,
       ...(init.jobMemoryBytes === undefined ? {} : { jobMemoryBytes: init.jobMemoryBytes }),
+    })
+    this.memoryWatch = new MemoryWatch(this.memory, (why) => {
+      for (const w of this.workers) {
+        if (w.job === undefined || w.retired) continue
+        const over = why(w.process.pid, w.jobBaseBytes)
+        if (over === undefined) continue
+        log.error('worker %d: %s; killing it', w.process.pid, over)
+        this.counters.outOfMemory++
+        this.replace(w, new TooLargeError(`The job used more memory than it may: ${over}`))
+      }
     })
     this.abortGraceMs = init.abortGraceMs ?? 2000
     this.stopTimeoutMs = init.stopTimeoutMs ?? 10_000
@@ -216,7 +152,7 @@ export class WorkerPool {
       await Promise.allSettled([...this.retiring].map((w) => this.kill(w)))
     }
     this.retiring.clear()
-    this.watchMemory()
+    this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
   }
 
   get stats(): PoolStats {
@@ -347,39 +283,7 @@ export class WorkerPool {
         if (err != null) log('could not send a job to worker %d: %s', worker.process.pid, err.message)
       })
     }
-    this.watchMemory()
-  }
-
-  /** Sample busy workers' memory while any runs a job (the job budget is enforced there, between kernel limits). */
-  private watchMemory(): void {
-    const busy = [...this.workers].some((w) => w.job !== undefined)
-    if (busy && this.memoryTimer === undefined && process.platform === 'linux') {
-      this.memoryTimer = setInterval(() => this.checkMemory(), MEMORY_SAMPLE_MS)
-      this.memoryTimer.unref()
-    } else if (!busy && this.memoryTimer !== undefined) {
-      clearInterval(this.memoryTimer)
-      this.memoryTimer = undefined
-    }
-  }
-
-  private checkMemory(): void {
-    const { jobBytes, workerBytes } = this.memory
-    for (const w of this.workers) {
-      if (w.job === undefined || w.retired) continue
-      const rss = residentBytes(w.process.pid)
-      if (rss === undefined) continue
-      const jobUse = w.jobBaseBytes === undefined ? 0 : rss - w.jobBaseBytes
-      if (jobUse > jobBytes || rss > workerBytes) {
-        const why =
-          jobUse > jobBytes
-            ? `the job took ${jobUse >> 20} MiB, over its budget of ${jobBytes >> 20} MiB`
-            : `the worker holds ${rss >> 20} MiB, over its limit of ${workerBytes >> 20} MiB`
-        log.error('worker %d: %s; killing it', w.process.pid, why)
-        this.counters.outOfMemory++
-        this.replace(w, new TooLargeError(`The job used more memory than it may: ${why}`))
-      }
-    }
-    this.watchMemory()
+    this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
   }
 
   /** Kill a worker now, failing its job with `err`, and start another in its place. */
@@ -393,7 +297,7 @@ export class WorkerPool {
     this.retiring.add(entry)
     void this.kill(entry)
     if (this.running) void this.spawn()
-    this.watchMemory()
+    this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
   }
 
   private kill(entry: PoolWorker): Promise<void> {
@@ -487,21 +391,5 @@ export class WorkerPool {
       })
     }
     return exited
-  }
-}
-
-/** The error a job fails with when its worker reports `failure`. */
-function workerError(failure: WorkerFailure, message: string, memory: MemoryBudget): Error {
-  switch (failure) {
-    case 'INVALID_MODEL':
-      return new InvalidModelError(message)
-    case 'TOO_LARGE':
-      return new TooLargeError(message)
-    case 'OUT_OF_MEMORY':
-      return new TooLargeError(
-        `The job needed more memory than its worker may hold (${memory.workerBytes >> 20} MiB; ${memory.jobBytes >> 20} MiB per job): ${message}`,
-      )
-    default:
-      return new InferenceFailedError(message)
   }
 }

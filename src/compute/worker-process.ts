@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { ResourceLimits } from 'node:worker_threads'
 import { logger } from '@libp2p/logger'
-import type { WorkerInit } from './worker-messages.js'
+import { InferenceFailedError, InvalidModelError, TooLargeError } from './errors.js'
+import type { MemoryBudget } from './job-memory.js'
+import type { WorkerFailure, WorkerInit } from './worker-messages.js'
 
 const log = logger('parkbench:compute:worker')
 
@@ -12,8 +14,11 @@ const WORKER_SCRIPT = fileURLToPath(new URL('./inference-worker.js', import.meta
 /** The environment variable a worker reads its {@link WorkerInit} from. */
 export const WORKER_INIT_ENV = 'PARKBENCH_WORKER_INIT'
 
-/** Whether this platform enforces a process's data segment limit on every allocation (mmap included). */
-const KERNEL_MEMORY_LIMIT = process.platform === 'linux'
+/**
+ * Whether this platform enforces a process's data segment limit on every allocation (mmap included), and there
+ * is a shell to set it with.
+ */
+const KERNEL_MEMORY_LIMIT = process.platform === 'linux' && existsSync('/bin/sh')
 
 /** node's flags for the V8 limits a worker thread would have taken as `resourceLimits`. */
 function v8Flags(limits: ResourceLimits | undefined): string[] {
@@ -80,5 +85,21 @@ export function residentBytes(pid: number | undefined): number | undefined {
     return match === null ? undefined : Number(match[1]) * 1024
   } catch {
     return undefined
+  }
+}
+
+/** The error a job fails with when its worker reports `failure`. */
+export function workerError(failure: WorkerFailure, message: string, memory: MemoryBudget): Error {
+  switch (failure) {
+    case 'INVALID_MODEL':
+      return new InvalidModelError(message)
+    case 'TOO_LARGE':
+      return new TooLargeError(message)
+    case 'OUT_OF_MEMORY':
+      return new TooLargeError(
+        `The job needed more memory than its worker may hold (${memory.workerBytes >> 20} MiB; ${memory.jobBytes >> 20} MiB per job): ${message}`,
+      )
+    default:
+      return new InferenceFailedError(message)
   }
 }
