@@ -1,5 +1,6 @@
 import { ModelStore } from '../compute/model-store.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import { OFFER_CATALOG } from '../market/offerable.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
@@ -26,7 +27,12 @@ const addCommand: Command = {
     }
     const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
     const maxModelBytes = integerFlag(args, 'max-bytes')
-    const store = new ModelStore({ dataDir, ...(maxModelBytes === undefined ? {} : { maxModelBytes }) })
+    // What the daemon will list in its offer: the offer's limits apply here too.
+    const store = new ModelStore({
+      dataDir,
+      catalog: OFFER_CATALOG,
+      ...(maxModelBytes === undefined ? {} : { maxModelBytes }),
+    })
     const name = stringFlag(args, 'name')
     const record = await store.add(file, name === undefined ? {} : { name }, { signal: io.signal })
     if (args.values.json === true) {

@@ -6,21 +6,26 @@ import { type AdmissionPolicy, freeModePolicy, refuseAllPolicy } from './admissi
 import type { ComputeContext } from './compute-context.js'
 import {
   DEFAULT_JOB_DEADLINE_MS,
+  DEFAULT_MAX_CONCURRENT_TRANSFERS,
   DEFAULT_MAX_INBOUND_STREAMS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_REQUEST_MEMORY_BYTES,
+  DEFAULT_MAX_TRANSFERS_PER_PEER,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TRANSFER_IDLE_MS,
   DEFAULT_TRANSFER_TIMEOUT_MS,
   INFER_PROTOCOL,
   MODEL_PROTOCOL,
+  MODEL_REQUEST_TIMEOUT_MS,
 } from './constants.js'
 import { ShuttingDownError } from './errors.js'
 import { InferHandler } from './infer-handler.js'
 import { ModelTransferHandler } from './model-handler.js'
 import type { ModelRecord } from './model-record.js'
-import { ModelStore } from './model-store.js'
+import { type ModelCatalogPolicy, ModelStore } from './model-store.js'
 import { fetchModelInto, type TransferProgress } from './model-transfer.js'
-import { WorkerPool, type WorkerPoolInit } from './worker-pool.js'
+import { WorkerPool } from './worker-pool.js'
+import type { WorkerPoolInit } from './worker-pool-types.js'
 
 const log = logger('parkbench:compute')
 
@@ -50,8 +55,16 @@ export interface ComputeInit extends WorkerPoolInit {
    * requests. Default: workers + maxQueue.
    */
   maxConcurrentRequests?: number
-  /** Model transfers (push or fetch, in or out) at once; more are answered BUSY. Default 4. */
+  /**
+   * Bytes of infer request frames decoded and waiting or running at once, all peers: the provider's budget for the
+   * inputs it holds (the workers' is the pool's `memory`). One more is answered BUSY (one is always taken).
+   * Default 512 MiB.
+   */
+  maxRequestMemoryBytes?: number
+  /** Model transfers served (pushes received, fetches answered) at once, all peers; more are BUSY. Default 4. */
   maxConcurrentTransfers?: number
+  /** Model transfers served at once to one peer; more are BUSY. Default 1. */
+  maxTransfersPerPeer?: number
   /** Time limit of one model transfer, in ms. Default 10 minutes. */
   transferTimeoutMs?: number
   /** Longest wait for the next model chunk, in ms. Default 30 s. */
@@ -60,6 +73,8 @@ export interface ComputeInit extends WorkerPoolInit {
   freeMode?: boolean
   /** The admission hook; see {@link AdmissionPolicy}. */
   admit?: AdmissionPolicy
+  /** Limits on the models the store may hold (a provider: what its offer can list). Default: none. */
+  catalog?: ModelCatalogPolicy
   /**
    * The model store and worker pool to serve from, when the caller built them first (the daemon does: its lease
    * provider checks models against the same store). Default: made from this init.
@@ -82,12 +97,13 @@ export interface ComputeStorage {
  * const compute = createCompute(node, { dataDir, storage, admit: leases.admit })
  */
 export function createComputeStorage(
-  init: Pick<ComputeInit, 'dataDir' | 'maxModelBytes'> & WorkerPoolInit,
+  init: Pick<ComputeInit, 'dataDir' | 'maxModelBytes' | 'catalog'> & WorkerPoolInit,
 ): ComputeStorage {
   const pool = new WorkerPool(init)
   const store = new ModelStore({
     dataDir: init.dataDir,
     ...(init.maxModelBytes === undefined ? {} : { maxModelBytes: init.maxModelBytes }),
+    ...(init.catalog === undefined ? {} : { catalog: init.catalog }),
     inspect: (path, options) => pool.inspect(path, options),
   })
   return { store, pool }
@@ -135,12 +151,14 @@ export class ComputeService implements Startable {
       requestTimeoutMs,
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxConcurrentRequests: init.maxConcurrentRequests ?? this.pool.size + this.pool.maxQueue,
+      maxRequestMemoryBytes: init.maxRequestMemoryBytes ?? DEFAULT_MAX_REQUEST_MEMORY_BYTES,
       maxPipelinedRequests: Math.max(1, init.maxPipelinedRequests ?? 16),
       streamIdleMs: init.streamIdleMs ?? 60_000,
     })
     this.models = new ModelTransferHandler(context, {
-      requestTimeoutMs,
-      maxConcurrentTransfers: init.maxConcurrentTransfers ?? 4,
+      requestTimeoutMs: Math.min(requestTimeoutMs, MODEL_REQUEST_TIMEOUT_MS),
+      maxConcurrentTransfers: init.maxConcurrentTransfers ?? DEFAULT_MAX_CONCURRENT_TRANSFERS,
+      maxTransfersPerPeer: Math.max(1, init.maxTransfersPerPeer ?? DEFAULT_MAX_TRANSFERS_PER_PEER),
       transferTimeoutMs: init.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS,
       transferIdleMs: init.transferIdleMs ?? DEFAULT_TRANSFER_IDLE_MS,
     })

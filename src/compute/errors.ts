@@ -64,7 +64,7 @@ export class DeadlineExceededError extends ComputeError {
   }
 }
 
-/** The worker thread running the job died. The pool replaced it; the job is not retried. */
+/** The worker process running the job died. The pool replaced it; the job is not retried. */
 export class WorkerCrashedError extends ComputeError {
   static override name = 'WorkerCrashedError'
   constructor(message = 'The worker running the job crashed', options: ErrorOptions = {}) {

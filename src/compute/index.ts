@@ -3,7 +3,8 @@
  *
  * ONNX inference for peers. Models are addressed by the sha256 of their bytes and kept in the data dir; a provider
  * serves `/parkbench/infer/1.0.0` (named tensors in, named tensors out) and `/parkbench/model/1.0.0` (model push
- * and fetch), running onnxruntime in worker threads so its event loop stays free.
+ * and fetch), running onnxruntime in worker processes so its event loop stays free and a job's memory is capped
+ * (see `MemoryBudget`).
  *
  * Provider:
  * ```ts
@@ -71,11 +72,21 @@ export {
 } from './infer-client.js'
 export { InferHandler, type InferLimits } from './infer-handler.js'
 export { inspectModel, type ModelSignature } from './inspect-model.js'
+export {
+  checkJobFits,
+  DEFAULT_JOB_MEMORY_BYTES,
+  estimateJob,
+  type JobEstimate,
+  type MemoryBudget,
+  memoryBudget,
+  WORKER_BASE_BYTES,
+} from './job-memory.js'
 export { ModelTransferHandler, type ModelTransferLimits } from './model-handler.js'
 export type { ModelRecord, TensorSpec } from './model-record.js'
 export {
   DEFAULT_MAX_MODEL_BYTES,
   isSha256Hex,
+  type ModelCatalogPolicy,
   type ModelInspector,
   ModelStore,
   type ModelStoreInit,
@@ -108,4 +119,5 @@ export {
   toOrtTensor,
   toTensorData,
 } from './tensor.js'
-export { type PoolJob, type PoolResult, type PoolStats, WorkerPool, type WorkerPoolInit } from './worker-pool.js'
+export { WorkerPool } from './worker-pool.js'
+export type { PoolJob, PoolResult, PoolStats, WorkerPoolInit } from './worker-pool-types.js'

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { AbortedError } from '../errors.js'
 import { UnexpectedEndError } from '../net/errors.js'
 import { runAdmitted } from './admission.js'
@@ -8,9 +9,11 @@ import type { ComputeContext } from './compute-context.js'
 import { FRAME_OVERHEAD_BYTES } from './constants.js'
 import { BusyError, MalformedRequestError, ShuttingDownError, statusFromError, TooLargeError } from './errors.js'
 import { createComputeStream } from './frames.js'
+import { checkJobFits, estimateJob } from './job-memory.js'
 import { InferRequest, InferResponse, Status } from './pb/compute.js'
 import { linkSignals } from './signals.js'
 import { decodeTensor, encodeTensor, tensorBytes } from './tensor.js'
+import { peerText } from './text.js'
 import { validateInferInputs } from './validate-inputs.js'
 import type { NamedTensor } from './worker-messages.js'
 import type { WorkerPool } from './worker-pool.js'
@@ -23,6 +26,8 @@ export interface InferLimits {
   requestTimeoutMs: number
   maxMessageBytes: number
   maxConcurrentRequests: number
+  /** Bytes of request frames decoded and waiting or running at once, all peers (at least one is always taken). */
+  maxRequestMemoryBytes: number
   maxPipelinedRequests: number
   streamIdleMs: number
 }
@@ -33,6 +38,7 @@ export interface InferLimits {
  */
 export class InferHandler {
   private activeRequests = 0
+  private requestBytes = 0
 
   constructor(
     private readonly context: ComputeContext,
@@ -75,10 +81,10 @@ export class InferHandler {
             slotFreed = resolve
           })
         }
-        let request: InferRequest
+        let frame: Uint8ArrayList
         const idle = linkSignals([gone.signal, context.stopping], first ? limits.requestTimeoutMs : limits.streamIdleMs)
         try {
-          request = await messages.read(InferRequest, { signal: idle.signal, label: 'Infer request' })
+          frame = await messages.readFrame({ signal: idle.signal, label: 'Infer request' })
         } catch (err) {
           // The client closed its side (the normal end), went away, or idled out: stop reading.
           if (
@@ -89,12 +95,24 @@ export class InferHandler {
           ) {
             break
           }
+          // Oversized, or a length prefix that is no varint: the framing is lost, and with it the stream.
           await send(errorResponse(err as Error, 0))
           break
         } finally {
           idle.clear()
         }
         first = false
+        let request: InferRequest
+        try {
+          request = InferRequest.decode(frame)
+        } catch (err) {
+          // The framing held: only this request is lost, answered under its id when the frame still names one.
+          const failure = new MalformedRequestError(`Infer request does not decode: ${(err as Error).message}`)
+          const id = requestIdOf(frame)
+          await send(errorResponse(failure, id ?? 0))
+          if (id === undefined) break
+          continue
+        }
         if (request.cancel) {
           jobs.get(request.id)?.controller.abort(new AbortedError('Cancelled by the client'))
           continue
@@ -108,7 +126,7 @@ export class InferHandler {
         const controller = new AbortController()
         const id = request.id
         const linked = linkSignals([gone.signal, controller.signal])
-        const done = this.answer(request, connection.remotePeer, linked.signal)
+        const done = this.answer(request, frame.byteLength, connection.remotePeer, linked.signal)
           .then((response) => send({ ...response, id }))
           .catch((err: Error) => {
             log('infer answer to %p failed: %s', connection.remotePeer, err.message)
@@ -134,18 +152,28 @@ export class InferHandler {
   }
 
   /** Run one request to its response; never throws (errors become statuses). */
-  private async answer(request: InferRequest, peer: PeerId, signal: AbortSignal): Promise<InferResponse> {
+  private async answer(
+    request: InferRequest,
+    bytes: number,
+    peer: PeerId,
+    signal: AbortSignal,
+  ): Promise<InferResponse> {
     if (!this.context.running) return errorResponse(new ShuttingDownError(), request.id)
     if (this.activeRequests >= this.limits.maxConcurrentRequests) {
       return errorResponse(new BusyError(`${this.activeRequests} requests in progress`), request.id)
     }
+    if (this.requestBytes > 0 && this.requestBytes + bytes > this.limits.maxRequestMemoryBytes) {
+      return errorResponse(new BusyError(`${this.requestBytes} bytes of requests in progress`), request.id)
+    }
     this.activeRequests++
+    this.requestBytes += bytes
     try {
       return await this.serveInfer(request, peer, signal)
     } catch (err) {
       return errorResponse(err as Error, request.id)
     } finally {
       this.activeRequests--
+      this.requestBytes -= bytes
     }
   }
 
@@ -159,6 +187,11 @@ export class InferHandler {
       const record = await store.require(sha256)
       const inputs: NamedTensor[] = request.inputs.map((t) => ({ name: t.name, ...decodeTensor(t) }))
       validateInferInputs(record, inputs, request.outputNames)
+      // What can be known of its memory before it runs must fit: the rest is watched while it runs.
+      checkJobFits(estimateJob(record, inputs, request.outputNames), {
+        maxOutputBytes: maxMessageBytes,
+        jobBytes: pool.memory.jobBytes,
+      })
       const deadlineMs = request.deadlineMs > 0 ? Math.min(request.deadlineMs, jobDeadlineMs) : jobDeadlineMs
       const deadline = linkSignals([gone], deadlineMs)
       let result: Awaited<ReturnType<WorkerPool['run']>>
@@ -170,6 +203,7 @@ export class InferHandler {
             sizeBytes: record.sizeBytes,
             inputs,
             outputNames: request.outputNames,
+            maxOutputBytes: maxMessageBytes,
           },
           { signal: deadline.signal },
         )
@@ -193,5 +227,43 @@ export class InferHandler {
 }
 
 function errorResponse(err: Error, id: number): InferResponse {
-  return { status: statusFromError(err), message: err.message, outputs: [], id }
+  return { status: statusFromError(err), message: peerText(err.message), outputs: [], id }
+}
+
+/**
+ * The `id` (field 5) of an InferRequest frame that does not decode, read from its top-level fields alone (a
+ * broken tensor is one length-delimited field, skipped whole), or undefined when the frame names none.
+ */
+export function requestIdOf(frame: Uint8ArrayList): number | undefined {
+  const bytes = frame.subarray()
+  let pos = 0
+  let id: number | undefined
+  const varint = (): bigint => {
+    let value = 0n
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (pos >= bytes.length) throw new RangeError('truncated varint')
+      const byte = bytes[pos++]!
+      value |= BigInt(byte & 0x7f) << shift
+      if ((byte & 0x80) === 0) return value
+    }
+    throw new RangeError('overlong varint')
+  }
+  try {
+    while (pos < bytes.length) {
+      const tag = varint()
+      const wireType = Number(tag & 7n)
+      if (tag >> 3n === 5n && wireType === 0) id = Number(BigInt.asUintN(32, varint()))
+      else if (wireType === 0) varint()
+      else if (wireType === 1) pos += 8
+      else if (wireType === 2) {
+        // Not `pos += Number(varint())`: that adds to pos as it was before the length was read.
+        const length = Number(varint())
+        pos += length
+      } else if (wireType === 5) pos += 4
+      else break
+    }
+  } catch {
+    // What was read before the damage stands.
+  }
+  return id
 }

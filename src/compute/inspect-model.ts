@@ -25,7 +25,13 @@ export function sessionSignature(session: InferenceSession): ModelSignature {
 export async function inspectModel(model: string | Uint8Array): Promise<ModelSignature> {
   let session: InferenceSession
   try {
-    const options = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 } as const
+    const options = {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      logSeverityLevel: 4,
+      // What loading allocates (constant folding can build large tensors) goes back to the system afterwards.
+      enableCpuMemArena: false,
+    } as const
     session =
       typeof model === 'string'
         ? await InferenceSession.create(model, options)

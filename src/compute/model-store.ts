@@ -4,14 +4,24 @@ import { basename, join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { dataDirPath } from '../data-dir.js'
-import { HashMismatchError, InvalidInferenceInputError, ModelNotFoundError, TooLargeError } from './errors.js'
+import {
+  HashMismatchError,
+  InvalidInferenceInputError,
+  MalformedRequestError,
+  ModelNotFoundError,
+  TooLargeError,
+} from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
+import { peerText } from './text.js'
 
 const log = logger('parkbench:compute:store')
 
 /** 256 MiB: larger than any model a phone or laptop provider should serve by default. */
 export const DEFAULT_MAX_MODEL_BYTES = 256 * 1024 * 1024
+
+/** Longest display name a model record keeps (peer-provided for pushes): longer ones are cut. */
+export const MAX_MODEL_NAME_CHARS = 200
 
 /** Loads a model file with onnxruntime and returns its signature, or throws InvalidModelError. */
 export type ModelInspector = (path: string, options: AbortOptions) => Promise<ModelSignature>
@@ -23,6 +33,19 @@ export interface ModelStoreInit {
   maxModelBytes?: number
   /** How a new model is checked. Default: onnxruntime in the calling thread; the service passes its worker pool. */
   inspect?: ModelInspector
+  /**
+   * What the store may hold beyond loading in onnxruntime: a provider holds only what its offer can list (the
+   * market's OFFER_CATALOG, given by the daemon and `parkbench model add`). Default: no further limit.
+   */
+  catalog?: ModelCatalogPolicy
+}
+
+/** Limits on the models a store may hold, checked before a model is stored. */
+export interface ModelCatalogPolicy {
+  /** Throws a typed error (e.g. InvalidModelError) when a model cannot be held. */
+  checkModel(model: ModelRecord): void
+  /** Throws (e.g. TooLargeError) when the store has no room for one more model (`model`, when known). */
+  checkRoom(stored: readonly ModelRecord[], model?: ModelRecord): void
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
@@ -41,12 +64,16 @@ export class ModelStore {
   readonly dir: string
   readonly maxModelBytes: number
   private readonly inspect: ModelInspector
+  private readonly catalog: ModelCatalogPolicy | undefined
   private readonly records = new Map<string, ModelRecord>()
+  /** Settles when the last commit's final check and store have; commits take turns (the room check is theirs). */
+  private committing: Promise<void> = Promise.resolve()
 
   constructor(init: ModelStoreInit) {
     this.dir = dataDirPath(init.dataDir, 'models')
     this.maxModelBytes = init.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES
     this.inspect = init.inspect ?? ((path) => inspectModel(path))
+    this.catalog = init.catalog
   }
 
   /** Path of a stored model's .onnx file (whether or not it exists). */
@@ -165,27 +192,58 @@ export class ModelStore {
 
   /**
    * Start writing a model whose hash and size are announced up front (a model pushed or fetched over the
-   * network). The size limit is checked here, before any byte arrives; `write` refuses bytes past the announced
-   * size; `commit` checks size and hash, has onnxruntime load the model, and only then stores it.
+   * network). The size limit, and that the store has room for one more model in its offer, are checked here,
+   * before any byte arrives; `write` refuses bytes past the announced size; `commit` checks size and hash, has
+   * onnxruntime load the model, checks it against the offer limits, and only then stores it.
    */
   async createWriter(
     expected: { sha256: string; sizeBytes: number; name: string },
     _options: AbortOptions = {},
   ): Promise<ModelWriter> {
-    if (!isSha256Hex(expected.sha256)) throw new InvalidInferenceInputError(`Not a sha256: ${expected.sha256}`)
+    // A bad field of the request that announced the model.
+    if (!isSha256Hex(expected.sha256)) throw new MalformedRequestError(`Not a sha256: ${expected.sha256}`)
     if (!Number.isSafeInteger(expected.sizeBytes) || expected.sizeBytes <= 0) {
-      throw new InvalidInferenceInputError(`Bad model size ${expected.sizeBytes}`)
+      throw new MalformedRequestError(`Bad model size ${expected.sizeBytes}`)
     }
     if (expected.sizeBytes > this.maxModelBytes) {
       throw new TooLargeError(`Model is ${expected.sizeBytes} bytes; the limit is ${this.maxModelBytes}`)
     }
+    if (!(await this.has(expected.sha256))) this.catalog?.checkRoom(await this.list())
     await mkdir(this.dir, { recursive: true })
+    const name = peerText(expected.name, MAX_MODEL_NAME_CHARS)
     const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.onnx`)
     const file = await open(tempPath, 'wx')
-    return new ModelWriter(this, file, tempPath, expected, (path, options) => this.inspect(path, options))
+    return new ModelWriter(this, file, tempPath, { ...expected, name }, (path, options) => this.inspect(path, options))
   }
 
-  /** @internal Called by ModelWriter once the model file is in place. */
+  /**
+   * @internal Called by ModelWriter with a loaded model: check that it fits the offer and that the store still has
+   * room for it (one commit at a time, so two cannot both take the last place), move it in, store its record.
+   */
+  async admit(record: ModelRecord, tempPath: string): Promise<ModelRecord> {
+    this.catalog?.checkModel(record)
+    const turn = this.committing
+    let done!: () => void
+    this.committing = new Promise((resolve) => {
+      done = resolve
+    })
+    try {
+      await turn
+      const existing = await this.get(record.sha256)
+      if (existing !== undefined) {
+        await rm(tempPath, { force: true })
+        return existing
+      }
+      this.catalog?.checkRoom(await this.list(), record)
+      await rename(tempPath, this.modelPath(record.sha256))
+      await this.storeRecord(record)
+      return record
+    } finally {
+      done()
+    }
+  }
+
+  /** @internal Called once the model file is in place. */
   async storeRecord(record: ModelRecord): Promise<void> {
     const tempPath = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}.json`)
     const file = await open(tempPath, 'wx')
@@ -259,7 +317,6 @@ export class ModelWriter {
         return existing
       }
       const signature = await this.inspect(this.tempPath, options)
-      await rename(this.tempPath, this.store.modelPath(actual))
       const record: ModelRecord = {
         sha256: actual,
         name: this.expected.name,
@@ -267,8 +324,7 @@ export class ModelWriter {
         addedAt: new Date().toISOString(),
         ...signature,
       }
-      await this.store.storeRecord(record)
-      return record
+      return await this.store.admit(record, this.tempPath)
     } catch (err) {
       await this.discard()
       throw err

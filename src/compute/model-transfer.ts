@@ -88,7 +88,12 @@ export async function pushModel(
     maxBufferSize: MAX_MODEL_CONTROL_BYTES * 4,
   })
   try {
-    const request = { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(sha256, 'hex'), sizeBytes, name }
+    const request = {
+      kind: ModelRequest.Kind.PUSH,
+      sha256: Buffer.from(sha256, 'hex'),
+      sizeBytes: BigInt(sizeBytes),
+      name,
+    }
     await messages.write(request, ModelRequest, { signal })
     const replySignal = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(idleMs)])
     const first = await messages.read(ModelReply, { signal: replySignal(), label: 'Model reply' })
@@ -163,25 +168,27 @@ export async function fetchModelInto(
     maxBufferSize: 2 * MAX_MODEL_CHUNK_BYTES + FRAME_OVERHEAD_BYTES,
   })
   try {
-    const request = { kind: ModelRequest.Kind.FETCH, sha256: Buffer.from(sha256, 'hex'), sizeBytes: 0, name: '' }
+    const request = { kind: ModelRequest.Kind.FETCH, sha256: Buffer.from(sha256, 'hex'), sizeBytes: 0n, name: '' }
     await messages.write(request, ModelRequest, { signal })
     const frameSignal = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(idleMs)])
     const reply = await messages.read(ModelReply, { signal: frameSignal(), label: 'Model reply' })
     if (reply.status !== Status.OK) throw errorFromStatus(reply.status, reply.message)
-    if (reply.sizeBytes > store.maxModelBytes) {
+    if (reply.sizeBytes > BigInt(store.maxModelBytes)) {
       throw new TooLargeError(`Model is ${reply.sizeBytes} bytes; the limit is ${store.maxModelBytes}`)
     }
-    const writer = await store.createWriter({ sha256, sizeBytes: reply.sizeBytes, name: sha256 }, { signal })
+    const sizeBytes = Number(reply.sizeBytes)
+    const writer = await store.createWriter({ sha256, sizeBytes, name: sha256 }, { signal })
     try {
-      while (writer.bytesWritten < reply.sizeBytes) {
+      while (writer.bytesWritten < sizeBytes) {
         const chunk = await messages.read(ModelChunk, { signal: frameSignal(), label: 'Model chunk' })
         if (chunk.data.byteLength === 0) throw new MalformedRequestError('Empty model chunk')
         await writer.write(chunk.data, { signal })
-        options.onProgress?.({ phase: 'receiving', sha256, bytes: writer.bytesWritten, totalBytes: reply.sizeBytes })
+        options.onProgress?.({ phase: 'receiving', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
       }
-      options.onProgress?.({ phase: 'verifying', sha256, bytes: writer.bytesWritten, totalBytes: reply.sizeBytes })
-      const record = await writer.commit({ signal })
+      options.onProgress?.({ phase: 'verifying', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
+      // Every byte is here: close before the (slow) check, so the serving peer is done with its stream.
       await messages.close({ signal })
+      const record = await writer.commit({ signal })
       options.onProgress?.({ phase: 'done', sha256, bytes: record.sizeBytes, totalBytes: record.sizeBytes })
       return record
     } finally {

@@ -1,6 +1,7 @@
 import { Tensor as OrtTensor } from 'onnxruntime-node'
-import { InvalidInferenceInputError, TooLargeError } from './errors.js'
+import { InvalidInferenceInputError } from './errors.js'
 import { DataType, type Tensor as WireTensor } from './pb/compute.js'
+import { quoted } from './text.js'
 
 /**
  * Every element type onnxruntime-node 1.30 can feed and fetch. Its `Tensor.Type` also names int4/uint4, but the
@@ -66,8 +67,25 @@ export const DTYPES: Readonly<Record<TensorDtype, DtypeInfo>> = {
 const BY_WIRE = new Map<string, TensorDtype>(Object.entries(DTYPES).map(([k, v]) => [v.wire, k as TensorDtype]))
 const BY_ONNX = new Map<number, TensorDtype>(Object.entries(DTYPES).map(([k, v]) => [v.onnx, k as TensorDtype]))
 
-/** Most dims a tensor may have; ONNX itself has no limit, real models stay far below. */
+/**
+ * Most dims a tensor on the wire may have; ONNX itself has no limit, real models stay far below. (A model's
+ * declared inputs and outputs may have at most 16, the offer limit: see `checkOfferable`.)
+ */
 export const MAX_TENSOR_RANK = 32
+
+/** Wire types onnxruntime-node cannot feed, by name, for a clearer refusal than "unsupported". */
+const UNFEEDABLE = new Set<string>([
+  DataType.COMPLEX64,
+  DataType.COMPLEX128,
+  DataType.BFLOAT16,
+  DataType.FLOAT8E4M3FN,
+  DataType.FLOAT8E4M3FNUZ,
+  DataType.FLOAT8E5M2,
+  DataType.FLOAT8E5M2FNUZ,
+  DataType.UINT4,
+  DataType.INT4,
+  DataType.FLOAT4E2M1,
+])
 
 export function isTensorDtype(value: string): value is TensorDtype {
   return Object.hasOwn(DTYPES, value)
@@ -77,7 +95,11 @@ export function dtypeFromOnnx(dataType: number): TensorDtype | undefined {
   return BY_ONNX.get(dataType)
 }
 
-/** Number of elements in a tensor of shape `dims`, or a typed error for a shape no tensor may have. */
+/**
+ * Number of elements in a tensor of shape `dims`, or {@link InvalidInferenceInputError} for a shape no tensor may
+ * have (a rank over {@link MAX_TENSOR_RANK}, a dim that is not a safe non-negative integer, more elements than a
+ * safe integer counts: no data can match such a shape).
+ */
 export function elementCount(dims: readonly number[], name = 'tensor'): number {
   if (dims.length > MAX_TENSOR_RANK) {
     throw new InvalidInferenceInputError(`${name}: rank ${dims.length} is over ${MAX_TENSOR_RANK}`)
@@ -86,7 +108,10 @@ export function elementCount(dims: readonly number[], name = 'tensor'): number {
   for (const dim of dims) {
     if (!Number.isSafeInteger(dim) || dim < 0) throw new InvalidInferenceInputError(`${name}: bad dimension ${dim}`)
     count *= dim
-    if (count > Number.MAX_SAFE_INTEGER) throw new TooLargeError(`${name}: too many elements`)
+  }
+  // Checked after the loop: a zero dim makes any shape empty.
+  if (!Number.isSafeInteger(count)) {
+    throw new InvalidInferenceInputError(`${name}: shape [${dims.join(',')}] has more elements than any data can hold`)
   }
   return count
 }
@@ -184,7 +209,7 @@ export function encodeTensor(name: string, tensor: TensorData): WireTensor {
     return {
       name,
       dataType: DataType.STRING,
-      dims: tensor.dims,
+      dims: tensor.dims.map(BigInt),
       rawData: new Uint8Array(0),
       stringData: (tensor.data as string[]).map((s) => utf8Encoder.encode(s)),
     }
@@ -192,27 +217,50 @@ export function encodeTensor(name: string, tensor: TensorData): WireTensor {
   return {
     name,
     dataType: DTYPES[tensor.dtype].wire,
-    dims: tensor.dims,
+    dims: tensor.dims.map(BigInt),
     rawData: tensor.data as Uint8Array<ArrayBuffer>,
     stringData: [],
   }
 }
 
 /**
- * Decode and check one wire tensor: a known dtype, a sane shape, and data whose size matches dims x dtype.
- * Throws {@link InvalidInferenceInputError} or {@link TooLargeError}.
+ * A wire tensor's dims (uint64, decoded as bigint so that any value a peer sends decodes) as numbers, checked:
+ * at most {@link MAX_TENSOR_RANK}, each a safe integer. Throws {@link InvalidInferenceInputError}.
+ */
+function wireDims(dims: readonly bigint[], name: string): number[] {
+  if (dims.length > MAX_TENSOR_RANK) {
+    throw new InvalidInferenceInputError(`${name}: rank ${dims.length} is over ${MAX_TENSOR_RANK}`)
+  }
+  return dims.map((dim) => {
+    if (dim > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new InvalidInferenceInputError(`${name}: dimension ${dim} is larger than any tensor can have`)
+    }
+    return Number(dim)
+  })
+}
+
+/**
+ * Decode and check one wire tensor: a dtype onnxruntime-node can feed, a sane shape, and data whose size matches
+ * dims x dtype. Throws {@link InvalidInferenceInputError}: every problem with one tensor is the problem of its
+ * request alone.
  */
 export function decodeTensor(wire: WireTensor): TensorData {
-  const name = wire.name === '' ? 'tensor' : `"${wire.name}"`
+  const name = wire.name === '' ? 'tensor' : quoted(wire.name)
   const dtype = wire.dataType == null ? undefined : BY_WIRE.get(wire.dataType)
-  if (dtype === undefined) throw new InvalidInferenceInputError(`${name}: unsupported or missing dtype`)
-  const count = elementCount(wire.dims, name)
+  if (dtype === undefined) {
+    const which = UNFEEDABLE.has(wire.dataType)
+      ? `${wire.dataType}, which onnxruntime-node cannot feed`
+      : 'missing or unknown'
+    throw new InvalidInferenceInputError(`${name}: data_type ${which}`)
+  }
+  const dims = wireDims(wire.dims, name)
+  const count = elementCount(dims, name)
   if (dtype === 'string') {
     if (wire.rawData.byteLength !== 0 || wire.stringData.length !== count) {
       throw new InvalidInferenceInputError(`${name}: string tensor needs ${count} string_data values`)
     }
     try {
-      return { dtype, dims: wire.dims, data: wire.stringData.map((b) => utf8Decoder.decode(b)) }
+      return { dtype, dims, data: wire.stringData.map((b) => utf8Decoder.decode(b)) }
     } catch (err) {
       throw new InvalidInferenceInputError(`${name}: a string is not valid UTF-8`, { cause: err })
     }
@@ -221,8 +269,8 @@ export function decodeTensor(wire: WireTensor): TensorData {
   const expected = byteLengthOf(dtype, count)
   if (wire.rawData.byteLength !== expected) {
     throw new InvalidInferenceInputError(
-      `${name}: ${wire.rawData.byteLength} bytes do not match ${dtype}[${wire.dims.join(',')}] (${expected})`,
+      `${name}: ${wire.rawData.byteLength} bytes do not match ${dtype}[${dims.join(',')}] (${expected})`,
     )
   }
-  return { dtype, dims: wire.dims, data: wire.rawData }
+  return { dtype, dims, data: wire.rawData }
 }

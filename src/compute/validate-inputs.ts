@@ -1,5 +1,6 @@
 import { InvalidInferenceInputError } from './errors.js'
 import type { ModelRecord, TensorSpec } from './model-record.js'
+import { quoted } from './text.js'
 import type { NamedTensor } from './worker-messages.js'
 
 function checkShape(spec: TensorSpec, tensor: NamedTensor): void {
@@ -7,13 +8,13 @@ function checkShape(spec: TensorSpec, tensor: NamedTensor): void {
   if (spec.dims.length === 0) return
   if (spec.dims.length !== tensor.dims.length) {
     throw new InvalidInferenceInputError(
-      `Input "${spec.name}" has rank ${tensor.dims.length}; the model wants [${spec.dims.join(',')}]`,
+      `Input ${quoted(spec.name)} has rank ${tensor.dims.length}; the model wants [${spec.dims.join(',')}]`,
     )
   }
   spec.dims.forEach((want, i) => {
     if (typeof want === 'number' && want >= 0 && tensor.dims[i] !== want) {
       throw new InvalidInferenceInputError(
-        `Input "${spec.name}" has shape [${tensor.dims.join(',')}]; the model wants [${spec.dims.join(',')}]`,
+        `Input ${quoted(spec.name)} has shape [${tensor.dims.join(',')}]; the model wants [${spec.dims.join(',')}]`,
       )
     }
   })
@@ -28,25 +29,27 @@ export function validateInferInputs(record: ModelRecord, inputs: NamedTensor[], 
   const seen = new Set<string>()
   for (const tensor of inputs) {
     const spec = specs.get(tensor.name)
-    if (spec === undefined) throw new InvalidInferenceInputError(`The model has no input "${tensor.name}"`)
-    if (seen.has(tensor.name)) throw new InvalidInferenceInputError(`Input "${tensor.name}" given twice`)
+    if (spec === undefined) throw new InvalidInferenceInputError(`The model has no input ${quoted(tensor.name)}`)
+    if (seen.has(tensor.name)) throw new InvalidInferenceInputError(`Input ${quoted(tensor.name)} given twice`)
     seen.add(tensor.name)
     if (spec.dtype === 'non-tensor') {
-      throw new InvalidInferenceInputError(`Input "${spec.name}" is a sequence or map, which cannot be sent`)
+      throw new InvalidInferenceInputError(`Input ${quoted(spec.name)} is a sequence or map, which cannot be sent`)
     }
     if (spec.dtype !== tensor.dtype) {
-      throw new InvalidInferenceInputError(`Input "${spec.name}" is ${tensor.dtype}; the model wants ${spec.dtype}`)
+      throw new InvalidInferenceInputError(
+        `Input ${quoted(spec.name)} is ${tensor.dtype}; the model wants ${spec.dtype}`,
+      )
     }
     checkShape(spec, tensor)
   }
   for (const spec of record.inputs) {
-    if (!seen.has(spec.name)) throw new InvalidInferenceInputError(`Missing input "${spec.name}"`)
+    if (!seen.has(spec.name)) throw new InvalidInferenceInputError(`Missing input ${quoted(spec.name)}`)
   }
   const outputs = new Set(record.outputs.map((s) => s.name))
   const wanted = new Set<string>()
   for (const name of outputNames) {
-    if (!outputs.has(name)) throw new InvalidInferenceInputError(`The model has no output "${name}"`)
-    if (wanted.has(name)) throw new InvalidInferenceInputError(`Output "${name}" asked twice`)
+    if (!outputs.has(name)) throw new InvalidInferenceInputError(`The model has no output ${quoted(name)}`)
+    if (wanted.has(name)) throw new InvalidInferenceInputError(`Output ${quoted(name)} asked twice`)
     wanted.add(name)
   }
 }

@@ -1,7 +1,7 @@
 import type { ModelSignature } from './inspect-model.js'
 import type { TensorData } from './tensor.js'
 
-/** A tensor with its input or output name, as it crosses between the main thread and a worker. */
+/** A tensor with its input or output name, as it crosses between the provider and a worker process. */
 export type NamedTensor = TensorData & { name: string }
 
 export interface WorkerInit {
@@ -21,15 +21,20 @@ export type ToWorker =
       inputs: NamedTensor[]
       /** Empty means every output. */
       outputNames: string[]
+      /** Outputs larger than this in all are refused in the worker, before they are copied out. */
+      maxOutputBytes: number
     }
   | { type: 'inspect'; id: number; path: string }
-  /** Release sessions and end the thread once the current job is done. */
+  /** Release sessions and end the process once the current job is done. */
   | { type: 'exit' }
 
-export type WorkerFailure = 'INFERENCE_FAILED' | 'INVALID_MODEL'
+/** OUT_OF_MEMORY: an allocation failed against the worker's memory limit. */
+export type WorkerFailure = 'INFERENCE_FAILED' | 'INVALID_MODEL' | 'OUT_OF_MEMORY' | 'TOO_LARGE'
 
 export type FromWorker =
   | { type: 'ready' }
+  /** The session is loaded and `session.run()` starts now; `rssBytes` is the worker's memory just before. */
+  | { type: 'running'; id: number; rssBytes: number }
   | { type: 'done'; id: number; outputs: NamedTensor[]; runMs: number; loadMs: number }
   | { type: 'inspected'; id: number; signature: ModelSignature }
   | { type: 'failed'; id: number; failure: WorkerFailure; message: string }

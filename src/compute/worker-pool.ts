@@ -1,5 +1,6 @@
+import type { ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
-import { type ResourceLimits, Worker } from 'node:worker_threads'
+import type { ResourceLimits } from 'node:worker_threads'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { AbortedError, ParkbenchError } from '../errors.js'
@@ -9,79 +10,20 @@ import {
   InferenceFailedError,
   InvalidModelError,
   ShuttingDownError,
+  TooLargeError,
   WorkerCrashedError,
 } from './errors.js'
 import type { ModelSignature } from './inspect-model.js'
-import { ownedBytes } from './tensor.js'
-import type { FromWorker, NamedTensor, ToWorker, WorkerInit } from './worker-messages.js'
+import { type MemoryBudget, MemoryWatch, memoryBudget } from './job-memory.js'
+import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js'
+import type { PoolJob, PoolResult, PoolStats, WorkerPoolInit } from './worker-pool-types.js'
+import { residentBytes, spawnWorkerProcess, workerError } from './worker-process.js'
 
 const log = logger('parkbench:compute:pool')
-
-export interface WorkerPoolInit {
-  /**
-   * Worker threads, each running one job at a time. Default: one per two cores (at least 1), which with the default
-   * intra-op threads fills the machine without oversubscribing it.
-   */
-  workers?: number
-  /**
-   * onnxruntime intra-op threads per session. Default: the cores divided among the workers (2 on most machines).
-   * Measured on 2 cores: one worker with 2 threads halved ResNet-50 latency at concurrency 1 compared with two
-   * single-thread workers, and matched them at concurrency 8 (bench-results/compute.json).
-   */
-  intraOpThreads?: number
-  /** Jobs waiting for a worker at most; one more is refused with BusyError. Default 64. */
-  maxQueue?: number
-  /** Bytes of loaded sessions across all workers (split evenly between them). Default 1 GiB. */
-  sessionMemoryBytes?: number
-  /**
-   * After a running job is aborted, how long its worker may keep running it before the pool starts a fresh worker
-   * in its place (the old one exits when its run returns: onnxruntime cannot interrupt a run). Default 2000 ms.
-   */
-  abortGraceMs?: number
-  /**
-   * How long `stop()` waits for a worker to finish the run it is in before terminating it anyway (which can take
-   * the process down with it: onnxruntime does not survive its thread being terminated mid-run). Default 10 s.
-   */
-  stopTimeoutMs?: number
-  /** V8 heap limits for each worker (node's `resourceLimits`); a worker over them dies and is replaced. */
-  resourceLimits?: ResourceLimits
-}
-
-/** One inference job for the pool. Inputs must already be checked against the model's signature. */
-export interface PoolJob {
-  sha256: string
-  /** The model file. */
-  path: string
-  sizeBytes: number
-  inputs: NamedTensor[]
-  /** Outputs wanted; empty for all. */
-  outputNames: string[]
-}
-
-export interface PoolResult {
-  outputs: NamedTensor[]
-  /** Time waiting for a worker. */
-  queueMs: number
-  /** Time in `session.run()`. */
-  runMs: number
-  /** Time loading the session, 0 when it was cached. */
-  loadMs: number
-}
-
-export interface PoolStats {
-  workers: number
-  busy: number
-  queued: number
-  completed: number
-  failed: number
-  crashed: number
-  refused: number
-}
 
 interface PendingJob {
   id: number
   message: ToWorker
-  transfer: ArrayBuffer[]
   sha256?: string
   enqueuedAt: number
   startedAt?: number
@@ -92,17 +34,19 @@ interface PendingJob {
 }
 
 interface PoolWorker {
-  worker: Worker
+  process: ChildProcess
   ready: boolean
   job?: PendingJob | undefined
+  /** The worker's resident memory when the current job's run began (its `running` message). */
+  jobBaseBytes?: number | undefined
+  /** Why the pool killed it, when it did: its job fails with this instead of WORKER_CRASHED. */
+  killedWith?: Error
   /** Models this worker has run (a hint: it probably still holds their sessions). */
   models: Set<string>
   /** Taken out of service by the pool on purpose: its exit is not a crash. */
   retired: boolean
   exited: boolean
 }
-
-const WORKER_URL = new URL('./inference-worker.js', import.meta.url)
 
 /** Map an abort reason onto the error the job fails with. */
 export function abortError(signal: AbortSignal): Error {
@@ -113,14 +57,18 @@ export function abortError(signal: AbortSignal): Error {
 }
 
 /**
- * Runs inference in worker threads so the main thread's event loop stays free while models run. A bounded queue
+ * Runs inference in worker processes so the provider's event loop stays free while models run. A bounded queue
  * refuses work it cannot take (BusyError), every job can be aborted (deadline or caller), and a worker that dies
- * fails only its own job (WorkerCrashedError) and is replaced.
+ * fails only its own job (WorkerCrashedError) and is replaced. Memory is budgeted ({@link MemoryBudget}): each
+ * worker is capped by the kernel, and a job that grows past its budget while it runs has its worker killed
+ * (TooLargeError) and replaced, its memory returning to the system with the process.
  */
 export class WorkerPool {
   readonly size: number
   readonly intraOpThreads: number
   readonly maxQueue: number
+  /** How much memory jobs and workers may use. */
+  readonly memory: MemoryBudget
   private readonly sessionMemoryBytes: number
   private readonly abortGraceMs: number
   private readonly stopTimeoutMs: number
@@ -131,7 +79,9 @@ export class WorkerPool {
   private queue: PendingJob[] = []
   private nextId = 1
   private running = false
-  private readonly counters = { completed: 0, failed: 0, crashed: 0, refused: 0 }
+  private readonly counters = { completed: 0, failed: 0, crashed: 0, refused: 0, outOfMemory: 0 }
+  /** Kills a worker whose job grows past the budget (see {@link MemoryWatch}). */
+  private readonly memoryWatch: MemoryWatch
 
   constructor(init: WorkerPoolInit = {}) {
     const cores = availableParallelism()
@@ -139,6 +89,21 @@ export class WorkerPool {
     this.intraOpThreads = Math.max(1, init.intraOpThreads ?? Math.floor(cores / this.size))
     this.maxQueue = Math.max(0, init.maxQueue ?? 64)
     this.sessionMemoryBytes = init.sessionMemoryBytes ?? 1024 * 1024 * 1024
+    this.memory = memoryBudget({
+      workers: this.size,
+      sessionMemoryBytes: this.sessionMemoryBytes,
+      ...(init.jobMemoryBytes === undefined ? {} : { jobMemoryBytes: init.jobMemoryBytes }),
+    })
+    this.memoryWatch = new MemoryWatch(this.memory, (why) => {
+      for (const w of this.workers) {
+        if (w.job === undefined || w.retired) continue
+        const over = why(w.process.pid, w.jobBaseBytes)
+        if (over === undefined) continue
+        log.error('worker %d: %s; killing it', w.process.pid, over)
+        this.counters.outOfMemory++
+        this.replace(w, new TooLargeError(`The job used more memory than it may: ${over}`))
+      }
+    })
     this.abortGraceMs = init.abortGraceMs ?? 2000
     this.stopTimeoutMs = init.stopTimeoutMs ?? 10_000
     this.resourceLimits = init.resourceLimits
@@ -150,13 +115,19 @@ export class WorkerPool {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < this.size; i++) ready.push(this.spawn())
     await Promise.all(ready)
-    log('started %d workers x %d intra-op threads', this.size, this.intraOpThreads)
+    log(
+      'started %d workers x %d intra-op threads; memory: %d MiB per job, %d MiB per worker, %d MiB in all',
+      this.size,
+      this.intraOpThreads,
+      this.memory.jobBytes >> 20,
+      this.memory.workerBytes >> 20,
+      this.memory.totalBytes >> 20,
+    )
   }
 
   /**
    * Fail every queued and running job with ShuttingDownError and end the workers. A worker busy in `session.run()`
-   * ends when that run returns (terminating a thread inside onnxruntime aborts the whole process); one still busy
-   * after `stopTimeoutMs` is terminated anyway.
+   * ends when that run returns; one still busy after `stopTimeoutMs` is killed.
    */
   async stop(): Promise<void> {
     if (!this.running) return
@@ -177,10 +148,11 @@ export class WorkerPool {
     const outcome = await Promise.race([Promise.allSettled(exits), timeout])
     clearTimeout(timer)
     if (outcome === 'timeout') {
-      log.error('workers still busy %d ms after stop; terminating them', this.stopTimeoutMs)
-      await Promise.allSettled([...this.retiring].map((w) => w.worker.terminate()))
+      log.error('workers still busy %d ms after stop; killing them', this.stopTimeoutMs)
+      await Promise.allSettled([...this.retiring].map((w) => this.kill(w)))
     }
     this.retiring.clear()
+    this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
   }
 
   get stats(): PoolStats {
@@ -189,15 +161,17 @@ export class WorkerPool {
     return { workers: this.workers.size, busy, queued: this.queue.length, ...this.counters }
   }
 
+  /** Resident memory of the worker processes in all (Linux; undefined elsewhere). */
+  residentBytes(): number | undefined {
+    if (process.platform !== 'linux') return undefined
+    let total = 0
+    // A worker just killed may be gone already: it holds nothing.
+    for (const w of [...this.workers, ...this.retiring]) total += residentBytes(w.process.pid) ?? 0
+    return total
+  }
+
   /** Run one job on a worker. Throws BusyError at once when the queue is full. */
   async run(job: PoolJob, options: AbortOptions = {}): Promise<PoolResult> {
-    const transfer: ArrayBuffer[] = []
-    const inputs = job.inputs.map((input) => {
-      if (Array.isArray(input.data)) return input
-      const data = ownedBytes(input.data)
-      if (!transfer.includes(data.buffer)) transfer.push(data.buffer)
-      return { ...input, data }
-    })
     const id = this.nextId++
     const message: ToWorker = {
       type: 'run',
@@ -205,10 +179,11 @@ export class WorkerPool {
       sha256: job.sha256,
       path: job.path,
       sizeBytes: job.sizeBytes,
-      inputs,
+      inputs: job.inputs,
       outputNames: job.outputNames,
+      maxOutputBytes: job.maxOutputBytes ?? Number.MAX_SAFE_INTEGER,
     }
-    const pending = await this.submit(id, message, transfer, job.sha256, options)
+    const pending = await this.submit(id, message, job.sha256, options)
     const reply = pending.reply
     if (reply.type !== 'done') throw new InferenceFailedError('Unexpected worker reply')
     return { outputs: reply.outputs, runMs: reply.runMs, loadMs: reply.loadMs, queueMs: pending.queueMs }
@@ -217,7 +192,7 @@ export class WorkerPool {
   /** Load a model in a worker and read its signature; throws InvalidModelError if onnxruntime cannot load it. */
   async inspect(path: string, options: AbortOptions = {}): Promise<ModelSignature> {
     const id = this.nextId++
-    const { reply } = await this.submit(id, { type: 'inspect', id, path }, [], undefined, options)
+    const { reply } = await this.submit(id, { type: 'inspect', id, path }, undefined, options)
     if (reply.type !== 'inspected') throw new InvalidModelError('Unexpected worker reply')
     return reply.signature
   }
@@ -225,7 +200,6 @@ export class WorkerPool {
   private submit(
     id: number,
     message: ToWorker,
-    transfer: ArrayBuffer[],
     sha256: string | undefined,
     options: AbortOptions,
   ): Promise<{ reply: FromWorker; queueMs: number }> {
@@ -241,7 +215,6 @@ export class WorkerPool {
       const job: PendingJob = {
         id,
         message,
-        transfer,
         enqueuedAt: performance.now(),
         settled: false,
         resolve: (reply) => resolve({ reply, queueMs: (job.startedAt ?? job.enqueuedAt) - job.enqueuedAt }),
@@ -262,13 +235,12 @@ export class WorkerPool {
     this.settle(job, err)
     const owner = [...this.workers].find((w) => w.job === job)
     if (owner === undefined) return
-    // onnxruntime cannot interrupt a run; give the worker a moment to finish it, then replace the worker so one
-    // runaway job cannot hold a slot forever.
+    // onnxruntime cannot interrupt a run; give the worker a moment to finish it, then kill it and start another,
+    // so that one runaway job holds neither a slot nor a core for ever.
     setTimeout(() => {
       if (owner.job === job && !owner.retired) {
         log('worker still busy %d ms after an abort; replacing it', this.abortGraceMs)
-        void this.retire(owner)
-        if (this.running) void this.spawn()
+        this.replace(owner, err)
       }
     }, this.abortGraceMs).unref()
   }
@@ -300,28 +272,60 @@ export class WorkerPool {
     while (this.running && this.queue.length > 0) {
       const job = this.queue[0]!
       const worker = this.idleWorker(job.sha256)
-      if (worker === undefined) return
+      if (worker === undefined) break
       this.queue.shift()
       worker.job = job
+      worker.jobBaseBytes = undefined
       job.startedAt = performance.now()
       if (job.sha256 !== undefined) worker.models.add(job.sha256)
-      worker.worker.postMessage(job.message, job.transfer)
+      worker.process.send(job.message, (err) => {
+        // The worker died with the message in flight: its exit fails the job.
+        if (err != null) log('could not send a job to worker %d: %s', worker.process.pid, err.message)
+      })
     }
+    this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
+  }
+
+  /** Kill a worker now, failing its job with `err`, and start another in its place. */
+  private replace(entry: PoolWorker, err: Error): void {
+    if (entry.retired) return
+    entry.killedWith = err
+    if (entry.job !== undefined) this.settle(entry.job, err)
+    entry.job = undefined
+    entry.retired = true
+    this.workers.delete(entry)
+    this.retiring.add(entry)
+    void this.kill(entry)
+    if (this.running) void this.spawn()
+    this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
+  }
+
+  private kill(entry: PoolWorker): Promise<void> {
+    const exited = this.exited(entry)
+    if (!entry.exited) entry.process.kill('SIGKILL')
+    return exited
+  }
+
+  private exited(entry: PoolWorker): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (entry.exited) resolve()
+      else entry.process.once('exit', () => resolve())
+    })
   }
 
   private spawn(): Promise<void> {
-    const workerData: WorkerInit = {
+    const init: WorkerInit = {
       intraOpThreads: this.intraOpThreads,
       sessionBudgetBytes: Math.floor(this.sessionMemoryBytes / this.size),
     }
-    const worker = new Worker(WORKER_URL, {
-      workerData,
-      ...(this.resourceLimits === undefined ? {} : { resourceLimits: this.resourceLimits }),
+    const child = spawnWorkerProcess(init, {
+      memoryBytes: this.memory.workerBytes,
+      resourceLimits: this.resourceLimits,
     })
-    const entry: PoolWorker = { worker, ready: false, models: new Set(), retired: false, exited: false }
+    const entry: PoolWorker = { process: child, ready: false, models: new Set(), retired: false, exited: false }
     this.workers.add(entry)
     return new Promise((resolve) => {
-      worker.on('message', (message: FromWorker) => {
+      child.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           entry.ready = true
           resolve()
@@ -330,35 +334,47 @@ export class WorkerPool {
         }
         const job = entry.job
         if (job === undefined || job.id !== message.id) return
+        if (message.type === 'running') {
+          entry.jobBaseBytes = message.rssBytes
+          return
+        }
         entry.job = undefined
+        entry.jobBaseBytes = undefined
         if (message.type === 'failed') {
-          this.settle(
-            job,
-            message.failure === 'INVALID_MODEL'
-              ? new InvalidModelError(message.message)
-              : new InferenceFailedError(message.message),
-          )
+          this.settle(job, workerError(message.failure, message.message, this.memory))
+          if (message.failure === 'OUT_OF_MEMORY') {
+            // What the failed run left behind goes with the process.
+            this.counters.outOfMemory++
+            this.replace(entry, new ShuttingDownError())
+            return
+          }
         } else {
           this.settle(job, message)
         }
         this.dispatch()
       })
-      worker.on('error', (err) => {
+      child.on('error', (err) => {
         log.error('worker error: %s', err.message)
       })
-      worker.on('exit', (code) => {
+      child.on('exit', (code, signal) => {
         resolve()
         entry.exited = true
         this.workers.delete(entry)
         this.retiring.delete(entry)
-        if (entry.retired || !this.running) return
+        if (entry.retired || !this.running) {
+          this.dispatch()
+          return
+        }
         this.counters.crashed++
-        log.error('worker exited with code %d; replacing it', code)
-        if (entry.job !== undefined) this.settle(entry.job, new WorkerCrashedError(`Worker exited with code ${code}`))
+        log.error('worker exited with %s; replacing it', signal ?? `code ${code}`)
+        if (entry.job !== undefined) {
+          this.settle(entry.job, new WorkerCrashedError(`Worker exited with ${signal ?? `code ${code}`}`))
+        }
         entry.job = undefined
         // A worker that dies before it is ready (onnxruntime failing to load) would otherwise respawn in a loop.
         if (entry.ready) void this.spawn()
         else setTimeout(() => this.running && void this.spawn(), 1000).unref()
+        this.dispatch()
       })
     })
   }
@@ -368,11 +384,12 @@ export class WorkerPool {
     entry.retired = true
     this.workers.delete(entry)
     this.retiring.add(entry)
-    const exited = new Promise<void>((resolve) => {
-      if (entry.exited) resolve()
-      else entry.worker.once('exit', () => resolve())
-    })
-    entry.worker.postMessage({ type: 'exit' } satisfies ToWorker)
+    const exited = this.exited(entry)
+    if (!entry.exited && entry.process.connected) {
+      entry.process.send({ type: 'exit' } satisfies ToWorker, (err) => {
+        if (err != null) entry.process.kill('SIGKILL')
+      })
+    }
     return exited
   }
 }

@@ -12,6 +12,7 @@ import type { LeaseInfo } from '../lease/metered-lease.js'
 import { createMarketProvider, type MarketProvider } from '../market/market-provider.js'
 import type { OfferSummary } from '../market/offer.js'
 import { Offer, summarizeOffer } from '../market/offer.js'
+import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
@@ -155,7 +156,7 @@ export class Daemon {
     try {
       let admit = config.compute.freeMode ? freeModePolicy : undefined
       // The model store comes first: the lease provider checks requests against it, compute serves from it.
-      const storage = createComputeStorage({ dataDir: config.dataDir })
+      const storage = createComputeStorage({ dataDir: config.dataDir, catalog: OFFER_CATALOG })
       if (config.sell && chain != null && account != null) {
         // Refuses a contract that is not parkbench's or whose challenge window is too short, before serving.
         this.payments = await openProviderPayments({

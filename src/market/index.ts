@@ -51,5 +51,6 @@ export {
   verifySignedOffer,
 } from './offer.js'
 export { OfferBook } from './offer-book.js'
+export { checkOfferable, checkRoom, OFFER_CATALOG, OFFERABLE_LIMITS, offerEntryBytes } from './offerable.js'
 export type { ModelSpec, Offer, SignedOffer, TensorSpec } from './pb/market.js'
 export { compareRanked, DEFAULT_RTT_WEIGHT_MS, scoreOffer } from './rank.js'

@@ -1,7 +1,8 @@
 import type { AbortOptions, Stream } from '@libp2p/interface'
-import { pbStream } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import type { pbStream } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { MalformedMessageError, UnexpectedEndError } from './errors.js'
+import { encodeVarint, FrameReadError, FrameReader } from './frame-reader.js'
 
 /** What reading a message needs from its protons codec. */
 export interface MessageDecoder<T> {
@@ -16,7 +17,7 @@ export interface MessageEncoder<T> {
 /** What protons generates for every message: an encoder and a decoder. */
 export interface MessageCodec<T> extends MessageEncoder<T>, MessageDecoder<T> {}
 
-/** A stream framed as length-prefixed protobuf, as `pbStream` from @libp2p/utils makes it. */
+/** A stream framed as length-prefixed protobuf, as `pbStream` from @libp2p/utils makes it (see {@link readMessage}). */
 export type ProtobufStream = ReturnType<typeof pbStream>
 
 /**
@@ -42,6 +43,8 @@ export const NET_FRAME_ERRORS: FrameErrors = {
 export interface ReadOptions extends AbortOptions {
   /** What the frame is, for error messages ("Infer request"). Default "message". */
   label?: string
+  /** A tighter frame limit for this read than the stream's (e.g. a control frame among large chunks). */
+  maxDataLength?: number
 }
 
 export interface ReadFailureOptions {
@@ -50,7 +53,7 @@ export interface ReadFailureOptions {
   onInvalidFrame?(): void
 }
 
-const TOO_LARGE = new Set(['InvalidDataLengthError', 'StreamBufferError'])
+const TOO_LARGE = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'StreamBufferError'])
 const ENDED = new Set(['UnexpectedEOFError', 'StreamResetError', 'StreamAbortedError'])
 
 /**
@@ -82,16 +85,18 @@ export interface MessageStreamInit {
   /** The largest frame read, in bytes. */
   maxDataLength: number
   /**
-   * Bytes that may arrive unread before the read fails and the stream is reset. pbStream buffers at most 4 MiB
-   * by default whatever `maxDataLength` says: a protocol with larger frames sizes it to its limit.
+   * The most bytes held unread (the frame being read and what arrived after it). A frame longer than this is
+   * refused as too large like one over `maxDataLength`; once this much waits unread the stream is paused, so the
+   * muxer's flow control holds the peer back until the reader catches up (the peer's writes wait, nothing is
+   * reset). Default 4 MiB.
    */
   maxBufferSize?: number
   /** How read failures become typed errors. Default {@link NET_FRAME_ERRORS}. */
   errors?: FrameErrors
   /**
-   * Past a frame that is over the limit or does not decode the framing cannot be trusted: stop reading the stream
-   * (whatever else arrives is dropped, so an oversized upload cannot overflow the read buffer and reset the stream)
-   * and leave it writable, so the caller can still say why. Default false.
+   * Past a frame that is over the limit, or whose length prefix is not a varint, the framing cannot be trusted:
+   * stop reading the stream (whatever else arrives is dropped, and the peer is not held back, so it can finish
+   * its upload and read the answer) and leave it writable, so the caller can still say why. Default false.
    */
   discardAfterInvalidFrame?: boolean
 }
@@ -112,9 +117,13 @@ export const CLOSE_GRACE_MS = 1_000
 /** Bytes already encoded pass through as they are. */
 const ENCODED: MessageEncoder<Uint8Array> = { encode: (bytes) => bytes }
 
+/** The read buffer of pbStream, and ours, by default. */
+const DEFAULT_MAX_BUFFER_SIZE = 4 * 1024 * 1024
+
 /**
  * One stream framed as length-prefixed protobuf, read and written the way every parkbench protocol does it. Reads
- * map failures onto typed errors ({@link readMessage}). Writes are serialised: each waits for the ones before it,
+ * are flow-controlled ({@link FrameReader}: a reader that falls behind pauses the peer instead of overflowing) and
+ * map failures onto typed errors. Writes are serialised: each waits for the ones before it,
  * so frames written from concurrent tasks (answers of pipelined jobs, ticks and vouchers) go out whole and in call
  * order. A write whose signal aborts while it waits for its turn is dropped (nothing is sent) and fails alone, as
  * does a message that does not encode. A frame handed to the stream that cannot be delivered - the stream died, or
@@ -123,24 +132,19 @@ const ENCODED: MessageEncoder<Uint8Array> = { encode: (bytes) => bytes }
  */
 export class MessageStream {
   readonly stream: Stream
-  private readonly pb: ProtobufStream
-  private readonly failure: ReadFailureOptions
+  private readonly reader: FrameReader
+  private readonly errors: FrameErrors
+  private readonly discardAfterInvalidFrame: boolean
   /** Settles (never rejects) when the last write made so far has settled. */
   private tail: Promise<void> = Promise.resolve()
   private broken: Error | undefined
 
   constructor(stream: Stream, init: MessageStreamInit) {
     this.stream = stream
-    this.pb = pbStream(stream, {
-      maxDataLength: init.maxDataLength,
-      ...(init.maxBufferSize === undefined ? {} : { maxBufferSize: init.maxBufferSize }),
-    })
-    this.failure = {
-      ...(init.errors === undefined ? {} : { errors: init.errors }),
-      ...(init.discardAfterInvalidFrame === true
-        ? { onInvalidFrame: () => void stream.closeRead().catch(() => {}) }
-        : {}),
-    }
+    const maxBufferSize = init.maxBufferSize ?? DEFAULT_MAX_BUFFER_SIZE
+    this.reader = new FrameReader(stream, Math.min(init.maxDataLength, maxBufferSize), maxBufferSize)
+    this.errors = init.errors ?? NET_FRAME_ERRORS
+    this.discardAfterInvalidFrame = init.discardAfterInvalidFrame === true
   }
 
   /** The error that failed the write queue, if one did. */
@@ -148,9 +152,45 @@ export class MessageStream {
     return this.broken
   }
 
-  /** Read the next frame as `codec`; see {@link readMessage}. One read at a time. */
-  read<T>(codec: MessageDecoder<T>, options: ReadOptions = {}): Promise<T> {
-    return readMessage(this.pb, codec, options, this.failure)
+  /** Read the next frame as `codec`; failures are mapped as {@link readFrame} maps them, or `errors.malformed`. */
+  async read<T>(codec: MessageDecoder<T>, options: ReadOptions = {}): Promise<T> {
+    const frame = await this.readFrame(options)
+    try {
+      return codec.decode(frame)
+    } catch (err) {
+      throw this.errors.malformed(options.label ?? 'message', err as Error)
+    }
+  }
+
+  /**
+   * The next frame's bytes, undecoded. One read at a time. Throws `errors.aborted` when the read's signal aborts,
+   * `errors.tooLarge` for a frame over the limit (its length prefix is enough to know), `errors.malformed` for a
+   * length prefix that is not a varint, and {@link UnexpectedEndError} when the peer closed or reset the stream
+   * before a whole frame arrived.
+   */
+  async readFrame(options: ReadOptions = {}): Promise<Uint8ArrayList> {
+    const label = options.label ?? 'message'
+    try {
+      return await this.reader.readFrame(options.signal, options.maxDataLength)
+    } catch (caught) {
+      const err = caught as Error
+      if (options.signal?.aborted === true) throw this.errors.aborted(options.signal, err)
+      if (!(err instanceof FrameReadError)) throw err
+      if (err.reason === 'ended') throw new UnexpectedEndError(undefined, { cause: err })
+      if (this.discardAfterInvalidFrame) this.discardReads()
+      throw err.reason === 'too-large' ? this.errors.tooLarge(label, err) : this.errors.malformed(label, err)
+    }
+  }
+
+  /**
+   * Stop reading: whatever the peer still sends is dropped without holding it back, so a peer that is refused
+   * mid-upload can finish writing and read the answer. The stream stays writable.
+   */
+  discardReads(): void {
+    this.reader.discard()
+    if (this.stream.readStatus === 'readable' || this.stream.readStatus === 'paused') {
+      void this.stream.closeRead().catch(() => {})
+    }
   }
 
   /** Write one frame after every write made before it; see the class for how failures spread. */
@@ -212,7 +252,9 @@ export class MessageStream {
     const bytes = codec.encode(message)
     const deadline = withTimeout(options.signal, options.timeoutMs)
     try {
-      await this.pb.write(bytes, ENCODED, deadline.signal === undefined ? {} : { signal: deadline.signal })
+      if (!this.stream.send(new Uint8ArrayList(encodeVarint(bytes.byteLength), bytes))) {
+        await this.stream.onDrain(deadline.signal === undefined ? {} : { signal: deadline.signal })
+      }
     } catch (err) {
       this.broken ??= err as Error
       throw err

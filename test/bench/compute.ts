@@ -21,6 +21,8 @@ import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { exchange, infer } from '../../src/compute/infer.js'
 import { createInferClient, encodeInferRequest } from '../../src/compute/infer-client.js'
 import { ModelStore } from '../../src/compute/model-store.js'
+import { pushModel, type TransferProgress } from '../../src/compute/model-transfer.js'
+import { residentBytes } from '../../src/compute/worker-process.js'
 import { createNode } from '../../src/net/create-node.js'
 import { percentile, printTable, round } from './stats.js'
 
@@ -265,6 +267,7 @@ export async function run(): Promise<object> {
       await sessionOne.release()
     }
     results.protocolOverhead = await protocolOverhead(client, providerAddr, dataDir, pipelined, durationMs)
+    results.modelTransfer = await modelTransfer(client, providerAddr, provider.process.pid)
   } finally {
     await pipelined.close()
     await client.stop()
@@ -348,4 +351,57 @@ async function protocolOverhead(
     { mode: 'remote stream per request', 'p50 ms': streamPerRequest.p50Ms, 'p95 ms': streamPerRequest.p95Ms },
   ])
   return { local, remotePipelined: remote, remoteStreamPerRequest: streamPerRequest }
+}
+
+/**
+ * Model pushes of 10 and 100 MiB to the provider process (flow-controlled over /parkbench/model/1.0.0): time until
+ * the client's last chunk has left its stream (the muxer holds at most its window, 16 MiB, in flight), time to the
+ * stored reply (the provider hashes as bytes arrive, then fsyncs and has onnxruntime load the model in a worker),
+ * and how much the provider's main process grew meanwhile (it holds at most 2 MiB unread, whatever the size).
+ */
+async function modelTransfer(
+  client: Awaited<ReturnType<typeof createNode>>,
+  providerAddr: ReturnType<typeof multiaddr>,
+  providerPid: number | undefined,
+): Promise<object> {
+  const { addModel, padModel } = await import('../compute/onnx-builder.js')
+  const rows: Array<Record<string, string | number>> = []
+  const out: Record<string, unknown> = {}
+  for (const mib of [10, 100]) {
+    const model = padModel(addModel(), mib * 1024 * 1024 + mib)
+    const before = residentBytes(providerPid) ?? 0
+    let peak = before
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, residentBytes(providerPid) ?? 0)
+    }, 5)
+    let sentAt = 0
+    const started = performance.now()
+    await pushModel(client, providerAddr, model, {
+      onProgress: (e: TransferProgress) => {
+        if (e.phase === 'verifying') sentAt = performance.now()
+      },
+    })
+    const doneMs = performance.now() - started
+    clearInterval(sampler)
+    const sendMs = (sentAt || performance.now()) - started
+    const cell = {
+      bytes: model.byteLength,
+      lastChunkOutMs: round(sendMs),
+      storedMs: round(doneMs),
+      lastChunkOutMiBPerSec: round((model.byteLength / 2 ** 20 / sendMs) * 1000),
+      storedMiBPerSec: round((model.byteLength / 2 ** 20 / doneMs) * 1000),
+      providerMainGrowthMiB: round((peak - before) / 2 ** 20),
+    }
+    out[`push${mib}MiB`] = cell
+    rows.push({
+      model: `${mib} MiB`,
+      'last chunk out ms': cell.lastChunkOutMs,
+      'stored ms': cell.storedMs,
+      'MiB/s out': cell.lastChunkOutMiBPerSec,
+      'MiB/s stored': cell.storedMiBPerSec,
+      'provider +MiB': cell.providerMainGrowthMiB,
+    })
+  }
+  printTable('model push over /parkbench/model/1.0.0 (flow-controlled), provider process on loopback', rows)
+  return out
 }

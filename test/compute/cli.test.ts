@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { TensorProto } from '../../src/compute/pb/onnx-tensor.js'
 import { compareTensors, REPO_ROOT } from './helpers.js'
-import { addModel } from './onnx-builder.js'
+import { addModel, padModel } from './onnx-builder.js'
 
 const run = promisify(execFile)
 const BIN = join(REPO_ROOT, 'bin', 'parkbench.js')
@@ -139,6 +139,25 @@ describe('parkbench model add / model ls / infer across two processes', () => {
     assert.deepEqual(result.outputs.y, { dtype: 'float32', dims: [2, 3], data: [2, 4, 6, 8, 10, 12] })
     const listed = JSON.parse((await parkbench(['model', 'ls', '--data-dir', join(dir, 'provider'), '--json'])).stdout)
     assert.ok(listed.some((r: { sha256: string }) => r.sha256 === result.model))
+  })
+
+  it('infer --model FILE pushes an 8 MiB model (PaddleOCR recognition is 10.8 MB) and runs it', async () => {
+    const modelPath = join(dir, 'big-add.onnx')
+    await writeFile(modelPath, padModel(addModel(), 8 * 1024 * 1024))
+    const inputPath = join(dir, 'big-add-input.json')
+    const a = { dtype: 'float32', dims: [2, 3], data: [1, 1, 1, 1, 1, 1] }
+    await writeFile(inputPath, JSON.stringify({ inputs: { a, b: a } }))
+    const { stdout } = await parkbench([
+      'infer',
+      '--peer',
+      provider.addr,
+      '--model',
+      modelPath,
+      '--input',
+      inputPath,
+      '--json',
+    ])
+    assert.deepEqual(JSON.parse(stdout).outputs.y.data, [2, 2, 2, 2, 2, 2])
   })
 
   it('an unknown model hash exits 1 with its status code; bad flags exit 2', async () => {

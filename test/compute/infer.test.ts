@@ -208,7 +208,7 @@ describe('infer over /parkbench/infer/1.0.0', () => {
       }
       const request = InferRequest.encode({
         modelSha256: Buffer.from(add.sha256, 'hex'),
-        inputs: [{ name: 'a', dataType: 'UINT8' as never, dims: [2, 3], rawData: new Uint8Array(3), stringData: [] }],
+        inputs: [{ name: 'a', dataType: 'UINT8' as never, dims: [2n, 3n], rawData: new Uint8Array(3), stringData: [] }],
         outputNames: [],
         deadlineMs: 0,
       })
@@ -571,7 +571,7 @@ describe('infer over /parkbench/infer/1.0.0', () => {
     const encode = (t: Tensor): ReturnType<typeof InferRequest.decode>['inputs'][number] => ({
       name: '',
       dataType: 'FLOAT' as never,
-      dims: [...t.dims],
+      dims: t.dims.map(BigInt),
       rawData: new Uint8Array((t.data as Float32Array).buffer as ArrayBuffer),
       stringData: [],
     })

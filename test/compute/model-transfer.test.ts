@@ -88,7 +88,12 @@ describe('model transfer over /parkbench/model/1.0.0', () => {
     const stream = await pair.client.dialProtocol(addr(), MODEL_PROTOCOL)
     const pb = pbStream(stream)
     await pb.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(announced, 'hex'), sizeBytes: real.byteLength, name: 'liar' },
+      {
+        kind: ModelRequest.Kind.PUSH,
+        sha256: Buffer.from(announced, 'hex'),
+        sizeBytes: BigInt(real.byteLength),
+        name: 'liar',
+      },
       ModelRequest,
     )
     assert.equal((await pb.read(ModelReply)).status, ComputeStatus.OK)
@@ -104,7 +109,7 @@ describe('model transfer over /parkbench/model/1.0.0', () => {
     const stream = await pair.client.dialProtocol(addr(), MODEL_PROTOCOL)
     const pb = pbStream(stream)
     await pb.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(sha(model), 'hex'), sizeBytes: 10, name: 'short' },
+      { kind: ModelRequest.Kind.PUSH, sha256: Buffer.from(sha(model), 'hex'), sizeBytes: 10n, name: 'short' },
       ModelRequest,
     )
     assert.equal((await pb.read(ModelReply)).status, ComputeStatus.OK)
@@ -115,7 +120,7 @@ describe('model transfer over /parkbench/model/1.0.0', () => {
     const raw = await pair.client.dialProtocol(addr(), MODEL_PROTOCOL)
     const rawPb = pbStream(raw)
     await rawPb.write(
-      { kind: ModelRequest.Kind.PUSH, sha256: new Uint8Array(3), sizeBytes: 10, name: '' },
+      { kind: ModelRequest.Kind.PUSH, sha256: new Uint8Array(3), sizeBytes: 10n, name: '' },
       ModelRequest,
     )
     assert.equal((await rawPb.read(ModelReply)).status, ComputeStatus.MALFORMED_REQUEST)

@@ -126,3 +126,16 @@ export function addModel(padBytes = 0): Uint8Array<ArrayBuffer> {
     outputs: [{ name: 'y', type: 'float32', dims: [2, 3] }],
   })
 }
+
+/**
+ * `model` with `padBytes` of doc_string appended (a later field replaces an earlier one in protobuf), without
+ * building the padding as a JS array: large models for transfer tests, in milliseconds.
+ */
+export function padModel(model: Uint8Array, padBytes: number): Uint8Array<ArrayBuffer> {
+  const header = [...varint((6 << 3) | 2), ...varint(padBytes)]
+  const out = new Uint8Array(model.byteLength + header.length + padBytes)
+  out.set(model)
+  out.set(header, model.byteLength)
+  out.fill(0x70, model.byteLength + header.length)
+  return out
+}

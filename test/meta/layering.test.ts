@@ -15,7 +15,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   net: [],
   compute: ['net'],
   pay: ['net'],
-  market: ['net'],
+  market: ['net', 'compute', 'pay'],
   lease: ['net', 'compute', 'pay'],
   swarm: ['net', 'compute', 'pay', 'market', 'lease'],
   daemon: ['net', 'compute', 'pay', 'market', 'lease'],

@@ -212,6 +212,49 @@ describe('message stream (real libp2p on loopback)', () => {
       }
     })
 
+    it('a length prefix over the limit is too large whatever its length in bytes; one that is no varint is malformed', async () => {
+      for (const prefix of [
+        [0x80, 0x80, 0x80, 0x80, 0x01], // 2^28: five bytes, over a 4-byte limit's prefix
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0x0f], // 2^39 - 1
+        [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], // 2^63, the longest varint
+      ]) {
+        const { local, remote } = await pair()
+        const reader = createMessageStream(remote, { maxDataLength: 1 << 20, errors: TEST_ERRORS })
+        local.send(Uint8Array.from(prefix))
+        await assert.rejects(reader.read(Bytes), { name: 'TestTooLarge' }, `prefix ${prefix}`)
+        local.abort(new Error('done'))
+      }
+      const { local, remote } = await pair()
+      const reader = createMessageStream(remote, { maxDataLength: 1 << 20, errors: TEST_ERRORS })
+      local.send(new Uint8Array(11).fill(0xff))
+      await assert.rejects(reader.read(Bytes), { name: 'TestMalformed' })
+      local.abort(new Error('done'))
+    })
+
+    it('a reader that falls behind holds the writer back (flow control) instead of resetting the stream', async () => {
+      const { local, remote } = await pair()
+      const writer = createMessageStream(local, { maxDataLength: 1 << 20 })
+      // Buffers at most 2 MiB unread; 48 MiB go through it, read slowly.
+      const reader = createMessageStream(remote, { maxDataLength: 1 << 20, maxBufferSize: 2 << 20 })
+      const frames = 48
+      const writing = (async () => {
+        for (let i = 0; i < frames; i++) await writer.write(frame(1 << 20, i), Bytes)
+        await writer.close()
+      })()
+      let maxBuffered = 0
+      for (let i = 0; i < frames; i++) {
+        const got = await reader.read(Bytes)
+        assert.equal(got.byteLength, 1 << 20)
+        assert.equal(got[0], i & 0xff)
+        if (i % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+        maxBuffered = Math.max(maxBuffered, remote.readBufferLength)
+      }
+      await writing
+      assert.equal(remote.status === 'aborted' || remote.status === 'reset', false)
+      // What the muxer holds for a paused stream is bounded by its window (16 MiB), not by what was sent.
+      assert.ok(maxBuffered <= 17 << 20, `${maxBuffered} bytes buffered in the stream`)
+    })
+
     it('reports a peer that closed mid-frame, or reset the stream, as UNEXPECTED_END', async () => {
       {
         const { local, remote } = await pair()

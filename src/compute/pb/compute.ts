@@ -4,6 +4,21 @@ import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
+/**
+ * proto3 enums are open: a value this build does not know decodes as the enum's zero value instead of failing
+ * the whole message (added by scripts/generate-protos.mjs).
+ */
+function openEnumeration<T> (values: Record<string | number, string | number>): Codec<T> {
+  const codec = enumeration<T>(values)
+  return {
+    ...codec,
+    decode: (reader) => {
+      const name = values[reader.int32()]
+      return (typeof name === 'string' ? name : values[0]) as T
+    }
+  }
+}
+
 export enum DataType {
   DATA_TYPE_UNDEFINED = 'DATA_TYPE_UNDEFINED',
   FLOAT = 'FLOAT',
@@ -18,7 +33,17 @@ export enum DataType {
   FLOAT16 = 'FLOAT16',
   DOUBLE = 'DOUBLE',
   UINT32 = 'UINT32',
-  UINT64 = 'UINT64'
+  UINT64 = 'UINT64',
+  COMPLEX64 = 'COMPLEX64',
+  COMPLEX128 = 'COMPLEX128',
+  BFLOAT16 = 'BFLOAT16',
+  FLOAT8E4M3FN = 'FLOAT8E4M3FN',
+  FLOAT8E4M3FNUZ = 'FLOAT8E4M3FNUZ',
+  FLOAT8E5M2 = 'FLOAT8E5M2',
+  FLOAT8E5M2FNUZ = 'FLOAT8E5M2FNUZ',
+  UINT4 = 'UINT4',
+  INT4 = 'INT4',
+  FLOAT4E2M1 = 'FLOAT4E2M1'
 }
 
 enum __DataTypeValues {
@@ -35,19 +60,29 @@ enum __DataTypeValues {
   FLOAT16 = 10,
   DOUBLE = 11,
   UINT32 = 12,
-  UINT64 = 13
+  UINT64 = 13,
+  COMPLEX64 = 14,
+  COMPLEX128 = 15,
+  BFLOAT16 = 16,
+  FLOAT8E4M3FN = 17,
+  FLOAT8E4M3FNUZ = 18,
+  FLOAT8E5M2 = 19,
+  FLOAT8E5M2FNUZ = 20,
+  UINT4 = 21,
+  INT4 = 22,
+  FLOAT4E2M1 = 23
 }
 
 export namespace DataType {
   export const codec = (): Codec<DataType> => {
-    return enumeration<DataType>(__DataTypeValues)
+    return openEnumeration<DataType>(__DataTypeValues)
   }
 }
 
 export interface Tensor {
   name: string
   dataType: DataType
-  dims: number[]
+  dims: bigint[]
   rawData: Uint8Array<ArrayBuffer>
   stringData: Uint8Array<ArrayBuffer>[]
 }
@@ -75,7 +110,7 @@ export namespace Tensor {
         if (obj.dims != null && obj.dims.length > 0) {
           for (const value of obj.dims) {
             w.uint32(24)
-            w.uint64Number(value)
+            if (value < 4294967296n) { w.uint32(Number(value)) } else { w.uint64(value) }
           }
         }
 
@@ -118,11 +153,23 @@ export namespace Tensor {
               break
             }
             case 3: {
-              if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
-                throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
+                    throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
+                  }
 
-              obj.dims.push(reader.uint64Number())
+                  obj.dims.push(reader.uint64())
+                }
+              } else {
+                if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
+                  throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
+                }
+
+                obj.dims.push(reader.uint64())
+              }
               break
             }
             case 4: {
@@ -142,6 +189,10 @@ export namespace Tensor {
               break
             }
           }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
         }
 
         return obj
@@ -172,18 +223,35 @@ export namespace Tensor {
               break
             }
             case 3: {
-              if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
-                throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.dims[]`,
+                    index: obj.dims,
+                    value: reader.uint64()
+                  }
+
+                  obj.dims++
+                }
+              } else {
+                if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.dims[]`,
+                  index: obj.dims,
+                  value: reader.uint64()
+                }
+
+                obj.dims++
               }
-
-              yield {
-                field: `${prefix}.dims[]`,
-                index: obj.dims,
-                value: reader.uint64Number()
-              }
-
-              obj.dims++
-
               break
             }
             case 4: {
@@ -233,7 +301,7 @@ export namespace Tensor {
   export interface TensorDimsFieldEvent {
     field: '$.dims[]'
     index: number
-    value: number
+    value: bigint
   }
 
   export interface TensorRawDataFieldEvent {
@@ -298,7 +366,7 @@ enum __StatusValues {
 
 export namespace Status {
   export const codec = (): Codec<Status> => {
-    return enumeration<Status>(__StatusValues)
+    return openEnumeration<Status>(__StatusValues)
   }
 }
 
@@ -355,6 +423,10 @@ export namespace Timing {
               break
             }
           }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
         }
 
         return obj
@@ -527,6 +599,10 @@ export namespace InferRequest {
           }
         }
 
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
+        }
+
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
@@ -633,7 +709,7 @@ export namespace InferRequest {
   export interface InferRequestInputsDimsFieldEvent {
     field: '$.inputs[].dims[]'
     index: number
-    value: number
+    value: bigint
   }
 
   export interface InferRequestInputsRawDataFieldEvent {
@@ -779,6 +855,10 @@ export namespace InferResponse {
           }
         }
 
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
+        }
+
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
@@ -874,7 +954,7 @@ export namespace InferResponse {
   export interface InferResponseOutputsDimsFieldEvent {
     field: '$.outputs[].dims[]'
     index: number
-    value: number
+    value: bigint
   }
 
   export interface InferResponseOutputsRawDataFieldEvent {
@@ -920,7 +1000,7 @@ export namespace InferResponse {
 export interface ModelRequest {
   kind: ModelRequest.Kind
   sha256: Uint8Array<ArrayBuffer>
-  sizeBytes: number
+  sizeBytes: bigint
   name: string
 }
 
@@ -939,7 +1019,7 @@ export namespace ModelRequest {
 
   export namespace Kind {
     export const codec = (): Codec<Kind> => {
-      return enumeration<Kind>(__KindValues)
+      return openEnumeration<Kind>(__KindValues)
     }
   }
 
@@ -962,9 +1042,9 @@ export namespace ModelRequest {
           w.bytes(obj.sha256)
         }
 
-        if ((obj.sizeBytes != null && obj.sizeBytes !== 0)) {
+        if ((obj.sizeBytes != null && obj.sizeBytes !== 0n)) {
           w.uint32(24)
-          w.uint64Number(obj.sizeBytes)
+          if (obj.sizeBytes < 4294967296n) { w.uint32(Number(obj.sizeBytes)) } else { w.uint64(obj.sizeBytes) }
         }
 
         if ((obj.name != null && obj.name !== '')) {
@@ -979,7 +1059,7 @@ export namespace ModelRequest {
         const obj: any = {
           kind: Kind.KIND_UNSPECIFIED,
           sha256: uint8ArrayAlloc(0),
-          sizeBytes: 0,
+          sizeBytes: 0n,
           name: ''
         }
 
@@ -998,7 +1078,7 @@ export namespace ModelRequest {
               break
             }
             case 3: {
-              obj.sizeBytes = reader.uint64Number()
+              obj.sizeBytes = reader.uint64()
               break
             }
             case 4: {
@@ -1010,6 +1090,10 @@ export namespace ModelRequest {
               break
             }
           }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
         }
 
         return obj
@@ -1037,7 +1121,7 @@ export namespace ModelRequest {
             case 3: {
               yield {
                 field: `${prefix}.sizeBytes`,
-                value: reader.uint64Number()
+                value: reader.uint64()
               }
               break
             }
@@ -1072,7 +1156,7 @@ export namespace ModelRequest {
 
   export interface ModelRequestSizeBytesFieldEvent {
     field: '$.sizeBytes'
-    value: number
+    value: bigint
   }
 
   export interface ModelRequestNameFieldEvent {
@@ -1096,7 +1180,7 @@ export namespace ModelRequest {
 export interface ModelReply {
   status: Status
   message: string
-  sizeBytes: number
+  sizeBytes: bigint
   alreadyStored: boolean
 }
 
@@ -1120,9 +1204,9 @@ export namespace ModelReply {
           w.string(obj.message)
         }
 
-        if ((obj.sizeBytes != null && obj.sizeBytes !== 0)) {
+        if ((obj.sizeBytes != null && obj.sizeBytes !== 0n)) {
           w.uint32(24)
-          w.uint64Number(obj.sizeBytes)
+          if (obj.sizeBytes < 4294967296n) { w.uint32(Number(obj.sizeBytes)) } else { w.uint64(obj.sizeBytes) }
         }
 
         if ((obj.alreadyStored != null && obj.alreadyStored !== false)) {
@@ -1137,7 +1221,7 @@ export namespace ModelReply {
         const obj: any = {
           status: Status.STATUS_UNSPECIFIED,
           message: '',
-          sizeBytes: 0,
+          sizeBytes: 0n,
           alreadyStored: false
         }
 
@@ -1156,7 +1240,7 @@ export namespace ModelReply {
               break
             }
             case 3: {
-              obj.sizeBytes = reader.uint64Number()
+              obj.sizeBytes = reader.uint64()
               break
             }
             case 4: {
@@ -1168,6 +1252,10 @@ export namespace ModelReply {
               break
             }
           }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
         }
 
         return obj
@@ -1195,7 +1283,7 @@ export namespace ModelReply {
             case 3: {
               yield {
                 field: `${prefix}.sizeBytes`,
-                value: reader.uint64Number()
+                value: reader.uint64()
               }
               break
             }
@@ -1230,7 +1318,7 @@ export namespace ModelReply {
 
   export interface ModelReplySizeBytesFieldEvent {
     field: '$.sizeBytes'
-    value: number
+    value: bigint
   }
 
   export interface ModelReplyAlreadyStoredFieldEvent {
@@ -1293,6 +1381,10 @@ export namespace ModelChunk {
               break
             }
           }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
         }
 
         return obj

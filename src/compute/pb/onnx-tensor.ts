@@ -129,11 +129,23 @@ export namespace TensorProto {
 
           switch (tag >>> 3) {
             case 1: {
-              if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
-                throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
+                    throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
+                  }
 
-              obj.dims.push(reader.int64Number())
+                  obj.dims.push(reader.int64Number())
+                }
+              } else {
+                if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
+                  throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
+                }
+
+                obj.dims.push(reader.int64Number())
+              }
               break
             }
             case 2: {
@@ -141,19 +153,43 @@ export namespace TensorProto {
               break
             }
             case 4: {
-              if (opts.limits?.floatData != null && obj.floatData.length === opts.limits.floatData) {
-                throw new MaxLengthError('Decode error - repeated field "floatData" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.floatData != null && obj.floatData.length === opts.limits.floatData) {
+                    throw new MaxLengthError('Decode error - repeated field "floatData" had too many elements')
+                  }
 
-              obj.floatData.push(reader.float())
+                  obj.floatData.push(reader.float())
+                }
+              } else {
+                if (opts.limits?.floatData != null && obj.floatData.length === opts.limits.floatData) {
+                  throw new MaxLengthError('Decode error - repeated field "floatData" had too many elements')
+                }
+
+                obj.floatData.push(reader.float())
+              }
               break
             }
             case 5: {
-              if (opts.limits?.int32Data != null && obj.int32Data.length === opts.limits.int32Data) {
-                throw new MaxLengthError('Decode error - repeated field "int32Data" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.int32Data != null && obj.int32Data.length === opts.limits.int32Data) {
+                    throw new MaxLengthError('Decode error - repeated field "int32Data" had too many elements')
+                  }
 
-              obj.int32Data.push(reader.int32())
+                  obj.int32Data.push(reader.int32())
+                }
+              } else {
+                if (opts.limits?.int32Data != null && obj.int32Data.length === opts.limits.int32Data) {
+                  throw new MaxLengthError('Decode error - repeated field "int32Data" had too many elements')
+                }
+
+                obj.int32Data.push(reader.int32())
+              }
               break
             }
             case 6: {
@@ -165,11 +201,23 @@ export namespace TensorProto {
               break
             }
             case 7: {
-              if (opts.limits?.int64Data != null && obj.int64Data.length === opts.limits.int64Data) {
-                throw new MaxLengthError('Decode error - repeated field "int64Data" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.int64Data != null && obj.int64Data.length === opts.limits.int64Data) {
+                    throw new MaxLengthError('Decode error - repeated field "int64Data" had too many elements')
+                  }
 
-              obj.int64Data.push(reader.int64())
+                  obj.int64Data.push(reader.int64())
+                }
+              } else {
+                if (opts.limits?.int64Data != null && obj.int64Data.length === opts.limits.int64Data) {
+                  throw new MaxLengthError('Decode error - repeated field "int64Data" had too many elements')
+                }
+
+                obj.int64Data.push(reader.int64())
+              }
               break
             }
             case 8: {
@@ -181,19 +229,43 @@ export namespace TensorProto {
               break
             }
             case 10: {
-              if (opts.limits?.doubleData != null && obj.doubleData.length === opts.limits.doubleData) {
-                throw new MaxLengthError('Decode error - repeated field "doubleData" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.doubleData != null && obj.doubleData.length === opts.limits.doubleData) {
+                    throw new MaxLengthError('Decode error - repeated field "doubleData" had too many elements')
+                  }
 
-              obj.doubleData.push(reader.double())
+                  obj.doubleData.push(reader.double())
+                }
+              } else {
+                if (opts.limits?.doubleData != null && obj.doubleData.length === opts.limits.doubleData) {
+                  throw new MaxLengthError('Decode error - repeated field "doubleData" had too many elements')
+                }
+
+                obj.doubleData.push(reader.double())
+              }
               break
             }
             case 11: {
-              if (opts.limits?.uint64Data != null && obj.uint64Data.length === opts.limits.uint64Data) {
-                throw new MaxLengthError('Decode error - repeated field "uint64Data" had too many elements')
-              }
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.uint64Data != null && obj.uint64Data.length === opts.limits.uint64Data) {
+                    throw new MaxLengthError('Decode error - repeated field "uint64Data" had too many elements')
+                  }
 
-              obj.uint64Data.push(reader.uint64())
+                  obj.uint64Data.push(reader.uint64())
+                }
+              } else {
+                if (opts.limits?.uint64Data != null && obj.uint64Data.length === opts.limits.uint64Data) {
+                  throw new MaxLengthError('Decode error - repeated field "uint64Data" had too many elements')
+                }
+
+                obj.uint64Data.push(reader.uint64())
+              }
               break
             }
             case 12: {
@@ -209,6 +281,10 @@ export namespace TensorProto {
               break
             }
           }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
         }
 
         return obj
@@ -230,18 +306,35 @@ export namespace TensorProto {
 
           switch (tag >>> 3) {
             case 1: {
-              if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
-                throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.dims[]`,
+                    index: obj.dims,
+                    value: reader.int64Number()
+                  }
+
+                  obj.dims++
+                }
+              } else {
+                if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.dims[]`,
+                  index: obj.dims,
+                  value: reader.int64Number()
+                }
+
+                obj.dims++
               }
-
-              yield {
-                field: `${prefix}.dims[]`,
-                index: obj.dims,
-                value: reader.int64Number()
-              }
-
-              obj.dims++
-
               break
             }
             case 2: {
@@ -252,33 +345,67 @@ export namespace TensorProto {
               break
             }
             case 4: {
-              if (opts.limits?.floatData != null && obj.floatData === opts.limits.floatData) {
-                throw new MaxLengthError('Streaming decode error - repeated field "floatData" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.floatData != null && obj.floatData === opts.limits.floatData) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "floatData" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.floatData[]`,
+                    index: obj.floatData,
+                    value: reader.float()
+                  }
+
+                  obj.floatData++
+                }
+              } else {
+                if (opts.limits?.floatData != null && obj.floatData === opts.limits.floatData) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "floatData" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.floatData[]`,
+                  index: obj.floatData,
+                  value: reader.float()
+                }
+
+                obj.floatData++
               }
-
-              yield {
-                field: `${prefix}.floatData[]`,
-                index: obj.floatData,
-                value: reader.float()
-              }
-
-              obj.floatData++
-
               break
             }
             case 5: {
-              if (opts.limits?.int32Data != null && obj.int32Data === opts.limits.int32Data) {
-                throw new MaxLengthError('Streaming decode error - repeated field "int32Data" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.int32Data != null && obj.int32Data === opts.limits.int32Data) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "int32Data" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.int32Data[]`,
+                    index: obj.int32Data,
+                    value: reader.int32()
+                  }
+
+                  obj.int32Data++
+                }
+              } else {
+                if (opts.limits?.int32Data != null && obj.int32Data === opts.limits.int32Data) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "int32Data" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.int32Data[]`,
+                  index: obj.int32Data,
+                  value: reader.int32()
+                }
+
+                obj.int32Data++
               }
-
-              yield {
-                field: `${prefix}.int32Data[]`,
-                index: obj.int32Data,
-                value: reader.int32()
-              }
-
-              obj.int32Data++
-
               break
             }
             case 6: {
@@ -297,18 +424,35 @@ export namespace TensorProto {
               break
             }
             case 7: {
-              if (opts.limits?.int64Data != null && obj.int64Data === opts.limits.int64Data) {
-                throw new MaxLengthError('Streaming decode error - repeated field "int64Data" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.int64Data != null && obj.int64Data === opts.limits.int64Data) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "int64Data" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.int64Data[]`,
+                    index: obj.int64Data,
+                    value: reader.int64()
+                  }
+
+                  obj.int64Data++
+                }
+              } else {
+                if (opts.limits?.int64Data != null && obj.int64Data === opts.limits.int64Data) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "int64Data" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.int64Data[]`,
+                  index: obj.int64Data,
+                  value: reader.int64()
+                }
+
+                obj.int64Data++
               }
-
-              yield {
-                field: `${prefix}.int64Data[]`,
-                index: obj.int64Data,
-                value: reader.int64()
-              }
-
-              obj.int64Data++
-
               break
             }
             case 8: {
@@ -326,33 +470,67 @@ export namespace TensorProto {
               break
             }
             case 10: {
-              if (opts.limits?.doubleData != null && obj.doubleData === opts.limits.doubleData) {
-                throw new MaxLengthError('Streaming decode error - repeated field "doubleData" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.doubleData != null && obj.doubleData === opts.limits.doubleData) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "doubleData" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.doubleData[]`,
+                    index: obj.doubleData,
+                    value: reader.double()
+                  }
+
+                  obj.doubleData++
+                }
+              } else {
+                if (opts.limits?.doubleData != null && obj.doubleData === opts.limits.doubleData) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "doubleData" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.doubleData[]`,
+                  index: obj.doubleData,
+                  value: reader.double()
+                }
+
+                obj.doubleData++
               }
-
-              yield {
-                field: `${prefix}.doubleData[]`,
-                index: obj.doubleData,
-                value: reader.double()
-              }
-
-              obj.doubleData++
-
               break
             }
             case 11: {
-              if (opts.limits?.uint64Data != null && obj.uint64Data === opts.limits.uint64Data) {
-                throw new MaxLengthError('Streaming decode error - repeated field "uint64Data" had too many elements')
+              // proto3 parsers must accept a packed record (wire type 2) as well as one record per value.
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.uint64Data != null && obj.uint64Data === opts.limits.uint64Data) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "uint64Data" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.uint64Data[]`,
+                    index: obj.uint64Data,
+                    value: reader.uint64()
+                  }
+
+                  obj.uint64Data++
+                }
+              } else {
+                if (opts.limits?.uint64Data != null && obj.uint64Data === opts.limits.uint64Data) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "uint64Data" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.uint64Data[]`,
+                  index: obj.uint64Data,
+                  value: reader.uint64()
+                }
+
+                obj.uint64Data++
               }
-
-              yield {
-                field: `${prefix}.uint64Data[]`,
-                index: obj.uint64Data,
-                value: reader.uint64()
-              }
-
-              obj.uint64Data++
-
               break
             }
             case 12: {

@@ -1,0 +1,170 @@
+import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
+
+/**
+ * yamux's largest stream window (its default, which create-node keeps): after a stream is paused the peer may
+ * still send this much, which the stream then holds unread. A paused stream must be allowed to hold it, or the
+ * muxer resets the stream on an honest sender.
+ */
+export const MUXER_WINDOW_BYTES = 16 * 1024 * 1024
+
+/** Longest unsigned varint: a length prefix that runs on past it is not a length. */
+const MAX_VARINT_BYTES = 10
+
+/** Why a frame could not be read; {@link FrameReader.readFrame} throws it and the caller maps it to its errors. */
+export class FrameReadError extends Error {
+  constructor(
+    readonly reason: 'too-large' | 'bad-length' | 'ended',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'FrameReadError'
+  }
+}
+
+/**
+ * Reads length-prefixed frames from a libp2p stream with flow control: bytes that arrive are buffered until read,
+ * and once `highWaterBytes` wait unread the stream is paused, so the muxer stops granting the peer window and the
+ * peer's writes wait (they resume when the reader has drained half of it). A frame whose announced length is over
+ * `maxFrameBytes` is refused before its body is read, whatever the length of its length prefix; the stream is not
+ * reset, so the caller can still answer. Frames already buffered stay readable after the peer closes or resets.
+ */
+export class FrameReader {
+  private readonly buffer = new Uint8ArrayList()
+  private ended = false
+  private discarding = false
+  private paused = false
+  private wake: (() => void) | undefined
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly maxFrameBytes: number,
+    private readonly highWaterBytes: number,
+  ) {
+    stream.addEventListener('message', this.onMessage)
+    stream.addEventListener('remoteCloseWrite', this.onEnd)
+    stream.addEventListener('close', this.onClose)
+    if (stream.status !== 'open' || stream.remoteWriteStatus !== 'writable') this.ended = true
+  }
+
+  /** Bytes received and not yet read. */
+  get bufferedBytes(): number {
+    return this.buffer.byteLength
+  }
+
+  /**
+   * The next frame's bytes. Throws {@link FrameReadError}: `too-large` (announced length over the limit),
+   * `bad-length` (a length prefix that is not a varint), `ended` (the peer closed or reset before a whole frame);
+   * or the signal's reason.
+   */
+  async readFrame(signal?: AbortSignal, maxFrameBytes = this.maxFrameBytes): Promise<Uint8ArrayList> {
+    signal?.throwIfAborted()
+    const { length, prefixBytes } = await this.readLength(signal)
+    const limit = Math.min(maxFrameBytes, this.maxFrameBytes)
+    if (length > limit) {
+      throw new FrameReadError('too-large', `frame of ${length} bytes is over the limit of ${limit}`)
+    }
+    await this.waitFor(prefixBytes + length, signal)
+    const frame = this.buffer.sublist(prefixBytes, prefixBytes + length)
+    this.buffer.consume(prefixBytes + length)
+    this.maybeResume()
+    return frame
+  }
+
+  /** Drop whatever arrives from now on (the framing can no longer be trusted), without pausing the peer. */
+  discard(): void {
+    this.discarding = true
+    this.buffer.consume(this.buffer.byteLength)
+    this.resume()
+  }
+
+  private async readLength(signal: AbortSignal | undefined): Promise<{ length: number; prefixBytes: number }> {
+    for (let need = 1; ; need++) {
+      await this.waitFor(need, signal)
+      const byte = this.buffer.get(need - 1)
+      if ((byte & 0x80) === 0) return { length: decodeVarint(this.buffer, need), prefixBytes: need }
+      if (need >= MAX_VARINT_BYTES) throw new FrameReadError('bad-length', 'length prefix is not a varint')
+    }
+  }
+
+  /** Resolve once `bytes` are buffered; throws `ended` if the peer is done first. */
+  private async waitFor(bytes: number, signal: AbortSignal | undefined): Promise<void> {
+    while (this.buffer.byteLength < bytes) {
+      if (this.ended) {
+        throw new FrameReadError(
+          'ended',
+          this.buffer.byteLength === 0 ? 'stream ended' : `stream ended ${bytes - this.buffer.byteLength} bytes short`,
+        )
+      }
+      // Reading needs more than the high-water mark holds (a large frame): let the peer send it.
+      this.resume()
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          this.wake = undefined
+          reject(signal?.reason)
+        }
+        if (signal?.aborted === true) return onAbort()
+        signal?.addEventListener('abort', onAbort, { once: true })
+        this.wake = () => {
+          signal?.removeEventListener('abort', onAbort)
+          this.wake = undefined
+          resolve()
+        }
+      })
+    }
+  }
+
+  private readonly onMessage = (event: StreamMessageEvent): void => {
+    if (this.discarding) return
+    this.buffer.append(event.data)
+    if (this.buffer.byteLength >= this.highWaterBytes) this.pause()
+    this.wake?.()
+  }
+
+  private readonly onEnd = (): void => {
+    this.ended = true
+    this.wake?.()
+  }
+
+  private readonly onClose = (_event: StreamCloseEvent): void => {
+    this.ended = true
+    this.wake?.()
+  }
+
+  private pause(): void {
+    if (this.paused || this.stream.readStatus !== 'readable') return
+    // Whatever window the peer already holds still arrives while paused: the stream must hold it, not reset.
+    this.stream.maxReadBufferLength = Math.max(this.stream.maxReadBufferLength, MUXER_WINDOW_BYTES + 65_536)
+    this.stream.pause()
+    this.paused = true
+  }
+
+  private maybeResume(): void {
+    if (this.paused && this.buffer.byteLength < this.highWaterBytes / 2) this.resume()
+  }
+
+  private resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    if (this.stream.readStatus === 'paused') this.stream.resume()
+  }
+}
+
+/** The value of the complete varint in the first `bytes` bytes of `list`; past 2^53 it is only a lower bound. */
+function decodeVarint(list: Uint8ArrayList, bytes: number): number {
+  let value = 0
+  for (let i = bytes - 1; i >= 0; i--) value = value * 128 + (list.get(i) & 0x7f)
+  return value
+}
+
+/** The unsigned varint of `value` (a safe integer). */
+export function encodeVarint(value: number): Uint8Array {
+  const out: number[] = []
+  let rest = value
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80)
+    rest = Math.floor(rest / 0x80)
+  }
+  out.push(rest)
+  return Uint8Array.from(out)
+}
