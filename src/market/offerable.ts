@@ -57,7 +57,7 @@ export function offerEntryBytes(model: Offerable): number {
 
 /**
  * Throws {@link InvalidModelError} when a model cannot be listed in an offer: more than 64 inputs or outputs, a
- * tensor with more than 16 dims, or an entry over {@link MAX_OFFER_ENTRY_BYTES} (e.g. a 300 KB input name).
+ * tensor with more than the offer's 32 dims, or an entry over {@link MAX_OFFER_ENTRY_BYTES} (e.g. a 300 KB input name).
  */
 export function checkOfferable(model: Offerable): void {
   const { maxTensorsPerModel, maxDims } = OFFER_LIMITS

@@ -114,9 +114,6 @@ const settled = (): void => {}
 /** How long a peer has to close its side of a finished exchange before the stream is reset. */
 export const CLOSE_GRACE_MS = 1_000
 
-/** Bytes already encoded pass through as they are. */
-const ENCODED: MessageEncoder<Uint8Array> = { encode: (bytes) => bytes }
-
 /** The read buffer of pbStream, and ours, by default. */
 const DEFAULT_MAX_BUFFER_SIZE = 4 * 1024 * 1024
 

@@ -67,8 +67,8 @@ describe('a provider stores only models its offer can list (OFFER_LIMITS)', () =
   const tooWide = wideModel(70)
   const tooDeep = buildModel({
     nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
-    inputs: [{ name: 'x', type: 'float32', dims: new Array(17).fill(1) }],
-    outputs: [{ name: 'y', type: 'float32', dims: new Array(17).fill(1) }],
+    inputs: [{ name: 'x', type: 'float32', dims: new Array(33).fill(1) }],
+    outputs: [{ name: 'y', type: 'float32', dims: new Array(33).fill(1) }],
   })
   const longName = buildModel({
     nodes: [{ op: 'Identity', inputs: ['x'.repeat(300_000)], outputs: ['y'] }],
@@ -76,7 +76,7 @@ describe('a provider stores only models its offer can list (OFFER_LIMITS)', () =
     outputs: [{ name: 'y', type: 'float32', dims: [1] }],
   })
 
-  it('refuses a model with 70 inputs, 17 dims or a 300 KB input name as INVALID_MODEL: push and model add', async () => {
+  it('refuses a model with 70 inputs, 33 dims or a 300 KB input name as INVALID_MODEL: push and model add', async () => {
     for (const model of [tooWide, tooDeep, longName]) {
       await assert.rejects(pushModel(pair.client, pair.provider.getMultiaddrs(), model), {
         name: 'InvalidModelError',
