@@ -48,7 +48,8 @@ describe('market discovery in a 10-node loopback swarm', () => {
   })
 
   it('finds all three providers, verified, ranked cheapest first', async () => {
-    const found = await findOffers({ node: client.node }, { timeoutMs: 5_000 })
+    // All three are on this machine: rank by price alone (a ping measured on a busy box is noise, not distance).
+    const found = await findOffers({ node: client.node }, { timeoutMs: 5_000, rttWeightMs: Number.POSITIVE_INFINITY })
     assert.deepEqual(
       found.map((f) => f.peerId.toString()),
       [cheap, middle, dear].map((m) => m.node.peerId.toString()),
