@@ -13,6 +13,7 @@ import {
 } from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
+import { sha256OfFile } from './sha256-file.js'
 import { peerText } from './text.js'
 
 const log = logger('parkbench:compute:store')
@@ -160,17 +161,7 @@ export class ModelStore {
     }
     const { size } = await stat(source)
     if (size > this.maxModelBytes) throw new TooLargeError(`Model is ${size} bytes; the limit is ${this.maxModelBytes}`)
-    const hash = createHash('sha256')
-    const file = await open(source, 'r')
-    try {
-      for await (const chunk of file.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
-        options.signal?.throwIfAborted()
-        hash.update(chunk as Buffer)
-      }
-    } finally {
-      await file.close()
-    }
-    const sha256 = hash.digest('hex')
+    const sha256 = await sha256OfFile(source, options)
     const existing = await this.get(sha256)
     if (existing !== undefined) return existing
     const writer = await this.createWriter({ sha256, sizeBytes: size, name: meta.name ?? basename(source) }, options)

@@ -18,6 +18,7 @@ import { createComputeStream } from './frames.js'
 import type { ModelRecord } from './model-record.js'
 import { isSha256Hex, type ModelStore } from './model-store.js'
 import { ModelChunk, ModelReply, ModelRequest, Status } from './pb/compute.js'
+import { sha256OfFile } from './sha256-file.js'
 
 /** Progress of a model push or fetch. */
 export interface TransferProgress {
@@ -50,20 +51,6 @@ async function openModelStream(node: Pick<RpcNode, 'dialProtocol'>, peer: Peer, 
   }
 }
 
-async function sha256OfFile(path: string, signal: AbortSignal): Promise<string> {
-  const hash = createHash('sha256')
-  const file = await open(path, 'r')
-  try {
-    for await (const chunk of file.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
-      signal.throwIfAborted()
-      hash.update(chunk as Buffer)
-    }
-  } finally {
-    await file.close()
-  }
-  return hash.digest('hex')
-}
-
 /**
  * Push a model (bytes or a file path) to a provider over `/parkbench/model/1.0.0`. The provider admits the push,
  * checks the announced size against its limit before any byte is sent, then checks the hash and that onnxruntime
@@ -81,7 +68,9 @@ export async function pushModel(
   const sizeBytes = typeof source === 'string' ? (await stat(source)).size : source.byteLength
   options.onProgress?.({ phase: 'hashing', sha256: '', bytes: 0, totalBytes: sizeBytes })
   const sha256 =
-    typeof source === 'string' ? await sha256OfFile(source, signal) : createHash('sha256').update(source).digest('hex')
+    typeof source === 'string'
+      ? await sha256OfFile(source, { signal })
+      : createHash('sha256').update(source).digest('hex')
   const name = options.name ?? (typeof source === 'string' ? (source.split(/[\\/]/).pop() ?? sha256) : sha256)
   const messages = createComputeStream(await openModelStream(node, peer, signal), {
     maxDataLength: MAX_MODEL_CONTROL_BYTES,
