@@ -22,7 +22,8 @@ import { sha256OfFile } from './sha256-file.js'
 
 /** Progress of a model push or fetch. */
 export interface TransferProgress {
-  phase: 'hashing' | 'sending' | 'receiving' | 'verifying' | 'done'
+  /** As every parkbench progress event: `<area>:<what>`. */
+  type: 'model:hashing' | 'model:sending' | 'model:receiving' | 'model:verifying' | 'model:done'
   sha256: string
   bytes: number
   totalBytes: number
@@ -66,7 +67,7 @@ export async function pushModel(
   const signal = options.signal ?? AbortSignal.timeout(DEFAULT_TRANSFER_TIMEOUT_MS)
   const idleMs = options.idleTimeoutMs ?? DEFAULT_TRANSFER_IDLE_MS
   const sizeBytes = typeof source === 'string' ? (await stat(source)).size : source.byteLength
-  options.onProgress?.({ phase: 'hashing', sha256: '', bytes: 0, totalBytes: sizeBytes })
+  options.onProgress?.({ type: 'model:hashing', sha256: '', bytes: 0, totalBytes: sizeBytes })
   const sha256 =
     typeof source === 'string'
       ? await sha256OfFile(source, { signal })
@@ -89,7 +90,7 @@ export async function pushModel(
     if (first.status !== Status.OK) throw errorFromStatus(first.status, first.message)
     if (first.alreadyStored) {
       await messages.close({ signal })
-      options.onProgress?.({ phase: 'done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
+      options.onProgress?.({ type: 'model:done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
       return { sha256, sizeBytes, alreadyStored: true }
     }
     // Read the final reply while sending, so a provider that gives up early (limit, deadline) is heard at once.
@@ -99,7 +100,7 @@ export async function pushModel(
     const send = async (chunk: Uint8Array<ArrayBuffer>): Promise<void> => {
       await messages.write({ data: chunk }, ModelChunk, { signal })
       sent += chunk.byteLength
-      options.onProgress?.({ phase: 'sending', sha256, bytes: sent, totalBytes: sizeBytes })
+      options.onProgress?.({ type: 'model:sending', sha256, bytes: sent, totalBytes: sizeBytes })
     }
     const sending = (async () => {
       if (typeof source !== 'string') {
@@ -121,12 +122,13 @@ export async function pushModel(
       }
     })()
     const early = await Promise.race([final.then((reply) => ({ reply })), sending.then(() => undefined)])
-    if (early === undefined) options.onProgress?.({ phase: 'verifying', sha256, bytes: sent, totalBytes: sizeBytes })
+    if (early === undefined)
+      options.onProgress?.({ type: 'model:verifying', sha256, bytes: sent, totalBytes: sizeBytes })
     const reply = early?.reply ?? (await final)
     sending.catch(() => {})
     if (reply.status !== Status.OK) throw errorFromStatus(reply.status, reply.message)
     await messages.close({ signal })
-    options.onProgress?.({ phase: 'done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
+    options.onProgress?.({ type: 'model:done', sha256, bytes: sizeBytes, totalBytes: sizeBytes })
     return { sha256, sizeBytes, alreadyStored: false }
   } catch (err) {
     messages.abort(err as Error)
@@ -172,13 +174,13 @@ export async function fetchModelInto(
         const chunk = await messages.read(ModelChunk, { signal: frameSignal(), label: 'Model chunk' })
         if (chunk.data.byteLength === 0) throw new MalformedRequestError('Empty model chunk')
         await writer.write(chunk.data, { signal })
-        options.onProgress?.({ phase: 'receiving', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
+        options.onProgress?.({ type: 'model:receiving', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
       }
-      options.onProgress?.({ phase: 'verifying', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
+      options.onProgress?.({ type: 'model:verifying', sha256, bytes: writer.bytesWritten, totalBytes: sizeBytes })
       // Every byte is here: close before the (slow) check, so the serving peer is done with its stream.
       await messages.close({ signal })
       const record = await writer.commit({ signal })
-      options.onProgress?.({ phase: 'done', sha256, bytes: record.sizeBytes, totalBytes: record.sizeBytes })
+      options.onProgress?.({ type: 'model:done', sha256, bytes: record.sizeBytes, totalBytes: record.sizeBytes })
       return record
     } finally {
       await writer.discard()

@@ -378,7 +378,7 @@ async function modelTransfer(
     const started = performance.now()
     await pushModel(client, providerAddr, model, {
       onProgress: (e: TransferProgress) => {
-        if (e.phase === 'verifying') sentAt = performance.now()
+        if (e.type === 'model:verifying') sentAt = performance.now()
       },
     })
     const doneMs = performance.now() - started

@@ -37,10 +37,13 @@ describe('model transfer over /parkbench/model/1.0.0', () => {
     const result = await pushModel(pair.client, addr(), model, { name: 'matmul', onProgress: (e) => events.push(e) })
     assert.equal(result.sha256, sha(model))
     assert.equal(result.alreadyStored, false)
-    assert.deepEqual([...new Set(events.map((e) => e.phase))], ['hashing', 'sending', 'verifying', 'done'])
+    assert.deepEqual(
+      [...new Set(events.map((e) => e.type))],
+      ['model:hashing', 'model:sending', 'model:verifying', 'model:done'],
+    )
     assert.equal(events.at(-1)!.bytes, model.byteLength)
     const record = await pair.compute.store.get(result.sha256)
-    assert.equal(events.filter((e) => e.phase === 'sending').length, 5)
+    assert.equal(events.filter((e) => e.type === 'model:sending').length, 5)
     assert.equal(record?.name, 'matmul')
     assert.equal(record?.sizeBytes, model.byteLength)
     assert.deepEqual(
@@ -70,7 +73,7 @@ describe('model transfer over /parkbench/model/1.0.0', () => {
       name: 'TooLargeError',
       code: 'TOO_LARGE',
     })
-    assert.ok(!events.some((e) => e.phase === 'sending'))
+    assert.ok(!events.some((e) => e.type === 'model:sending'))
     assert.ok(!(await modelFiles(pair)).some((f) => f.startsWith('.tmp')))
   })
 
@@ -135,7 +138,7 @@ describe('model transfer over /parkbench/model/1.0.0', () => {
       const events: TransferProgress[] = []
       const record = await other.compute.fetchModel(addr(), sha(model), { onProgress: (e) => events.push(e) })
       assert.equal(record.sha256, sha(model))
-      assert.ok(events.some((e) => e.phase === 'receiving'))
+      assert.ok(events.some((e) => e.type === 'model:receiving'))
       assert.equal(await other.compute.store.has(sha(model)), true)
       const a = new Tensor('float32', new Float32Array(6).fill(1), [2, 3])
       const { outputs } = await infer(other.client, other.provider.getMultiaddrs(), {
