@@ -134,7 +134,14 @@ export async function startControlServer(
       connectionsCheckingInterval: CONTROL_LIMITS.deadlineCheckMs,
     },
     (req, res) => {
-      const url = new URL(req.url ?? '/', 'http://parkbench')
+      // A target that is no URL (e.g. `//%qf`) is a bad request, never an exception in the listener.
+      const url = URL.canParse(req.url ?? '/', 'http://parkbench')
+        ? new URL(req.url ?? '/', 'http://parkbench')
+        : undefined
+      if (url === undefined) {
+        send(res, 400, { error: { code: 'BAD_REQUEST', message: 'The request target is not a URL path' } })
+        return
+      }
       const declared = Number(req.headers['content-length'] ?? 0)
       if (declared > CONTROL_LIMITS.maxBodyBytes) {
         // Answered before any of the body is read; the connection closes rather than swallow it.

@@ -103,6 +103,11 @@ describe('daemon control socket', () => {
       ).catch((err: NodeJS.ErrnoException) => ({ status: err.code, json: undefined }))
       assert.ok([413, 'EPIPE', 'ECONNRESET'].includes(huge.status as number | string), String(huge.status))
       assert.deepEqual(await controlRequest(dir, 'GET', '/v1/thing'), { amount: '100000000000000000000', echo: null })
+      // A request target that is no URL is a bad request (it once threw in the listener and killed the daemon).
+      const notUrl = rawConnect(server.path, 'GET //%qf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      await within(5_000, notUrl.closed, 'the answer to a target that is no URL')
+      assert.equal(statusOf(notUrl.answer()), 400)
+      assert.deepEqual(await controlRequest(dir, 'GET', '/v1/thing'), { amount: '100000000000000000000', echo: null })
       // A second daemon on the same data dir is refused while the first answers.
       await assert.rejects(startControlServer(dir, {}), DaemonRunningError)
     } finally {
