@@ -79,7 +79,8 @@ export function decodability(bytes: Uint8Array, schema: Schema, depth = 0): Deco
     at += tag.length
     const field = Number(tag.value >> 3n)
     const wire = Number(tag.value & 7n)
-    if (field === 0) return 'does-not-decode'
+    // Field number 0 is not a field: protobuf's reference decoders refuse it, others skip it as unknown.
+    if (field === 0) ambiguous = true
     // Field numbers stop at 2^29 - 1; decoders read a longer tag as 32 bits, or refuse it.
     if (tag.value > 0xffffffffn) ambiguous = true
     const type = schema.fields[field]

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
@@ -10,7 +11,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createNode, type ParkbenchNode } from '../../src/net/create-node.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { addModel, identityModel, matmulModel } from '../compute/onnx-builder.js'
-import { type LongRunning, startProviderCli, writeChainFile } from '../helpers/cli.js'
+import { type LongRunning, runCli, startCli, writeChainFile } from '../helpers/cli.js'
 import { HonestClient } from './honest-client.js'
 import { PaidLease } from './paid-lease.js'
 import { ReadmeRenter } from './readme-renter.js'
@@ -81,11 +82,34 @@ export interface FuzzWorld {
   honest: HonestClient
   daemonPid(): number
   daemonAlive(): boolean
+  /** The last few KiB the daemon wrote to stderr (what it said as it died). */
+  daemonStderr(): string
+  /** How many times the daemon has been restarted. */
+  restarts: number
+  /** The models the provider holds (sha256 hex), as far as the client knows: it pushed them. */
+  heldModels: Set<string>
   /** Keep the fuzz client's lease running (a new one when the old one ended or nears its last tick). */
   ensurePaid(): Promise<void>
-  /** Restart a daemon that died (same data dir), and everything that pointed at it. */
+  /** Restart a daemon that died: same data dir (so same peer id) and same address, and a new paid lease. */
   restart(): Promise<void>
   stop(): Promise<void>
+}
+
+/**
+ * A free TCP port on 127.0.0.1 below Linux's ephemeral range (32768-60999), so that no outgoing connection is given
+ * it while a crashed daemon is being restarted on it.
+ */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000)
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer()
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
+  throw new Error('no free port')
 }
 
 /** The daemon's resident set size, from /proc/<pid>/status (VmRSS), in bytes. */
@@ -111,16 +135,39 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
   await writeFile(addFile, MODELS.add.bytes)
   const dataDir = join(dir, 'provider')
   const providerKey = chain.accounts[2]!.privateKey
-  const startDaemon = async (withModel: boolean) =>
-    startProviderCli({
+  const added = await runCli(['model', 'add', addFile, '--data-dir', dataDir])
+  if (added.code !== 0) throw new Error(`model add failed: ${added.stderr}`)
+  // A restarted daemon listens where the first one did: same peer id (same data dir), same address.
+  const startDaemon = async (listen: string) => {
+    const provider = startCli([
+      'start',
+      '--data-dir',
       dataDir,
+      '--listen',
+      listen,
+      '--price',
+      String(PRICE),
+      '--chain',
       chainFile,
-      privateKey: providerKey,
-      price: PRICE,
-      ...(withModel ? { modelFile: addFile } : {}),
-      flags: ['--threads', String(THREADS)],
+      '--private-key',
+      providerKey,
+      '--threads',
+      String(THREADS),
+    ])
+    const address = (await provider.waitFor(/listening on (\S+)/))[1]!
+    const peerId = provider.output().match(/parkbench node (\S+)/)![1]!
+    return { provider, address, peerId }
+  }
+  let daemon: { provider: LongRunning; address: string; peerId: string } = await startDaemon(
+    `/ip4/127.0.0.1/tcp/${await freePort()}`,
+  )
+  let stderr = ''
+  const keepStderr = (): void => {
+    daemon.provider.child.stderr!.on('data', (d) => {
+      stderr = (stderr + String(d)).slice(-4096)
     })
-  let daemon: { provider: LongRunning; address: string; peerId: string } = await startDaemon(true)
+  }
+  keepStderr()
   const listen = ['/ip4/127.0.0.1/tcp/0']
   const [node, stranger, slow] = await Promise.all([
     createNode({ listen }),
@@ -128,15 +175,13 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
     createNode({ listen }),
   ])
   const chainInfo = { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contract: chain.contract }
-  const makeRenter = (): ReadmeRenter =>
-    new ReadmeRenter({
-      node,
-      provider: peerIdFromString(daemon.peerId),
-      addrs: [multiaddr(daemon.address)],
-      chain: chainInfo,
-      account: privateKeyToAccount(chain.accounts[3]!.privateKey),
-    })
-  let renter = makeRenter()
+  const renter = new ReadmeRenter({
+    node,
+    provider: peerIdFromString(daemon.peerId),
+    addrs: [multiaddr(daemon.address)],
+    chain: chainInfo,
+    account: privateKeyToAccount(chain.accounts[3]!.privateKey),
+  })
   const offer = await renter.fetchOffer()
   const payoutAddress = bytesToHex(offer.payoutAddress) as Address
   const deposit = 10n ** 18n
@@ -164,7 +209,29 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
       model: addFile,
       price: PRICE,
     })
-  let honest = await startHonest()
+  const honest = await startHonest()
+
+  let restarting: Promise<void> | undefined
+  const restartDaemon = async (): Promise<void> => {
+    if (world.daemonAlive()) return
+    await daemon.provider.stop('SIGKILL').catch(() => {})
+    world.paid.lease.raw.abort()
+    const listen = daemon.address.replace(/\/p2p\/.*$/, '')
+    for (let attempt = 0; ; attempt++) {
+      try {
+        daemon = await startDaemon(listen)
+        break
+      } catch (err) {
+        // The port may still be held for a moment by the process that died.
+        if (attempt >= 5) throw err
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
+    stderr = ''
+    keepStderr()
+    world.restarts++
+    world.paid = paid = await startPaid()
+  }
 
   const world: FuzzWorld = {
     chain,
@@ -184,23 +251,22 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
     honest,
     daemonPid: () => daemon.provider.child.pid!,
     daemonAlive: () => daemon.provider.child.exitCode == null && daemon.provider.child.signalCode == null,
+    daemonStderr: () => stderr,
+    restarts: 0,
+    heldModels: new Set([MODELS.add.sha256, MODELS.identity.sha256, MODELS.slow.sha256]),
     async ensurePaid() {
       if (world.paid.active()) return
       await world.paid.end().catch(() => {})
       world.paid = paid = await startPaid()
     },
     async restart() {
-      await daemon.provider.stop('SIGKILL').catch(() => {})
-      await honest.stop().catch(() => {})
-      daemon = await startDaemon(false)
-      renter = makeRenter()
-      for (const [id, total] of world.renter.totals) renter.totals.set(id, total)
-      world.renter = renter
-      world.provider = peerIdFromString(daemon.peerId)
-      world.providerAddress = daemon.address
-      world.paid = paid = await startPaid()
-      world.honest = honest = await startHonest()
+      // Cases running side by side may all find the daemon dead: one restart serves them all.
+      restarting ??= restartDaemon().finally(() => {
+        restarting = undefined
+      })
+      await restarting
     },
+
     async stop() {
       await world.paid.end().catch(() => {})
       await honest.stop().catch(() => {})
