@@ -540,10 +540,18 @@ export const EXPECTATIONS = {
   },
   'model.hash-mismatch': {
     protocol: 'model',
-    input: 'bytes that do not hash to the announced sha256 (any bytes under a lying hash; size 0)',
+    input: 'bytes that do not hash to the announced sha256 (1 B and up, under a lying hash)',
     documented: 'HASH_MISMATCH',
     allowed: ['stored:HASH_MISMATCH'],
     readme: '| HASH_MISMATCH | pushed bytes do not hash to the announced sha256 |',
+  },
+  'model.push-empty': {
+    protocol: 'model',
+    input: 'PUSH announcing 0 bytes (under any sha256, that of no bytes included)',
+    documented: 'no bytes are no model: HASH_MISMATCH or INVALID_MODEL (after no chunks, or at once)',
+    allowed: ['stored:HASH_MISMATCH', 'stored:INVALID_MODEL', 'reply:HASH_MISMATCH', 'reply:INVALID_MODEL'],
+    readme:
+      '`ModelChunk` frames ... until `size_bytes` -> `ModelReply` (OK, HASH_MISMATCH, INVALID_MODEL, TOO_LARGE for bytes past the announced size). | INVALID_MODEL | onnxruntime cannot load the model |',
   },
   'model.invalid-model': {
     protocol: 'model',

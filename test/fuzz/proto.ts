@@ -87,7 +87,10 @@ export function decodability(bytes: Uint8Array, schema: Schema, depth = 0): Deco
     if (type === 'repeated-uint64' && wire === WIRE.bytes) {
       // Packed, where the .proto says packed = false: parsers must accept it, not every one does.
       ambiguous = true
-    } else if (type !== undefined && wireTypeOf(type) !== wire) return 'does-not-decode'
+    } else if (type !== undefined && wireTypeOf(type) !== wire && wire <= WIRE.fixed32) {
+      // A known field with another (valid) wire type: some decoders refuse it, some skip it, some read it anyway.
+      ambiguous = true
+    }
     switch (wire) {
       case WIRE.varint: {
         const v = readVarint(bytes, at)

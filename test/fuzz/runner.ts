@@ -52,7 +52,11 @@ export interface FuzzReport {
    * takes a moment to exit) and the end of its stderr.
    */
   crashes: Array<{ recent: RecentCase[]; stderr: string }>
-  hangs: Array<{ protocol: Protocol; case: string; ms: number }>
+  /**
+   * 'case': a case that outran its own bound (the runner stopped waiting: a harness bug or a true hang);
+   * 'exchange': an exchange with neither an answer nor an end by its documented deadline plus slack.
+   */
+  hangs: Array<{ protocol: Protocol; case: string; ms: number; level: 'case' | 'exchange' }>
   voided: number
   honest: {
     probes: number
@@ -83,8 +87,15 @@ function percentile(values: number[], p: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 10) / 10
 }
 
-/** Runs a plan against a world and judges every result against EXPECTATIONS. */
-export async function runFuzz(world: FuzzWorld, plan: RunPlan): Promise<FuzzReport> {
+/**
+ * Runs a plan against a world and judges every result against EXPECTATIONS. `prelude`: results of exchanges made
+ * before the run (the models the harness pushed), judged with the rest.
+ */
+export async function runFuzz(
+  world: FuzzWorld,
+  plan: RunPlan,
+  prelude: Array<{ protocol: Protocol; result: CaseResult }> = [],
+): Promise<FuzzReport> {
   const started = performance.now()
   const protocols = Object.fromEntries(
     PROTOCOLS.map((p) => [p, { cases: 0, results: 0, disagreements: 0, hangs: 0, ms: 0 }]),
@@ -180,13 +191,14 @@ export async function runFuzz(world: FuzzWorld, plan: RunPlan): Promise<FuzzRepo
     }
     if (results === 'hang') {
       protocols[c.protocol].hangs++
-      report.hangs.push({ protocol: c.protocol, case: c.label, ms: Math.round(ms) })
+      report.hangs.push({ protocol: c.protocol, case: c.label, ms: Math.round(ms), level: 'case' })
       return
     }
     for (const r of results) {
-      if (r.outcome === 'hang') {
+      if (r.outcome === 'hang' || r.outcome.startsWith('hang/')) {
         protocols[c.protocol].hangs++
-        if (report.hangs.length < 50) report.hangs.push({ protocol: c.protocol, case: r.input, ms: Math.round(ms) })
+        if (report.hangs.length < 50)
+          report.hangs.push({ protocol: c.protocol, case: r.input, ms: Math.round(ms), level: 'exchange' })
       }
       if (r.expect.length === 0) {
         // A harness failure: reported as its own line, never silently dropped.
@@ -203,6 +215,10 @@ export async function runFuzz(world: FuzzWorld, plan: RunPlan): Promise<FuzzRepo
     }
   }
 
+  for (const { protocol, result } of prelude) {
+    protocols[protocol].cases++
+    record(protocol, result)
+  }
   await sampleRss()
   report.memory.beforeBytes = report.memory.samples[0] ?? 0
   await probe()

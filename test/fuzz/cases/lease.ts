@@ -1151,7 +1151,8 @@ export function leaseCases(seed: number, count: number): FuzzCase[] {
 
 /** Cases that wait out the request deadline (5 s) or the quote's expiry (10 s), from the slow node. */
 export function leaseSlowCases(seed: number, count: number): FuzzCase[] {
-  return sample(fc.constantFrom('silent' as const, 'late' as const, 'partial' as const), seed, count).map(
+  const kinds = ['late', 'silent', 'partial'] as const
+  return Array.from({ length: count }, (_, i) => kinds[(i + seed) % kinds.length]!).map(
     (what): FuzzCase => ({
       protocol: 'lease',
       timing: 'slow',
@@ -1253,4 +1254,107 @@ export function leaseExclusiveCases(): FuzzCase[] {
       },
     },
   ]
+}
+
+/** One case of every kind, each rule broken once: every lease expectation is met on every run. */
+export function leaseCoverage(): FuzzCase[] {
+  const request = (faults: RequestFault[], over: Partial<RequestSpec> = {}): LeaseSpec => ({
+    kind: 'request',
+    request: { price: PRICE, seconds: 30, threads: 1, models: ['add'], faults, ...over },
+  })
+  const faults: CommitmentFault[] = [
+    'chain',
+    'contract',
+    'channel',
+    'lease',
+    'signer',
+    'sig-64',
+    'sig-high-s',
+    'sig-v',
+    'sha256',
+    'hash-fn-unknown',
+    'ticks-0',
+    'ticks-over-3600',
+    'amount-per-tick',
+    'amount-leading-zero',
+    'amount-17-bytes',
+    'base-below-total',
+    'base-over-deposit',
+    'garbage',
+    'empty',
+    'edited-after-signing',
+  ]
+  const accept = (a: AcceptSpec, seconds = 30): LeaseSpec => ({ kind: 'accept', accept: a, seconds })
+  const run = (
+    final: RunAction,
+    before: RunAction[] = [{ r: 'tick' }, { r: 'voucher' }, { r: 'renew' }, { r: 'tick' }],
+  ): LeaseSpec => ({ kind: 'run', before, final })
+  const specs: LeaseSpec[] = [
+    request([{ f: 'none' }]),
+    request([{ f: 'none' }], { price: (1n << 64n) - 1n, seconds: 2 ** 32 - 1, models: [] }),
+    request([{ f: 'models-over-16', n: 17 }]),
+    request([{ f: 'model-length', len: 31 }]),
+    request([{ f: 'channel-length', len: 33 }]),
+    request([{ f: 'seconds-0' }]),
+    request([{ f: 'price-low', price: PRICE - 1n }]),
+    request([{ f: 'model-unknown', hash: new Uint8Array(32).fill(0xee) }]),
+    request([{ f: 'channel-unknown', id: new Uint8Array(32).fill(0xdd) }]),
+    request([{ f: 'channel-foreign' }]),
+    request([{ f: 'channel-in-lease' }]),
+    request([{ f: 'insufficient', seconds: 2 }]),
+    request([{ f: 'insufficient', seconds: 1 }]),
+    request([{ f: 'threads', threads: 2 ** 32 - 1 }]),
+    request([
+      { f: 'price-low', price: 0n },
+      { f: 'model-unknown', hash: new Uint8Array(32) },
+    ]),
+    {
+      kind: 'request-frame',
+      bytes: frame(Uint8Array.from([0xff, 0xff])),
+      what: 'a request that does not decode',
+      expect: 'lease.request-undecodable',
+      closeWrite: false,
+    },
+    {
+      kind: 'request-frame',
+      bytes: lyingFrame(new Uint8Array(8), BigInt(MAX_FRAME + 1)),
+      what: `prefix claims ${MAX_FRAME + 1} B`,
+      expect: 'lease.request-oversized',
+      closeWrite: true,
+    },
+    accept({ a: 'valid', ticks: 'granted', baseExtra: 0n, v01: false }),
+    accept({ a: 'valid', ticks: 'one', baseExtra: 1000n, v01: true }),
+    ...faults.map((fault) => accept({ a: 'bad', fault, garbage: Uint8Array.from([0xff, 0x01]) })),
+    accept({ a: 'over-granted', extra: 1 }),
+    accept({ a: 'wrong-kind', kind: 2 }),
+    accept({ a: 'wrong-kind', kind: 7 }),
+    accept({ a: 'end' }),
+    accept({ a: 'undecodable', bytes: Uint8Array.from([0xff, 0xff]) }),
+    accept({ a: 'oversized', size: MAX_FRAME + 1, lying: false }),
+    run({ r: 'end', voucher: true }),
+    run({ r: 'end', voucher: false }, []),
+    ...(['preimage', 'skip', 'repeat', 'zero', 'lease', 'garbage', 'short', 'past-max'] as const).map((how) =>
+      run({ r: 'bad-tick', how }),
+    ),
+    ...(['signer', 'over-deposit', 'not-increasing', 'channel', 'chain', 'contract', 'sig-64', 'garbage'] as const).map(
+      (how) => run({ r: 'bad-voucher', how }),
+    ),
+    run({ r: 'bad-renew', fault: 'signer' }),
+    run({ r: 'bad-renew', fault: 'base-below-total' }),
+    run({ r: 'unexpected', kind: 1 }),
+    run({ r: 'unexpected', kind: 0 }),
+    run({ r: 'unexpected', kind: 7 }),
+    run({ r: 'undecodable', bytes: Uint8Array.from([0xff, 0xff]) }),
+    run({ r: 'oversized', size: MAX_FRAME + 1, lying: false }),
+    run({ r: 'oversized', size: 65_536, lying: true }),
+    run({ r: 'silence' }),
+    run({ r: 'reset' }),
+  ]
+  return specs.map((spec) => ({
+    protocol: 'lease',
+    timing: 'fast',
+    label: `lease coverage ${spec.kind}`,
+    boundMs: CASE_MS + 10_000,
+    run: (world) => runSpec(world, spec),
+  }))
 }

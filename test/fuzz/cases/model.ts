@@ -391,8 +391,11 @@ async function runSpec(world: FuzzWorld, spec: ModelSpec): Promise<CaseResult[]>
       })
     case 'hash-mismatch': {
       const lying = Buffer.from(spec.hash).equals(Buffer.from(sha256(spec.bytes))) ? sha256(spec.hash) : spec.hash
-      return one(world.node, ['model.hash-mismatch'], `${spec.bytes.byteLength} B under a lying sha256`, (t) =>
-        pushBytes(t, lying, spec.bytes, spec.bytes.byteLength, spec.chunkBytes),
+      return one(
+        world.node,
+        [spec.bytes.byteLength === 0 ? 'model.push-empty' : 'model.hash-mismatch'],
+        `${spec.bytes.byteLength} B under a lying sha256`,
+        (t) => pushBytes(t, lying, spec.bytes, spec.bytes.byteLength, spec.chunkBytes),
       )
     }
     case 'invalid-model':
@@ -602,4 +605,40 @@ export function modelExclusiveCases(): FuzzCase[] {
       },
     },
   ]
+}
+
+/** One case of every kind: every model expectation is met on every run. */
+export function modelCoverage(): FuzzCase[] {
+  const specs: ModelSpec[] = [
+    { kind: 'push-valid', pool: 0, chunkBytes: 7, stranger: false },
+    { kind: 'push-valid', pool: 0, chunkBytes: 7, stranger: false },
+    { kind: 'push-valid', pool: POOL.length - 1, chunkBytes: MAX_CHUNK - 16, stranger: false },
+    { kind: 'push-valid', pool: 1, chunkBytes: 64, stranger: true },
+    { kind: 'push-too-large', size: BigInt(MAX_MODEL + 1), stranger: false },
+    { kind: 'push-at-limit' },
+    { kind: 'hash-mismatch', bytes: Uint8Array.from([1, 2, 3]), hash: new Uint8Array(32).fill(1), chunkBytes: 1 },
+    { kind: 'hash-mismatch', bytes: new Uint8Array(), hash: new Uint8Array(32).fill(2), chunkBytes: 1 },
+    { kind: 'invalid-model', bytes: Uint8Array.from([9, 9, 9, 9]), chunkBytes: 2 },
+    { kind: 'bytes-past-size', pool: 2, extra: 10 },
+    { kind: 'chunk-too-large', data: 2 * MAX_CHUNK },
+    { kind: 'push-short', bytes: new Uint8Array(100).fill(3), keep: 50 },
+    { kind: 'fetch-valid', which: 'identity', stranger: false },
+    { kind: 'fetch-valid', which: 'add', stranger: true },
+    { kind: 'fetch-unknown', hash: new Uint8Array(32).fill(0xcd), stranger: false },
+    { kind: 'bad-request', request: request(FETCH, new Uint8Array(31)), what: 'FETCH with a 31-byte sha256' },
+    { kind: 'bad-request', request: request(PUSH, new Uint8Array(33), 100), what: 'PUSH with a 33-byte sha256' },
+    { kind: 'bad-request', request: request(0, new Uint8Array(32), 100), what: 'kind 0' },
+    { kind: 'bad-request', request: request(7, new Uint8Array(32), 100), what: 'kind 7' },
+    { kind: 'random', bytes: Uint8Array.from([0xff, 0xff]) },
+    { kind: 'truncated', bytes: request(FETCH, MODELS.add.hash), cut: 10 },
+    { kind: 'oversized-request', size: MAX_CHUNK + 65 },
+    { kind: 'lying', claimed: 1n << 32n },
+  ]
+  return specs.map((spec) => ({
+    protocol: 'model',
+    timing: 'fast',
+    label: `model coverage ${spec.kind}`,
+    boundMs: CASE_MS,
+    run: (world) => runSpec(world, spec),
+  }))
 }
