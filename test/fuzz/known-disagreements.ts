@@ -119,6 +119,14 @@ export const KNOWN_DISAGREEMENTS: readonly KnownDisagreement[] = [
     needs: 'The same fix as model.chunk-too-large.',
   },
   {
+    expectation: 'model.oversized-request',
+    outcome: 'reply:INTERNAL_ERROR',
+    finding:
+      'found by the fuzz run: a request whose 10-byte length prefix claims 2^64 - 1 bytes is answered INTERNAL_ERROR, like a truncated request',
+    needs:
+      'Map a length prefix that does not decode (or is over the limit) to MALFORMED_REQUEST / TOO_LARGE, with the truncated-request fix.',
+  },
+  {
     expectation: 'model.bad-request',
     outcome: 'reset',
     finding:

@@ -286,11 +286,13 @@ async function endOutcome(world: FuzzWorld, s: LeaseStream, leaseId: Hex, waitMs
         ? `ENDED:${message.endReason}`
         : `ENDED:${message.endReason}/recorded:${recorded}`
     }
-    if (message !== undefined) continue
-    if (end === 'hang') return `hang/recorded:${await recordedEnd(world, leaseId, 500)}`
+    // Anything else answers the frame instead of ending the lease (an acknowledgement of a message that should fail).
+    if (message !== undefined) return message.status === 'OK' ? message.kind : `${message.kind}:${message.status}`
+    // No end within the wait: the lease goes on (the provider is metering it, not hung).
+    if (end === 'hang') return `no-end/recorded:${await recordedEnd(world, leaseId, 500)}`
     return `${end}/recorded:${await recordedEnd(world, leaseId)}`
   }
-  return `hang/recorded:${await recordedEnd(world, leaseId, 500)}`
+  return `no-end/recorded:${await recordedEnd(world, leaseId, 500)}`
 }
 
 /**
@@ -837,7 +839,15 @@ async function runAction(world: FuzzWorld, r: Running, action: RunAction): Promi
           )
         },
         'over-deposit': () => voucherMsg(DEPOSIT + 1n),
-        'not-increasing': () => voucherMsg(r.lastVoucher),
+        // The channel's previous voucher may be from an earlier lease (and below this one's base): send one now, then
+        // the same again, which is not above it.
+        'not-increasing': async () => {
+          if (r.lastVoucher <= r.lease.baseAmount && r.total > r.lastVoucher) {
+            await r.s.send(await voucherMsg(r.total))
+            if ((await expectAck(r, 'VOUCHER_ACK', () => true)) === 'VOUCHER_ACK') r.lastVoucher = r.total
+          }
+          return voucherMsg(r.lastVoucher)
+        },
         channel: () =>
           voucherMsg(total, (v) => ({
             ...v,
@@ -1128,7 +1138,8 @@ async function runSpec(world: FuzzWorld, spec: LeaseSpec): Promise<CaseResult[]>
           if (result.outcome !== VOID && !['TICK_ACK', 'VOUCHER_ACK', 'RENEWED'].includes(result.outcome))
             return results
         }
-        results.push(await runAction(world, r, spec.final))
+        const last = await runAction(world, r, spec.final)
+        results.push({ ...last, input: `${last.input} (after ${before.map((a) => a.r).join(', ') || 'nothing'})` })
         return results
       } finally {
         r.s.abort()

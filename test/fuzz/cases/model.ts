@@ -401,7 +401,7 @@ async function runSpec(world: FuzzWorld, spec: ModelSpec): Promise<CaseResult[]>
     case 'invalid-model':
       return one(
         world.node,
-        ['model.invalid-model'],
+        [spec.bytes.byteLength === 0 ? 'model.push-empty' : 'model.invalid-model'],
         `${spec.bytes.byteLength} random B under their own sha256 ${hex(spec.bytes, 8)}`,
         (t) => pushBytes(t, sha256(spec.bytes), spec.bytes, spec.bytes.byteLength, Math.max(1, spec.chunkBytes)),
       )
@@ -633,6 +633,7 @@ export function modelCoverage(): FuzzCase[] {
     { kind: 'truncated', bytes: request(FETCH, MODELS.add.hash), cut: 10 },
     { kind: 'oversized-request', size: MAX_CHUNK + 65 },
     { kind: 'lying', claimed: 1n << 32n },
+    { kind: 'lying', claimed: (1n << 64n) - 1n },
   ]
   return specs.map((spec) => ({
     protocol: 'model',
