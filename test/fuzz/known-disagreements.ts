@@ -82,19 +82,35 @@ export const KNOWN_DISAGREEMENTS: readonly KnownDisagreement[] = [
   },
   {
     expectation: 'infer.undecodable',
-    outcome: 'id0:MALFORMED_REQUEST+stream-went-on',
+    outcome: 'answered-as-a-request',
     finding:
-      "found by the fuzz run: a known field with wire type 6 or 7 (no such wire type) decodes (protons reads it as the field's type), so the frame is answered as a request and the stream goes on",
+      'found by the fuzz run: protons reads a known field whatever its wire type (6 and 7 are no wire type at all; a fixed64 where a varint belongs), so a frame that does not decode is answered as some request and the stream goes on',
     needs:
-      'Refuse invalid wire types when decoding (protons-runtime) so the frame-level rule applies, or document the leniency.',
+      'Refuse wire types that do not match the field (protons-runtime), so the frame-level rule applies; or document the leniency.',
   },
   {
     expectation: 'infer.oversized',
     outcome: 'id0:MALFORMED_REQUEST+end',
     finding:
-      'found by the fuzz run: a length prefix of 2^32 or more ("Message length length too long") is answered MALFORMED_REQUEST, not TOO_LARGE; the long run also sees 9- and 10-byte prefixes (2^56 and up) go unanswered',
+      'found by the fuzz run: a length prefix of 2^32 up to 2^56 ("Message length length too long") is answered MALFORMED_REQUEST, not TOO_LARGE',
     needs:
       'Same cause as model.chunk-too-large: a prefix longer than a length within the limit can be fails as "Message length length too long", which src/net/message-stream.ts files as malformed; file it as too large.',
+  },
+
+  {
+    expectation: 'infer.oversized',
+    outcome: 'no-answer-in-time',
+    finding:
+      'found by the fuzz run: a 9- or 10-byte length prefix (2^56 and up) is not answered at all; the stream waits for bytes that never come (the first-frame deadline, 30 s, ends it)',
+    needs: 'The same fix as the MALFORMED_REQUEST prefix: read the prefix, see it is over the limit, answer TOO_LARGE.',
+  },
+  {
+    expectation: 'infer.invalid-input',
+    outcome: 'TOO_LARGE',
+    finding:
+      'found by the fuzz run: dims whose product passes 2^53 (e.g. [2^30, 2^30]) are TOO_LARGE ("too many elements"); the README makes bytes that do not match dims INVALID_INPUT, and TOO_LARGE is for frames, outputs and models over the limits',
+    needs:
+      'elementCount (src/compute/tensor.ts): INVALID_INPUT for a shape no tensor of these bytes can have, or add this case to the README.',
   },
 
   // ------------------------------------------------------------------ model
@@ -117,6 +133,13 @@ export const KNOWN_DISAGREEMENTS: readonly KnownDisagreement[] = [
     finding:
       'found by the fuzz run (same cause as the 2 MiB chunk): a 2 MiB ModelRequest frame is MALFORMED_REQUEST, not TOO_LARGE',
     needs: 'The same fix as model.chunk-too-large.',
+  },
+  {
+    expectation: 'model.push-too-large',
+    outcome: 'reply:MALFORMED_REQUEST',
+    finding:
+      'found by the fuzz run: a PUSH announcing 2^53 bytes or more does not decode (size_bytes is uint64 with jstype JS_NUMBER: "Could not decode varint"), so it is MALFORMED_REQUEST, not TOO_LARGE',
+    needs: 'Decode size_bytes as a bigint (or clamp) and check it against the limit: TOO_LARGE.',
   },
   {
     expectation: 'model.oversized-request',

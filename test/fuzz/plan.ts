@@ -1,6 +1,6 @@
 import type { FuzzCase } from './case.js'
 import { controlCases, controlCoverage, controlExclusiveCases, controlSlowCases } from './cases/control.js'
-import { inferCases, inferCoverage, inferExclusiveCases, inferSlowCases } from './cases/infer.js'
+import { inferCases, inferCoverage, inferExclusiveCases, inferHugePrefixCase, inferSlowCases } from './cases/infer.js'
 import { kadCases, kadSlowCases } from './cases/kad.js'
 import { leaseCases, leaseCoverage, leaseExclusiveCases, leaseSlowCases } from './cases/lease.js'
 import { modelCases, modelCoverage, modelExclusiveCases, modelSlowCases } from './cases/model.js'
@@ -55,7 +55,7 @@ export function buildPlan(options: PlanOptions): RunPlan {
   const fast = Object.fromEntries(
     protocols.map((p, i) => [p, [...(COVERAGE[p]?.() ?? []), ...FAST[p](options.seed + i, options.fast[p])]]),
   ) as Record<Protocol, FuzzCase[]>
-  const slow = protocols.flatMap((p, i) => SLOW[p](options.seed + 100 + i, options.slow[p]))
+  const slow = [inferHugePrefixCase(), ...protocols.flatMap((p, i) => SLOW[p](options.seed + 100 + i, options.slow[p]))]
   const exclusive = [
     ...offerExclusiveCases(),
     ...leaseExclusiveCases(),

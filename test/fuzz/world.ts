@@ -5,16 +5,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { type Address, bytesToHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createNode, type ParkbenchNode } from '../../src/net/create-node.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { addModel, identityModel, matmulModel } from '../compute/onnx-builder.js'
 import { type LongRunning, runCli, startCli, writeChainFile } from '../helpers/cli.js'
+import { exchange } from './exchange.js'
 import { HonestClient } from './honest-client.js'
 import { PaidLease } from './paid-lease.js'
-import { ReadmeRenter } from './readme-renter.js'
+import { Message } from './pb/kad-dht.js'
+import { KAD_PROTOCOL, ReadmeRenter } from './readme-renter.js'
+import { frame } from './wire.js'
 
 /** The provider's price in wei per second: a whole number of wei per 1 s tick. */
 export const PRICE = 1_000n
@@ -110,6 +115,35 @@ async function freePort(): Promise<number> {
     if (free) return port
   }
   throw new Error('no free port')
+}
+
+/**
+ * Wait (at most 10 s) until the daemon lists itself as a provider of its runtime key on the DHT, as it does once
+ * started: a restarted daemon re-advertises in the background, and kad cases must not meet it half-way.
+ */
+async function providing(node: ParkbenchNode, addrs: Multiaddr[], self: Uint8Array): Promise<void> {
+  const key = CID.createV1(0x55, await sha256.digest(new TextEncoder().encode('/parkbench/runtime/onnx/cpu/v1')))
+  const request = frame(
+    Message.encode({
+      type: 'GET_PROVIDERS' as Message['type'],
+      key: Uint8Array.from(key.multihash.bytes),
+      closer: [],
+      providers: [],
+    }),
+  )
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    const result = await exchange(node, addrs, KAD_PROTOCOL, request, {
+      closeWrite: true,
+      deadlineMs: 2_000,
+      maxFrames: 1,
+    })
+    try {
+      const reply = result.frames[0] === undefined ? undefined : Message.decode(result.frames[0])
+      if (reply?.providers.some((p) => Buffer.from(p.id ?? []).equals(Buffer.from(self)))) return
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 /** The daemon's resident set size, from /proc/<pid>/status (VmRSS), in bytes. */
@@ -231,6 +265,7 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
     keepStderr()
     world.restarts++
     world.paid = paid = await startPaid()
+    await providing(node, renter.addrs, world.provider.toMultihash().bytes)
   }
 
   const world: FuzzWorld = {

@@ -99,6 +99,7 @@ type KadSpec =
   | { kind: 'lying'; claimed: bigint }
   | { kind: 'truncated'; bytes: Uint8Array; cut: number }
   | { kind: 'endless-prefix'; bytes: number }
+  | { kind: 'short-prefix'; bytes: Uint8Array; claimed: number }
 
 const specArb: fc.Arbitrary<KadSpec> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'find-node-self' as const }) },
@@ -144,6 +145,19 @@ const specArb: fc.Arbitrary<KadSpec> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.integer({ min: 11, max: 40 }).map((bytes) => ({ kind: 'endless-prefix' as const, bytes })),
+  },
+  {
+    // A prefix that claims fewer bytes than follow: a cut message, then the rest read as the next frame.
+    weight: 1,
+    arbitrary: hostileArb
+      .filter((h) => h.bytes.byteLength >= 2)
+      .chain((h) =>
+        fc.record({
+          kind: fc.constant('short-prefix' as const),
+          bytes: fc.constant(h.bytes),
+          claimed: fc.integer({ min: 1, max: h.bytes.byteLength - 1 }),
+        }),
+      ),
   },
 )
 
@@ -283,6 +297,23 @@ async function runSpec(
       return {
         expect: ['kad.truncated'],
         input: `frame of ${frame(spec.bytes).byteLength} B cut at ${spec.cut}`,
+        outcome: reply(result).outcome,
+        ms: result.ms,
+      }
+    }
+    case 'short-prefix': {
+      const first = spec.bytes.subarray(0, spec.claimed)
+      const d = decodability(first, KAD_MESSAGE)
+      const expect: ExpectationId[] =
+        d === 'decodes'
+          ? ['kad.hostile-fields']
+          : d === 'does-not-decode'
+            ? ['kad.undecodable']
+            : ['kad.undecodable', 'kad.hostile-fields']
+      const result = await send(lyingFrame(spec.bytes, spec.claimed))
+      return {
+        expect,
+        input: `prefix claims ${spec.claimed} of the ${spec.bytes.byteLength} B that follow`,
         outcome: reply(result).outcome,
         ms: result.ms,
       }

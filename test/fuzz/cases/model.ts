@@ -615,6 +615,7 @@ export function modelCoverage(): FuzzCase[] {
     { kind: 'push-valid', pool: POOL.length - 1, chunkBytes: MAX_CHUNK - 16, stranger: false },
     { kind: 'push-valid', pool: 1, chunkBytes: 64, stranger: true },
     { kind: 'push-too-large', size: BigInt(MAX_MODEL + 1), stranger: false },
+    { kind: 'push-too-large', size: 1n << 53n, stranger: false },
     { kind: 'push-at-limit' },
     { kind: 'hash-mismatch', bytes: Uint8Array.from([1, 2, 3]), hash: new Uint8Array(32).fill(1), chunkBytes: 1 },
     { kind: 'hash-mismatch', bytes: new Uint8Array(), hash: new Uint8Array(32).fill(2), chunkBytes: 1 },

@@ -42,6 +42,7 @@ type OfferSpec =
   | { kind: 'lying'; body: Uint8Array; claimed: bigint }
   | { kind: 'truncated'; body: Uint8Array; cut: number }
   | { kind: 'endless-prefix'; bytes: number }
+  | { kind: 'short-prefix'; body: Uint8Array; claimed: number }
 
 const specArb: fc.Arbitrary<OfferSpec> = fc.oneof(
   {
@@ -97,6 +98,19 @@ const specArb: fc.Arbitrary<OfferSpec> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('endless-prefix' as const), bytes: fc.integer({ min: 11, max: 64 }) }),
+  },
+  {
+    // A prefix that claims fewer bytes than follow: the frame is the first `claimed` bytes, the rest comes after it.
+    weight: 1,
+    arbitrary: unknownFieldsArb(MAX_REQUEST)
+      .filter((b) => b.byteLength >= 2)
+      .chain((body) =>
+        fc.record({
+          kind: fc.constant('short-prefix' as const),
+          body: fc.constant(body),
+          claimed: fc.integer({ min: 0, max: body.byteLength - 1 }),
+        }),
+      ),
   },
 )
 
@@ -163,6 +177,23 @@ function judge(spec: OfferSpec): { bytes: Uint8Array; closeWrite: boolean; expec
         expect: ['offer.undecodable', 'offer.oversized'],
         input: `${spec.bytes} bytes of 0xff as a length prefix`,
       }
+    case 'short-prefix': {
+      // One request per stream: what follows the first frame is never read, so the first frame alone decides.
+      const first = spec.body.subarray(0, spec.claimed)
+      const d = decodability(first, OFFER_REQUEST)
+      const expect: ExpectationId[] =
+        d === 'decodes'
+          ? ['offer.valid']
+          : d === 'does-not-decode'
+            ? ['offer.undecodable']
+            : ['offer.valid', 'offer.undecodable']
+      return {
+        bytes: lyingFrame(spec.body, spec.claimed),
+        closeWrite: true,
+        expect,
+        input: `prefix claims ${spec.claimed} of the ${spec.body.byteLength} B that follow`,
+      }
+    }
   }
 }
 
