@@ -8,6 +8,24 @@ import { printTable } from './stats.js'
 
 const MiB = 1024 * 1024
 
+/** A crash's signature: the first line of its stderr that names an error. */
+function signature(stderr: string): string {
+  return (
+    stderr
+      .split('\n')
+      .find((l) => /Error/.test(l))
+      ?.trim() ??
+    stderr.split('\n')[0] ??
+    ''
+  )
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const v of values) out[v] = (out[v] ?? 0) + 1
+  return out
+}
+
 /**
  * The long fuzz run (test/fuzz): a `parkbench start` daemon on a dev chain, driven from this process by a client that
  * follows only protocols/README.md, 10,000 cases per protocol (bounded in count and in time), an honest lease and
@@ -79,7 +97,14 @@ export async function run(): Promise<object> {
       durationMs: report.durationMs,
       casesPerProtocol: Object.fromEntries(PROTOCOLS.map((p) => [p, report.protocols[p].cases])),
       protocols: report.protocols,
-      crashes: { count: report.crashes.length, examples: report.crashes.slice(0, 5) },
+      crashes: {
+        count: report.crashes.length,
+        bySignature: countBy(report.crashes.map((c) => signature(c.stderr))),
+        known: report.crashes.filter((c) =>
+          KNOWN_DISAGREEMENTS.some((k) => k.crash !== undefined && c.stderr.includes(k.crash)),
+        ).length,
+        examples: report.crashes.slice(0, 3),
+      },
       hangs: { count: report.hangs.length, examples: report.hangs.slice(0, 10) },
       voided: report.voided,
       disagreements: {
@@ -88,6 +113,7 @@ export async function run(): Promise<object> {
         new: found.filter((d) => !d.known).length,
         list: found,
       },
+      notExercised: Object.keys(EXPECTATIONS).filter((id) => !(id in report.expectations)),
       expectations: Object.fromEntries(
         Object.entries(report.expectations).map(([id, s]) => [id, { results: s!.results, agreed: s!.agreed }]),
       ),
