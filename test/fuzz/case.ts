@@ -29,6 +29,11 @@ export interface FuzzCase {
    */
   boundMs: number
   run(world: FuzzWorld): Promise<CaseResult[]>
+  /**
+   * A slow case that waits 30 s: run after the fast loop, when no fast case can kill the daemon under it (a daemon
+   * that dies voids the cases in flight).
+   */
+  quiet?: boolean
 }
 
 /** A case whose outcome could not be judged (the fuzz client's own lease had lapsed): not counted. */

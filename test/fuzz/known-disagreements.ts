@@ -82,9 +82,9 @@ export const KNOWN_DISAGREEMENTS: readonly KnownDisagreement[] = [
   },
   {
     expectation: 'infer.undecodable',
-    outcome: 'answered-as-a-request',
+    outcome: 'read-as-a-request',
     finding:
-      'found by the fuzz run: protons reads a known field whatever its wire type (6 and 7 are no wire type at all; a fixed64 where a varint belongs), so a frame that does not decode is answered as some request and the stream goes on',
+      'found by the fuzz run: protons reads a known field whatever its wire type (6 and 7 are no wire type at all; a fixed64 where a varint belongs), so a frame that does not decode is read as some request (answered with its id, or taken as a cancel) and the stream goes on',
     needs:
       'Refuse wire types that do not match the field (protons-runtime), so the frame-level rule applies; or document the leniency.',
   },

@@ -223,8 +223,10 @@ export async function runFuzz(
   report.memory.beforeBytes = report.memory.samples[0] ?? 0
   await probe()
 
-  // Slow cases in the background, a few at a time: each waits out a deadline from a node of its own.
-  const slowQueue = [...plan.slow]
+  // Slow cases in the background, a few at a time: each waits out a deadline from a node of its own. The quiet
+  // ones (30 s) wait until the fast loop is done.
+  const quiet = plan.slow.filter((c) => c.quiet === true)
+  const slowQueue = plan.slow.filter((c) => c.quiet !== true)
   const slowWorkers = Array.from({ length: Math.min(4, slowQueue.length) }, async () => {
     while (slowQueue.length > 0) await runCase(slowQueue.shift()!)
   })
@@ -247,6 +249,11 @@ export async function runFuzz(
     }
   }
   await Promise.all(slowWorkers)
+  await Promise.all(
+    Array.from({ length: Math.min(4, quiet.length) }, async () => {
+      while (quiet.length > 0) await runCase(quiet.shift()!)
+    }),
+  )
   for (const c of plan.exclusive) await runCase(c)
   await probe()
   await sampleRss()
