@@ -477,10 +477,11 @@ export const EXPECTATIONS = {
     protocol: 'infer',
     input:
       'a frame that does not decode (random bytes, wrong wire types, bad nested tensors), or one cut short before the client closes',
-    documented: 'answered with id 0 and MALFORMED_REQUEST, then the stream ends',
-    allowed: ['id0:MALFORMED_REQUEST+end'],
+    documented:
+      'one that still names its id is answered under that id and the stream goes on; one that names no id is answered with id 0 and MALFORMED_REQUEST, then the stream ends',
+    allowed: ['id0:MALFORMED_REQUEST+end', 'read-as-a-request'],
     readme:
-      'A frame over the size limit or one that does not decode is answered with `id` 0 and TOO_LARGE / MALFORMED_REQUEST, then the stream ends',
+      'a frame that does not decode but still names its id (its top-level fields are read for it ...). Only two things end the stream, after an answer with `id` 0: ... a frame that does not decode and names no id (MALFORMED_REQUEST)',
   },
   'infer.oversized': {
     protocol: 'infer',
@@ -548,10 +549,10 @@ export const EXPECTATIONS = {
   'model.push-empty': {
     protocol: 'model',
     input: 'PUSH announcing 0 bytes (under any sha256, that of no bytes included)',
-    documented: 'no bytes are no model: HASH_MISMATCH or INVALID_MODEL (after no chunks, or at once)',
-    allowed: ['stored:HASH_MISMATCH', 'stored:INVALID_MODEL', 'reply:HASH_MISMATCH', 'reply:INVALID_MODEL'],
+    documented: 'a push of 0 bytes is a bad field: MALFORMED_REQUEST',
+    allowed: ['reply:MALFORMED_REQUEST'],
     readme:
-      '`ModelChunk` frames ... until `size_bytes` -> `ModelReply` (OK, HASH_MISMATCH, INVALID_MODEL, TOO_LARGE for bytes past the announced size). | INVALID_MODEL | onnxruntime cannot load the model |',
+      '| `sha256` not 32 bytes (push or fetch), an unknown kind, a push of 0 bytes, an empty chunk | MALFORMED_REQUEST |',
   },
   'model.invalid-model': {
     protocol: 'model',
@@ -637,10 +638,11 @@ export const EXPECTATIONS = {
   },
   'model.busy': {
     protocol: 'model',
-    input: 'a 5th transfer while 4 pushes are in progress',
+    input: 'a second transfer from a peer whose push is in progress',
     documented: 'BUSY',
     allowed: ['reply:BUSY'],
-    readme: '4 transfers at once per provider (more are BUSY)',
+    readme:
+      'takes a transfer slot: 1 per peer (`maxTransfersPerPeer`) out of 4 in all (`maxConcurrentTransfers`); none free ... BUSY',
   },
 
   // ---------------------------------------------------------------- control socket
@@ -663,9 +665,10 @@ export const EXPECTATIONS = {
   'control.unknown-route': {
     protocol: 'control',
     input: 'any other method or path',
-    documented: '404 with { error: { code, message } }',
-    allowed: ['http:404'],
-    readme: 'Errors are `{ error: { code, message } }` with HTTP 400 (bad input), 404 (no such route) or 500.',
+    documented: '404 with { error: { code, message } }; 400 for a request target that is no URL path',
+    allowed: ['http:404', 'http:400'],
+    readme:
+      'Errors are `{ error: { code, message } }` with HTTP 400 (bad input, or a request target that is no URL path), 404 (no such route)',
   },
   'control.bad-input': {
     protocol: 'control',
@@ -677,18 +680,18 @@ export const EXPECTATIONS = {
   'control.body-too-large': {
     protocol: 'control',
     input: 'a body over 4 KiB (4,097 bytes up to 1 MiB), by content-length or chunked',
-    documented: '400, or the connection closed',
-    allowed: ['http:400', 'closed'],
-    readme: 'Bodies are at most 4 KiB; a request must arrive within 10 s; 32 connections at most.',
+    documented: '413, or the connection closed',
+    allowed: ['http:413', 'closed'],
+    readme: '| request body | 4 KiB | a `Content-Length` over it is answered 413 `BODY_TOO_LARGE` at once',
   },
   'control.malformed-http': {
     protocol: 'control',
     input:
       'bytes that are not HTTP/1.1: random bytes, a bad request line or version, bad header lines, headers over 16 KiB, a bad chunked encoding, conflicting lengths',
-    documented: '400, or the connection closed',
-    allowed: ['http:400', 'closed'],
+    documented: "the HTTP parser's own refusal (400, or 431 for headers over 16 KiB), or the connection closed",
+    allowed: ['http:400', 'http:431', 'closed'],
     readme:
-      'a running daemon answers HTTP/1.1 + JSON on a unix socket ... Errors are `{ error: { code, message } }` with HTTP 400 (bad input), 404 (no such route) or 500.',
+      "the HTTP parser's own refusals (400 for a request that does not parse, 431 for headers over 16 KiB) have no body",
   },
   'control.slow': {
     protocol: 'control',
@@ -699,10 +702,10 @@ export const EXPECTATIONS = {
   },
   'control.connections': {
     protocol: 'control',
-    input: 'a 33rd connection while 32 are open',
-    documented: 'it is refused (closed without an answer)',
-    allowed: ['closed'],
-    readme: 'Bodies are at most 4 KiB; a request must arrive within 10 s; 32 connections at most.',
+    input: 'a 33rd connection while 32 are open, none of them being answered',
+    documented: 'it is answered: the oldest connection not being answered makes room',
+    allowed: ['http:200'],
+    readme: '| connections at once | 32 | a newcomer evicts (closes) the oldest connection that is not being answered',
   },
 } as const satisfies Record<string, Expectation>
 
