@@ -4,6 +4,7 @@ import { logger } from '@libp2p/logger'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { AbortedError } from '../errors.js'
 import { UnexpectedEndError } from '../net/errors.js'
+import { endedMidFrame } from '../net/message-stream.js'
 import { runAdmitted } from './admission.js'
 import type { ComputeContext } from './compute-context.js'
 import { FRAME_OVERHEAD_BYTES } from './constants.js'
@@ -86,17 +87,22 @@ export class InferHandler {
         try {
           frame = await messages.readFrame({ signal: idle.signal, label: 'Infer request' })
         } catch (err) {
-          // The client closed its side (the normal end), went away, or idled out: stop reading.
+          // The client closed its side between frames (the normal end), went away, or idled out: stop reading. A
+          // request cut short by its end is answered below like one that does not decode.
           if (
-            err instanceof UnexpectedEndError ||
+            (err instanceof UnexpectedEndError && !endedMidFrame(err)) ||
             gone.signal.aborted ||
             context.stopping.aborted ||
             (err as Error).name === 'DeadlineExceededError'
           ) {
             break
           }
-          // Oversized, or a length prefix that is no varint: the framing is lost, and with it the stream.
-          await send(errorResponse(err as Error, 0))
+          // Cut short, oversized, or a length prefix that is no varint: the framing is lost, and with it the stream.
+          const cause =
+            err instanceof UnexpectedEndError
+              ? new MalformedRequestError(`The request was cut short: ${(err.cause as Error).message}`)
+              : (err as Error)
+          await send(errorResponse(cause, 0))
           break
         } finally {
           idle.clear()

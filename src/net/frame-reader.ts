@@ -14,7 +14,8 @@ const MAX_VARINT_BYTES = 10
 /** Why a frame could not be read; {@link FrameReader.readFrame} throws it and the caller maps it to its errors. */
 export class FrameReadError extends Error {
   constructor(
-    readonly reason: 'too-large' | 'bad-length' | 'ended',
+    /** `ended`: the stream ended between frames; `cut-short`: it ended inside one (a frame that will never be whole). */
+    readonly reason: 'too-large' | 'bad-length' | 'ended' | 'cut-short',
     message: string,
   ) {
     super(message)
@@ -91,10 +92,12 @@ export class FrameReader {
   private async waitFor(bytes: number, signal: AbortSignal | undefined): Promise<void> {
     while (this.buffer.byteLength < bytes) {
       if (this.ended) {
-        throw new FrameReadError(
-          'ended',
-          this.buffer.byteLength === 0 ? 'stream ended' : `stream ended ${bytes - this.buffer.byteLength} bytes short`,
-        )
+        throw this.buffer.byteLength === 0
+          ? new FrameReadError('ended', 'stream ended')
+          : new FrameReadError(
+              'cut-short',
+              `stream ended ${bytes - this.buffer.byteLength} bytes short of a whole frame`,
+            )
       }
       // Reading needs more than the high-water mark holds (a large frame): let the peer send it.
       this.resume()

@@ -40,6 +40,14 @@ export const NET_FRAME_ERRORS: FrameErrors = {
   aborted: (_signal, cause) => cause,
 }
 
+/**
+ * Whether an {@link UnexpectedEndError} came from a stream that ended inside a frame (the peer closed or went away
+ * mid-write), not between frames.
+ */
+export function endedMidFrame(err: Error): boolean {
+  return err.cause instanceof FrameReadError && err.cause.reason === 'cut-short'
+}
+
 export interface ReadOptions extends AbortOptions {
   /** What the frame is, for error messages ("Infer request"). Default "message". */
   label?: string
@@ -173,7 +181,8 @@ export class MessageStream {
       const err = caught as Error
       if (options.signal?.aborted === true) throw this.errors.aborted(options.signal, err)
       if (!(err instanceof FrameReadError)) throw err
-      if (err.reason === 'ended') throw new UnexpectedEndError(undefined, { cause: err })
+      // The peer's end, between frames or inside one ({@link endedMidFrame} tells them apart).
+      if (err.reason === 'ended' || err.reason === 'cut-short') throw new UnexpectedEndError(undefined, { cause: err })
       if (this.discardAfterInvalidFrame) this.discardReads()
       throw err.reason === 'too-large' ? this.errors.tooLarge(label, err) : this.errors.malformed(label, err)
     }

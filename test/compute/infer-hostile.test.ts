@@ -116,6 +116,22 @@ describe('infer against hostile or unusual clients', () => {
     assert.deepEqual(responses.get(6)?.outputs[0]?.dims, [2n, 3n])
   })
 
+  it('answers a request cut short by the client closing its side with id 0 MALFORMED_REQUEST', async () => {
+    const whole = request(add, 3, [
+      { name: 'a', dataType: FLOAT, dims: [2, 3], raw: f32(6) },
+      { name: 'b', dataType: FLOAT, dims: [2, 3], raw: f32(6) },
+    ])
+    const stream = await pair.client.dialProtocol(pair.provider.getMultiaddrs(), INFER_PROTOCOL)
+    const messages = createMessageStream(stream, { maxDataLength: 1 << 20 })
+    // The length prefix promises the whole frame; half of it comes, then the client's end.
+    stream.send(Uint8Array.from([...varint(whole.length), ...whole.subarray(0, whole.length >> 1)]))
+    await stream.close()
+    const response = await messages.read(InferResponse, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(response.status, ComputeStatus.MALFORMED_REQUEST)
+    assert.equal(response.id, 0)
+    assert.match(response.message, /cut short/)
+  })
+
   it('a shape whose element count overflows is INVALID_INPUT (its bytes cannot match), not TOO_LARGE', async () => {
     const responses = await pipeline([
       request(add, 1, [
