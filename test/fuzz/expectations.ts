@@ -105,6 +105,13 @@ export const EXPECTATIONS = {
     allowed: ['stored'],
     readme: 'Provider records are kept for one hour by the nodes that store them',
   },
+  'kad.add-provider-over-cap': {
+    protocol: 'kad',
+    input: 'ADD_PROVIDER for a fresh key from a peer that already has 512 records stored, then GET_PROVIDERS',
+    documented: 'a record past a cap is not stored',
+    allowed: ['not-stored'],
+    readme: 'A record past a cap is not stored',
+  },
   'kad.hostile-fields': {
     protocol: 'kad',
     input:

@@ -16,6 +16,9 @@ const MAX_CHUNK = 1024 * 1024
 const MAX_MODEL = 256 * 1024 * 1024
 const CHUNK_GAP_MS = 30_000
 const CASE_MS = 20_000
+/** A BUSY from this client's own previous transfer: asked again this often, this many times. */
+const BUSY_RETRY_MS = 250
+const BUSY_RETRIES = 8
 
 const PUSH = 1
 const FETCH = 2
@@ -346,16 +349,24 @@ async function runSpec(world: FuzzWorld, spec: ModelSpec): Promise<CaseResult[]>
     input: string,
     body: (t: Transfer) => Promise<string>,
   ): Promise<CaseResult[]> => {
-    const t = await Transfer.open(node, world)
-    if (t === undefined) return [{ expect, input, outcome: 'refused' }]
-    try {
-      const outcome = await body(t)
-      // A leased push refused NOT_AUTHORIZED while the client's own lease lapsed proves nothing.
-      if (node === leasedNode && outcome.endsWith('NOT_AUTHORIZED') && !world.paid.active(0))
-        return [{ expect, input, outcome: VOID }]
-      return [{ expect, input, outcome }]
-    } finally {
-      t.abort()
+    // This client's previous transfer holds its one slot until the provider has seen that stream reset: a BUSY
+    // then is the README's "this peer's transfer in progress", so it waits and asks again, as a client would.
+    for (let attempt = 0; ; attempt++) {
+      const t = await Transfer.open(node, world)
+      if (t === undefined) return [{ expect, input, outcome: 'refused' }]
+      try {
+        const outcome = await body(t)
+        if (outcome === 'reply:BUSY' && attempt < BUSY_RETRIES && !expect.includes('model.busy')) {
+          await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS))
+          continue
+        }
+        // A leased push refused NOT_AUTHORIZED while the client's own lease lapsed proves nothing.
+        if (node === leasedNode && outcome.endsWith('NOT_AUTHORIZED') && !world.paid.active(0))
+          return [{ expect, input, outcome: VOID }]
+        return [{ expect, input, outcome }]
+      } finally {
+        t.abort()
+      }
     }
   }
   const stranger = (s: boolean): ParkbenchNode => (s ? world.stranger : world.node)
