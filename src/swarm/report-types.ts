@@ -109,7 +109,14 @@ export interface SwarmReport {
   }
   money: {
     channels: ChannelMoneyRow[]
-    total: { deposited: string; authorised: string; acknowledged: string; settled: string; refunded: string; held: string }
+    total: {
+      deposited: string
+      authorised: string
+      acknowledged: string
+      settled: string
+      refunded: string
+      held: string
+    }
     conserved: boolean
   }
   latency: { pairs: LatencyPairRow[] }
