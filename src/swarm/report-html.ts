@@ -239,13 +239,14 @@ export function renderReportHtml(report: SwarmReport): string {
   const assets = loadChartAssets()
   const chartScript = assertNoClosingTag(assets.script, 'script')
   const pageScript = assertNoClosingTag(REPORT_PAGE_SCRIPT, 'script')
+  // Our own text (hashes are base64), not the report's: no escaping needed inside the double-quoted attribute.
   const csp = `default-src 'none'; script-src ${cspHash(chartScript)} ${cspHash(pageScript)}; style-src 'unsafe-inline'; img-src data:`
   const title = `Swarm run ${report.startedAt}: ${report.ok ? 'ok' : 'failed'}`
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
 <style>${assertNoClosingTag(assets.style, 'style')}</style>

@@ -170,6 +170,21 @@ describe('report.html in headless Chromium', () => {
     assert.deepEqual(errors, [])
   })
 
+  it('enforces its Content-Security-Policy: a script added to the page that is not one of its own does not run', async () => {
+    const { page, errors } = await openReport(makeReport(), 'full-csp')
+    await page.evaluate(`{
+      const script = document.createElement('script')
+      script.textContent = 'window.__notOurs = true'
+      document.body.append(script)
+    }`)
+    assert.equal(await page.evaluate(() => (globalThis as { __notOurs?: boolean }).__notOurs), undefined)
+    // The browser reports the refusal on the console, which reaches us asynchronously.
+    const deadline = Date.now() + 2000
+    while (errors.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal(errors.length, 1)
+    assert.match(errors[0]!, /Content Security Policy/)
+  })
+
   it('draws empty distributions and series as plots of 0 points with a note', async () => {
     const { page, errors } = await openReport(makeEmptyReport(), 'empty')
     for (const id of [...CDF_PLOTS, ...SERIES_PLOTS]) {
