@@ -1,11 +1,21 @@
 /**
  * @packageDocumentation
  *
- * Local test swarms for researchers: many parkbench nodes on loopback in one process.
+ * Local test swarms for researchers: many parkbench nodes on loopback in one process, and the report of a run
+ * (report.json, and report.html: one self-contained page with its plots, opened from disk).
  *
  * ```ts
  * const swarm = await startLocalSwarm({ size: 50 })
  * await swarm.stop()
+ *
+ * await writeReport('runs/x', report)          // runs/x/report.json and runs/x/report.html
+ * const again = await readReport('runs/x')     // ReportNotFoundError, InvalidReportError
+ * for (const { label, value } of headlineRows(again)) console.log(label, value)
  * ```
  */
+export { InvalidReportError, ReportError, ReportNotFoundError } from './errors.js'
 export { type LocalSwarm, type LocalSwarmInit, type SwarmMember, startLocalSwarm } from './local-swarm.js'
+export { REPORT_HTML, REPORT_JSON, readReport, type WriteReportReturnType, writeReport } from './report-files.js'
+export { type HeadlineRow, headlineRows } from './report-headline.js'
+export { renderReportHtml } from './report-html.js'
+export type { ChannelMoneyRow, Distribution, InvariantResult, LatencyPairRow, SwarmReport } from './report-types.js'
