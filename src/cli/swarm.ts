@@ -33,9 +33,10 @@ const runCommand: Command = {
   },
   async run(args, io) {
     const file = args.positionals[0]
-    if (file === undefined) throw new InvalidInputError('Which scenario? `parkbench swarm run scenarios/park.json --out runs/park-1`')
+    if (file === undefined)
+      throw new InvalidInputError('Which scenario? `parkbench swarm run scenarios/park.json --out runs/park-1`')
     const out = stringFlag(args, 'out')
-    if (out === undefined) throw new InvalidInputError('--out DIR is required: the report and the nodes\' data go there')
+    if (out === undefined) throw new InvalidInputError("--out DIR is required: the report and the nodes' data go there")
     const scenario = await readScenario(file)
     const seed = integerFlag(args, 'seed')
     if (seed !== undefined) {
@@ -54,7 +55,8 @@ const runCommand: Command = {
       signal: io.signal,
       onProgress: (event) => {
         if (json) return
-        if (event.type === 'swarm:scheduled') io.stderr(`swarm: ${event.nodes} nodes, ${event.events} scheduled events\n`)
+        if (event.type === 'swarm:scheduled')
+          io.stderr(`swarm: ${event.nodes} nodes, ${event.events} scheduled events\n`)
         else if (event.type === 'swarm:tick') {
           io.stderr(
             `swarm: ${(event.tMs / 1000).toFixed(0)} s, ${event.online} online, ${event.activeLeases} leases, ${event.served} served, ${event.failed} failed\n`,
@@ -79,7 +81,7 @@ const reportCommand: Command = {
   options: { ...JSON_OPTION },
   async run(args, io) {
     const dir = args.positionals[0]
-    if (dir === undefined) throw new InvalidInputError("Which run? `parkbench swarm report runs/park-1`")
+    if (dir === undefined) throw new InvalidInputError('Which run? `parkbench swarm report runs/park-1`')
     const report = await readReport(dir)
     // The page is made anew from the record, so a newer parkbench renders an older run.
     await writeReport(dir, report)

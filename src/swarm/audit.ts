@@ -8,7 +8,14 @@ import type { ChannelMoneyRow, InvariantResult } from './report-types.js'
 
 export interface SwarmAudit {
   channels: ChannelMoneyRow[]
-  total: { deposited: bigint; authorised: bigint; acknowledged: bigint; settled: bigint; refunded: bigint; held: bigint }
+  total: {
+    deposited: bigint
+    authorised: bigint
+    acknowledged: bigint
+    settled: bigint
+    refunded: bigint
+    held: bigint
+  }
   conserved: boolean
   invariants: InvariantResult[]
   /** What the providers that return wrong results were paid (acknowledged). */
@@ -89,7 +96,9 @@ export async function settleAndAudit(
     )
     const ceiling = leases.reduce((sum, l) => sum + leaseCeiling(l, endMs), 0n)
     if (authorised > ceiling) {
-      overpaid.push(`${books.channelId}: authorised ${authorised} > ${ceiling} (served seconds + 1 tick, ${leases.length} leases)`)
+      overpaid.push(
+        `${books.channelId}: authorised ${authorised} > ${ceiling} (served seconds + 1 tick, ${leases.length} leases)`,
+      )
     }
     total.deposited += books.deposited
     total.authorised += authorised
@@ -118,7 +127,10 @@ export async function settleAndAudit(
       ok: conserved,
       detail: conserved
         ? `${channels.length} channels: deposited ${total.deposited} = settled ${total.settled} + refunded ${total.refunded} + held ${total.held}; settled = acknowledged <= authorised on each`
-        : broken.map((b) => b.violation!.message).slice(0, 5).join('; '),
+        : broken
+            .map((b) => b.violation!.message)
+            .slice(0, 5)
+            .join('; '),
     },
     {
       name: 'no-honest-crash',
@@ -136,7 +148,10 @@ export async function settleAndAudit(
     {
       name: 'overpay-within-one-tick',
       ok: overpaid.length === 0,
-      detail: overpaid.length === 0 ? 'on every channel, authorised <= sum over its leases of (seconds served + 1) x price' : overpaid.slice(0, 5).join('; '),
+      detail:
+        overpaid.length === 0
+          ? 'on every channel, authorised <= sum over its leases of (seconds served + 1) x price'
+          : overpaid.slice(0, 5).join('; '),
     },
   ]
   return { channels, total, conserved, invariants, wrongResultEarned, settlementGas }

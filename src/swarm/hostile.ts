@@ -8,9 +8,18 @@ import { keyToCid, modelKey } from '../market/capability-keys.js'
 import { OFFER_PROTOCOL } from '../market/constants.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import type { SwarmContext } from './members.js'
-import { memberNode } from './members.js'
+import { joinSwarm, memberNode, stopQuietly } from './members.js'
 import type { Random } from './random.js'
 import type { NodeSpec } from './schedule.js'
+
+/** Run a DHT query to its end in the background, ignoring how it ends. */
+function drain(events: AsyncIterable<unknown>): void {
+  void (async () => {
+    try {
+      for await (const _ of events);
+    } catch {}
+  })()
+}
 
 const ATTACKED_PROTOCOLS = [INFER_PROTOCOL, MODEL_PROTOCOL, LEASE_PROTOCOL, OFFER_PROTOCOL]
 
@@ -53,6 +62,7 @@ export class HostilePeer {
 
   async start(): Promise<void> {
     this.node = await createNode(memberNode(this.ctx, this.spec, this.runTag))
+    await joinSwarm(this.ctx, this.node)
     if (this.spec.role === 'bad-offer') {
       // Answer offer requests with noise, and claim every workload model on the DHT.
       await this.node.handle(OFFER_PROTOCOL, (stream) => {
@@ -61,7 +71,7 @@ export class HostilePeer {
       })
       for (const model of this.ctx.models.values()) {
         const cid = await keyToCid(modelKey(model.sha256))
-        this.node.services.dht.provide(cid, { signal: AbortSignal.timeout(30_000) }).catch(() => {})
+        drain(this.node.services.dht.provide(cid, { signal: AbortSignal.timeout(30_000) }))
       }
     }
   }
@@ -92,7 +102,12 @@ export class HostilePeer {
     if (this.spec.role === 'freeloader') {
       const model = this.random.pick([...this.ctx.models.values()])
       try {
-        await infer(node, target, { model: model.sha256, inputs: model.inputs(0) }, { signal: AbortSignal.timeout(10_000) })
+        await infer(
+          node,
+          target,
+          { model: model.sha256, inputs: model.inputs(0) },
+          { signal: AbortSignal.timeout(10_000) },
+        )
         // Served without a lease: the invariant counts it.
         metrics.freeJobs++
       } catch {
@@ -102,7 +117,7 @@ export class HostilePeer {
   }
 
   async stop(): Promise<void> {
-    await this.node?.stop().catch(() => {})
+    await stopQuietly(this.node)
     this.node = undefined
   }
 }

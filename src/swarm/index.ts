@@ -19,3 +19,14 @@ export { REPORT_HTML, REPORT_JSON, readReport, type WriteReportReturnType, write
 export { type HeadlineRow, headlineRows } from './report-headline.js'
 export { renderReportHtml } from './report-html.js'
 export type { ChannelMoneyRow, Distribution, InvariantResult, LatencyPairRow, SwarmReport } from './report-types.js'
+export { type RunSwarmOptions, runSwarm, type SwarmProgressEvent } from './run.js'
+export {
+  BUILTIN_MODEL_NAMES,
+  NETWORK_PRESETS,
+  parseScenario,
+  readScenario,
+  type Scenario,
+  ScenarioError,
+  scenarioJson,
+} from './scenario.js'
+export { buildSchedule, type NodeSpec, type Schedule, type ScheduleEvent, scheduleJson } from './schedule.js'

@@ -2,20 +2,21 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { LocalAccount } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createClient, type RenterClient } from '../client/index.js'
 import type { WorkerPool } from '../compute/worker-pool.js'
 import type { DaemonConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { waitForDhtPeers } from '../net/dht-ready.js'
 import type { DevChain } from '../pay/dev-chain.js'
 import { devChainConfig } from '../pay/dev-chain.js'
 import type { SwarmMetrics } from './metrics.js'
 import type { SwarmModel } from './models.js'
 import type { NetworkModel } from './network.js'
-import type { NodeSpec } from './schedule.js'
 import type { Scenario } from './scenario.js'
+import type { NodeSpec } from './schedule.js'
 import { shapedTransport } from './shaped-transport.js'
 
 /** What every member of a run shares. */
@@ -40,14 +41,30 @@ export interface SwarmContext {
 export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string) {
   const address = `/memory/${runTag}-${spec.id}`
   return {
-    transports: [
-      shapedTransport({ network: ctx.network, region: spec.region, bandwidthClass: spec.bandwidth, address }),
-    ],
+    transports: [shapedTransport({ network: ctx.network, region: spec.region, bandwidthClass: spec.bandwidth })],
     listen: [address],
-    bootstrap: ctx.bootstrap,
     // Many nodes share one process and one host: let them all connect.
     connections: { maxConnections: 200, inboundConnectionThreshold: 10_000 },
   }
+}
+
+/**
+ * Join the swarm through its bootstrap node. @libp2p/bootstrap takes only IP and DNS addresses, so a member on
+ * `/memory` dials the hub itself, then waits until its DHT routing table holds a peer (up to 10 s).
+ */
+export async function joinSwarm(ctx: SwarmContext, node: ParkbenchNode): Promise<void> {
+  const signal = AbortSignal.timeout(10_000)
+  for (const addr of ctx.bootstrap) {
+    await node.dial(multiaddr(addr), { signal }).catch(() => {})
+  }
+  await waitForDhtPeers(node, 1, { signal }).catch(() => {})
+}
+
+/** Stop a libp2p node, whatever its stop throws (a node being killed may fail to stop cleanly). */
+export async function stopQuietly(node: ParkbenchNode | undefined): Promise<void> {
+  try {
+    await node?.stop()
+  } catch {}
 }
 
 /** A fresh EVM account, funded on the dev chain. */
@@ -118,6 +135,7 @@ export class SwarmProvider {
     })
     await daemon.start()
     this.daemon = daemon
+    await joinSwarm(this.ctx, daemon.node)
     for (const name of this.spec.models ?? []) {
       const model = this.ctx.models.get(name)
       if (model !== undefined) await daemon.compute.store.add(model.bytes, { name })
@@ -172,8 +190,9 @@ export class SwarmRenter {
     await mkdir(this.dataDir, { recursive: true })
     const { scenario, metrics } = this.ctx
     const settings = memberNode(this.ctx, this.spec, this.runTag)
-    this.node = await createNode(settings)
     this.startedAt = this.ctx.now()
+    this.node = await createNode(settings)
+    await joinSwarm(this.ctx, this.node)
     this.client = await createClient({
       dataDir: this.dataDir,
       chain: devChainConfig(this.ctx.chain),
@@ -208,7 +227,7 @@ export class SwarmRenter {
     this.node = undefined
     if (node !== undefined) cutConnections(node)
     await client?.close().catch(() => {})
-    await node?.stop().catch(() => {})
+    await stopQuietly(node)
   }
 
   /** Stop cleanly (the run's end): leases end with their final vouchers; its books are read. */
@@ -218,7 +237,7 @@ export class SwarmRenter {
     this.node = undefined
     await client?.close().catch(() => {})
     if (client !== undefined) for (const ch of this.channels) this.authorised.set(ch, client.channelTotal(ch))
-    await node?.stop().catch(() => {})
+    await stopQuietly(node)
   }
 }
 

@@ -13,7 +13,14 @@ export function distribution(samples: readonly number[]): Distribution {
   const step = Math.max(1, Math.ceil(n / CDF_POINTS))
   for (let i = step - 1; i < n; i += step) cdf.push([round(sorted[i]!), round((i + 1) / n, 4)])
   if (n > 0 && cdf[cdf.length - 1]![1] !== 1) cdf.push([round(sorted[n - 1]!), 1])
-  return { count: n, p50: rank(0.5), p95: rank(0.95), p99: rank(0.99), max: n === 0 ? null : round(sorted[n - 1]!), cdf }
+  return {
+    count: n,
+    p50: rank(0.5),
+    p95: rank(0.95),
+    p99: rank(0.99),
+    max: n === 0 ? null : round(sorted[n - 1]!),
+    cdf,
+  }
 }
 
 function round(x: number, digits = 1): number {

@@ -21,7 +21,11 @@ function float32(dims: number[], seed: number): TensorData {
   return { dtype: 'float32', dims, data: new Uint8Array(values.buffer) }
 }
 
-function model(name: string, bytes: Uint8Array<ArrayBuffer>, inputs: (index: number) => Record<string, TensorData>): SwarmModel {
+function model(
+  name: string,
+  bytes: Uint8Array<ArrayBuffer>,
+  inputs: (index: number) => Record<string, TensorData>,
+): SwarmModel {
   return { name, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), inputs }
 }
 

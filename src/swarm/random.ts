@@ -1,75 +1,106 @@
 /**
- * A seeded random source (sfc32 on 32-bit integers, seeded through splitmix32): the same seed gives the same
- * sequence on every platform and Node version, which is what makes a scenario's schedule reproducible.
+ * A small seeded random source, so a swarm run (placement, jitter, loss, workloads) can be replayed from one number.
+ * sfc32 on 32-bit integers seeded through splitmix32: only `Math.imul`, `>>>` and `|`, so the sequence is the same
+ * on every Node version and platform, unlike `Math.random`.
  */
 export interface Random {
-  /** A float in [0, 1). */
+  /** A float in [0, 1). Safe to pass around detached (`const r = random.next`). */
   next(): number
-  /** An integer in [lo, hi] (both included). */
+  /** An integer in [lo, hi], both ends included. */
   int(lo: number, hi: number): number
-  /** One element of a non-empty array. */
+  /** One element of a non-empty array, uniformly. */
   pick<T>(items: readonly T[]): T
-  /** One element, each chosen with probability proportional to its weight. */
+  /** One element of a non-empty array, with probability proportional to `weightOf(item)` (weights >= 0, sum > 0). */
   weighted<T>(items: readonly T[], weightOf: (item: T) => number): T
-  /** A draw from an exponential distribution with this mean (the gap between Poisson arrivals). */
+  /** A draw from the exponential distribution with this mean (inter-arrival times of a Poisson process). */
   exponential(mean: number): number
-  /** An independent source derived from this one's seed and a label: draws from one never move another's. */
+  /**
+   * An independent source derived from this one's seed and a label, consuming nothing of this one: the schedule
+   * gives each of its parts (placement, churn, each renter's requests) its own, so adding draws in one place moves
+   * no other.
+   */
   fork(label: string): Random
 }
 
-function splitmix32(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0
-    let z = s
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
-    return (z ^ (z >>> 16)) >>> 0
-  }
-}
-
+/** FNV-1a of a label, for {@link Random.fork}. */
 function hashLabel(label: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0
   return h
 }
 
-/** A {@link Random} from a 32-bit seed. */
+const TWO_POW_32 = 4_294_967_296
+
+/** Build a {@link Random} from a seed (any number; it is reduced to 32 bits). Equal seeds give equal sequences. */
 export function createRandom(seed: number): Random {
-  const init = splitmix32(seed)
-  let a = init()
-  let b = init()
-  let c = init()
-  let d = init()
-  const u32 = (): number => {
-    const t = (((a + b) >>> 0) + d) >>> 0
-    d = (d + 1) >>> 0
-    a = b ^ (b >>> 9)
-    b = (c + (c << 3)) >>> 0
-    c = (c << 21) | (c >>> 11)
-    c = (c + t) >>> 0
-    return t
+  // splitmix32 spreads a small or structured seed over sfc32's 128 bits of state.
+  let mix = seed >>> 0
+  const splitmix = (): number => {
+    mix = (mix + 0x9e3779b9) | 0
+    let z = mix
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
+    return (z ^ (z >>> 16)) >>> 0
   }
-  for (let i = 0; i < 12; i++) u32()
-  const next = (): number => u32() / 4_294_967_296
+  let a = splitmix()
+  let b = splitmix()
+  let c = splitmix()
+  let d = splitmix()
+
+  const nextUint32 = (): number => {
+    const t = (((a + b) | 0) + d) | 0
+    d = (d + 1) | 0
+    a = b ^ (b >>> 9)
+    b = (c + (c << 3)) | 0
+    c = (c << 21) | (c >>> 11)
+    c = (c + t) | 0
+    return t >>> 0
+  }
+  // Warm up: sfc32's first outputs are still close to the seed's structure.
+  for (let i = 0; i < 12; i++) nextUint32()
+
+  const next = (): number => nextUint32() / TWO_POW_32
+
   return {
     next,
-    int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
-    pick: (items) => {
-      if (items.length === 0) throw new RangeError('pick from an empty array')
-      return items[Math.floor(next() * items.length)]!
-    },
-    weighted: (items, weightOf) => {
-      const total = items.reduce((sum, item) => sum + Math.max(0, weightOf(item)), 0)
-      if (!(total > 0)) throw new RangeError('no positive weight')
-      let x = next() * total
-      for (const item of items) {
-        x -= Math.max(0, weightOf(item))
-        if (x < 0) return item
+    int(lo, hi) {
+      if (!Number.isInteger(lo) || !Number.isInteger(hi) || hi < lo) {
+        throw new RangeError(`int(${lo}, ${hi}): need integers with lo <= hi`)
       }
-      return items[items.length - 1]!
+      return lo + Math.floor(next() * (hi - lo + 1))
     },
-    exponential: (mean) => -Math.log(1 - next()) * mean,
-    fork: (label) => createRandom(splitmix32((seed ^ hashLabel(label)) >>> 0)()),
+    pick(items) {
+      if (items.length === 0) throw new RangeError('pick: empty array')
+      return items[Math.floor(next() * items.length)] as (typeof items)[number]
+    },
+    weighted(items, weightOf) {
+      let total = 0
+      for (const item of items) {
+        const weight = weightOf(item)
+        if (!(weight >= 0) || !Number.isFinite(weight)) throw new RangeError(`weighted: bad weight ${weight}`)
+        total += weight
+      }
+      if (items.length === 0 || total <= 0) throw new RangeError('weighted: no item has a positive weight')
+      let point = next() * total
+      for (const item of items) {
+        const weight = weightOf(item)
+        if (point < weight) return item
+        point -= weight
+      }
+      // Rounding left the point past the last weight: the last item with any weight takes it.
+      for (let i = items.length - 1; i >= 0; i--) {
+        const item = items[i] as (typeof items)[number]
+        if (weightOf(item) > 0) return item
+      }
+      throw new RangeError('weighted: no item has a positive weight')
+    },
+    exponential(mean) {
+      if (!(mean >= 0)) throw new RangeError(`exponential: bad mean ${mean}`)
+      // 1 - next() is in (0, 1], so the log is finite.
+      return -mean * Math.log(1 - next())
+    },
+    fork(label) {
+      return createRandom(Math.imul((seed >>> 0) ^ hashLabel(label), 0x9e3779b1) >>> 0)
+    },
   }
 }

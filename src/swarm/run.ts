@@ -3,13 +3,21 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions } from '@libp2p/interface'
-import { AbortedError } from '../errors.js'
 import { WorkerPool } from '../compute/worker-pool.js'
+import { AbortedError } from '../errors.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { startDevChain } from '../pay/dev-chain.js'
 import { settleAndAudit } from './audit.js'
 import { corruptingPool, HostilePeer } from './hostile.js'
-import { fundedAccount, memberAddress, memberNode, type SwarmContext, SwarmProvider, SwarmRenter } from './members.js'
+import {
+  fundedAccount,
+  memberAddress,
+  memberNode,
+  type SwarmContext,
+  SwarmProvider,
+  SwarmRenter,
+  stopQuietly,
+} from './members.js'
 import { SwarmMetrics } from './metrics.js'
 import { builtinModels } from './models.js'
 import { networkFor } from './network-presets.js'
@@ -87,7 +95,8 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       connections: { maxConnections: 100_000, inboundConnectionThreshold: 100_000 },
     })
     ctx.bootstrap = hub.getMultiaddrs().map((a) => a.toString())
-    stoppers.push(() => hub!.stop())
+    const started = hub
+    stoppers.push(() => stopQuietly(started))
 
     const workload = new Workload(ctx, join(outDir, 'models'))
     await workload.prepare()
@@ -97,8 +106,10 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     const ready = new Map<string, Promise<void>>()
     const attackRandom = createRandom(scenario.seed).fork('attack-bytes')
     for (const spec of schedule.nodes) {
-      if (spec.role === 'provider') providers.set(spec.id, new SwarmProvider(spec, await fundedAccount(chain), ctx, runTag))
-      else if (spec.role === 'renter') renters.set(spec.id, new SwarmRenter(spec, await fundedAccount(chain), ctx, runTag))
+      if (spec.role === 'provider')
+        providers.set(spec.id, new SwarmProvider(spec, await fundedAccount(chain), ctx, runTag))
+      else if (spec.role === 'renter')
+        renters.set(spec.id, new SwarmRenter(spec, await fundedAccount(chain), ctx, runTag))
       else hostile.set(spec.id, new HostilePeer(spec, ctx, runTag, attackRandom.fork(spec.id)))
     }
     const looked = new Set<string>()
@@ -140,7 +151,8 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
           break
         case 'request': {
           const renter = renters.get(event.node)
-          if (renter !== undefined) track((ready.get(event.node) ?? Promise.resolve()).then(() => workload.request(renter, event)))
+          if (renter !== undefined)
+            track((ready.get(event.node) ?? Promise.resolve()).then(() => workload.request(renter, event)))
           break
         }
         case 'lookup': {

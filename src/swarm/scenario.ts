@@ -157,7 +157,10 @@ class Reader {
     if (v === undefined && fallback !== undefined) return fallback
     if (typeof v === 'string' && /^\d{1,60}$/.test(v)) return BigInt(v)
     if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v)
-    throw new ScenarioError(this.at(key), v === undefined ? 'missing' : 'not an amount (a decimal string of base units)')
+    throw new ScenarioError(
+      this.at(key),
+      v === undefined ? 'missing' : 'not an amount (a decimal string of base units)',
+    )
   }
 
   weights(key: string, fallback: Weights, allowed?: readonly string[]): Weights {
@@ -249,7 +252,10 @@ function parseNodes(r: Reader, models: Weights): ScenarioNodes {
       modelShare: p.number('modelShare', 1, 0, 1),
       bandwidth: p.weights('bandwidth', { default: 1 }),
     },
-    renters: { count: rt.number('count', undefined, 1, 100_000, true), bandwidth: rt.weights('bandwidth', { default: 1 }) },
+    renters: {
+      count: rt.number('count', undefined, 1, 100_000, true),
+      bandwidth: rt.weights('bandwidth', { default: 1 }),
+    },
     relays: { count: relays.number('count', 0, 0, 10_000, true) },
     hostile: {
       wrongResultProviders: h.number('wrongResultProviders', 0, 0, 10_000, true),

@@ -114,7 +114,9 @@ export function buildSchedule(scenario: Scenario, regions: Array<{ name: string;
   const start = root.fork('starts')
   const startAt = new Map<string, number>()
   for (const node of nodes) {
-    const t = Math.round(node.role === 'provider' ? start.next() * (rampMs / 2) : rampMs / 2 + start.next() * (rampMs / 2))
+    const t = Math.round(
+      node.role === 'provider' ? start.next() * (rampMs / 2) : rampMs / 2 + start.next() * (rampMs / 2),
+    )
     startAt.set(node.id, t)
     events.push({ t, kind: 'start', node: node.id })
   }

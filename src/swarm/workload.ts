@@ -26,7 +26,8 @@ export interface LatencyMeasurement {
 
 function floats(data: unknown): Float32Array | undefined {
   if (data instanceof Float32Array) return data
-  if (data instanceof Uint8Array) return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
+  if (data instanceof Uint8Array)
+    return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
   return undefined
 }
 
@@ -78,7 +79,11 @@ export class Workload {
     if (!metrics.firstRequestAt.has(id)) metrics.firstRequestAt.set(id, started)
     try {
       const result = await client.infer(
-        { model: model.bytes, inputs: model.inputs(event.input), maxPricePerSecond: scenario.workload.maxPricePerSecond },
+        {
+          model: model.bytes,
+          inputs: model.inputs(event.input),
+          maxPricePerSecond: scenario.workload.maxPricePerSecond,
+        },
         { signal: AbortSignal.timeout(scenario.workload.requestTimeoutMs) },
       )
       const ms = this.ctx.now() - started
@@ -88,7 +93,12 @@ export class Workload {
         metrics.firstResultSeen.add(id)
         metrics.timeToFirstPaidResultMs.push(this.ctx.now() - metrics.firstRequestAt.get(id)!)
       }
-      if (!this.matches(`${event.model}/${event.input}`, Object.values(result.outputs).map((t) => t.data))) {
+      if (
+        !this.matches(
+          `${event.model}/${event.input}`,
+          Object.values(result.outputs).map((t) => t.data),
+        )
+      ) {
         metrics.wrongResultsServed++
         metrics.wrongResultPeers.add(result.providerPeer)
       }
