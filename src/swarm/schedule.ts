@@ -125,10 +125,19 @@ export function buildSchedule(scenario: Scenario, regions: Array<{ name: string;
   const churn = root.fork('churn')
   const online = new Set(nodes.filter((n) => n.role === 'provider').map((n) => n.id))
   const changes: Array<{ t: number; what: 'join' | 'leave' | 'kill' | 'renter-kill' }> = [
-    ...arrivals(churn, scenario.churn.joinsPerMin, rampMs, durationMs).map((t) => ({ t, what: 'join' as const })),
-    ...arrivals(churn, scenario.churn.leavesPerMin, rampMs, durationMs).map((t) => ({ t, what: 'leave' as const })),
-    ...arrivals(churn, scenario.churn.killsPerMin, rampMs, durationMs).map((t) => ({ t, what: 'kill' as const })),
-    ...arrivals(churn, scenario.churn.renterCrashesPerMin, rampMs, durationMs).map((t) => ({
+    ...arrivals(root.fork('joins'), scenario.churn.joinsPerMin, rampMs, durationMs).map((t) => ({
+      t,
+      what: 'join' as const,
+    })),
+    ...arrivals(root.fork('leaves'), scenario.churn.leavesPerMin, rampMs, durationMs).map((t) => ({
+      t,
+      what: 'leave' as const,
+    })),
+    ...arrivals(root.fork('kills'), scenario.churn.killsPerMin, rampMs, durationMs).map((t) => ({
+      t,
+      what: 'kill' as const,
+    })),
+    ...arrivals(root.fork('renter-kills'), scenario.churn.renterCrashesPerMin, rampMs, durationMs).map((t) => ({
       t,
       what: 'renter-kill' as const,
     })),
@@ -148,7 +157,10 @@ export function buildSchedule(scenario: Scenario, regions: Array<{ name: string;
       const victim = churn.pick(up).id
       renterDown.set(victim, change.t + RESTART_AFTER_MS)
       events.push({ t: change.t, kind: 'kill', node: victim })
-      events.push({ t: change.t + RESTART_AFTER_MS, kind: 'restart', node: victim })
+      // Past the end, the run's own end brings it back to read its books.
+      if (change.t + RESTART_AFTER_MS < durationMs) {
+        events.push({ t: change.t + RESTART_AFTER_MS, kind: 'restart', node: victim })
+      }
     } else {
       // Keep at least one provider: a market of none measures nothing.
       if (online.size <= 1) continue

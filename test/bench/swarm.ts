@@ -65,7 +65,9 @@ export async function run(): Promise<object> {
         outDir: dir,
         onProgress: (e) => {
           if (e.type === 'swarm:tick' && Math.round(e.tMs / 1000) % 10 === 0) {
-            process.stderr.write(`swarm ${nodes}: ${Math.round(e.tMs / 1000)} s, ${e.online} online, ${e.served} served\n`)
+            process.stderr.write(
+              `swarm ${nodes}: ${Math.round(e.tMs / 1000)} s, ${e.online} online, ${e.served} served\n`,
+            )
           }
         },
       })
@@ -104,7 +106,8 @@ export async function run(): Promise<object> {
       nodes: String(r.nodes),
       peak: String(r.peakOnline ?? '-'),
       'MiB/node': typeof r.rssPerNodeMiB === 'number' ? r.rssPerNodeMiB.toFixed(2) : '-',
-      'lookup<=2s': typeof r.lookupSuccessWithin2s === 'number' ? `${(r.lookupSuccessWithin2s * 100).toFixed(1)}%` : '-',
+      'lookup<=2s':
+        typeof r.lookupSuccessWithin2s === 'number' ? `${(r.lookupSuccessWithin2s * 100).toFixed(1)}%` : '-',
       'first paid p95 ms': String(r.timeToFirstPaidResultP95Ms ?? '-'),
       served: `${r.requestsServed ?? '-'}/${r.requestsSent ?? '-'}`,
       ok: String(r.invariantsHeld ?? r.error),
