@@ -57,8 +57,8 @@ function cspHash(script: string): string {
 /** A long id (channel, peer, address) shortened for a table cell; the full text is its tooltip. */
 function shortId(id: string): string {
   const text = escapeHtml(id)
-  if (id.length <= 20) return `<code>${text}</code>`
-  return `<code title="${text}">${escapeHtml(`${id.slice(0, 10)}…${id.slice(-6)}`)}</code>`
+  if (id.length <= 16) return `<code>${text}</code>`
+  return `<code title="${text}">${escapeHtml(`${id.slice(0, 8)}…${id.slice(-4)}`)}</code>`
 }
 
 interface Column {
@@ -198,7 +198,7 @@ function hostileSection(report: SwarmReport): string {
     ['Earned by wrong results (wei)', escapeHtml(hostile.wrongResultEarned)],
     ['Jobs hostile renters got free', escapeHtml(hostile.freeJobs)],
   ]
-  return `<section><h2>Hostile nodes</h2>${table([{ label: 'what' }, { label: 'count', numeric: true }], rows, { id: 'hostile' })}
+  return `<section><h2>Hostile nodes</h2>${table([{ label: 'what' }, { label: 'value', numeric: true }], rows, { id: 'hostile' })}
 <p class="note">Results are not verified: what a wrong-result provider earns is the cost of that.</p></section>`
 }
 

@@ -3,7 +3,7 @@ export const REPORT_PAGE_STYLE = `
 :root { color-scheme: light; --ok: #047857; --broken: #b91c1c; --muted: #555; --line: #ddd; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #111; background: #fafafa; }
-header, main { max-width: 1200px; margin: 0 auto; padding: 0 20px; }
+header, main { max-width: 1320px; margin: 0 auto; padding: 0 20px; }
 header { padding-top: 16px; }
 h1 { font-size: 22px; margin: 8px 0 2px; }
 h2 { font-size: 17px; margin: 0 0 10px; }
@@ -25,6 +25,7 @@ tfoot td { border-top: 2px solid #bbb; font-weight: 600; }
 .num { text-align: right; white-space: nowrap; }
 table.headline th { white-space: nowrap; color: #333; padding-right: 24px; }
 td code { white-space: nowrap; }
+#money th, #money td { padding: 4px 7px; }
 table.headline td { font-variant-numeric: tabular-nums; }
 #invariants { list-style: none; padding: 0; margin: 0; }
 #invariants li { padding: 5px 0; border-bottom: 1px solid #eee; }

@@ -23,6 +23,14 @@ const SERIES_PLOTS = [
   'plot-rss',
 ]
 
+// Checked before any test is declared, so a machine without chromium fails this file (never skips it).
+await access(CHROMIUM, constants.X_OK).catch((err: unknown) => {
+  throw new Error(
+    `chromium is needed for this test and was not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
+    { cause: err },
+  )
+})
+
 interface OpenedReport {
   page: Page
   /** Console errors and uncaught page errors, in order. */
@@ -43,12 +51,6 @@ describe('report.html in headless Chromium', () => {
   let dir: string
 
   before(async () => {
-    await access(CHROMIUM, constants.X_OK).catch((err: unknown) => {
-      throw new Error(
-        `chromium is needed for this test and was not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
-        { cause: err },
-      )
-    })
     dir = await mkdtemp(join(tmpdir(), 'pb-report-html-'))
     browser = await launch({
       executablePath: CHROMIUM,
