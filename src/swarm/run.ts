@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -23,6 +23,7 @@ import { builtinModels } from './models.js'
 import { networkFor } from './network-presets.js'
 import { createRandom } from './random.js'
 import { buildReport } from './report-build.js'
+import { writeReport } from './report-files.js'
 import type { SwarmReport } from './report-types.js'
 import type { Scenario } from './scenario.js'
 import { buildSchedule, type ScheduleEvent } from './schedule.js'
@@ -226,8 +227,4 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     process.off('unhandledRejection', onCrash)
     for (const stop of stoppers.reverse()) await stop().catch(() => {})
   }
-}
-
-async function writeReport(dir: string, report: SwarmReport): Promise<void> {
-  await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
 }
