@@ -15,6 +15,17 @@
  */
 export { InvalidReportError, ReportError, ReportNotFoundError } from './errors.js'
 export { type LocalSwarm, type LocalSwarmInit, type SwarmMember, startLocalSwarm } from './local-swarm.js'
+export {
+  type BandwidthClass,
+  GOSSIPSUB_INTEROP_8_REGIONS,
+  type LinkStats,
+  type NetworkConfig,
+  NetworkConfigError,
+  NetworkModel,
+  NetworkPartitionedError,
+  validateNetworkConfig,
+} from './network.js'
+export { createRandom, type Random } from './random.js'
 export { REPORT_HTML, REPORT_JSON, readReport, type WriteReportReturnType, writeReport } from './report-files.js'
 export { type HeadlineRow, headlineRows } from './report-headline.js'
 export { renderReportHtml } from './report-html.js'
@@ -30,3 +41,4 @@ export {
   scenarioJson,
 } from './scenario.js'
 export { buildSchedule, type NodeSpec, type Schedule, type ScheduleEvent, scheduleJson } from './schedule.js'
+export { type ShapedTransportComponents, type ShapedTransportInit, shapedTransport } from './shaped-transport.js'

@@ -62,8 +62,10 @@ class Pipe {
   }
 
   send(data: Uint8ArrayList): SendResult {
-    const now = performance.now()
     const bytes = data.byteLength
+    // Cut or reset: the bytes go nowhere, as on a dead cable.
+    if (this.#destroyed) return { sentBytes: bytes, canSendMore: true }
+    const now = performance.now()
     const propagation = this.#rttMs / 2 + this.network.sampleExtraDelayMs(this.#rttMs)
     const upStart = Math.max(now, this.sender.upFreeAt)
     const upEnd = upStart + (bytes * 8000) / this.sender.upBps
