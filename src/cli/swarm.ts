@@ -1,4 +1,6 @@
-import { resolve } from 'node:path'
+import { existsSync, readdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { InvalidInputError } from '../errors.js'
 import {
   headlineRows,
@@ -6,11 +8,28 @@ import {
   readReport,
   readScenario,
   runSwarm,
+  ScenarioError,
   type SwarmReport,
   writeReport,
 } from '../swarm/index.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { JSON_OPTION } from './common-options.js'
+
+/** The scenarios shipped in the package: `parkbench swarm run park` works from any folder. */
+const SHIPPED_SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url))
+
+/** A path to a scenario file, or the name of a shipped one (`smoke`, `park`, `hostile`). */
+function scenarioPath(arg: string): string {
+  if (existsSync(arg) || !/^[a-z0-9-]+$/.test(arg)) return arg
+  const shipped = join(SHIPPED_SCENARIOS, `${arg}.json`)
+  if (existsSync(shipped)) return shipped
+  const names = readdirSync(SHIPPED_SCENARIOS)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+  throw new InvalidInputError(
+    `No scenario file ${arg}, and no shipped scenario of that name (shipped: ${names.join(', ')})`,
+  )
+}
 
 function printHeadline(report: SwarmReport, out: (text: string) => void): void {
   const rows = headlineRows(report)
@@ -23,7 +42,7 @@ const runCommand: Command = {
   name: 'run',
   summary:
     'Run a scenario: real parkbench nodes in this process on a shaped network, one dev chain; writes report.json and report.html.',
-  usage: 'parkbench swarm run SCENARIO.json --out DIR [--seed N] [--duration S] [--json]',
+  usage: 'parkbench swarm run SCENARIO.json|NAME --out DIR [--seed N] [--duration S] [--json]',
   maxPositionals: 1,
   options: {
     out: { type: 'string', valueName: 'DIR', description: "The run's folder (report and every node's data dir)" },
@@ -32,12 +51,16 @@ const runCommand: Command = {
     ...JSON_OPTION,
   },
   async run(args, io) {
-    const file = args.positionals[0]
-    if (file === undefined)
+    const arg = args.positionals[0]
+    if (arg === undefined)
       throw new InvalidInputError('Which scenario? `parkbench swarm run scenarios/park.json --out runs/park-1`')
+    const file = scenarioPath(arg)
     const out = stringFlag(args, 'out')
     if (out === undefined) throw new InvalidInputError("--out DIR is required: the report and the nodes' data go there")
-    const scenario = await readScenario(file)
+    // A scenario that does not validate is bad input (exit 2), the message naming the field.
+    const scenario = await readScenario(file).catch((err: unknown) => {
+      throw err instanceof ScenarioError ? new InvalidInputError(`${file}: ${err.message}`, { cause: err }) : err
+    })
     const seed = integerFlag(args, 'seed')
     if (seed !== undefined) {
       if (seed < 0 || seed > 2 ** 32 - 1) throw new InvalidInputError('--seed takes 0 to 2^32 - 1')
