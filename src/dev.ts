@@ -25,4 +25,25 @@ export {
   fundDevAccount,
   startDevChain,
 } from './pay/dev-chain.js'
-export { type LocalSwarm, type LocalSwarmInit, type SwarmMember, startLocalSwarm } from './swarm/index.js'
+export {
+  type ChannelMoneyRow,
+  type Distribution,
+  type HeadlineRow,
+  headlineRows,
+  InvalidReportError,
+  type InvariantResult,
+  type LatencyPairRow,
+  type LocalSwarm,
+  type LocalSwarmInit,
+  REPORT_HTML,
+  REPORT_JSON,
+  ReportError,
+  ReportNotFoundError,
+  readReport,
+  renderReportHtml,
+  type SwarmMember,
+  type SwarmReport,
+  startLocalSwarm,
+  type WriteReportReturnType,
+  writeReport,
+} from './swarm/index.js'

@@ -9,6 +9,7 @@ import { modelCommand } from './model.js'
 import { offersCommand } from './offers.js'
 import { startCommand } from './start.js'
 import { statusCommand } from './status.js'
+import { swarmCommand } from './swarm.js'
 
 /** Every top-level command, in the order `parkbench --help` lists them. One file per command. */
 export const COMMANDS: Command[] = [
@@ -22,4 +23,5 @@ export const COMMANDS: Command[] = [
   offersCommand,
   channelCommand,
   chainCommand,
+  swarmCommand,
 ]

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Hex } from 'viem'
 import { ModelNotFoundError } from '../compute/errors.js'
 import { type InferResult, infer } from '../compute/infer.js'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
@@ -118,6 +119,11 @@ export class RenterClient {
   /** Leases ended so far, oldest first. */
   leaseHistory(): RenterLeaseSummary[] {
     return [...this.summaries]
+  }
+
+  /** What this renter has authorised on a channel so far (every tick and voucher it signed), in base units. */
+  channelTotal(channelId: Hex): bigint {
+    return this.payments?.sender.channelTotal(channelId) ?? 0n
   }
 
   /** Leases held now (automatic and explicit). */

@@ -86,6 +86,11 @@ export interface ComputeInit extends WorkerPoolInit {
 export interface ComputeStorage {
   store: ModelStore
   pool: WorkerPool
+  /**
+   * The pool is shared with other services in this process (the swarm lab's providers): the service neither starts
+   * nor stops it. Default false.
+   */
+  sharedPool?: boolean
 }
 
 /**
@@ -97,16 +102,16 @@ export interface ComputeStorage {
  * const compute = createCompute(node, { dataDir, storage, admit: leases.admit })
  */
 export function createComputeStorage(
-  init: Pick<ComputeInit, 'dataDir' | 'maxModelBytes' | 'catalog'> & WorkerPoolInit,
+  init: Pick<ComputeInit, 'dataDir' | 'maxModelBytes' | 'catalog'> & WorkerPoolInit & { sharedPool?: WorkerPool },
 ): ComputeStorage {
-  const pool = new WorkerPool(init)
+  const pool = init.sharedPool ?? new WorkerPool(init)
   const store = new ModelStore({
     dataDir: init.dataDir,
     ...(init.maxModelBytes === undefined ? {} : { maxModelBytes: init.maxModelBytes }),
     ...(init.catalog === undefined ? {} : { catalog: init.catalog }),
     inspect: (path, options) => pool.inspect(path, options),
   })
-  return { store, pool }
+  return { store, pool, sharedPool: init.sharedPool !== undefined }
 }
 
 /**
@@ -117,6 +122,7 @@ export function createComputeStorage(
 export class ComputeService implements Startable {
   readonly store: ModelStore
   readonly pool: WorkerPool
+  private readonly ownsPool: boolean
   private readonly maxInboundStreams: number
   private readonly infer: InferHandler
   private readonly models: ModelTransferHandler
@@ -130,6 +136,7 @@ export class ComputeService implements Startable {
   ) {
     const storage = init.storage ?? createComputeStorage(init)
     this.pool = storage.pool
+    this.ownsPool = storage.sharedPool !== true
     this.store = storage.store
     const admit: AdmissionPolicy = init.admit ?? (init.freeMode === true ? freeModePolicy : refuseAllPolicy)
     const requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
@@ -173,7 +180,7 @@ export class ComputeService implements Startable {
     this.stopping = new AbortController()
     // Every open infer stream listens to it while reading.
     setMaxListeners(Number.POSITIVE_INFINITY, this.stopping.signal)
-    await this.pool.start()
+    if (this.ownsPool) await this.pool.start()
     const options = { maxInboundStreams: this.maxInboundStreams }
     await this.components.handle(
       INFER_PROTOCOL,
@@ -197,7 +204,7 @@ export class ComputeService implements Startable {
     this.stopping.abort(new ShuttingDownError())
     await this.components.unhandle(INFER_PROTOCOL).catch(() => {})
     await this.components.unhandle(MODEL_PROTOCOL).catch(() => {})
-    await this.pool.stop()
+    if (this.ownsPool) await this.pool.stop()
     await Promise.race([
       Promise.allSettled([...this.inFlight]),
       new Promise((resolve) => setTimeout(resolve, 2000).unref()),

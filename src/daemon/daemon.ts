@@ -5,6 +5,7 @@ import { logger } from '@libp2p/logger'
 import type { Hex, LocalAccount } from 'viem'
 import { freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute, createComputeStorage } from '../compute/compute-service.js'
+import type { WorkerPool } from '../compute/worker-pool.js'
 import { InvalidInputError } from '../errors.js'
 import { appendLeaseLog } from '../lease/lease-log.js'
 import { createLeaseProvider, type LeaseProvider } from '../lease/lease-provider.js'
@@ -14,7 +15,7 @@ import type { OfferSummary } from '../market/offer.js'
 import { Offer, summarizeOffer } from '../market/offer.js'
 import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
-import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
@@ -63,6 +64,13 @@ export interface DaemonInit {
    * true.
    */
   control?: boolean
+  /**
+   * libp2p settings over the config's (the swarm lab passes its in-process transport and `/memory` addresses).
+   * Default none.
+   */
+  node?: Omit<NodeInit, 'privateKey'> | undefined
+  /** A worker pool shared with other daemons in this process; the daemon neither starts nor stops it. */
+  workers?: WorkerPool | undefined
 }
 
 /** How busy the daemon's process is: what `parkbench status` and the lease benchmark read. */
@@ -151,12 +159,17 @@ export class Daemon {
       listen: config.listen,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
+      ...this.init.node,
     })
     const node = this.libp2p
     try {
       let admit = config.compute.freeMode ? freeModePolicy : undefined
       // The model store comes first: the lease provider checks requests against it, compute serves from it.
-      const storage = createComputeStorage({ dataDir: config.dataDir, catalog: OFFER_CATALOG })
+      const storage = createComputeStorage({
+        dataDir: config.dataDir,
+        catalog: OFFER_CATALOG,
+        ...(this.init.workers !== undefined ? { sharedPool: this.init.workers } : {}),
+      })
       if (config.sell && chain != null && account != null) {
         // Refuses a contract that is not parkbench's or whose challenge window is too short, before serving.
         this.payments = await openProviderPayments({

@@ -14,7 +14,7 @@ import {
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 
@@ -26,6 +26,11 @@ export interface NodeInit {
   privateKey?: PrivateKey
   /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
   listen?: string[]
+  /**
+   * libp2p transport factories. Default `[tcp()]`; a swarm in one process passes its in-process transport
+   * (`shapedTransport` from src/swarm) and listens on `/memory/<name>`.
+   */
+  transports?: Libp2pOptions['transports']
   /** Multiaddrs (with `/p2p/<id>`) of peers to dial at start and keep in touch with. */
   bootstrap?: string[]
   /** Discover peers on the LAN by mDNS. Off by default: it multicasts, which tests must never do. */
@@ -116,7 +121,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
   return createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
-    transports: [tcp()],
+    transports: init.transports ?? [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,

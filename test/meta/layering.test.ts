@@ -7,8 +7,8 @@ import { REPO_ROOT } from '../helpers/cli.js'
 const SRC = join(REPO_ROOT, 'src')
 
 /**
- * What each folder of src/ may import, by the house rule (CONTRIBUTING.md): cli -> (daemon, client) -> (market,
- * lease) -> (compute, pay) -> net. daemon and client are siblings and never import each other. Root files shared by
+ * What each folder of src/ may import, by the house rule (CONTRIBUTING.md): cli -> swarm -> (daemon, client) ->
+ * (market, lease) -> (compute, pay) -> net. daemon and client are siblings and never import each other. Root files shared by
  * every layer (errors, data-dir, json, polyfill) import no folder; the package entries (index, dev) may import any.
  */
 const MAY_IMPORT: Record<string, string[]> = {
@@ -17,7 +17,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   pay: ['net'],
   market: ['net', 'compute', 'pay'],
   lease: ['net', 'compute', 'pay'],
-  swarm: ['net', 'compute', 'pay', 'market', 'lease'],
+  swarm: ['net', 'compute', 'pay', 'market', 'lease', 'daemon', 'client'],
   daemon: ['net', 'compute', 'pay', 'market', 'lease'],
   client: ['net', 'compute', 'pay', 'market', 'lease'],
   cli: ['net', 'compute', 'pay', 'market', 'lease', 'swarm', 'daemon', 'client'],

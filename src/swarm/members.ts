@@ -1,0 +1,249 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Connection } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { LocalAccount } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { createClient, type RenterClient } from '../client/index.js'
+import type { WorkerPool } from '../compute/worker-pool.js'
+import type { DaemonConfig } from '../daemon/config.js'
+import { Daemon } from '../daemon/daemon.js'
+import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { waitForDhtPeers } from '../net/dht-ready.js'
+import type { DevChain } from '../pay/dev-chain.js'
+import { devChainConfig } from '../pay/dev-chain.js'
+import type { SwarmMetrics } from './metrics.js'
+import type { SwarmModel } from './models.js'
+import type { NetworkModel } from './network.js'
+import type { Scenario } from './scenario.js'
+import type { NodeSpec } from './schedule.js'
+import { shapedTransport } from './shaped-transport.js'
+
+/** What every member of a run shares. */
+export interface SwarmContext {
+  scenario: Scenario
+  chain: DevChain
+  network: NetworkModel
+  /** One worker pool for every provider in the process (onnxruntime in child processes). */
+  pool: WorkerPool
+  /** The same pool, whose outputs a wrong-result provider corrupts. */
+  wrongPool: WorkerPool
+  models: Map<string, SwarmModel>
+  bootstrap: string[]
+  /** The run's folder: each member's data dir is `<dir>/nodes/<id>`. */
+  dir: string
+  metrics: SwarmMetrics
+  /** Milliseconds since the run began. */
+  now(): number
+}
+
+/** The libp2p settings of a member: the shaped in-process transport at `/memory/<run>-<id>`. */
+export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string) {
+  const address = `/memory/${runTag}-${spec.id}`
+  return {
+    transports: [shapedTransport({ network: ctx.network, region: spec.region, bandwidthClass: spec.bandwidth })],
+    listen: [address],
+    // Many nodes share one process and one host: let them all connect.
+    connections: { maxConnections: 200, inboundConnectionThreshold: 10_000 },
+  }
+}
+
+/**
+ * Join the swarm through its bootstrap node. @libp2p/bootstrap takes only IP and DNS addresses, so a member on
+ * `/memory` dials the hub itself, then waits until its DHT routing table holds a peer (up to 10 s).
+ */
+export async function joinSwarm(ctx: SwarmContext, node: ParkbenchNode): Promise<void> {
+  const signal = AbortSignal.timeout(10_000)
+  for (const addr of ctx.bootstrap) {
+    await node.dial(multiaddr(addr), { signal }).catch(() => {})
+  }
+  await waitForDhtPeers(node, 1, { signal }).catch(() => {})
+}
+
+/** Stop a libp2p node, whatever its stop throws (a node being killed may fail to stop cleanly). */
+export async function stopQuietly(node: ParkbenchNode | undefined): Promise<void> {
+  try {
+    await node?.stop()
+  } catch {}
+}
+
+/** A fresh EVM account, funded on the dev chain. */
+export async function fundedAccount(chain: DevChain): Promise<LocalAccount> {
+  const account = privateKeyToAccount(generatePrivateKey())
+  await chain.fund(account.address)
+  return account
+}
+
+/** Reset every connection at once, as a process killed by the kernel would leave them (no END, no FIN). */
+export function cutConnections(node: ParkbenchNode): void {
+  for (const connection of node.getConnections() as Connection[]) connection.abort(new Error('killed'))
+}
+
+/** A provider: a real {@link Daemon} (market, leases, compute, payments) on the shaped transport. */
+export class SwarmProvider {
+  daemon: Daemon | undefined
+  readonly dataDir: string
+  online = false
+  /** Leases it served, as its lease provider reported them when they ended. */
+  readonly endedLeases: import('../lease/metered-lease.js').LeaseInfo[] = []
+
+  constructor(
+    readonly spec: NodeSpec,
+    readonly account: LocalAccount,
+    private readonly ctx: SwarmContext,
+    private readonly runTag: string,
+  ) {
+    this.dataDir = join(ctx.dir, 'nodes', spec.id)
+  }
+
+  private config(): DaemonConfig {
+    const { spec } = this
+    return {
+      dataDir: this.dataDir,
+      listen: [],
+      bootstrap: [],
+      mdns: false,
+      sell: true,
+      offer: {
+        pricePerSecond: spec.pricePerSecond ?? 1n,
+        threads: spec.threads ?? 1,
+        memoryBytes: 1n << 30n,
+        maxLeaseSeconds: 3600,
+        region: spec.region,
+      },
+      pay: {},
+      compute: { freeMode: false },
+    }
+  }
+
+  /** Start (or start again, on the same data dir: its payment state recovered), holding its models. */
+  async start(): Promise<void> {
+    await mkdir(this.dataDir, { recursive: true })
+    const daemon = new Daemon({
+      config: this.config(),
+      chain: devChainConfig(this.ctx.chain),
+      account: this.account,
+      control: false,
+      node: memberNode(this.ctx, this.spec, this.runTag),
+      workers: this.spec.wrongResults === true ? this.ctx.wrongPool : this.ctx.pool,
+      onEvent: (event) => {
+        if (event.type === 'lease:ended') {
+          this.endedLeases.push(event.lease)
+          this.ctx.metrics.endReasons.add(event.lease.endReason ?? 'UNKNOWN')
+        }
+      },
+    })
+    await daemon.start()
+    this.daemon = daemon
+    await joinSwarm(this.ctx, daemon.node)
+    for (const name of this.spec.models ?? []) {
+      const model = this.ctx.models.get(name)
+      if (model !== undefined) await daemon.compute.store.add(model.bytes, { name })
+    }
+    await daemon.syncModels()
+    this.online = true
+  }
+
+  /** Leave cleanly: leases end with END, the node says goodbye. */
+  async leave(): Promise<void> {
+    this.online = false
+    await this.daemon?.stop()
+    this.daemon = undefined
+  }
+
+  /**
+   * Die at once. In-process a node cannot be kill -9'd, so every connection is reset first (no END reaches a
+   * renter, nothing more is acknowledged) and then its services stop; what it acknowledged is what its durable
+   * payment store holds, as after a real kill (test/daemon proves that part with real processes).
+   */
+  async kill(): Promise<void> {
+    this.online = false
+    const daemon = this.daemon
+    this.daemon = undefined
+    if (daemon === undefined) return
+    cutConnections(daemon.node)
+    await daemon.stop()
+  }
+}
+
+/** A renter: a real {@link RenterClient} on the shaped transport, paying on the dev chain. */
+export class SwarmRenter {
+  client: RenterClient | undefined
+  node: ParkbenchNode | undefined
+  readonly dataDir: string
+  /** Every channel it opened or used. */
+  readonly channels = new Set<`0x${string}`>()
+  /** What it had authorised on each channel when it last stopped. */
+  readonly authorised = new Map<`0x${string}`, bigint>()
+  startedAt = 0
+
+  constructor(
+    readonly spec: NodeSpec,
+    readonly account: LocalAccount,
+    private readonly ctx: SwarmContext,
+    private readonly runTag: string,
+  ) {
+    this.dataDir = join(ctx.dir, 'nodes', spec.id)
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.dataDir, { recursive: true })
+    const { scenario, metrics } = this.ctx
+    const settings = memberNode(this.ctx, this.spec, this.runTag)
+    this.startedAt = this.ctx.now()
+    this.node = await createNode(settings)
+    await joinSwarm(this.ctx, this.node)
+    this.client = await createClient({
+      dataDir: this.dataDir,
+      chain: devChainConfig(this.ctx.chain),
+      account: this.account,
+      node: this.node,
+      bootstrap: this.ctx.bootstrap,
+      leaseSeconds: scenario.workload.leaseSeconds,
+      deposit: scenario.workload.deposit,
+      offerCacheMs: 10_000,
+      discoveryTimeoutMs: 5_000,
+      onEvent: (event) => {
+        if (event.type === 'lease:started') {
+          metrics.leasesStarted++
+          this.channels.add(event.channelId)
+        } else if (event.type === 'channel:opened') {
+          this.channels.add(event.channelId)
+        } else if (event.type === 'failover') {
+          metrics.failovers++
+        }
+      },
+    })
+  }
+
+  get online(): boolean {
+    return this.client !== undefined
+  }
+
+  /** Crash: connections reset, nothing sent; the client's payment state is what it last wrote. */
+  async kill(): Promise<void> {
+    const { client, node } = this
+    this.client = undefined
+    this.node = undefined
+    if (node !== undefined) cutConnections(node)
+    await client?.close().catch(() => {})
+    await stopQuietly(node)
+  }
+
+  /** Stop cleanly (the run's end): leases end with their final vouchers; its books are read. */
+  async stop(): Promise<void> {
+    const { client, node } = this
+    this.client = undefined
+    this.node = undefined
+    await client?.close().catch(() => {})
+    if (client !== undefined) for (const ch of this.channels) this.authorised.set(ch, client.channelTotal(ch))
+    await stopQuietly(node)
+  }
+}
+
+/** The multiaddr a member listens on (for hostile peers that target one). */
+export function memberAddress(node: ParkbenchNode) {
+  const addr = node.getMultiaddrs()[0]
+  if (addr === undefined) throw new Error('the node has no address')
+  return multiaddr(addr.toString())
+}

@@ -1,0 +1,129 @@
+import type { HostilePeer } from './hostile.js'
+import type { SwarmProvider, SwarmRenter } from './members.js'
+import type { Distribution } from './report-types.js'
+
+const CDF_POINTS = 200
+
+/** Percentiles and an empirical CDF of samples (nearest-rank percentiles). */
+export function distribution(samples: readonly number[]): Distribution {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const n = sorted.length
+  const rank = (q: number): number | null => (n === 0 ? null : round(sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]!))
+  const cdf: Array<[number, number]> = []
+  const step = Math.max(1, Math.ceil(n / CDF_POINTS))
+  for (let i = step - 1; i < n; i += step) cdf.push([round(sorted[i]!), round((i + 1) / n, 4)])
+  if (n > 0 && cdf[cdf.length - 1]![1] !== 1) cdf.push([round(sorted[n - 1]!), 1])
+  return {
+    count: n,
+    p50: rank(0.5),
+    p95: rank(0.95),
+    p99: rank(0.99),
+    max: n === 0 ? null : round(sorted[n - 1]!),
+    cdf,
+  }
+}
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+/** Counts by key. */
+export class Counter {
+  private readonly counts = new Map<string, number>()
+  add(key: string, n = 1): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + n)
+  }
+  get(key: string): number {
+    return this.counts.get(key) ?? 0
+  }
+  toJSON(): Record<string, number> {
+    return Object.fromEntries([...this.counts].sort((a, b) => b[1] - a[1]))
+  }
+}
+
+/** What a run measures as it goes; the report is made from it at the end. */
+export class SwarmMetrics {
+  readonly timeToFirstOfferMs: number[] = []
+  readonly timeToFirstPaidResultMs: number[] = []
+  readonly inferLatencyMs: number[] = []
+  readonly failures = new Counter()
+  readonly endReasons = new Counter()
+  lookups = { attempts: 0, succeeded: 0, within2s: 0 }
+  requests = { sent: 0, served: 0, failed: 0 }
+  leasesStarted = 0
+  failovers = 0
+  wrongResultsServed = 0
+  freeJobs = 0
+  attacks = { sent: 0, refused: 0 }
+  /** Providers that served a result that disagrees with the reference. */
+  readonly wrongResultPeers = new Set<string>()
+  peakOnline = 0
+  eventLoopP99Ms: number | null = null
+  /** Nodes online x seconds, summed over samples. */
+  nodeSeconds = 0
+  private lastSample: { tMs: number; ticks: number } | undefined
+  /** Renters whose first paid result is still to come, by id: when their first request was made. */
+  readonly firstRequestAt = new Map<string, number>()
+  readonly firstResultSeen = new Set<string>()
+  readonly series = {
+    tMs: [] as number[],
+    nodesOnline: [] as number[],
+    activeLeases: [] as number[],
+    paymentsPerSecond: [] as number[],
+    valueAtRiskProviders: [] as string[],
+    valueAtRiskRenters: [] as string[],
+    rssBytes: [] as number[],
+  }
+
+  /** One point of every series: who is online, leases, payments per second, value at risk, memory. */
+  sample(
+    tMs: number,
+    providers: Map<string, SwarmProvider>,
+    renters: Map<string, SwarmRenter>,
+    hostile: Map<string, HostilePeer>,
+  ): { tMs: number; online: number; activeLeases: number } {
+    let online = 0
+    let active = 0
+    let ticks = 0
+    let providerRisk = 0n
+    let renterRisk = 0n
+    const now = Date.now()
+    for (const p of providers.values()) {
+      for (const lease of p.endedLeases) ticks += lease.ticksPaid
+      if (p.daemon === undefined) continue
+      online++
+      for (const lease of p.daemon.leaseList()) {
+        if (lease.state === 'ended' || lease.endedAt !== undefined) continue
+        active++
+        ticks += lease.ticksPaid
+        // One tick is one second of the lease's price (parkbench's tick interval).
+        const served = Math.floor((now - lease.startedAt) / 1000)
+        const gap = BigInt(served - lease.ticksPaid) * lease.pricePerSecond
+        if (gap > 0n) providerRisk += gap
+        else renterRisk -= gap
+      }
+    }
+    for (const r of renters.values()) if (r.online) online++
+    for (const h of hostile.values()) if (h.node !== undefined) online++
+    const previous = this.lastSample
+    const perSecond = previous === undefined ? 0 : Math.max(0, ((ticks - previous.ticks) * 1000) / (tMs - previous.tMs))
+    if (previous !== undefined) this.nodeSeconds += (online * (tMs - previous.tMs)) / 1000
+    this.lastSample = { tMs, ticks }
+    this.peakOnline = Math.max(this.peakOnline, online)
+    const s = this.series
+    s.tMs.push(Math.round(tMs))
+    s.nodesOnline.push(online)
+    s.activeLeases.push(active)
+    s.paymentsPerSecond.push(Math.round(perSecond * 10) / 10)
+    s.valueAtRiskProviders.push(providerRisk.toString())
+    s.valueAtRiskRenters.push(renterRisk.toString())
+    s.rssBytes.push(process.memoryUsage.rss())
+    return { tMs, online, activeLeases: active }
+  }
+
+  /** Ticks accepted over the run: every lease's, ended or running. */
+  totalTicks(): number {
+    return this.lastSample?.ticks ?? 0
+  }
+}

@@ -1,0 +1,191 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { discoverOffers } from '../market/discover.js'
+import type { ParkbenchNode } from '../net/create-node.js'
+import type { SwarmContext, SwarmProvider, SwarmRenter } from './members.js'
+import { INPUTS_PER_MODEL, type ScheduleEvent } from './schedule.js'
+
+type RequestEvent = Extract<ScheduleEvent, { kind: 'request' }>
+
+/** Float32 outputs agree when every element is within this of the reference (relative to its size). */
+const TOLERANCE = 1e-3
+
+/** A lookup succeeds when it finds a verified offer within this (the issue's goal), and gives up after 5 s. */
+const LOOKUP_GOAL_MS = 2_000
+const LOOKUP_TIMEOUT_MS = 5_000
+
+/** Pings per region pair when measuring the applied latency. */
+const PINGS_PER_PAIR = 5
+
+export interface LatencyMeasurement {
+  from: string
+  to: string
+  configuredRttMs: number
+  samples: number[]
+}
+
+function floats(data: unknown): Float32Array | undefined {
+  if (data instanceof Float32Array) return data
+  if (data instanceof Uint8Array)
+    return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
+  return undefined
+}
+
+/**
+ * The renters' side of a run: each request is `client.infer()` with a price ceiling and a deadline, its result
+ * checked against a reference computed once, locally, by the same onnxruntime (so a provider that returns wrong
+ * results is caught by the run, though not yet by parkbench).
+ */
+export class Workload {
+  private readonly references = new Map<string, Float32Array[]>()
+
+  constructor(
+    private readonly ctx: SwarmContext,
+    private readonly modelsDir: string,
+  ) {}
+
+  /** Write the models and compute each one's reference outputs for its deterministic inputs. */
+  async prepare(): Promise<void> {
+    await mkdir(this.modelsDir, { recursive: true })
+    for (const model of this.ctx.models.values()) {
+      const path = join(this.modelsDir, `${model.name}.onnx`)
+      await writeFile(path, model.bytes)
+      for (let i = 0; i < INPUTS_PER_MODEL; i++) {
+        const inputs = Object.entries(model.inputs(i)).map(([name, t]) => ({ name, ...t }))
+        const result = await this.ctx.pool.run({
+          sha256: model.sha256,
+          path,
+          sizeBytes: model.bytes.byteLength,
+          inputs,
+          outputNames: [],
+        })
+        this.references.set(
+          `${model.name}/${i}`,
+          result.outputs.map((o) => floats(o.data) ?? new Float32Array()),
+        )
+      }
+    }
+  }
+
+  /** One scheduled request, measured and checked. */
+  async request(renter: SwarmRenter, event: RequestEvent): Promise<void> {
+    const { metrics, scenario } = this.ctx
+    const client = renter.client
+    const model = this.ctx.models.get(event.model)
+    if (client === undefined || model === undefined) return
+    const id = renter.spec.id
+    metrics.requests.sent++
+    const started = this.ctx.now()
+    if (!metrics.firstRequestAt.has(id)) metrics.firstRequestAt.set(id, started)
+    try {
+      const result = await client.infer(
+        {
+          model: model.bytes,
+          inputs: model.inputs(event.input),
+          maxPricePerSecond: scenario.workload.maxPricePerSecond,
+        },
+        { signal: AbortSignal.timeout(scenario.workload.requestTimeoutMs) },
+      )
+      const ms = this.ctx.now() - started
+      metrics.requests.served++
+      metrics.inferLatencyMs.push(ms)
+      if (!metrics.firstResultSeen.has(id)) {
+        metrics.firstResultSeen.add(id)
+        metrics.timeToFirstPaidResultMs.push(this.ctx.now() - metrics.firstRequestAt.get(id)!)
+      }
+      if (
+        !this.matches(
+          `${event.model}/${event.input}`,
+          Object.values(result.outputs).map((t) => t.data),
+        )
+      ) {
+        metrics.wrongResultsServed++
+        metrics.wrongResultPeers.add(result.providerPeer)
+      }
+    } catch (err) {
+      metrics.requests.failed++
+      metrics.failures.add((err as { code?: string }).code ?? (err as Error).name)
+    }
+  }
+
+  /** One scheduled lookup: the time to the first verified offer for the model, within the 2 s the goal allows. */
+  async lookup(renter: SwarmRenter, model: string, first: boolean): Promise<void> {
+    const node = renter.node
+    const sha256 = this.ctx.models.get(model)?.sha256
+    if (node === undefined || sha256 === undefined) return
+    const { metrics } = this.ctx
+    metrics.lookups.attempts++
+    const started = this.ctx.now()
+    let foundMs: number | undefined
+    try {
+      for await (const _offer of discoverOffers({ node }, { model: sha256, timeoutMs: LOOKUP_TIMEOUT_MS })) {
+        foundMs = this.ctx.now() - started
+        break
+      }
+    } catch (err) {
+      metrics.failures.add(`LOOKUP:${(err as { code?: string }).code ?? (err as Error).name}`)
+    }
+    if (foundMs === undefined) return
+    metrics.lookups.succeeded++
+    if (foundMs <= LOOKUP_GOAL_MS) metrics.lookups.within2s++
+    if (first) metrics.timeToFirstOfferMs.push(this.ctx.now() - renter.startedAt)
+  }
+
+  private matches(key: string, outputs: unknown[]): boolean {
+    const expected = this.references.get(key)
+    if (expected === undefined || expected.length !== outputs.length) return false
+    return expected.every((want, i) => {
+      const got = floats(outputs[i])
+      if (got === undefined || got.length !== want.length) return false
+      for (let j = 0; j < want.length; j++) {
+        if (Math.abs(got[j]! - want[j]!) > TOLERANCE * Math.max(1, Math.abs(want[j]!))) return false
+      }
+      return true
+    })
+  }
+
+  /**
+   * How close the applied latency is to the matrix: libp2p ping between one online node of each region and one of
+   * every other region (and of its own), a few times each.
+   */
+  async measureLatency(
+    providers: Map<string, SwarmProvider>,
+    renters: Map<string, SwarmRenter>,
+    hub: ParkbenchNode,
+  ): Promise<LatencyMeasurement[]> {
+    const byRegion = new Map<string, ParkbenchNode[]>()
+    const add = (region: string, node: ParkbenchNode | undefined): void => {
+      if (node === undefined) return
+      const list = byRegion.get(region) ?? []
+      list.push(node)
+      byRegion.set(region, list)
+    }
+    for (const p of providers.values()) add(p.spec.region, p.daemon?.node)
+    for (const r of renters.values()) add(r.spec.region, r.node)
+    void hub
+    const regions = [...byRegion.keys()].sort()
+    const out: LatencyMeasurement[] = []
+    for (let a = 0; a < regions.length; a++) {
+      for (let b = a; b < regions.length; b++) {
+        const from = byRegion.get(regions[a]!)![0]!
+        const candidates = byRegion.get(regions[b]!)!
+        const to = candidates.find((n) => n !== from)
+        if (to === undefined) continue
+        const samples: number[] = []
+        for (let i = 0; i < PINGS_PER_PAIR; i++) {
+          const ms = await from.services.ping
+            .ping(to.getMultiaddrs(), { signal: AbortSignal.timeout(5_000) })
+            .catch(() => undefined)
+          if (ms !== undefined) samples.push(ms)
+        }
+        out.push({
+          from: regions[a]!,
+          to: regions[b]!,
+          configuredRttMs: this.ctx.network.rttMs(regions[a]!, regions[b]!),
+          samples,
+        })
+      }
+    }
+    return out
+  }
+}
