@@ -20,7 +20,8 @@ import {
 } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type NetworkModel, NetworkPartitionedError } from './network.js'
-import { type Host, Link, type ShapedConnection } from './shaped-link.js'
+import { Link, type ShapedConnection } from './shaped-link.js'
+import type { Host } from './shaped-pipe.js'
 
 const DEFAULT_MAX_QUEUED_BYTES = 1_048_576
 
