@@ -187,3 +187,20 @@ export class Pipe {
     if (head !== undefined) this.#arm(head.deliverAt)
   }
 }
+
+/** Wait `ms` (a simulated handshake), or reject with the signal's reason. */
+export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  if (ms <= 0) return
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, Math.ceil(ms))
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
