@@ -71,6 +71,18 @@ export interface DaemonInit {
   node?: Omit<NodeInit, 'privateKey'> | undefined
   /** A worker pool shared with other daemons in this process; the daemon neither starts nor stops it. */
   workers?: WorkerPool | undefined
+  /**
+   * How often the data dir is scanned for models another process added (`parkbench model add`); 0 never (a caller
+   * that adds models through {@link Daemon.compute} and calls {@link Daemon.syncModels}). Default 2000 ms.
+   */
+  modelRescanMs?: number
+  /** How often the settler checks the chain (close requests, thresholds). Default 5000 ms. */
+  settleIntervalMs?: number
+  /**
+   * Measure the process's event-loop delay for `status` (a 10 ms sampling timer). Default true; many daemons in one
+   * process (the swarm lab) measure it once for all.
+   */
+  monitorLoad?: boolean
 }
 
 /** How busy the daemon's process is: what `parkbench status` and the lease benchmark read. */
@@ -180,6 +192,7 @@ export class Daemon {
           ...(config.pay.minChallengePeriod != null ? { minChallengePeriod: config.pay.minChallengePeriod } : {}),
           settler: {
             threshold: config.pay.settleThreshold ?? config.offer.pricePerSecond * 600n,
+            ...(this.init.settleIntervalMs !== undefined ? { intervalMs: this.init.settleIntervalMs } : {}),
             onEvent: (event) => this.init.onEvent?.(event),
           },
         })
@@ -229,13 +242,18 @@ export class Daemon {
       await this.market.start()
       await this.syncModels()
       // `parkbench model add` writes to the data dir while the daemon runs: pick new models up within seconds.
-      this.modelsTimer = setInterval(() => {
-        this.syncModels().catch((err: Error) => log.error('model rescan failed - %e', err))
-      }, MODEL_RESCAN_MS)
-      this.modelsTimer.unref()
+      const rescanMs = this.init.modelRescanMs ?? MODEL_RESCAN_MS
+      if (rescanMs > 0) {
+        this.modelsTimer = setInterval(() => {
+          this.syncModels().catch((err: Error) => log.error('model rescan failed - %e', err))
+        }, rescanMs)
+        this.modelsTimer.unref()
+      }
       this.startedAt = Date.now()
-      this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
-      this.loopDelay.enable()
+      if (this.init.monitorLoad !== false) {
+        this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
+        this.loopDelay.enable()
+      }
       this.loopWindowStart = performance.now()
       if (this.init.control !== false) {
         try {

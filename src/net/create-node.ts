@@ -14,6 +14,7 @@ import {
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
@@ -47,6 +48,11 @@ export interface NodeInit {
   dhtAddressScope?: DhtAddressScope
   /** How long other nodes keep our provider records, in ms. Default one hour; we re-provide well before. */
   provideValidityMs?: number
+  /**
+   * How often libp2p pings every open connection to find dead ones, ms. Default libp2p's (10 s). Each ping is a new
+   * stream: hundreds of nodes in one process (the swarm lab) ping less often.
+   */
+  connectionPingIntervalMs?: number
   /** Connection limits. See {@link DEFAULT_CONNECTION_LIMITS}. */
   connections?: Partial<ConnectionLimits>
   /** What other peers may make the DHT keep and do. See {@link KAD_LIMITS}. */
@@ -112,19 +118,24 @@ const ADDRESS_MAPPERS = {
 export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...init.connections }
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
-  if (init.bootstrap != null && init.bootstrap.length > 0) {
-    peerDiscovery.push(bootstrap({ list: init.bootstrap, timeout: 0 }))
-  }
+  // @libp2p/bootstrap takes IP and DNS addresses only; any other (an in-process `/memory` address) is dialed once
+  // the node has started.
+  const ipBootstrap = (init.bootstrap ?? []).filter((a) => /^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//.test(a))
+  const otherBootstrap = (init.bootstrap ?? []).filter((a) => !ipBootstrap.includes(a))
+  if (ipBootstrap.length > 0) peerDiscovery.push(bootstrap({ list: ipBootstrap, timeout: 0 }))
   if (init.mdns === true) peerDiscovery.push(mdns())
   const provideValidityMs = init.provideValidityMs ?? 3_600_000
 
-  return createLibp2p({
+  const node = await createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
     transports: init.transports ?? [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
+    ...(init.connectionPingIntervalMs !== undefined
+      ? { connectionMonitor: { pingInterval: init.connectionPingIntervalMs } }
+      : {}),
     connectionManager: {
       maxConnections: limits.maxConnections,
       inboundConnectionThreshold: limits.inboundConnectionThreshold,
@@ -159,4 +170,8 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       ),
     },
   })
+  for (const addr of otherBootstrap) {
+    await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(limits.dialTimeout) }).catch(() => {})
+  }
+  return node
 }

@@ -1,9 +1,10 @@
 import type { Hex } from 'viem'
 import type { LeaseInfo } from '../lease/metered-lease.js'
+import type { RenterLeaseSummary } from '../lease/renter-lease.js'
+import type { ChainConfig } from '../pay/chain-config.js'
 import { createPayPublicClient } from '../pay/clients.js'
-import { devChainConfig } from '../pay/dev-chain.js'
 import { auditChannelMoney } from '../pay/money-audit.js'
-import type { SwarmContext, SwarmProvider, SwarmRenter } from './members.js'
+import type { SwarmProvider, SwarmRenter } from './members.js'
 import type { ChannelMoneyRow, InvariantResult } from './report-types.js'
 
 export interface SwarmAudit {
@@ -30,52 +31,109 @@ function leaseCeiling(lease: LeaseInfo, endMs: number): bigint {
   return BigInt(Math.max(0, seconds) + 1) * lease.pricePerSecond
 }
 
+/** What a provider holds at the run's end, after its final settlement. */
+export interface ProviderBooks {
+  id: string
+  wrongResults: boolean
+  /** Per channel, what it acknowledged. */
+  acknowledged: Array<[Hex, bigint]>
+  /** Every lease it served (ended, and any still running). */
+  leases: LeaseInfo[]
+  settlementGas: bigint
+  /** Why it could not start again or settle, if it could not. */
+  problems: string[]
+}
+
+/** What a renter holds at the run's end, after it stopped. */
+export interface RenterBooks {
+  id: string
+  /** Per channel, what it authorised. */
+  authorised: Array<[Hex, bigint]>
+  /** The leases it held, as it summed them up. */
+  leases: RenterLeaseSummary[]
+}
+
 /**
- * The run's end: every provider (those that left or were killed come back on their data dirs, as an owner would)
- * settles every channel it holds a payment on, forced, so the audit can hold settled = acknowledged on each. Then
- * the books of every channel, to the wei, from the chain's events and state against both ends' own records, and
+ * A provider's end of the run: one that left or was killed comes back on its data dir (as an owner would), then
+ * settles every channel it holds a payment on, forced, so that the audit can hold settled = acknowledged on each.
+ */
+export async function settleProvider(provider: SwarmProvider): Promise<ProviderBooks> {
+  const books: ProviderBooks = {
+    id: provider.spec.id,
+    wrongResults: provider.spec.wrongResults === true,
+    acknowledged: [],
+    leases: [],
+    settlementGas: 0n,
+    problems: [],
+  }
+  if (provider.daemon === undefined) {
+    try {
+      await provider.start()
+    } catch (err) {
+      books.problems.push(`${provider.spec.id}: ${(err as Error).message}`)
+      books.leases = [...provider.endedLeases]
+      return books
+    }
+  }
+  const daemon = provider.daemon!
+  const results = await daemon.settler!.settle(undefined, { force: true }).catch((err: Error) => {
+    books.problems.push(`${provider.spec.id} could not settle: ${err.message}`)
+    return []
+  })
+  for (const r of results) books.settlementGas += r.gasCost
+  for (const channelId of daemon.receiver!.channelIds()) {
+    books.acknowledged.push([channelId, daemon.receiver!.channelTotal(channelId)])
+  }
+  const seen = new Set<string>()
+  for (const lease of [...provider.endedLeases, ...daemon.leaseList()]) {
+    if (seen.has(lease.leaseId)) continue
+    seen.add(lease.leaseId)
+    books.leases.push(lease)
+  }
+  return books
+}
+
+/** A renter's end of the run: what it authorised on each channel it used (read after it stopped). */
+export function renterBooks(renter: SwarmRenter): RenterBooks {
+  return { id: renter.spec.id, authorised: [...renter.authorised], leases: [...renter.leases] }
+}
+
+export interface AuditInput {
+  chain: ChainConfig & { deployBlock: number }
+  providers: ProviderBooks[]
+  renters: RenterBooks[]
+  /** Uncaught errors seen in the run's processes. */
+  crashes: string[]
+  hostile: { freeJobs: number; attacks: number }
+}
+
+/**
+ * The books of every channel, to the wei, from the chain's events and state against both ends' own records, and
  * the invariants: money conserved, no honest node crashed, no free work, no renter paid more than a tick beyond
  * the seconds it was served.
  */
-export async function settleAndAudit(
-  ctx: SwarmContext,
-  providers: Map<string, SwarmProvider>,
-  renters: Map<string, SwarmRenter>,
-  crashes: string[],
-): Promise<SwarmAudit> {
-  const acknowledged = new Map<Hex, { provider: SwarmProvider; amount: bigint }>()
+export async function auditSwarm(input: AuditInput): Promise<SwarmAudit> {
+  const acknowledged = new Map<Hex, { provider: ProviderBooks; amount: bigint }>()
   let settlementGas = 0n
   const startFailures: string[] = []
-  for (const provider of providers.values()) {
-    if (provider.daemon === undefined) {
-      try {
-        await provider.start()
-      } catch (err) {
-        startFailures.push(`${provider.spec.id}: ${(err as Error).message}`)
-        continue
-      }
-    }
-    const daemon = provider.daemon!
-    const results = await daemon.settler!.settle(undefined, { force: true }).catch((err: Error) => {
-      startFailures.push(`${provider.spec.id} could not settle: ${err.message}`)
-      return []
-    })
-    for (const r of results) settlementGas += r.gasCost
-    for (const channelId of daemon.receiver!.channelIds()) {
-      acknowledged.set(channelId, { provider, amount: daemon.receiver!.channelTotal(channelId) })
-    }
+  for (const p of input.providers) {
+    settlementGas += p.settlementGas
+    startFailures.push(...p.problems)
+    for (const [channelId, amount] of p.acknowledged) acknowledged.set(channelId, { provider: p, amount })
   }
-  const renterOf = new Map<Hex, SwarmRenter>()
-  for (const renter of renters.values()) for (const ch of renter.channels) renterOf.set(ch, renter)
+  const renterOf = new Map<Hex, { renter: RenterBooks; authorised: bigint }>()
+  for (const renter of input.renters) {
+    for (const [ch, authorised] of renter.authorised) renterOf.set(ch, { renter, authorised })
+  }
   const ids = [...new Set<Hex>([...acknowledged.keys(), ...renterOf.keys()])].sort()
-  const chain = devChainConfig(ctx.chain)
+  const { chain } = input
   const audited = await auditChannelMoney({
     client: createPayPublicClient(chain),
     contract: chain.contract,
-    fromBlock: BigInt(ctx.chain.deployBlock),
+    fromBlock: BigInt(chain.deployBlock),
     channels: ids.map((channelId) => ({
       channelId,
-      authorised: renterOf.get(channelId)?.authorised.get(channelId) ?? 0n,
+      authorised: renterOf.get(channelId)?.authorised ?? 0n,
       acknowledged: acknowledged.get(channelId)?.amount ?? 0n,
       finalSettlement: acknowledged.has(channelId),
     })),
@@ -87,18 +145,25 @@ export async function settleAndAudit(
   const channels: ChannelMoneyRow[] = audited.map((books) => {
     const renter = renterOf.get(books.channelId)
     const ack = acknowledged.get(books.channelId)
-    const authorised = renter?.authorised.get(books.channelId) ?? 0n
+    const authorised = renter?.authorised ?? 0n
     const amount = ack?.amount ?? 0n
-    if (ack?.provider.spec.wrongResults === true) wrongResultEarned += amount
-    // Every lease on the channel, as its provider recorded it: the renter paid at most a tick past each.
-    const leases = [...(ack?.provider.endedLeases ?? []), ...(ack?.provider.daemon?.leaseList() ?? [])].filter(
-      (l, i, all) => l.channelId === books.channelId && all.findIndex((x) => x.leaseId === l.leaseId) === i,
-    )
-    const ceiling = leases.reduce((sum, l) => sum + leaseCeiling(l, endMs), 0n)
-    if (authorised > ceiling) {
-      overpaid.push(
-        `${books.channelId}: authorised ${authorised} > ${ceiling} (served seconds + 1 tick, ${leases.length} leases)`,
-      )
+    if (ack?.provider.wrongResults === true) wrongResultEarned += amount
+    // Each lease on the channel: the renter paid at most one tick past the seconds its provider served (none
+    // served when the provider has no record of it: it died, or refused, before acknowledging anything).
+    const served = new Map((ack?.provider.leases ?? []).map((l) => [l.leaseId, l]))
+    const leases = (renter?.renter.leases ?? []).filter((l) => l.channelId === books.channelId)
+    let ceiling = 0n
+    for (const lease of leases) {
+      const record = served.get(lease.leaseId)
+      const limit = record === undefined ? lease.pricePerSecond : leaseCeiling(record, endMs)
+      ceiling += limit
+      if (lease.amountPaid > limit) {
+        overpaid.push(`lease ${lease.leaseId}: paid ${lease.amountPaid} > ${limit} (seconds served + 1 tick)`)
+      }
+    }
+    // And nothing authorised outside a lease.
+    if (renter !== undefined && authorised > ceiling) {
+      overpaid.push(`${books.channelId}: authorised ${authorised} > ${ceiling} over its ${leases.length} leases`)
     }
     total.deposited += books.deposited
     total.authorised += authorised
@@ -108,8 +173,8 @@ export async function settleAndAudit(
     total.held += books.held
     return {
       channelId: books.channelId,
-      renter: renter?.spec.id ?? '?',
-      provider: ack?.provider.spec.id ?? '?',
+      renter: renter?.renter.id ?? '?',
+      provider: ack?.provider.id ?? '?',
       authorised: authorised.toString(),
       acknowledged: amount.toString(),
       settled: books.settled.toString(),
@@ -134,16 +199,16 @@ export async function settleAndAudit(
     },
     {
       name: 'no-honest-crash',
-      ok: crashes.length === 0 && startFailures.length === 0,
+      ok: input.crashes.length === 0 && startFailures.length === 0,
       detail:
-        crashes.length + startFailures.length === 0
-          ? 'no uncaught error in the process, every node started and settled'
-          : [...crashes, ...startFailures].slice(0, 5).join('; '),
+        input.crashes.length + startFailures.length === 0
+          ? 'no uncaught error in any process, every node started and settled'
+          : [...input.crashes, ...startFailures].slice(0, 5).join('; '),
     },
     {
       name: 'no-free-work',
-      ok: ctx.metrics.freeJobs === 0,
-      detail: `${ctx.metrics.freeJobs} inference jobs served to renters without a lease (${ctx.metrics.attacks.sent} hostile moves)`,
+      ok: input.hostile.freeJobs === 0,
+      detail: `${input.hostile.freeJobs} inference jobs served to renters without a lease (${input.hostile.attacks} hostile moves)`,
     },
     {
       name: 'overpay-within-one-tick',

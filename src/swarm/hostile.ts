@@ -87,15 +87,15 @@ export class HostilePeer {
     const node = this.node
     if (node === undefined) return
     const { metrics } = this.ctx
-    metrics.attacks.sent++
     if (this.spec.role === 'garbage') {
       const protocol = this.random.pick(ATTACKED_PROTOCOLS)
       try {
         const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(5_000) })
         stream.send(this.bytes(1, 8192))
         await stream.close({ signal: AbortSignal.timeout(5_000) }).catch(() => stream.abort(new Error('done')))
+        metrics.attack('answered')
       } catch {
-        metrics.attacks.refused++
+        metrics.attack('refused')
       }
       return
     }
@@ -109,9 +109,9 @@ export class HostilePeer {
           { signal: AbortSignal.timeout(10_000) },
         )
         // Served without a lease: the invariant counts it.
-        metrics.freeJobs++
+        metrics.attack('free')
       } catch {
-        metrics.attacks.refused++
+        metrics.attack('refused')
       }
     }
   }

@@ -41,4 +41,5 @@ export {
   scenarioJson,
 } from './scenario.js'
 export { buildSchedule, type NodeSpec, type Schedule, type ScheduleEvent, scheduleJson } from './schedule.js'
+export { type ShapedTcpComponents, type ShapedTcpInit, shapedTcp } from './shaped-tcp.js'
 export { type ShapedTransportComponents, type ShapedTransportInit, shapedTransport } from './shaped-transport.js'

@@ -5,14 +5,17 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { LocalAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createClient, type RenterClient } from '../client/index.js'
+import { createComputeStorage } from '../compute/compute-service.js'
 import type { WorkerPool } from '../compute/worker-pool.js'
 import type { DaemonConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
+import type { RenterLeaseSummary } from '../lease/renter-lease.js'
+import { OFFER_CATALOG } from '../market/offerable.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import type { DevChain } from '../pay/dev-chain.js'
 import { devChainConfig } from '../pay/dev-chain.js'
-import type { SwarmMetrics } from './metrics.js'
+import type { MetricsSink } from './metrics.js'
 import type { SwarmModel } from './models.js'
 import type { NetworkModel } from './network.js'
 import type { Scenario } from './scenario.js'
@@ -32,7 +35,7 @@ export interface SwarmContext {
   bootstrap: string[]
   /** The run's folder: each member's data dir is `<dir>/nodes/<id>`. */
   dir: string
-  metrics: SwarmMetrics
+  metrics: MetricsSink
   /** Milliseconds since the run began. */
   now(): number
 }
@@ -43,8 +46,14 @@ export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string) {
   return {
     transports: [shapedTransport({ network: ctx.network, region: spec.region, bandwidthClass: spec.bandwidth })],
     listen: [address],
+    // Dialed at start (it is no IP address, so not through @libp2p/bootstrap).
+    bootstrap: ctx.bootstrap,
+    // Renters and hostile peers ask the DHT and answer nothing on it, as `createClient` makes renters.
+    dhtServer: spec.role === 'provider',
+    // A ping per connection every 10 s (libp2p's default) is most of what an idle swarm of hundreds spends.
+    connectionPingIntervalMs: 60_000,
     // Many nodes share one process and one host: let them all connect.
-    connections: { maxConnections: 200, inboundConnectionThreshold: 10_000 },
+    connections: { maxConnections: 64, inboundConnectionThreshold: 10_000 },
   }
 }
 
@@ -119,6 +128,13 @@ export class SwarmProvider {
   /** Start (or start again, on the same data dir: its payment state recovered), holding its models. */
   async start(): Promise<void> {
     await mkdir(this.dataDir, { recursive: true })
+    // The models go into its store first, so that the daemon signs and advertises one offer with all of them (each
+    // advertisement is a DHT query and a dozen new connections: the costliest thing a node does at start).
+    const { store } = createComputeStorage({ dataDir: this.dataDir, catalog: OFFER_CATALOG, sharedPool: this.ctx.pool })
+    for (const name of this.spec.models ?? []) {
+      const model = this.ctx.models.get(name)
+      if (model !== undefined) await store.add(model.bytes, { name })
+    }
     const daemon = new Daemon({
       config: this.config(),
       chain: devChainConfig(this.ctx.chain),
@@ -126,21 +142,21 @@ export class SwarmProvider {
       control: false,
       node: memberNode(this.ctx, this.spec, this.runTag),
       workers: this.spec.wrongResults === true ? this.ctx.wrongPool : this.ctx.pool,
+      // Hundreds of daemons share this process: the models come from the swarm, the run measures the event loop
+      // once, and the settler looks at the chain every 30 s (the run settles everything at its end anyway).
+      modelRescanMs: 0,
+      monitorLoad: false,
+      settleIntervalMs: 30_000,
       onEvent: (event) => {
         if (event.type === 'lease:ended') {
           this.endedLeases.push(event.lease)
-          this.ctx.metrics.endReasons.add(event.lease.endReason ?? 'UNKNOWN')
+          this.ctx.metrics.leaseEnded(event.lease)
         }
       },
     })
     await daemon.start()
     this.daemon = daemon
     await joinSwarm(this.ctx, daemon.node)
-    for (const name of this.spec.models ?? []) {
-      const model = this.ctx.models.get(name)
-      if (model !== undefined) await daemon.compute.store.add(model.bytes, { name })
-    }
-    await daemon.syncModels()
     this.online = true
   }
 
@@ -173,6 +189,8 @@ export class SwarmRenter {
   readonly dataDir: string
   /** Every channel it opened or used. */
   readonly channels = new Set<`0x${string}`>()
+  /** Every lease it held, as it summed them up (each life of it: a killed renter's leases die with it). */
+  readonly leases: RenterLeaseSummary[] = []
   /** What it had authorised on each channel when it last stopped. */
   readonly authorised = new Map<`0x${string}`, bigint>()
   startedAt = 0
@@ -190,7 +208,7 @@ export class SwarmRenter {
     await mkdir(this.dataDir, { recursive: true })
     const { scenario, metrics } = this.ctx
     const settings = memberNode(this.ctx, this.spec, this.runTag)
-    this.startedAt = this.ctx.now()
+    this.startedAt = performance.now()
     this.node = await createNode(settings)
     await joinSwarm(this.ctx, this.node)
     this.client = await createClient({
@@ -201,16 +219,16 @@ export class SwarmRenter {
       bootstrap: this.ctx.bootstrap,
       leaseSeconds: scenario.workload.leaseSeconds,
       deposit: scenario.workload.deposit,
-      offerCacheMs: 10_000,
+      offerCacheMs: 30_000,
       discoveryTimeoutMs: 5_000,
       onEvent: (event) => {
         if (event.type === 'lease:started') {
-          metrics.leasesStarted++
+          metrics.leaseStarted()
           this.channels.add(event.channelId)
         } else if (event.type === 'channel:opened') {
           this.channels.add(event.channelId)
         } else if (event.type === 'failover') {
-          metrics.failovers++
+          metrics.failover()
         }
       },
     })
@@ -227,6 +245,8 @@ export class SwarmRenter {
     this.node = undefined
     if (node !== undefined) cutConnections(node)
     await client?.close().catch(() => {})
+    // What this life of it paid, as it summed it up (its payment store keeps the channel totals across lives).
+    if (client !== undefined) this.leases.push(...client.leaseHistory())
     await stopQuietly(node)
   }
 
@@ -236,7 +256,10 @@ export class SwarmRenter {
     this.client = undefined
     this.node = undefined
     await client?.close().catch(() => {})
-    if (client !== undefined) for (const ch of this.channels) this.authorised.set(ch, client.channelTotal(ch))
+    if (client !== undefined) {
+      for (const ch of this.channels) this.authorised.set(ch, client.channelTotal(ch))
+      this.leases.push(...client.leaseHistory())
+    }
     await stopQuietly(node)
   }
 }

@@ -1,5 +1,4 @@
-import type { HostilePeer } from './hostile.js'
-import type { SwarmProvider, SwarmRenter } from './members.js'
+import type { LeaseInfo } from '../lease/metered-lease.js'
 import type { Distribution } from './report-types.js'
 
 const CDF_POINTS = 200
@@ -42,8 +41,32 @@ export class Counter {
   }
 }
 
+/**
+ * Where members report what happened: the run's {@link SwarmMetrics} in-process, or a pipe to the run's process
+ * from a member that runs in a process of its own (multi-process mode).
+ */
+export interface MetricsSink {
+  requestSent(renter: string): void
+  /** `wrongFrom`: the provider whose result disagreed with the reference. */
+  requestServed(renter: string, latencyMs: number, wrongFrom: string | undefined): void
+  requestFailed(renter: string, code: string): void
+  /** `sinceStartMs`: for a renter's first lookup that found an offer, the time from its start. */
+  lookupDone(renter: string, foundMs: number | undefined, sinceStartMs: number | undefined): void
+  leaseStarted(): void
+  failover(): void
+  leaseEnded(lease: LeaseInfo): void
+  attack(outcome: 'refused' | 'answered' | 'free'): void
+  failure(code: string): void
+}
+
+/** A lease as a sample needs it. */
+export type SampledLease = Pick<LeaseInfo, 'startedAt' | 'ticksPaid' | 'pricePerSecond'>
+
+/** A lookup succeeds when it finds a verified offer within this (the issue's goal). */
+export const LOOKUP_GOAL_MS = 2_000
+
 /** What a run measures as it goes; the report is made from it at the end. */
-export class SwarmMetrics {
+export class SwarmMetrics implements MetricsSink {
   readonly timeToFirstOfferMs: number[] = []
   readonly timeToFirstPaidResultMs: number[] = []
   readonly inferLatencyMs: number[] = []
@@ -76,36 +99,91 @@ export class SwarmMetrics {
     rssBytes: [] as number[],
   }
 
-  /** One point of every series: who is online, leases, payments per second, value at risk, memory. */
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  private readonly endedTicks = { total: 0 }
+
+  requestSent(renter: string): void {
+    this.requests.sent++
+    if (!this.firstRequestAt.has(renter)) this.firstRequestAt.set(renter, this.now())
+  }
+
+  requestServed(renter: string, latencyMs: number, wrongFrom: string | undefined): void {
+    this.requests.served++
+    this.inferLatencyMs.push(latencyMs)
+    if (!this.firstResultSeen.has(renter)) {
+      this.firstResultSeen.add(renter)
+      this.timeToFirstPaidResultMs.push(this.now() - (this.firstRequestAt.get(renter) ?? this.now() - latencyMs))
+    }
+    if (wrongFrom !== undefined) {
+      this.wrongResultsServed++
+      this.wrongResultPeers.add(wrongFrom)
+    }
+  }
+
+  requestFailed(_renter: string, code: string): void {
+    this.requests.failed++
+    this.failures.add(code)
+  }
+
+  lookupDone(_renter: string, foundMs: number | undefined, sinceStartMs: number | undefined): void {
+    this.lookups.attempts++
+    if (foundMs === undefined) return
+    this.lookups.succeeded++
+    if (foundMs <= LOOKUP_GOAL_MS) this.lookups.within2s++
+    if (sinceStartMs !== undefined) this.timeToFirstOfferMs.push(sinceStartMs)
+  }
+
+  leaseStarted(): void {
+    this.leasesStarted++
+  }
+
+  failover(): void {
+    this.failovers++
+  }
+
+  leaseEnded(lease: LeaseInfo): void {
+    this.endReasons.add(lease.endReason ?? 'UNKNOWN')
+    this.endedTicks.total += lease.ticksPaid
+  }
+
+  attack(outcome: 'refused' | 'answered' | 'free'): void {
+    this.attacks.sent++
+    if (outcome === 'refused') this.attacks.refused++
+    if (outcome === 'free') this.freeJobs++
+  }
+
+  failure(code: string): void {
+    this.failures.add(code)
+  }
+
+  /**
+   * One point of every series, from the leases running now (as their providers report them) and who is online:
+   * leases, payments per second, value at risk, memory.
+   */
   sample(
     tMs: number,
-    providers: Map<string, SwarmProvider>,
-    renters: Map<string, SwarmRenter>,
-    hostile: Map<string, HostilePeer>,
-  ): { tMs: number; online: number; activeLeases: number } {
-    let online = 0
-    let active = 0
-    let ticks = 0
+    online: number,
+    running: SampledLease[],
+    rssBytes = process.memoryUsage.rss(),
+  ): {
+    tMs: number
+    online: number
+    activeLeases: number
+  } {
+    const active = running.length
+    let ticks = this.endedTicks.total
     let providerRisk = 0n
     let renterRisk = 0n
     const now = Date.now()
-    for (const p of providers.values()) {
-      for (const lease of p.endedLeases) ticks += lease.ticksPaid
-      if (p.daemon === undefined) continue
-      online++
-      for (const lease of p.daemon.leaseList()) {
-        if (lease.state === 'ended' || lease.endedAt !== undefined) continue
-        active++
-        ticks += lease.ticksPaid
-        // One tick is one second of the lease's price (parkbench's tick interval).
-        const served = Math.floor((now - lease.startedAt) / 1000)
-        const gap = BigInt(served - lease.ticksPaid) * lease.pricePerSecond
-        if (gap > 0n) providerRisk += gap
-        else renterRisk -= gap
-      }
+    for (const lease of running) {
+      ticks += lease.ticksPaid
+      // One tick is one second of the lease's price (parkbench's tick interval).
+      const served = Math.floor((now - lease.startedAt) / 1000)
+      const gap = BigInt(served - lease.ticksPaid) * lease.pricePerSecond
+      if (gap > 0n) providerRisk += gap
+      else renterRisk -= gap
     }
-    for (const r of renters.values()) if (r.online) online++
-    for (const h of hostile.values()) if (h.node !== undefined) online++
     const previous = this.lastSample
     const perSecond = previous === undefined ? 0 : Math.max(0, ((ticks - previous.ticks) * 1000) / (tMs - previous.tMs))
     if (previous !== undefined) this.nodeSeconds += (online * (tMs - previous.tMs)) / 1000
@@ -118,7 +196,7 @@ export class SwarmMetrics {
     s.paymentsPerSecond.push(Math.round(perSecond * 10) / 10)
     s.valueAtRiskProviders.push(providerRisk.toString())
     s.valueAtRiskRenters.push(renterRisk.toString())
-    s.rssBytes.push(process.memoryUsage.rss())
+    s.rssBytes.push(rssBytes)
     return { tMs, online, activeLeases: active }
   }
 

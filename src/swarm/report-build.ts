@@ -9,6 +9,7 @@ import type { LatencyMeasurement } from './workload.js'
 export const IN_PROCESS_SUBSTITUTIONS = [
   'Transport: TCP is replaced by the shaped in-process transport (src/swarm/shaped-transport.ts, built like @libp2p/memory on @libp2p/utils): noise, yamux, identify, ping and kad-dht run unchanged on top of it; latency, jitter, loss and bandwidth are applied per link in user space (this kernel has no netem).',
   'Kill -9: in one process a node cannot be killed by the kernel; a killed node has every connection reset at once (no END, no goodbye), then its services stop. What it acknowledged is what its durable payment store holds, as after a real kill (tests/daemon proves that with real processes).',
+  'libp2p settings for many nodes in one process: every connection is pinged every 60 s (libp2p: 10 s), a node keeps at most 64 connections, renters and hostile peers are DHT clients (as createClient makes renters), and a daemon neither rescans its data dir for models nor samples the event loop (the run samples it once); its settler looks at the chain every 30 s.',
   'Compute: all providers share one onnxruntime worker process (1 thread), as they share the machine; each has its own model store, admission, leases and payments.',
   'Chain: one anvil (a real EVM node) for the whole swarm; the final settlement is forced (gas is spent even where a provider would wait) so that settled = acknowledged can be checked on every channel.',
 ]

@@ -6,8 +6,8 @@ import type { AbortOptions } from '@libp2p/interface'
 import { WorkerPool } from '../compute/worker-pool.js'
 import { AbortedError } from '../errors.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
-import { startDevChain } from '../pay/dev-chain.js'
-import { settleAndAudit } from './audit.js'
+import { devChainConfig, startDevChain } from '../pay/dev-chain.js'
+import { auditSwarm, renterBooks, settleProvider } from './audit.js'
 import { corruptingPool, HostilePeer } from './hostile.js'
 import {
   fundedAccount,
@@ -18,7 +18,7 @@ import {
   SwarmRenter,
   stopQuietly,
 } from './members.js'
-import { SwarmMetrics } from './metrics.js'
+import { type SampledLease, SwarmMetrics } from './metrics.js'
 import { builtinModels } from './models.js'
 import { networkFor } from './network-presets.js'
 import { createRandom } from './random.js'
@@ -65,7 +65,7 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   process.on('unhandledRejection', onCrash)
 
   const startedAt = new Date()
-  const t0 = performance.now()
+  let t0 = performance.now()
   const cpu0 = process.cpuUsage()
   const chain = await startDevChain({})
   emit({ type: 'swarm:chain', rpcUrl: chain.rpcUrl })
@@ -77,7 +77,7 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     await pool.start()
     const all = builtinModels()
     const models = new Map([...all].filter(([name]) => scenario.workload.models[name] !== undefined))
-    const metrics = new SwarmMetrics()
+    const metrics = new SwarmMetrics(() => performance.now() - t0)
     const ctx: SwarmContext = {
       scenario,
       chain,
@@ -114,6 +114,8 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       else hostile.set(spec.id, new HostilePeer(spec, ctx, runTag, attackRandom.fork(spec.id)))
     }
     const looked = new Set<string>()
+    // The schedule's clock starts now that the chain, the hub, the accounts and the references are ready.
+    t0 = performance.now()
     const inFlight = new Set<Promise<unknown>>()
     const track = (p: Promise<unknown>): void => {
       const tracked = p.catch(onCrash).finally(() => inFlight.delete(tracked))
@@ -177,7 +179,16 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     loop.enable()
     stoppers.push(async () => loop.disable())
     const sampler = setInterval(() => {
-      const sample = metrics.sample(ctx.now(), providers, renters, hostile)
+      let online = 0
+      const running: SampledLease[] = []
+      for (const p of providers.values()) {
+        if (p.daemon === undefined) continue
+        online++
+        for (const lease of p.daemon.leaseList()) if (lease.endedAt === undefined) running.push(lease)
+      }
+      for (const r of renters.values()) if (r.online) online++
+      for (const h of hostile.values()) if (h.node !== undefined) online++
+      const sample = metrics.sample(ctx.now(), online, running)
       emit({ type: 'swarm:tick', ...sample, served: metrics.requests.served, failed: metrics.requests.failed })
     }, scenario.sampleEveryMs)
     try {
@@ -204,7 +215,15 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     for (const renter of renters.values()) if (!renter.online) await startNode(renter.spec.id)
     await Promise.allSettled([...renters.values()].map((r) => r.stop()))
     emit({ type: 'swarm:settling', providers: providers.size })
-    const audit = await settleAndAudit(ctx, providers, renters, crashes)
+    const providerBooks = []
+    for (const provider of providers.values()) providerBooks.push(await settleProvider(provider))
+    const audit = await auditSwarm({
+      chain: { ...devChainConfig(chain), deployBlock: chain.deployBlock },
+      providers: providerBooks,
+      renters: [...renters.values()].map(renterBooks),
+      crashes,
+      hostile: { freeJobs: metrics.freeJobs, attacks: metrics.attacks.sent },
+    })
     const durationMs = performance.now() - t0
     const report = buildReport({
       scenario,

@@ -20,7 +20,8 @@ import {
 } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type NetworkModel, NetworkPartitionedError } from './network.js'
-import { type Host, Link, type ShapedConnection } from './shaped-link.js'
+import { Link, type ShapedConnection } from './shaped-link.js'
+import { type Host, sleep } from './shaped-pipe.js'
 
 const DEFAULT_MAX_QUEUED_BYTES = 1_048_576
 
@@ -58,22 +59,6 @@ function memoryName(ma: Multiaddr): string | undefined {
   const [first, ...rest] = ma.getComponents()
   if (first?.name !== 'memory' || rest.some((c) => c.name !== 'p2p') || rest.length > 1) return undefined
   return first.value
-}
-
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
-  if (ms <= 0) return
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, Math.ceil(ms))
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 class ShapedListener extends TypedEventEmitter<ListenerEvents> implements Listener {

@@ -7,21 +7,25 @@ import { printTable } from './stats.js'
 
 const MiB = 1024 * 1024
 
-/** Sizes to try, smallest first; `SWARM_SIZES=100,300` picks others. */
-const SIZES = (process.env.SWARM_SIZES ?? '100,300,1000').split(',').map(Number)
+/** Market sizes, and idle sizes for what one process holds; `SWARM_SIZES=50,100` and `SWARM_IDLE_SIZES=` pick others. */
+const SIZES = (process.env.SWARM_SIZES ?? '50,100,300').split(',').filter(Boolean).map(Number)
+const IDLE_SIZES = (process.env.SWARM_IDLE_SIZES ?? '100,300,1000').split(',').filter(Boolean).map(Number)
+
+/** Starting a node costs ~350 ms of CPU here (noise handshakes with its first DHT contacts): the ramp allows it. */
+const RAMP_S_PER_NODE = 0.4
 
 /**
  * A market of `nodes` nodes (80% providers, 20% renters, a few hostile peers) on the 8-region matrix, 10% of the
- * providers churning per minute (half joining, half leaving), 1 kill a minute, 60 s of workload after a ramp that
- * grows with the size (starting a daemon costs ~50-100 ms of CPU here).
+ * providers churning per minute (half joining, half leaving), 1 kill a minute, 60 s of workload after the ramp.
  */
 function scenarioOf(nodes: number) {
   const providers = Math.round(nodes * 0.8)
   const renters = nodes - providers
+  const rampS = Math.max(10, Math.ceil(nodes * RAMP_S_PER_NODE))
   return parseScenario({
     name: `bench-${nodes}`,
     seed: 4242 + nodes,
-    durationS: 60 + Math.ceil(nodes / 10),
+    durationS: rampS + 60,
     network: { preset: 'gossipsub-interop-8', jitterMs: 2 },
     nodes: {
       providers: {
@@ -33,12 +37,7 @@ function scenarioOf(nodes: number) {
       renters: { count: renters, bandwidth: { fullnode: 4, supernode: 1 } },
       hostile: { wrongResultProviders: 1, garbagePeers: 1, freeloaders: 1, badOfferPeers: 1 },
     },
-    churn: {
-      rampS: Math.ceil(nodes / 10),
-      joinsPerMin: providers * 0.05,
-      leavesPerMin: providers * 0.05,
-      killsPerMin: 1,
-    },
+    churn: { rampS, joinsPerMin: providers * 0.05, leavesPerMin: providers * 0.05, killsPerMin: 1 },
     workload: {
       models: { add: 2, 'matmul-16': 1 },
       requestsPerMinPerRenter: 6,
@@ -50,12 +49,62 @@ function scenarioOf(nodes: number) {
   })
 }
 
+/** `nodes` providers and one renter that asks for nothing: what the process holds, idle, after the ramp. */
+function idleScenarioOf(nodes: number) {
+  const rampS = Math.max(10, Math.ceil(nodes * RAMP_S_PER_NODE))
+  return parseScenario({
+    name: `idle-${nodes}`,
+    seed: 99 + nodes,
+    durationS: rampS + 30,
+    network: { preset: 'gossipsub-interop-8' },
+    nodes: { providers: { count: nodes - 1 }, renters: { count: 1 } },
+    churn: { rampS },
+    workload: { models: { add: 1 }, requestsPerMinPerRenter: 0 },
+    sampleEveryMs: 5000,
+  })
+}
+
 /**
  * `npm run bench -- swarm`: in-process swarms of 100, 300 and 1,000 nodes. Per size: nodes held (peak online),
  * memory per node, lookup success within 2 s, time from `client.infer()` to the first paid result, requests served,
  * money conserved, and whether every invariant held. A size the machine cannot hold is reported with what failed.
  */
 export async function run(): Promise<object> {
+  const idle: Array<Record<string, unknown>> = []
+  for (const nodes of IDLE_SIZES) {
+    const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-idle-${nodes}-`))
+    const started = performance.now()
+    try {
+      const report = await runSwarm(idleScenarioOf(nodes), { outDir: dir })
+      const rss = report.series.rssBytes
+      idle.push({
+        nodes,
+        peakOnline: report.nodes.peak,
+        rssPerNodeMiB: report.resources.rssBytesPerNode === null ? null : report.resources.rssBytesPerNode / MiB,
+        rssMaxMiB: Math.max(...rss) / MiB,
+        cpuMsPerNodeSecond: report.resources.cpuMsPerNodeSecond,
+        eventLoopP99Ms: report.resources.eventLoopP99Ms,
+        invariantsHeld: report.ok,
+        wallSeconds: Math.round((performance.now() - started) / 1000),
+      })
+    } catch (err) {
+      idle.push({ nodes, error: (err as Error).message })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+    process.stderr.write(`swarm idle ${nodes}: ${JSON.stringify(idle[idle.length - 1])}\n`)
+  }
+  printTable(
+    'in-process, idle: what one process holds',
+    idle.map((r) => ({
+      nodes: String(r.nodes),
+      peak: String(r.peakOnline ?? '-'),
+      'MiB/node': typeof r.rssPerNodeMiB === 'number' ? r.rssPerNodeMiB.toFixed(2) : '-',
+      'cpu ms/node-s': String(r.cpuMsPerNodeSecond ?? '-'),
+      'loop p99 ms': String(r.eventLoopP99Ms ?? '-'),
+      ok: String(r.invariantsHeld ?? r.error),
+    })),
+  )
   const rows: Array<Record<string, unknown>> = []
   for (const nodes of SIZES) {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-bench-${nodes}-`))
@@ -64,7 +113,7 @@ export async function run(): Promise<object> {
       const report = await runSwarm(scenarioOf(nodes), {
         outDir: dir,
         onProgress: (e) => {
-          if (e.type === 'swarm:tick' && Math.round(e.tMs / 1000) % 10 === 0) {
+          if (e.type === 'swarm:tick' && Math.round(e.tMs / 2000) % 10 === 0) {
             process.stderr.write(
               `swarm ${nodes}: ${Math.round(e.tMs / 1000)} s, ${e.online} online, ${e.served} served\n`,
             )
@@ -119,7 +168,9 @@ export async function run(): Promise<object> {
       lookupSuccessWithin2s: 0.99,
       timeToFirstPaidResultP95Ms: 1500,
     },
+    rampSecondsPerNode: RAMP_S_PER_NODE,
     multiProcess: 'not measured: the multi-process mode is not built yet (issue "Swarm lab", what is left)',
+    idle,
     sizes: rows,
   }
 }
