@@ -42,11 +42,18 @@ const runCommand: Command = {
   name: 'run',
   summary:
     'Run a scenario: real parkbench nodes in this process on a shaped network, one dev chain; writes report.json and report.html.',
-  usage: 'parkbench swarm run SCENARIO.json|NAME --out DIR [--seed N] [--duration S] [--json]',
+  usage:
+    'parkbench swarm run SCENARIO.json|NAME --out DIR [--mode in-process|multi-process] [--seed N] [--duration S] [--json]',
   maxPositionals: 1,
   options: {
     out: { type: 'string', valueName: 'DIR', description: "The run's folder (report and every node's data dir)" },
     seed: { type: 'string', valueName: 'N', description: "Override the scenario's seed (0 to 2^32 - 1)" },
+    mode: {
+      type: 'string',
+      valueName: 'MODE',
+      description:
+        'in-process (default: every node in this process, for scale) or multi-process (a process per node over TCP, real SIGKILL)',
+    },
     duration: { type: 'string', valueName: 'S', description: "Override the scenario's duration in seconds" },
     ...JSON_OPTION,
   },
@@ -72,9 +79,14 @@ const runCommand: Command = {
       scenario.durationS = duration
       scenario.churn.rampS = Math.min(scenario.churn.rampS, duration)
     }
+    const mode = stringFlag(args, 'mode') ?? 'in-process'
+    if (mode !== 'in-process' && mode !== 'multi-process') {
+      throw new InvalidInputError('--mode takes in-process or multi-process')
+    }
     const json = args.values.json === true
     const report = await runSwarm(scenario, {
       outDir: resolve(out),
+      mode,
       signal: io.signal,
       onProgress: (event) => {
         if (json) return

@@ -92,6 +92,14 @@ export class ChannelBook {
     this.file = join(init.dataDir, RENTER_CHANNELS_FILE)
   }
 
+  /** Every channel this renter knows on this chain (from its channels file: they outlive the process). */
+  async channelIds(): Promise<Hex[]> {
+    const { channels } = await this.read()
+    return Object.entries(channels)
+      .filter(([key]) => key.startsWith(`${this.init.identity.key}:`))
+      .flatMap(([, ids]) => ids)
+  }
+
   /** Resume opens a crash left pending: each becomes a known channel, or is given up if it never happened. */
   async start(options: AbortOptions = {}): Promise<void> {
     const { pending } = await this.read()

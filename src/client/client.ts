@@ -121,6 +121,11 @@ export class RenterClient {
     return [...this.summaries]
   }
 
+  /** Every channel this renter has opened on its chain, this run or an earlier one. */
+  async channelIds(): Promise<Hex[]> {
+    return (await this.book?.channelIds()) ?? []
+  }
+
   /** What this renter has authorised on a channel so far (every tick and voucher it signed), in base units. */
   channelTotal(channelId: Hex): bigint {
     return this.payments?.sender.channelTotal(channelId) ?? 0n

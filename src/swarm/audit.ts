@@ -148,22 +148,24 @@ export async function auditSwarm(input: AuditInput): Promise<SwarmAudit> {
     const authorised = renter?.authorised ?? 0n
     const amount = ack?.amount ?? 0n
     if (ack?.provider.wrongResults === true) wrongResultEarned += amount
-    // Each lease on the channel: the renter paid at most one tick past the seconds its provider served (none
-    // served when the provider has no record of it: it died, or refused, before acknowledging anything).
-    const served = new Map((ack?.provider.leases ?? []).map((l) => [l.leaseId, l]))
-    const leases = (renter?.renter.leases ?? []).filter((l) => l.channelId === books.channelId)
-    let ceiling = 0n
-    for (const lease of leases) {
-      const record = served.get(lease.leaseId)
-      const limit = record === undefined ? lease.pricePerSecond : leaseCeiling(record, endMs)
-      ceiling += limit
+    // Each lease on the channel, as either end knows it (a killed process keeps no record of its last leases): the
+    // renter paid at most one tick past the seconds its provider served, and one tick for a lease its provider has
+    // no record of (it died, or refused, before acknowledging anything).
+    const served = new Map(
+      (ack?.provider.leases ?? []).filter((l) => l.channelId === books.channelId).map((l) => [l.leaseId, l]),
+    )
+    const limits = new Map([...served].map(([id, l]) => [id, leaseCeiling(l, endMs)]))
+    for (const lease of (renter?.renter.leases ?? []).filter((l) => l.channelId === books.channelId)) {
+      const limit = limits.get(lease.leaseId) ?? lease.pricePerSecond
+      limits.set(lease.leaseId, limit)
       if (lease.amountPaid > limit) {
         overpaid.push(`lease ${lease.leaseId}: paid ${lease.amountPaid} > ${limit} (seconds served + 1 tick)`)
       }
     }
+    const ceiling = [...limits.values()].reduce((a, b) => a + b, 0n)
     // And nothing authorised outside a lease.
     if (renter !== undefined && authorised > ceiling) {
-      overpaid.push(`${books.channelId}: authorised ${authorised} > ${ceiling} over its ${leases.length} leases`)
+      overpaid.push(`${books.channelId}: authorised ${authorised} > ${ceiling} over its ${limits.size} leases`)
     }
     total.deposited += books.deposited
     total.authorised += authorised
@@ -215,7 +217,7 @@ export async function auditSwarm(input: AuditInput): Promise<SwarmAudit> {
       ok: overpaid.length === 0,
       detail:
         overpaid.length === 0
-          ? 'on every channel, authorised <= sum over its leases of (seconds served + 1) x price'
+          ? 'every lease paid at most one tick past the seconds served, and no channel authorised more than its leases'
           : overpaid.slice(0, 5).join('; '),
     },
   ]

@@ -11,8 +11,9 @@ import type { DaemonConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
 import type { RenterLeaseSummary } from '../lease/renter-lease.js'
 import { OFFER_CATALOG } from '../market/offerable.js'
-import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
+import type { ChainConfig } from '../pay/chain-config.js'
 import type { DevChain } from '../pay/dev-chain.js'
 import { devChainConfig } from '../pay/dev-chain.js'
 import type { MetricsSink } from './metrics.js'
@@ -25,7 +26,8 @@ import { shapedTransport } from './shaped-transport.js'
 /** What every member of a run shares. */
 export interface SwarmContext {
   scenario: Scenario
-  chain: DevChain
+  /** The chain every member pays on. */
+  chain: ChainConfig
   network: NetworkModel
   /** One worker pool for every provider in the process (onnxruntime in child processes). */
   pool: WorkerPool
@@ -38,14 +40,22 @@ export interface SwarmContext {
   metrics: MetricsSink
   /** Milliseconds since the run began. */
   now(): number
+  /** The transport and listen addresses of a member; default the shaped in-process transport. */
+  transport?(spec: NodeSpec): { transports: NonNullable<NodeInit['transports']>; listen: string[] }
 }
 
-/** The libp2p settings of a member: the shaped in-process transport at `/memory/<run>-<id>`. */
-export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string) {
-  const address = `/memory/${runTag}-${spec.id}`
-  return {
+/**
+ * The libp2p settings of a member: by default the shaped in-process transport at `/memory/<run>-<id>`; a member
+ * in a process of its own passes `ctx.transport` (shaped TCP on its port).
+ */
+export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string): NodeInit {
+  const { transports, listen } = ctx.transport?.(spec) ?? {
     transports: [shapedTransport({ network: ctx.network, region: spec.region, bandwidthClass: spec.bandwidth })],
-    listen: [address],
+    listen: [`/memory/${runTag}-${spec.id}`],
+  }
+  return {
+    transports,
+    listen,
     // Dialed at start (it is no IP address, so not through @libp2p/bootstrap).
     bootstrap: ctx.bootstrap,
     // Renters and hostile peers ask the DHT and answer nothing on it, as `createClient` makes renters.
@@ -137,7 +147,7 @@ export class SwarmProvider {
     }
     const daemon = new Daemon({
       config: this.config(),
-      chain: devChainConfig(this.ctx.chain),
+      chain: this.ctx.chain,
       account: this.account,
       control: false,
       node: memberNode(this.ctx, this.spec, this.runTag),
@@ -213,7 +223,7 @@ export class SwarmRenter {
     await joinSwarm(this.ctx, this.node)
     this.client = await createClient({
       dataDir: this.dataDir,
-      chain: devChainConfig(this.ctx.chain),
+      chain: this.ctx.chain,
       account: this.account,
       node: this.node,
       bootstrap: this.ctx.bootstrap,
@@ -255,6 +265,8 @@ export class SwarmRenter {
     const { client, node } = this
     this.client = undefined
     this.node = undefined
+    // Its channels as its channels file knows them (they outlive a crashed process), and those it used this life.
+    for (const ch of (await client?.channelIds().catch(() => [])) ?? []) this.channels.add(ch)
     await client?.close().catch(() => {})
     if (client !== undefined) {
       for (const ch of this.channels) this.authorised.set(ch, client.channelTotal(ch))

@@ -3,7 +3,6 @@ import { distribution, type SwarmMetrics } from './metrics.js'
 import type { SwarmReport } from './report-types.js'
 import { type Scenario, scenarioJson } from './scenario.js'
 import type { Schedule } from './schedule.js'
-import type { LatencyMeasurement } from './workload.js'
 
 /** What stands in for a real part in an in-process run, and why: every report says so. */
 export const IN_PROCESS_SUBSTITUTIONS = [
@@ -13,6 +12,14 @@ export const IN_PROCESS_SUBSTITUTIONS = [
   'Compute: all providers share one onnxruntime worker process (1 thread), as they share the machine; each has its own model store, admission, leases and payments.',
   'Chain: one anvil (a real EVM node) for the whole swarm; the final settlement is forced (gas is spent even where a provider would wait) so that settled = acknowledged can be checked on every channel.',
 ]
+
+/** libp2p pings between two regions, against the matrix. */
+export interface LatencyMeasurement {
+  from: string
+  to: string
+  configuredRttMs: number
+  samples: number[]
+}
 
 export interface BuildReportInput {
   scenario: Scenario
@@ -25,6 +32,8 @@ export interface BuildReportInput {
   cpu: NodeJS.CpuUsage
   nodeSeconds: number
   peak: number
+  mode: SwarmReport['mode']
+  substitutions: string[]
 }
 
 function percentile(samples: number[], q: number): number | null {
@@ -48,8 +57,8 @@ export function buildReport(input: BuildReportInput): SwarmReport {
     scenario: scenarioJson(scenario),
     seed: scenario.seed,
     part: null,
-    mode: 'in-process',
-    substitutions: IN_PROCESS_SUBSTITUTIONS,
+    mode: input.mode,
+    substitutions: input.substitutions,
     startedAt: input.startedAt.toISOString(),
     durationMs: Math.round(input.durationMs),
     ok: invariants.every((i) => i.ok),

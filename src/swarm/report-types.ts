@@ -121,9 +121,12 @@ export interface SwarmReport {
   }
   latency: { pairs: LatencyPairRow[] }
   resources: {
-    /** Resident memory of the run's process at its peak, divided by the most nodes online. */
+    /** Resident memory of the run's processes at the peak, divided by the most nodes online. */
     rssBytesPerNode: number | null
-    /** CPU time (user + system) of the run's process per node-second online. */
+    /**
+     * CPU time (user + system) of the run's processes per node-second online (multi-process: the members' as they
+     * reported it when they finished; their onnxruntime workers not included).
+     */
     cpuMsPerNodeSecond: number | null
     eventLoopP99Ms: number | null
   }

@@ -3,31 +3,22 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions } from '@libp2p/interface'
-import { WorkerPool } from '../compute/worker-pool.js'
 import { AbortedError } from '../errors.js'
-import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { devChainConfig, startDevChain } from '../pay/dev-chain.js'
-import { auditSwarm, renterBooks, settleProvider } from './audit.js'
-import { corruptingPool, HostilePeer } from './hostile.js'
-import {
-  fundedAccount,
-  memberAddress,
-  memberNode,
-  type SwarmContext,
-  SwarmProvider,
-  SwarmRenter,
-  stopQuietly,
-} from './members.js'
-import { type SampledLease, SwarmMetrics } from './metrics.js'
-import { builtinModels } from './models.js'
+import { auditSwarm } from './audit.js'
+import { startLocalWorld } from './local-world.js'
+import { SwarmMetrics } from './metrics.js'
+import type { NetworkModel } from './network.js'
 import { networkFor } from './network-presets.js'
+import { startProcessWorld } from './process-world.js'
 import { createRandom } from './random.js'
-import { buildReport } from './report-build.js'
+import { buildReport, type LatencyMeasurement } from './report-build.js'
 import { writeReport } from './report-files.js'
 import type { SwarmReport } from './report-types.js'
+import type { MemberBooks, RunMember } from './run-member.js'
 import type { Scenario } from './scenario.js'
 import { buildSchedule, type ScheduleEvent } from './schedule.js'
-import { Workload } from './workload.js'
+import type { SwarmWorld } from './world.js'
 
 /** What a run reports as it goes. */
 export type SwarmProgressEvent =
@@ -40,6 +31,12 @@ export type SwarmProgressEvent =
 export interface RunSwarmOptions extends AbortOptions {
   /** The run's folder: report.json, report.html, and each node's data dir under nodes/. */
   outDir: string
+  /**
+   * `in-process` (default): every node in this process on the shaped in-process transport, for scale.
+   * `multi-process`: every node a process of its own over TCP on 127.0.0.1 with the same shaping in user space,
+   * killed with a real SIGKILL, for realism.
+   */
+  mode?: 'in-process' | 'multi-process'
   onProgress?(event: SwarmProgressEvent): void
 }
 
@@ -52,6 +49,7 @@ export interface RunSwarmOptions extends AbortOptions {
  */
 export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Promise<SwarmReport> {
   const { outDir } = options
+  const mode = options.mode ?? 'in-process'
   const emit = (event: SwarmProgressEvent): void => options.onProgress?.(event)
   await mkdir(outDir, { recursive: true })
   const { network, regions } = networkFor(scenario, createRandom(scenario.seed).fork('network'))
@@ -69,50 +67,13 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   const cpu0 = process.cpuUsage()
   const chain = await startDevChain({})
   emit({ type: 'swarm:chain', rpcUrl: chain.rpcUrl })
-  const pool = new WorkerPool({ workers: 1, intraOpThreads: 1, maxQueue: 4096 })
-  const stoppers: Array<() => Promise<unknown>> = [() => chain.stop(), () => pool.stop()]
-  const runTag = `swarm-${scenario.seed}-${process.pid}-${Date.now().toString(36)}`
-  let hub: ParkbenchNode | undefined
+  const metrics = new SwarmMetrics(() => performance.now() - t0)
+  let world: SwarmWorld | undefined
   try {
-    await pool.start()
-    const all = builtinModels()
-    const models = new Map([...all].filter(([name]) => scenario.workload.models[name] !== undefined))
-    const metrics = new SwarmMetrics(() => performance.now() - t0)
-    const ctx: SwarmContext = {
-      scenario,
-      chain,
-      network,
-      pool,
-      wrongPool: corruptingPool(pool),
-      models,
-      bootstrap: [],
-      dir: outDir,
-      metrics,
-      now: () => performance.now() - t0,
-    }
-    hub = await createNode({
-      ...memberNode(ctx, { id: 'hub', role: 'provider', region: regions[0]!.name, bandwidth: 'default' }, runTag),
-      bootstrap: [],
-      connections: { maxConnections: 100_000, inboundConnectionThreshold: 100_000 },
-    })
-    ctx.bootstrap = hub.getMultiaddrs().map((a) => a.toString())
-    const started = hub
-    stoppers.push(() => stopQuietly(started))
-
-    const workload = new Workload(ctx, join(outDir, 'models'))
-    await workload.prepare()
-    const providers = new Map<string, SwarmProvider>()
-    const renters = new Map<string, SwarmRenter>()
-    const hostile = new Map<string, HostilePeer>()
+    const init = { scenario, schedule, chain, network, regions, metrics, outDir, now: () => performance.now() - t0 }
+    world = mode === 'multi-process' ? await startProcessWorld({ ...init, onCrash }) : await startLocalWorld(init)
+    const { members } = world
     const ready = new Map<string, Promise<void>>()
-    const attackRandom = createRandom(scenario.seed).fork('attack-bytes')
-    for (const spec of schedule.nodes) {
-      if (spec.role === 'provider')
-        providers.set(spec.id, new SwarmProvider(spec, await fundedAccount(chain), ctx, runTag))
-      else if (spec.role === 'renter')
-        renters.set(spec.id, new SwarmRenter(spec, await fundedAccount(chain), ctx, runTag))
-      else hostile.set(spec.id, new HostilePeer(spec, ctx, runTag, attackRandom.fork(spec.id)))
-    }
     const looked = new Set<string>()
     // The schedule's clock starts now that the chain, the hub, the accounts and the references are ready.
     t0 = performance.now()
@@ -126,12 +87,12 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       ready.set(node, next)
       return next
     }
+    const whenReady = (node: string): Promise<void> => (ready.get(node) ?? Promise.resolve()).catch(() => {})
     const startNode = async (id: string): Promise<void> => {
-      const member = providers.get(id) ?? renters.get(id) ?? hostile.get(id)
       try {
-        await member?.start()
+        await members.get(id)?.start()
       } catch (err) {
-        metrics.failures.add(`START_FAILED:${(err as { code?: string }).code ?? (err as Error).name}`)
+        metrics.failure(`START_FAILED:${(err as { code?: string }).code ?? (err as Error).name}`)
       }
     }
     const dispatch = (event: ScheduleEvent): void => {
@@ -141,35 +102,29 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
           track(after(event.node, () => startNode(event.node)))
           break
         case 'leave':
-          track(after(event.node, async () => providers.get(event.node)?.leave()))
+          track(after(event.node, async () => members.get(event.node)?.leave()))
           break
         case 'kill':
-          track(after(event.node, async () => (providers.get(event.node) ?? renters.get(event.node))?.kill()))
+          track(after(event.node, async () => members.get(event.node)?.kill()))
           break
         case 'partition':
-          network.partition(...event.between)
+          world!.partition(...event.between)
           break
         case 'heal':
-          network.heal(...event.between)
+          world!.heal(...event.between)
           break
-        case 'request': {
-          const renter = renters.get(event.node)
-          if (renter !== undefined)
-            track((ready.get(event.node) ?? Promise.resolve()).then(() => workload.request(renter, event)))
+        case 'request':
+          track(whenReady(event.node).then(() => members.get(event.node)?.request(event)))
           break
-        }
         case 'lookup': {
-          const renter = renters.get(event.node)
-          if (renter === undefined) break
           const first = !looked.has(event.node)
           looked.add(event.node)
-          track((ready.get(event.node) ?? Promise.resolve()).then(() => workload.lookup(renter, event.model, first)))
+          track(whenReady(event.node).then(() => members.get(event.node)?.lookup(event.model, first)))
           break
         }
         case 'attack': {
-          const peer = hostile.get(event.node)
-          const target = providers.get(event.target)?.daemon?.node
-          if (peer !== undefined && target !== undefined) track(peer.attack(memberAddress(target)))
+          const target = members.get(event.target)
+          if (target?.online === true) track(members.get(event.node)!.attack(target.addresses()))
           break
         }
       }
@@ -177,19 +132,21 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
 
     const loop = monitorEventLoopDelay({ resolution: 10 })
     loop.enable()
-    stoppers.push(async () => loop.disable())
+    const sinceStart = (): number => performance.now() - t0
+    let sampling = false
     const sampler = setInterval(() => {
-      let online = 0
-      const running: SampledLease[] = []
-      for (const p of providers.values()) {
-        if (p.daemon === undefined) continue
-        online++
-        for (const lease of p.daemon.leaseList()) if (lease.endedAt === undefined) running.push(lease)
-      }
-      for (const r of renters.values()) if (r.online) online++
-      for (const h of hostile.values()) if (h.node !== undefined) online++
-      const sample = metrics.sample(ctx.now(), online, running)
-      emit({ type: 'swarm:tick', ...sample, served: metrics.requests.served, failed: metrics.requests.failed })
+      if (sampling) return
+      sampling = true
+      void (async () => {
+        const online = [...members.values()].filter((m) => m.online)
+        const running = (await Promise.all(online.map((m) => m.running().catch(() => [])))).flat()
+        const sample = metrics.sample(sinceStart(), online.length, running, world!.usage().rssBytes)
+        emit({ type: 'swarm:tick', ...sample, served: metrics.requests.served, failed: metrics.requests.failed })
+      })()
+        .catch(onCrash)
+        .finally(() => {
+          sampling = false
+        })
     }, scenario.sampleEveryMs)
     try {
       for (const event of schedule.events) {
@@ -207,20 +164,20 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       throw err
     } finally {
       clearInterval(sampler)
+      loop.disable()
     }
     metrics.eventLoopP99Ms = Math.round(loop.percentile(99) / 1e4) / 100
-    const latency = await workload.measureLatency(providers, renters, hub)
-    await Promise.allSettled([...hostile.values()].map((h) => h.stop()))
-    // Renters that are down come back to read their books, then every renter stops (final vouchers).
-    for (const renter of renters.values()) if (!renter.online) await startNode(renter.spec.id)
-    await Promise.allSettled([...renters.values()].map((r) => r.stop()))
-    emit({ type: 'swarm:settling', providers: providers.size })
-    const providerBooks = []
-    for (const provider of providers.values()) providerBooks.push(await settleProvider(provider))
+    const latency = await measureLatency(members, network)
+    // Hostile peers first, then renters (final vouchers), then providers settle.
+    const books: MemberBooks[] = []
+    const order = (r: string): number => (r === 'provider' ? 2 : r === 'renter' ? 1 : 0)
+    const byRole = [...members.values()].sort((a, b) => order(a.role) - order(b.role))
+    emit({ type: 'swarm:settling', providers: byRole.filter((m) => m.role === 'provider').length })
+    for (const member of byRole) books.push(await member.finish().catch((err: Error) => (onCrash(err), {})))
     const audit = await auditSwarm({
       chain: { ...devChainConfig(chain), deployBlock: chain.deployBlock },
-      providers: providerBooks,
-      renters: [...renters.values()].map(renterBooks),
+      providers: books.flatMap((b) => (b.provider === undefined ? [] : [b.provider])),
+      renters: books.flatMap((b) => (b.renter === undefined ? [] : [b.renter])),
       crashes,
       hostile: { freeJobs: metrics.freeJobs, attacks: metrics.attacks.sent },
     })
@@ -233,17 +190,51 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       latency,
       startedAt,
       durationMs,
-      cpu: process.cpuUsage(cpu0),
+      cpu: { ...process.cpuUsage(cpu0), user: process.cpuUsage(cpu0).user + world.usage().memberCpuMicros },
       nodeSeconds: metrics.nodeSeconds,
       peak: metrics.peakOnline,
+      mode: world.mode,
+      substitutions: world.substitutions,
     })
     await writeReport(outDir, report)
     emit({ type: 'swarm:done', ok: report.ok, outDir })
-    await Promise.allSettled([...providers.values()].map((p) => p.leave()))
+    await Promise.allSettled([...members.values()].map((m) => m.close()))
     return report
   } finally {
     process.off('uncaughtException', onCrash)
     process.off('unhandledRejection', onCrash)
-    for (const stop of stoppers.reverse()) await stop().catch(() => {})
+    await world?.close().catch(() => {})
+    await chain.stop().catch(() => {})
   }
+}
+
+/** Pings per region pair when measuring the applied latency. */
+const PINGS_PER_PAIR = 5
+
+/**
+ * How close the applied latency is to the matrix: libp2p ping from one online member of each region to one of
+ * every other region (and another of its own), a few times each.
+ */
+async function measureLatency(members: Map<string, RunMember>, network: NetworkModel): Promise<LatencyMeasurement[]> {
+  const byRegion = new Map<string, RunMember[]>()
+  for (const m of members.values()) {
+    if (!m.online || m.addresses().length === 0) continue
+    byRegion.set(m.region, [...(byRegion.get(m.region) ?? []), m])
+  }
+  const regions = [...byRegion.keys()].sort()
+  const out: LatencyMeasurement[] = []
+  for (let a = 0; a < regions.length; a++) {
+    for (let b = a; b < regions.length; b++) {
+      const from = byRegion.get(regions[a]!)![0]!
+      const to = byRegion.get(regions[b]!)!.find((m) => m !== from)
+      if (to === undefined) continue
+      out.push({
+        from: regions[a]!,
+        to: regions[b]!,
+        configuredRttMs: network.rttMs(regions[a]!, regions[b]!),
+        samples: await from.ping(to.addresses(), PINGS_PER_PAIR),
+      })
+    }
+  }
+  return out
 }

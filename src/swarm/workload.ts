@@ -1,8 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { discoverOffers } from '../market/discover.js'
-import type { ParkbenchNode } from '../net/create-node.js'
-import type { SwarmContext, SwarmProvider, SwarmRenter } from './members.js'
+import type { SwarmContext, SwarmRenter } from './members.js'
 import { INPUTS_PER_MODEL, type ScheduleEvent } from './schedule.js'
 
 type RequestEvent = Extract<ScheduleEvent, { kind: 'request' }>
@@ -12,16 +11,6 @@ const TOLERANCE = 1e-3
 
 /** A lookup gives up after this (success is an offer within {@link LOOKUP_GOAL_MS}). */
 const LOOKUP_TIMEOUT_MS = 5_000
-
-/** Pings per region pair when measuring the applied latency. */
-const PINGS_PER_PAIR = 5
-
-export interface LatencyMeasurement {
-  from: string
-  to: string
-  configuredRttMs: number
-  samples: number[]
-}
 
 function floats(data: unknown): Float32Array | undefined {
   if (data instanceof Float32Array) return data
@@ -42,6 +31,20 @@ export class Workload {
     private readonly ctx: SwarmContext,
     private readonly modelsDir: string,
   ) {}
+
+  /** The reference outputs, to hand to a member in another process. */
+  exportReferences(): Array<[string, number[][]]> {
+    return [...this.references].map(([key, outputs]) => [key, outputs.map((o) => [...o])])
+  }
+
+  /** Take references computed elsewhere (a member in a process of its own). */
+  importReferences(references: Array<[string, number[][]]>): void {
+    for (const [key, outputs] of references)
+      this.references.set(
+        key,
+        outputs.map((o) => Float32Array.from(o)),
+      )
+  }
 
   /** Write the models and compute each one's reference outputs for its deterministic inputs. */
   async prepare(): Promise<void> {
@@ -124,50 +127,5 @@ export class Workload {
       }
       return true
     })
-  }
-
-  /**
-   * How close the applied latency is to the matrix: libp2p ping between one online node of each region and one of
-   * every other region (and of its own), a few times each.
-   */
-  async measureLatency(
-    providers: Map<string, SwarmProvider>,
-    renters: Map<string, SwarmRenter>,
-    hub: ParkbenchNode,
-  ): Promise<LatencyMeasurement[]> {
-    const byRegion = new Map<string, ParkbenchNode[]>()
-    const add = (region: string, node: ParkbenchNode | undefined): void => {
-      if (node === undefined) return
-      const list = byRegion.get(region) ?? []
-      list.push(node)
-      byRegion.set(region, list)
-    }
-    for (const p of providers.values()) add(p.spec.region, p.daemon?.node)
-    for (const r of renters.values()) add(r.spec.region, r.node)
-    void hub
-    const regions = [...byRegion.keys()].sort()
-    const out: LatencyMeasurement[] = []
-    for (let a = 0; a < regions.length; a++) {
-      for (let b = a; b < regions.length; b++) {
-        const from = byRegion.get(regions[a]!)![0]!
-        const candidates = byRegion.get(regions[b]!)!
-        const to = candidates.find((n) => n !== from)
-        if (to === undefined) continue
-        const samples: number[] = []
-        for (let i = 0; i < PINGS_PER_PAIR; i++) {
-          const ms = await from.services.ping
-            .ping(to.getMultiaddrs(), { signal: AbortSignal.timeout(5_000) })
-            .catch(() => undefined)
-          if (ms !== undefined) samples.push(ms)
-        }
-        out.push({
-          from: regions[a]!,
-          to: regions[b]!,
-          configuredRttMs: this.ctx.network.rttMs(regions[a]!, regions[b]!),
-          samples,
-        })
-      }
-    }
-    return out
   }
 }

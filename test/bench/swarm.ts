@@ -10,6 +10,7 @@ const MiB = 1024 * 1024
 /** Market sizes, and idle sizes for what one process holds; `SWARM_SIZES=50,100` and `SWARM_IDLE_SIZES=` pick others. */
 const SIZES = (process.env.SWARM_SIZES ?? '50,100,300').split(',').filter(Boolean).map(Number)
 const IDLE_SIZES = (process.env.SWARM_IDLE_SIZES ?? '100,300,1000').split(',').filter(Boolean).map(Number)
+const MP_SIZES = (process.env.SWARM_MP_SIZES ?? '20,50').split(',').filter(Boolean).map(Number)
 
 /** Starting a node costs ~350 ms of CPU here (noise handshakes with its first DHT contacts): the ramp allows it. */
 const RAMP_S_PER_NODE = 0.4
@@ -105,23 +106,24 @@ export async function run(): Promise<object> {
       ok: String(r.invariantsHeld ?? r.error),
     })),
   )
-  const rows: Array<Record<string, unknown>> = []
-  for (const nodes of SIZES) {
+  const market = async (nodes: number, mode: 'in-process' | 'multi-process'): Promise<Record<string, unknown>> => {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-bench-${nodes}-`))
     const started = performance.now()
     try {
       const report = await runSwarm(scenarioOf(nodes), {
         outDir: dir,
+        mode,
         onProgress: (e) => {
           if (e.type === 'swarm:tick' && Math.round(e.tMs / 2000) % 10 === 0) {
             process.stderr.write(
-              `swarm ${nodes}: ${Math.round(e.tMs / 1000)} s, ${e.online} online, ${e.served} served\n`,
+              `swarm ${mode} ${nodes}: ${Math.round(e.tMs / 1000)} s, ${e.online} online, ${e.served} served\n`,
             )
           }
         },
       })
-      rows.push({
+      return {
         nodes,
+        mode,
         peakOnline: report.nodes.peak,
         rssPerNodeMiB: report.resources.rssBytesPerNode === null ? null : report.resources.rssBytesPerNode / MiB,
         rssMaxMiB: Math.max(...report.series.rssBytes) / MiB,
@@ -129,6 +131,7 @@ export async function run(): Promise<object> {
         eventLoopP99Ms: report.resources.eventLoopP99Ms,
         lookups: report.lookups.attempts,
         lookupSuccessWithin2s: report.lookups.successRate,
+        timeToFirstOfferP50Ms: report.timeToFirstOfferMs.p50,
         timeToFirstPaidResultP50Ms: report.timeToFirstPaidResultMs.p50,
         timeToFirstPaidResultP95Ms: report.timeToFirstPaidResultMs.p95,
         inferP50Ms: report.inferLatencyMs.p50,
@@ -138,20 +141,32 @@ export async function run(): Promise<object> {
         leasesStarted: report.leases.started,
         failovers: report.failovers,
         moneyConserved: report.money.conserved,
+        channels: report.money.channels.length,
         invariantsHeld: report.ok,
         brokenInvariants: report.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`),
         failures: report.failures,
+        latency: report.latency.pairs.filter((p) => p.samples > 0).slice(0, 8),
         wallSeconds: Math.round((performance.now() - started) / 1000),
-      })
+      }
     } catch (err) {
-      rows.push({ nodes, error: (err as Error).message, wallSeconds: Math.round((performance.now() - started) / 1000) })
+      return {
+        nodes,
+        mode,
+        error: (err as Error).message,
+        wallSeconds: Math.round((performance.now() - started) / 1000),
+      }
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   }
+  const rows: Array<Record<string, unknown>> = []
+  for (const nodes of SIZES) rows.push(await market(nodes, 'in-process'))
+  const mp: Array<Record<string, unknown>> = []
+  for (const nodes of MP_SIZES) mp.push(await market(nodes, 'multi-process'))
   printTable(
-    'in-process swarm, 8-region matrix, 10% provider churn per minute',
-    rows.map((r) => ({
+    'swarm market, 8-region matrix, 10% provider churn per minute',
+    [...rows, ...mp].map((r) => ({
+      mode: String(r.mode),
       nodes: String(r.nodes),
       peak: String(r.peakOnline ?? '-'),
       'MiB/node': typeof r.rssPerNodeMiB === 'number' ? r.rssPerNodeMiB.toFixed(2) : '-',
@@ -169,8 +184,8 @@ export async function run(): Promise<object> {
       timeToFirstPaidResultP95Ms: 1500,
     },
     rampSecondsPerNode: RAMP_S_PER_NODE,
-    multiProcess: 'not measured: the multi-process mode is not built yet (issue "Swarm lab", what is left)',
     idle,
     sizes: rows,
+    multiProcess: mp,
   }
 }

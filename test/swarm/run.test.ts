@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { readReport } from '../../src/swarm/report-files.js'
 import type { SwarmReport } from '../../src/swarm/report-types.js'
 import { runSwarm } from '../../src/swarm/run.js'
-import { readScenario } from '../../src/swarm/scenario.js'
+import { parseScenario, readScenario } from '../../src/swarm/scenario.js'
 import { REPO_ROOT, runCli } from '../helpers/cli.js'
 
 /**
@@ -74,5 +74,44 @@ describe('swarm run (the smoke scenario, 30 s)', () => {
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stdout, /Money conserved\s+yes/)
     assert.match(result.stdout, /ok\s+money-conserved/)
+  })
+})
+
+/**
+ * Multi-process mode, small: every node its own process on TCP over 127.0.0.1 with shaped latency, a provider and a
+ * renter killed with a real SIGKILL mid-run, then the same audit to the wei.
+ */
+describe('swarm run, multi-process (4 providers, 2 renters, 30 s, real SIGKILL)', () => {
+  let dir: string
+  let report: SwarmReport
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parkbench-swarm-mp-'))
+    const scenario = parseScenario({
+      name: 'multi-process-test',
+      seed: 33,
+      durationS: 30,
+      network: { preset: 'gossipsub-interop-8', jitterMs: 1 },
+      nodes: {
+        providers: { count: 4, modelShare: 1 },
+        renters: { count: 2 },
+        hostile: { freeloaders: 1 },
+      },
+      churn: { rampS: 6, killsPerMin: 3, renterCrashesPerMin: 3 },
+      workload: { models: { add: 1 }, requestsPerMinPerRenter: 40, leaseSeconds: 10 },
+    })
+    report = await runSwarm(scenario, { outDir: join(dir, 'run'), mode: 'multi-process' })
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('serves and pays across processes, kills with SIGKILL, and still conserves money to the wei', () => {
+    for (const inv of report.invariants) assert.ok(inv.ok, `${inv.name}: ${inv.detail}`)
+    assert.equal(report.mode, 'multi-process')
+    assert.ok(report.nodes.killed >= 1, JSON.stringify(report.nodes))
+    assert.ok(report.requests.served > 0, JSON.stringify(report.requests))
+    assert.ok(report.money.channels.length > 0)
+    assert.equal(report.money.total.settled, report.money.total.acknowledged)
+    assert.equal(report.hostile.freeJobs, 0)
   })
 })

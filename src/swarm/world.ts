@@ -1,0 +1,21 @@
+import type { ParkbenchNode } from '../net/create-node.js'
+import type { RunMember } from './run-member.js'
+
+/** The members of a run and the network between them, in this process or spread over processes. */
+export interface SwarmWorld {
+  mode: 'in-process' | 'multi-process'
+  members: Map<string, RunMember>
+  /** The bootstrap node, in this process. */
+  hub: ParkbenchNode
+  /** What stands in for a real part, for the report. */
+  substitutions: string[]
+  /** Cut, or restore, the links between two regions, in every process of the run. */
+  partition(regionA: string, regionB: string): void
+  heal(regionA: string, regionB: string): void
+  /**
+   * Resident memory of every process of the run, as last known, and the CPU time the members' own processes
+   * reported when they finished (0 in-process: the run's process is all of it).
+   */
+  usage(): { rssBytes: number; memberCpuMicros: number }
+  close(): Promise<void>
+}
