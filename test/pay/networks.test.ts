@@ -128,6 +128,24 @@ describe('network presets and the deterministic PaymentChannel', () => {
       assert.deepEqual(direct, { address: PAYMENT_CHANNEL_ADDRESS, deployed: false })
     })
 
+    it('the renter side takes --network too: `channel status` reads the preset chain', async () => {
+      const result = await cli([
+        'channel',
+        'status',
+        '--network',
+        preset.name,
+        '--rpc-url',
+        chain.rpcUrl,
+        '--data-dir',
+        dir,
+        '--json',
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      const status = JSON.parse(result.stdout) as { chainId: number; contract: string }
+      assert.equal(status.chainId, preset.chainId)
+      assert.equal(status.contract, PAYMENT_CHANNEL_ADDRESS)
+    })
+
     it('a preset pointing at other code is refused (the check is the bytecode, not the address)', async () => {
       const client = createPayPublicClient({ rpcUrl: chain.rpcUrl, chainId: chain.chainId })
       await assert.rejects(verifyPaymentContract(client, { contract: chain.token }), { code: 'UNKNOWN_CONTRACT' })
