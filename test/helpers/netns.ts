@@ -1,7 +1,6 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { AbortedError, ParkbenchError } from '../../src/errors.js'
 import {
-  type NamespaceWatchdog,
   removeNamespaces,
   removeNamespacesSync,
   sweepStaleNamespaces,
