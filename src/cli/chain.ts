@@ -12,15 +12,26 @@ import {
   DEFAULT_CHALLENGE_PERIOD_SECONDS,
   DEV_CHALLENGE_PERIOD_SECONDS,
   deployPaymentChannel,
+  deployPaymentChannelDeterministic,
   devChainConfig,
   fundDevAccount,
   loadChainConfig,
   loadOrCreateEvmKey,
+  NETWORKS,
+  networkChainConfig,
   resolveEvmAccount,
   saveChainConfig,
   startDevChain,
 } from '../pay/index.js'
-import { type Command, integerFlag, type ParsedArgs, stringFlag, stringListFlag, toJson } from './command.js'
+import {
+  type Command,
+  type CommandIo,
+  integerFlag,
+  type ParsedArgs,
+  stringFlag,
+  stringListFlag,
+  toJson,
+} from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
 function addresses(args: ParsedArgs): Address[] {
@@ -77,10 +88,16 @@ const fundCommand: Command = {
 const deployCommand: Command = {
   name: 'deploy',
   summary: 'Deploy PaymentChannel on any EVM chain and save its chain config (for chains other than the dev chain).',
-  usage: 'parkbench chain deploy --rpc-url URL [--private-key HEX] [--challenge-period SECONDS] [--data-dir DIR]',
+  usage:
+    'parkbench chain deploy (--network NAME [--rpc-url URL] | --rpc-url URL [--challenge-period SECONDS]) [--private-key HEX] [--data-dir DIR]',
   options: {
     ...DATA_DIR_OPTION,
     ...JSON_OPTION,
+    network: {
+      type: 'string',
+      valueName: 'NAME',
+      description: `Put PaymentChannel at its one address on a known network where it is missing (${NETWORKS.map((n) => n.name).join(', ')})`,
+    },
     'rpc-url': { type: 'string', valueName: 'URL', description: "The chain's JSON-RPC URL" },
     'private-key': {
       type: 'string',
@@ -94,8 +111,10 @@ const deployCommand: Command = {
     },
   },
   async run(args, io) {
+    const network = stringFlag(args, 'network')
+    if (network != null) return deployToNetwork(args, io, network)
     const rpcUrl = stringFlag(args, 'rpc-url')
-    if (rpcUrl == null) throw new InvalidInputError('--rpc-url URL is required')
+    if (rpcUrl == null) throw new InvalidInputError('--rpc-url URL is required (or --network NAME)')
     const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
     const period = integerFlag(args, 'challenge-period')
     const account = await resolveEvmAccount({ privateKey: stringFlag(args, 'private-key'), dataDir, env: io.env })
@@ -122,6 +141,43 @@ const deployCommand: Command = {
     )
     return 0
   },
+}
+
+/**
+ * `chain deploy --network NAME`: PaymentChannel through the deterministic deployment proxy, at the address the
+ * preset ships, unless it is there already; the chain id must be the preset's.
+ */
+async function deployToNetwork(args: ParsedArgs, io: CommandIo, network: string): Promise<number> {
+  if (integerFlag(args, 'challenge-period') != null) {
+    throw new InvalidInputError("--challenge-period is the preset's with --network (its address depends on it)")
+  }
+  const config = networkChainConfig(network, { rpcUrl: stringFlag(args, 'rpc-url') })
+  const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
+  const chainId = await getChainId(createPublicClient({ transport: http(config.rpcUrl) }))
+  if (chainId !== config.chainId) {
+    throw new InvalidInputError(`${config.rpcUrl} serves chain ${chainId}, not ${network} (${config.chainId})`)
+  }
+  const account = await resolveEvmAccount({ privateKey: stringFlag(args, 'private-key'), dataDir, env: io.env })
+  const wallet = createPayWalletClient(config, account)
+  const result = await deployPaymentChannelDeterministic(
+    wallet,
+    { challengePeriod: BigInt(config.challengePeriod!) },
+    { signal: io.signal },
+  )
+  if (result.address !== config.contract) {
+    throw new InvalidInputError(`Deployed at ${result.address}, not the preset's ${config.contract}: the build differs`)
+  }
+  if (result.blockNumber !== undefined) config.deployBlock = Number(result.blockNumber)
+  const file = chainConfigPath(dataDir)
+  await saveChainConfig(file, config)
+  io.stdout(
+    args.values.json === true
+      ? `${toJson({ ...config, network, deployed: result.deployed, transactionHash: result.transactionHash, configFile: file })}\n`
+      : result.deployed
+        ? `deployed PaymentChannel at ${result.address} on ${network} (block ${result.blockNumber})\nsaved ${file}\n`
+        : `PaymentChannel is already at ${result.address} on ${network}: nothing sent\nsaved ${file}\n`,
+  )
+  return 0
 }
 
 export const chainCommand: Command = {

@@ -2,12 +2,15 @@ import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKeyAccount } from 'viem/accounts'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import { InvalidInputError } from '../errors.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import {
   type ChainConfig,
   createPayPublicClient,
   createPayWalletClient,
   loadChainConfig,
+  NETWORKS,
+  networkChainConfig,
   openProviderPayments,
   openRenterPayments,
   PAYMENT_STORE_DIR,
@@ -26,6 +29,11 @@ export const CHAIN_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     valueName: 'FILE',
     description: 'Chain config saved by "parkbench chain" (default $PARKBENCH_CHAIN or <data-dir>/chain.json)',
+  },
+  network: {
+    type: 'string',
+    valueName: 'NAME',
+    description: `A known network instead of a chain config (${NETWORKS.map((n) => n.name).join(', ')}); --rpc-url overrides its RPC`,
   },
   'rpc-url': { type: 'string', valueName: 'URL', description: 'EVM JSON-RPC URL (with --contract: any EVM chain)' },
   contract: { type: 'string', valueName: 'ADDR', description: 'PaymentChannel contract address' },
@@ -51,10 +59,14 @@ export async function chainContext(args: ParsedArgs, env: NodeJS.ProcessEnv): Pr
   const file = stringFlag(args, 'chain')
   const rpcUrl = stringFlag(args, 'rpc-url')
   const contract = stringFlag(args, 'contract')
+  const network = stringFlag(args, 'network')
+  if (network != null && (file != null || contract != null)) {
+    throw new InvalidInputError('Pass --network, or --chain / --contract, not both')
+  }
   if (file != null) options.file = file
   if (rpcUrl != null) options.rpcUrl = rpcUrl
   if (contract != null) options.contract = contract
-  const chain = await loadChainConfig(options)
+  const chain = network != null ? networkChainConfig(network, { rpcUrl }) : await loadChainConfig(options)
   const account = await resolveEvmAccount({ privateKey: stringFlag(args, 'private-key'), dataDir, env })
   return {
     dataDir,

@@ -4,6 +4,7 @@ import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
 import { isSha256Hex, summarizeOffer } from '../market/index.js'
 import { chainConfigPath, loadChainConfig } from '../pay/chain-config.js'
+import { networkChainConfig } from '../pay/networks.js'
 import { bigintFlag, type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 
@@ -17,6 +18,11 @@ export const offersCommand: Command = {
     'max-rtt': { type: 'string', valueName: 'MS', description: 'Only providers at most this many ms away' },
     'max-price': { type: 'string', valueName: 'N', description: 'Only offers at most this price per second' },
     timeout: { type: 'string', valueName: 'MS', description: 'How long to look (default 5000)' },
+    network: {
+      type: 'string',
+      valueName: 'NAME',
+      description: "Say which offers are payable on this known network (default: the data dir's chain config)",
+    },
     ...DISCOVERY_OPTIONS,
     ...JSON_OPTION,
   },
@@ -36,7 +42,13 @@ export const offersCommand: Command = {
 
     // With the data dir's chain config, each offer says whether this renter can pay it (chain, contract, token).
     const dataDir = resolveDataDir(stringFlag(args, 'data-dir'), io.env)
-    const chain = existsSync(chainConfigPath(dataDir)) ? await loadChainConfig({ dataDir, env: io.env }) : undefined
+    const network = stringFlag(args, 'network')
+    const chain =
+      network != null
+        ? networkChainConfig(network)
+        : existsSync(chainConfigPath(dataDir))
+          ? await loadChainConfig({ dataDir, env: io.env })
+          : undefined
     const client = await createClient({
       dataDir,
       ...(chain != null ? { chain } : {}),

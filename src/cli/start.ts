@@ -1,15 +1,18 @@
 import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/config.js'
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
+import { InvalidInputError } from '../errors.js'
 import { loadChainConfig } from '../pay/chain-config.js'
 import { resolveEvmAccount } from '../pay/evm-key.js'
+import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
 export const startCommand: Command = {
   name: 'start',
   summary: "Run the daemon: join the network and sell this machine's compute until SIGINT/SIGTERM.",
-  usage: 'parkbench start [--chain FILE] [--listen ADDR...] [--bootstrap ADDR...] [--price N] [--json]',
+  usage:
+    'parkbench start [--chain FILE | --network NAME [--rpc-url URL]] [--listen ADDR...] [--bootstrap ADDR...] [--price N] [--json]',
   options: {
     ...DATA_DIR_OPTION,
     listen: {
@@ -29,6 +32,16 @@ export const startCommand: Command = {
       type: 'string',
       valueName: 'FILE',
       description: 'Chain config saved by `parkbench chain` (default $PARKBENCH_CHAIN or <data-dir>/chain.json)',
+    },
+    network: {
+      type: 'string',
+      valueName: 'NAME',
+      description: `A known network instead of a chain config (${NETWORKS.map((n) => n.name).join(', ')})`,
+    },
+    'rpc-url': {
+      type: 'string',
+      valueName: 'URL',
+      description: "With --network: your own RPC for it (the preset's is public)",
     },
     'private-key': {
       type: 'string',
@@ -83,9 +96,21 @@ export const startCommand: Command = {
 
     const config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
     const chainFile = stringFlag(args, 'chain')
-    const chain = config.sell
-      ? await loadChainConfig({ dataDir, env: io.env, ...(chainFile != null ? { file: chainFile } : {}) })
-      : undefined
+    const network = stringFlag(args, 'network')
+    if (network != null && chainFile != null) throw new InvalidInputError('Pass --network or --chain, not both')
+    if (network != null) {
+      const preset = networkPreset(network)
+      // The preset's peers to join through, before any named on the command line.
+      config.bootstrap = [...new Set([...preset.bootstrap, ...config.bootstrap])]
+      if (config.bootstrap.length === 0 && !config.mdns) {
+        io.stderr(`parkbench: ${network} has no public bootstrap peers yet: pass --bootstrap ADDR to join others\n`)
+      }
+    }
+    const chain = !config.sell
+      ? undefined
+      : network != null
+        ? networkChainConfig(network, { rpcUrl: stringFlag(args, 'rpc-url') })
+        : await loadChainConfig({ dataDir, env: io.env, ...(chainFile != null ? { file: chainFile } : {}) })
     const account = config.sell
       ? await resolveEvmAccount({ dataDir, privateKey: stringFlag(args, 'private-key'), env: io.env })
       : undefined

@@ -18,6 +18,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
+import { type RelayInit, relayServices, relayTransports } from './relay.js'
 
 /** Which peer addresses the DHT keeps and hands out. */
 export type DhtAddressScope = 'all' | 'public' | 'private'
@@ -57,6 +58,11 @@ export interface NodeInit {
   connections?: Partial<ConnectionLimits>
   /** What other peers may make the DHT keep and do. See {@link KAD_LIMITS}. */
   kad?: Partial<KadLimits>
+  /**
+   * Circuit relay v2 and DCUtR, for providers behind NATs: `client` to dial and listen through relays, `server` to
+   * be one. Neither by default. See src/net/relay.ts and protocols/README.md ("Relays").
+   */
+  relay?: RelayInit
 }
 
 export interface ConnectionLimits {
@@ -129,7 +135,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
   const node = await createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
-    transports: init.transports ?? [tcp()],
+    transports: [...(init.transports ?? [tcp()]), ...relayTransports(init.relay)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
@@ -143,6 +149,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       dialTimeout: limits.dialTimeout,
     },
     services: {
+      ...relayServices(init.relay),
       identify: identify(),
       // kad-dht pings new contacts on the same protocol; discovery measures RTT with it too.
       ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),

@@ -33,4 +33,5 @@ export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, limitedKadDHT } fro
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
 export * from './message-stream.js'
 export type { ProviderRecordLimits, ProviderRecordStats } from './provider-records.js'
+export { DEFAULT_RELAY_SERVER_LIMITS, type RelayInit, type RelayServerLimits } from './relay.js'
 export * from './rpc.js'

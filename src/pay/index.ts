@@ -51,6 +51,15 @@ export {
   deployPaymentChannel,
 } from './actions/deploy.js'
 export {
+  DETERMINISTIC_DEPLOYER,
+  type DeployDeterministicReturnType,
+  type DeterministicPaymentChannelParameters,
+  deployPaymentChannelDeterministic,
+  deterministicPaymentChannelAddress,
+  PAYMENT_CHANNEL_SALT,
+  paymentChannelInitCode,
+} from './actions/deploy-deterministic.js'
+export {
   type EstimateSettleParameters,
   type EstimateSettleReturnType,
   estimateSettle,
@@ -177,6 +186,7 @@ export {
   voucherFromPb,
   voucherToPb,
 } from './messages.js'
+export { NETWORKS, type NetworkPreset, networkChainConfig, networkPreset, PAYMENT_CHANNEL_ADDRESS } from './networks.js'
 export {
   type AcceptedPayment,
   type AcceptedTick,

@@ -36,4 +36,17 @@ describe('createNode', () => {
     }
     assert.ok(found.includes(provider.peerId.toString()))
   })
+
+  it('relays nothing and dials no relay unless asked; relay server and client speak the stock protocols', async () => {
+    const HOP = '/libp2p/circuit/relay/0.2.0/hop'
+    const STOP = '/libp2p/circuit/relay/0.2.0/stop'
+    const plain = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const relay = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], relay: { server: true } })
+    const client = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], relay: { client: true } })
+    nodes.push(plain, relay, client)
+    for (const protocol of [HOP, STOP, '/libp2p/dcutr']) assert.ok(!plain.getProtocols().includes(protocol), protocol)
+    assert.ok(relay.getProtocols().includes(HOP))
+    assert.ok(client.getProtocols().includes(STOP))
+    assert.ok(client.getProtocols().includes('/libp2p/dcutr'))
+  })
 })

@@ -6,7 +6,7 @@ import { CONTROL_LIMITS } from '../../src/daemon/control.js'
 import { LEASE_LIMITS } from '../../src/lease/constants.js'
 import { OFFER_PROTOCOL_LIMITS } from '../../src/market/constants.js'
 import { OFFER_LIMITS } from '../../src/market/offer.js'
-import { DEFAULT_CONNECTION_LIMITS, KAD_LIMITS } from '../../src/net/index.js'
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RELAY_SERVER_LIMITS, KAD_LIMITS } from '../../src/net/index.js'
 import { REPO_ROOT } from '../helpers/cli.js'
 
 const n = (value: number): string => value.toLocaleString('en-US')
@@ -65,6 +65,15 @@ describe('the documented limits are the ones the code sets', () => {
     )
     assert.equal(peers('lease frame / unread bytes'), `${kib(l.maxMessageBytes)} / ${kib(l.maxBufferedBytes)}`)
     assert.ok(readme.includes(`${OFFER_LIMITS.maxDims} dims per input or output shape`))
+
+    const relay = (label: string): string => cellOf(readme, '## Relays', label)
+    const r = DEFAULT_RELAY_SERVER_LIMITS
+    assert.equal(relay('reservations'), n(r.maxReservations))
+    assert.equal(relay('reservation lifetime'), `${r.reservationTtlMs / 3_600_000} h`)
+    assert.equal(relay('relayed connections per dialing connection'), n(r.maxConnectionsPerDialer))
+    assert.equal(relay('relayed connections into one reserved peer'), n(r.maxConnectionsPerTarget))
+    assert.equal(relay('duration per relayed connection'), `${r.durationMs / 3_600_000} h`)
+    assert.equal(relay('bytes per relayed connection'), `${Number(r.bytes) / 2 ** 30} GiB, both directions together`)
 
     const control = (label: string): string => cellOf(readme, '## Daemon control API', label)
     assert.equal(control('request body'), kib(CONTROL_LIMITS.maxBodyBytes))

@@ -17,14 +17,13 @@ import {
 } from '../../src/swarm/network.js'
 import { createRandom } from '../../src/swarm/random.js'
 import { shapedTransport } from '../../src/swarm/shaped-transport.js'
+import { collectInbound, percentile, TRANSFER, writeAll } from './streams.js'
 
 const TWO_REGIONS: NetworkConfig = {
   regions: [{ name: 'eu' }, { name: 'us' }, { name: 'asia' }],
   rttMs: { eu: { eu: 0, us: 80, asia: 120 }, us: { us: 0, asia: 100 }, asia: { asia: 0 } },
   bandwidthClasses: { slow: { upBps: 8_000_000, downBps: 8_000_000 } },
 }
-
-const TRANSFER = '/parkbench-test/transfer/1.0.0'
 
 let nameCounter = 0
 const nodes: ParkbenchNode[] = []
@@ -53,35 +52,6 @@ async function startNode(
 
 async function stopAll(): Promise<void> {
   await Promise.all(nodes.splice(0).map((n) => n.stop()))
-}
-
-const percentile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
-}
-
-/** Echo nothing: read everything and hand back the bytes when the writer closes. */
-function collectInbound(node: ParkbenchNode): Promise<Uint8ArrayList> {
-  return new Promise((resolve, reject) => {
-    void node.handle(TRANSFER, async (stream: Stream) => {
-      const received = new Uint8ArrayList()
-      try {
-        for await (const chunk of stream) received.append(chunk)
-        await stream.close()
-        resolve(received)
-      } catch (err) {
-        stream.abort(err as Error)
-        reject(err)
-      }
-    })
-  })
-}
-
-async function writeAll(stream: Stream, chunks: Uint8Array[], signal: AbortSignal): Promise<void> {
-  for (const chunk of chunks) {
-    if (!stream.send(chunk)) await stream.onDrain({ signal })
-  }
-  await stream.close({ signal })
 }
 
 describe('shaped transport', () => {
