@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { main } from '../../src/cli/index.js'
 import { saveChainConfig } from '../../src/pay/chain-config.js'
 import { type DevChain, devChainConfig } from '../../src/pay/dev-chain.js'
 
@@ -12,6 +13,23 @@ export interface CliResult {
   code: number | null
   stdout: string
   stderr: string
+}
+
+/** Run `parkbench ARGS` in this process (the CLI's `main`), capturing its output; the environment is PATH only. */
+export async function runMain(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  const code = await main(argv, {
+    stdout: (t) => {
+      stdout += t
+    },
+    stderr: (t) => {
+      stderr += t
+    },
+    signal: new AbortController().signal,
+    env: { PATH: process.env.PATH ?? '' },
+  })
+  return { code, stdout, stderr }
 }
 
 /** Run `parkbench ARGS` to completion in a child process. */

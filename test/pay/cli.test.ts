@@ -6,26 +6,12 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { main } from '../../src/cli/index.js'
 import { type ChainConfig, readChainConfig } from '../../src/pay/chain-config.js'
+import { runMain } from '../helpers/cli.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'parkbench.js')
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t
-    },
-    stderr: (t) => {
-      stderr += t
-    },
-    signal: new AbortController().signal,
-    env: { PATH: process.env.PATH ?? '' },
-  })
-  return { code, stdout, stderr }
-}
+const run = runMain
 
 async function rpc(url: string, method: string, params: unknown[] = []): Promise<unknown> {
   const res = await fetch(url, {

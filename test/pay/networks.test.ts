@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBlockNumber, getCode } from 'viem/actions'
-import { main } from '../../src/cli/index.js'
 import {
   DETERMINISTIC_DEPLOYER,
   deployPaymentChannelDeterministic,
@@ -17,22 +16,9 @@ import { DEFAULT_CHALLENGE_PERIOD_SECONDS } from '../../src/pay/constants.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { loadOrCreateEvmKey } from '../../src/pay/evm-key.js'
 import { NETWORKS, networkChainConfig, networkPreset, PAYMENT_CHANNEL_ADDRESS } from '../../src/pay/networks.js'
+import { runMain } from '../helpers/cli.js'
 
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t
-    },
-    stderr: (t) => {
-      stderr += t
-    },
-    signal: new AbortController().signal,
-    env: { PATH: process.env.PATH ?? '' },
-  })
-  return { code, stdout, stderr }
-}
+const cli = runMain
 
 describe('network presets and the deterministic PaymentChannel', () => {
   it('ship the address the committed bytecode gets through the deployment proxy, the same on every chain', () => {
