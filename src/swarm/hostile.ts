@@ -62,7 +62,7 @@ export class HostilePeer {
 
   async start(): Promise<void> {
     this.node = await createNode(memberNode(this.ctx, this.spec, this.runTag))
-    await joinSwarm(this.ctx, this.node)
+    await joinSwarm(this.node)
     if (this.spec.role === 'bad-offer') {
       // Answer offer requests with noise, and claim every workload model on the DHT.
       await this.node.handle(OFFER_PROTOCOL, (stream) => {

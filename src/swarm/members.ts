@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Connection } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { LocalAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createClient, type RenterClient } from '../client/index.js'
@@ -68,15 +67,11 @@ export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string): N
 }
 
 /**
- * Join the swarm through its bootstrap node. @libp2p/bootstrap takes only IP and DNS addresses, so a member on
- * `/memory` dials the hub itself, then waits until its DHT routing table holds a peer (up to 10 s).
+ * Wait (up to 10 s) until a member's DHT routing table holds a peer: `createNode` has already dialed the hub (it
+ * dials bootstrap addresses that are no IP address itself), and identify puts it in the table shortly after.
  */
-export async function joinSwarm(ctx: SwarmContext, node: ParkbenchNode): Promise<void> {
-  const signal = AbortSignal.timeout(10_000)
-  for (const addr of ctx.bootstrap) {
-    await node.dial(multiaddr(addr), { signal }).catch(() => {})
-  }
-  await waitForDhtPeers(node, 1, { signal }).catch(() => {})
+export async function joinSwarm(node: ParkbenchNode): Promise<void> {
+  await waitForDhtPeers(node, 1, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
 }
 
 /** Stop a libp2p node, whatever its stop throws (a node being killed may fail to stop cleanly). */
@@ -166,7 +161,7 @@ export class SwarmProvider {
     })
     await daemon.start()
     this.daemon = daemon
-    await joinSwarm(this.ctx, daemon.node)
+    await joinSwarm(daemon.node)
     this.online = true
   }
 
@@ -220,7 +215,7 @@ export class SwarmRenter {
     const settings = memberNode(this.ctx, this.spec, this.runTag)
     this.startedAt = performance.now()
     this.node = await createNode(settings)
-    await joinSwarm(this.ctx, this.node)
+    await joinSwarm(this.node)
     this.client = await createClient({
       dataDir: this.dataDir,
       chain: this.ctx.chain,
@@ -274,11 +269,4 @@ export class SwarmRenter {
     }
     await stopQuietly(node)
   }
-}
-
-/** The multiaddr a member listens on (for hostile peers that target one). */
-export function memberAddress(node: ParkbenchNode) {
-  const addr = node.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('the node has no address')
-  return multiaddr(addr.toString())
 }

@@ -79,8 +79,6 @@ export class SwarmMetrics implements MetricsSink {
   wrongResultsServed = 0
   freeJobs = 0
   attacks = { sent: 0, refused: 0 }
-  /** Providers that served a result that disagrees with the reference. */
-  readonly wrongResultPeers = new Set<string>()
   peakOnline = 0
   eventLoopP99Ms: number | null = null
   /** Nodes online x seconds, summed over samples. */
@@ -115,10 +113,7 @@ export class SwarmMetrics implements MetricsSink {
       this.firstResultSeen.add(renter)
       this.timeToFirstPaidResultMs.push(this.now() - (this.firstRequestAt.get(renter) ?? this.now() - latencyMs))
     }
-    if (wrongFrom !== undefined) {
-      this.wrongResultsServed++
-      this.wrongResultPeers.add(wrongFrom)
-    }
+    if (wrongFrom !== undefined) this.wrongResultsServed++
   }
 
   requestFailed(_renter: string, code: string): void {

@@ -273,8 +273,7 @@ export async function startProcessWorld(
   // The references once, here, with a pool of its own: every renter checks its results against them.
   const pool = new WorkerPool({ workers: 1, intraOpThreads: 1 })
   await pool.start()
-  const refCtx = { pool, models: modelsOf(scenario) } as unknown as SwarmContext
-  const workload = new Workload(refCtx, join(init.outDir, 'models'))
+  const workload = new Workload({ scenario, pool, models: modelsOf(scenario), metrics }, join(init.outDir, 'models'))
   try {
     await workload.prepare()
   } finally {

@@ -28,7 +28,7 @@ export class Workload {
   private readonly references = new Map<string, Float32Array[]>()
 
   constructor(
-    private readonly ctx: SwarmContext,
+    private readonly ctx: Pick<SwarmContext, 'scenario' | 'models' | 'pool' | 'metrics'>,
     private readonly modelsDir: string,
   ) {}
 

@@ -331,27 +331,30 @@ let leaseCounter = 0
 
 // ------------------------------------------------------------------ ACCEPT
 
-type CommitmentFault =
-  | 'chain'
-  | 'contract'
-  | 'channel'
-  | 'lease'
-  | 'signer'
-  | 'sig-64'
-  | 'sig-high-s'
-  | 'sig-v'
-  | 'sha256'
-  | 'hash-fn-unknown'
-  | 'ticks-0'
-  | 'ticks-over-3600'
-  | 'amount-per-tick'
-  | 'amount-leading-zero'
-  | 'amount-17-bytes'
-  | 'base-below-total'
-  | 'base-over-deposit'
-  | 'garbage'
-  | 'empty'
-  | 'edited-after-signing'
+/** Every way a commitment is broken on purpose (the type, the generator and the fixed list share it). */
+const COMMITMENT_FAULTS = [
+  'chain',
+  'contract',
+  'channel',
+  'lease',
+  'signer',
+  'sig-64',
+  'sig-high-s',
+  'sig-v',
+  'sha256',
+  'hash-fn-unknown',
+  'ticks-0',
+  'ticks-over-3600',
+  'amount-per-tick',
+  'amount-leading-zero',
+  'amount-17-bytes',
+  'base-below-total',
+  'base-over-deposit',
+  'garbage',
+  'empty',
+  'edited-after-signing',
+] as const
+type CommitmentFault = (typeof COMMITMENT_FAULTS)[number]
 
 type AcceptSpec =
   | { a: 'valid'; ticks: 'granted' | 'one' | 'random'; baseExtra: bigint; v01: boolean }
@@ -376,28 +379,7 @@ const acceptSpecArb: fc.Arbitrary<AcceptSpec> = fc.oneof(
     weight: 6,
     arbitrary: fc.record({
       a: fc.constant('bad' as const),
-      fault: fc.constantFrom<CommitmentFault>(
-        'chain',
-        'contract',
-        'channel',
-        'lease',
-        'signer',
-        'sig-64',
-        'sig-high-s',
-        'sig-v',
-        'sha256',
-        'hash-fn-unknown',
-        'ticks-0',
-        'ticks-over-3600',
-        'amount-per-tick',
-        'amount-leading-zero',
-        'amount-17-bytes',
-        'base-below-total',
-        'base-over-deposit',
-        'garbage',
-        'empty',
-        'edited-after-signing',
-      ),
+      fault: fc.constantFrom(...COMMITMENT_FAULTS),
       garbage: bytesArb(1, 300),
     }),
   },
@@ -1275,28 +1257,7 @@ export function leaseCoverage(): FuzzCase[] {
     kind: 'request',
     request: { price: PRICE, seconds: 30, threads: 1, models: ['add'], faults, ...over },
   })
-  const faults: CommitmentFault[] = [
-    'chain',
-    'contract',
-    'channel',
-    'lease',
-    'signer',
-    'sig-64',
-    'sig-high-s',
-    'sig-v',
-    'sha256',
-    'hash-fn-unknown',
-    'ticks-0',
-    'ticks-over-3600',
-    'amount-per-tick',
-    'amount-leading-zero',
-    'amount-17-bytes',
-    'base-below-total',
-    'base-over-deposit',
-    'garbage',
-    'empty',
-    'edited-after-signing',
-  ]
+  const faults: readonly CommitmentFault[] = COMMITMENT_FAULTS
   const accept = (a: AcceptSpec, seconds = 30): LeaseSpec => ({ kind: 'accept', accept: a, seconds })
   const run = (
     final: RunAction,
