@@ -183,12 +183,13 @@ async function deployToNetwork(args: ParsedArgs, io: CommandIo, network: string)
 export const chainCommand: Command = {
   name: 'chain',
   summary: 'Run a local dev chain (anvil) with PaymentChannel and a dev ERC-20 deployed, until Ctrl-C.',
-  usage: 'parkbench chain [--port N] [--fund ADDR...] [--fund-data-dir DIR...] [--data-dir DIR] [--json]',
+  usage: 'parkbench chain [--port N] [--host IP] [--fund ADDR...] [--fund-data-dir DIR...] [--data-dir DIR] [--json]',
   subcommands: [fundCommand, deployCommand],
   options: {
     ...DATA_DIR_OPTION,
     ...JSON_OPTION,
-    port: { type: 'string', valueName: 'N', description: 'RPC port on 127.0.0.1 (default: a free one)' },
+    port: { type: 'string', valueName: 'N', description: 'RPC port (default: a free one)' },
+    host: { type: 'string', valueName: 'IP', description: 'Address to serve the RPC on (default 127.0.0.1)' },
     'challenge-period': {
       type: 'string',
       valueName: 'SECONDS',
@@ -209,8 +210,10 @@ export const chainCommand: Command = {
     // The data dir's own key is funded too, so the node using this data dir can pay right away.
     const dirs = [dataDir, ...stringListFlag(args, 'fund-data-dir').map((d) => resolveDataDir(d, io.env))]
     const keyed = await dataDirAddresses(dirs)
+    const host = stringFlag(args, 'host')
     const chain = await startDevChain({
       ...(port != null ? { port } : {}),
+      ...(host != null ? { host } : {}),
       ...(period != null ? { challengePeriod: BigInt(period) } : {}),
       fund: [...addresses(args), ...keyed.map((k) => k.address)],
     })

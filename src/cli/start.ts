@@ -7,6 +7,7 @@ import { resolveEvmAccount } from '../pay/evm-key.js'
 import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { reachLines } from './reach.js'
 
 export const startCommand: Command = {
   name: 'start',
@@ -20,6 +21,12 @@ export const startCommand: Command = {
       multiple: true,
       valueName: 'ADDR',
       description: 'Multiaddr to listen on (default /ip4/0.0.0.0/tcp/0)',
+    },
+    announce: {
+      type: 'string',
+      multiple: true,
+      valueName: 'ADDR',
+      description: "Address to tell peers instead of the listening ones (a public node's own, e.g. a relay's)",
     },
     bootstrap: {
       type: 'string',
@@ -65,6 +72,11 @@ export const startCommand: Command = {
     region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
     'no-sell': { type: 'boolean', description: 'Join the network without selling' },
     free: { type: 'boolean', description: 'Serve inference without a paid lease (trusted LAN or tests only)' },
+    'relay-server': {
+      type: 'boolean',
+      description: 'Relay for nodes behind NATs (a public node; limits in protocols/README.md, "Relays")',
+    },
+    'no-relay': { type: 'boolean', description: 'Never reserve or dial relayed addresses' },
     ...JSON_OPTION,
   },
   async run(args, io) {
@@ -76,9 +88,17 @@ export const startCommand: Command = {
     const bootstrap = stringListFlag(args, 'bootstrap')
     if (listen.length > 0) flags.listen = listen
     if (bootstrap.length > 0) flags.bootstrap = bootstrap
+    const announce = stringListFlag(args, 'announce')
+    if (announce.length > 0) flags.announce = announce
     if (args.values.mdns === true) flags.mdns = true
     if (args.values['no-sell'] === true) flags.sell = false
     if (args.values.free === true) flags.compute = { freeMode: true }
+    if (args.values['relay-server'] === true || args.values['no-relay'] === true) {
+      flags.reach = {
+        ...(args.values['relay-server'] === true ? { relayServer: true } : {}),
+        ...(args.values['no-relay'] === true ? { relay: false } : {}),
+      }
+    }
     const price = stringFlag(args, 'price')
     if (price != null) offer.pricePerSecond = price
     const threads = integerFlag(args, 'threads')
@@ -114,12 +134,18 @@ export const startCommand: Command = {
     const account = config.sell
       ? await resolveEvmAccount({ dataDir, privateKey: stringFlag(args, 'private-key'), env: io.env })
       : undefined
+    // Reachability changes are printed once the start lines are out (they come with the status at start).
+    let reported = false
     const daemon = createDaemon({
       config,
       chain,
       account,
       onEvent: (event) => {
         if (event.type === 'warning') io.stderr(`parkbench: ${event.message}\n`)
+        if (event.type === 'reach:changed' && reported) {
+          if (args.values.json === true) io.stdout(`${toJson({ event: 'reach', ...event.reach })}\n`)
+          else io.stdout(`${reachLines(event.reach).join('\n')}\n`)
+        }
         if (args.values.json === true) return
         if (event.type === 'settle:settled') {
           const { paid, channelId, gasCost } = event.result
@@ -137,7 +163,10 @@ export const startCommand: Command = {
       io.stdout(`${JSON.stringify(JSON.parse(toJson(status)))}\n`)
     } else {
       io.stdout(`parkbench node ${status.peerId}\n`)
-      for (const addr of status.addresses) io.stdout(`  listening on ${addr}\n`)
+      for (const addr of status.addresses.filter((a) => !a.includes('/p2p-circuit'))) {
+        io.stdout(`  listening on ${addr}\n`)
+      }
+      io.stdout(`${reachLines(status.reach).join('\n')}\n`)
       io.stdout(
         status.offer != null
           ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}\n`
@@ -145,6 +174,7 @@ export const startCommand: Command = {
       )
       io.stdout('Press Ctrl+C to stop.\n')
     }
+    reported = true
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) resolve()
       io.signal.addEventListener('abort', () => resolve(), { once: true })

@@ -4,6 +4,7 @@ import { resolveDataDir } from '../daemon/data-dir.js'
 import type { DaemonEarnings } from '../daemon/earnings.js'
 import { type Command, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { reachLines } from './reach.js'
 
 /** What selling earned, as `status` and `leases` print it. Amounts arrive as decimal strings from the control API. */
 export function earningsLines(earnings: DaemonEarnings): string[] {
@@ -32,7 +33,10 @@ export const statusCommand: Command = {
     }
     const { load } = status
     io.stdout(`parkbench node ${status.peerId}, up ${Math.round(load.uptimeMs / 1000)} s\n`)
-    for (const addr of status.addresses) io.stdout(`  listening on ${addr}\n`)
+    for (const addr of status.addresses.filter((a) => !a.includes('/p2p-circuit'))) {
+      io.stdout(`  listening on ${addr}\n`)
+    }
+    if (status.reach != null) io.stdout(`${reachLines(status.reach).join('\n')}\n`)
     io.stdout(
       status.offer != null
         ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}; ${status.offer.models.length} models\n`

@@ -387,6 +387,7 @@ export async function createClient(init: ClientInit, options: AbortOptions = {})
         bootstrap: init.bootstrap ?? [],
         mdns: init.mdns === true,
         dhtServer: false,
+        relay: { client: init.relay !== false },
       }))
   } catch (err) {
     await payments?.stop()

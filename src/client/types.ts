@@ -23,6 +23,11 @@ export interface ClientInit {
   mdns?: boolean
   /** An existing node to use instead of starting one. */
   node?: ParkbenchNode
+  /**
+   * Reach providers behind NATs through their relayed (`/p2p-circuit`) addresses, and let DCUtR upgrade such a
+   * connection to a direct one when it can. Default true.
+   */
+  relay?: boolean
   /** Pay in this ERC-20 instead of the native coin. */
   token?: Address
   /** Seconds per lease commitment (renewed while in use). Default 60. */

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { RUN_ON_RELAYED_CONNECTIONS } from '../net/constants.js'
 import type { RpcNode } from '../net/rpc.js'
 import { type AdmissionPolicy, freeModePolicy, refuseAllPolicy } from './admission.js'
 import type { ComputeContext } from './compute-context.js'
@@ -181,7 +182,7 @@ export class ComputeService implements Startable {
     // Every open infer stream listens to it while reading.
     setMaxListeners(Number.POSITIVE_INFINITY, this.stopping.signal)
     if (this.ownsPool) await this.pool.start()
-    const options = { maxInboundStreams: this.maxInboundStreams }
+    const options = { maxInboundStreams: this.maxInboundStreams, ...RUN_ON_RELAYED_CONNECTIONS }
     await this.components.handle(
       INFER_PROTOCOL,
       (stream, connection) => this.track(this.infer.handle(stream, connection)),

@@ -29,9 +29,29 @@ export interface SellConfig {
   region?: string | undefined
 }
 
+/** How the node makes itself reachable from behind a NAT, and whether it relays for others. */
+export interface ReachConfig {
+  /**
+   * Dial and listen through circuit relays: when the node finds itself private (behind a NAT) it reserves relayed
+   * addresses and sells through them; DCUtR then tries to upgrade each relayed connection to a direct one.
+   * Default true.
+   */
+  relay: boolean
+  /** Relayed addresses to hold when private, one relay each. Default 2. */
+  reservations: number
+  /** Be a relay for others (a public node), with the limits in src/net/relay.ts. Default false. */
+  relayServer: boolean
+  /** A public interface address nobody dialled back within this long means private (a firewall), ms. Default 30 s. */
+  privateAfterMs: number
+  /** Learn our reachability with AutoNAT (peers dial our addresses back) and answer others'. Default true. */
+  autonat: boolean
+}
+
 export interface DaemonConfig {
   dataDir: string
   listen: string[]
+  /** Addresses to tell peers instead of the listening ones (a public node that knows its own). Default none. */
+  announce: string[]
   bootstrap: string[]
   mdns: boolean
   /** Sell compute (advertise an offer). A node that only rents sets this false. */
@@ -42,11 +62,13 @@ export interface DaemonConfig {
     /** Serve inference without a lease: for a LAN you trust, or tests. */
     freeMode: boolean
   }
+  reach: ReachConfig
 }
 
 /** What a config file or the CLI may set: the same shape, every field optional, amounts as decimal strings. */
 export interface ConfigInput {
   listen?: string[]
+  announce?: string[]
   bootstrap?: string[]
   mdns?: boolean
   sell?: boolean
@@ -63,6 +85,7 @@ export interface ConfigInput {
     minChallengePeriod?: string | number
   }
   compute?: { freeMode?: boolean }
+  reach?: { relay?: boolean; reservations?: number; relayServer?: boolean; privateAfterMs?: number; autonat?: boolean }
 }
 
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
@@ -140,6 +163,7 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
       offer: { ...merged.offer, ...layer.offer },
       pay: { ...merged.pay, ...layer.pay },
       compute: { ...merged.compute, ...layer.compute },
+      reach: { ...merged.reach, ...layer.reach },
     })
   }
   const offer = merged.offer ?? {}
@@ -147,6 +171,7 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
   return {
     dataDir,
     listen: merged.listen ?? DEFAULT_LISTEN,
+    announce: merged.announce ?? [],
     bootstrap: merged.bootstrap ?? [],
     mdns: merged.mdns ?? false,
     sell: merged.sell ?? true,
@@ -165,5 +190,20 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
         pay.minChallengePeriod == null ? undefined : toBigint(pay.minChallengePeriod, 'pay.minChallengePeriod', 0n),
     },
     compute: { freeMode: merged.compute?.freeMode ?? false },
+    reach: reachConfig(merged.reach ?? {}),
+  }
+}
+
+function reachConfig(reach: NonNullable<ConfigInput['reach']>): ReachConfig {
+  const reservations = reach.reservations ?? 2
+  if (!Number.isSafeInteger(reservations) || reservations < 0 || reservations > 8) {
+    throw new InvalidInputError('reach.reservations must be a whole number from 0 to 8')
+  }
+  return {
+    relay: reach.relay ?? true,
+    reservations,
+    relayServer: reach.relayServer ?? false,
+    privateAfterMs: toPositiveInt(reach.privateAfterMs, 'reach.privateAfterMs', 30_000),
+    autonat: reach.autonat ?? true,
   }
 }

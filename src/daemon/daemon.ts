@@ -17,6 +17,7 @@ import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
+import type { ReachabilityService, ReachabilityStatus } from '../net/reachability.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
@@ -47,6 +48,7 @@ export type DaemonEvent =
   | SettlerEvent
   | { type: 'lease:ended'; lease: LeaseInfo }
   | { type: 'warning'; message: string }
+  | { type: 'reach:changed'; reach: ReachabilityStatus }
 
 export interface DaemonInit {
   config: DaemonConfig
@@ -106,6 +108,8 @@ export interface DaemonStatus {
   load: DaemonLoad
   /** When selling: what it has earned. */
   earnings?: DaemonEarnings
+  /** Whether the internet can reach this node, and the relays that carry it when not. */
+  reach: ReachabilityStatus
 }
 
 /**
@@ -169,8 +173,16 @@ export class Daemon {
     this.libp2p = await createNode({
       privateKey: this.privateKey,
       listen: config.listen,
+      announce: config.announce,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
+      relay: { client: config.reach.relay, ...(config.reach.relayServer ? { server: true as const } : {}) },
+      reach: {
+        reservations: config.reach.reservations,
+        privateAfterMs: config.reach.privateAfterMs,
+        autonat: config.reach.autonat,
+        onChange: (reach) => this.init.onEvent?.({ type: 'reach:changed', reach }),
+      },
       ...this.init.node,
     })
     const node = this.libp2p
@@ -316,6 +328,7 @@ export class Daemon {
     return {
       peerId: node.peerId.toString(),
       addresses: node.getMultiaddrs().map((a) => a.toString()),
+      reach: reachOf(node),
       selling: signed != null,
       payoutAddress: this.init.account?.address,
       offer,
@@ -399,4 +412,12 @@ export class Daemon {
 /** Create a daemon; call `start()` to bring it up. */
 export function createDaemon(init: DaemonInit): Daemon {
   return new Daemon(init)
+}
+
+const NO_REACH: ReachabilityStatus = { reachability: 'unknown', publicAddresses: [], relayedAddresses: [], relays: [] }
+
+/** The node's reachability service's status, when it runs one (the swarm lab's nodes do not). */
+function reachOf(node: ParkbenchNode): ReachabilityStatus {
+  const service = node.services.reachability as ReachabilityService | undefined
+  return service?.status() ?? NO_REACH
 }

@@ -3,6 +3,7 @@ import { logger } from '@libp2p/logger'
 import { type Address, bytesToHex, type Hex } from 'viem'
 import type { AdmissionPolicy } from '../compute/admission.js'
 import { Status as ComputeStatus } from '../compute/pb/compute.js'
+import { RUN_ON_RELAYED_CONNECTIONS } from '../net/constants.js'
 import { MalformedMessageError } from '../net/errors.js'
 import { createMessageStream } from '../net/message-stream.js'
 import type { RpcNode } from '../net/rpc.js'
@@ -104,6 +105,7 @@ export class LeaseProvider {
     if (this.started) return
     await this.components.node.handle(LEASE_PROTOCOL, (stream, connection) => this.handle(stream, connection), {
       maxInboundStreams: LEASE_LIMITS.maxInboundStreams,
+      ...RUN_ON_RELAYED_CONNECTIONS,
     })
     this.started = true
   }

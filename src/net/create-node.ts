@@ -1,6 +1,7 @@
 import '../polyfill.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type Identify, identify } from '@libp2p/identify'
@@ -18,6 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
+import { type ReachabilityInit, reachability } from './reachability.js'
 import { type RelayInit, relayServices, relayTransports } from './relay.js'
 
 /** Which peer addresses the DHT keeps and hands out. */
@@ -28,6 +30,11 @@ export interface NodeInit {
   privateKey?: PrivateKey
   /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
   listen?: string[]
+  /**
+   * Addresses to tell peers instead of the ones libp2p finds: a public node (a relay, a bootstrap peer) that knows
+   * its address. Without them libp2p shares a public address only once AutoNAT had a peer dial it back.
+   */
+  announce?: string[]
   /**
    * libp2p transport factories. Default `[tcp()]`; a swarm in one process passes its in-process transport
    * (`shapedTransport` from src/swarm) and listens on `/memory/<name>`.
@@ -63,6 +70,11 @@ export interface NodeInit {
    * be one. Neither by default. See src/net/relay.ts and protocols/README.md ("Relays").
    */
   relay?: RelayInit
+  /**
+   * Learn whether the node is reachable from the internet (AutoNAT: peers dial our addresses back) and, when it is
+   * not, reserve relayed addresses (needs `relay.client`). Off by default. See src/net/reachability.ts.
+   */
+  reach?: ReachabilityInit
 }
 
 export interface ConnectionLimits {
@@ -134,7 +146,10 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
 
   const node = await createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
-    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    addresses: {
+      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}),
+    },
     transports: [...(init.transports ?? [tcp()]), ...relayTransports(init.relay)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
@@ -150,6 +165,19 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
     },
     services: {
       ...relayServices(init.relay),
+      ...(init.reach != null
+        ? {
+            // AutoNAT v1: asks peers to dial our public addresses back (libp2p shares a public address only once
+            // one did) and answers theirs. Its server dials only the IP a request came from.
+            ...(init.reach.autonat !== false
+              ? { autonat: autoNAT({ maxInboundStreams: 2, maxOutboundStreams: 4 }) }
+              : {}),
+            reachability: reachability({
+              ...init.reach,
+              reservations: init.relay?.client === true ? (init.reach.reservations ?? 2) : 0,
+            }),
+          }
+        : {}),
       identify: identify(),
       // kad-dht pings new contacts on the same protocol; discovery measures RTT with it too.
       ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),

@@ -17,7 +17,7 @@
  * await messages.close({ signal })
  * ```
  */
-export { KAD_PROTOCOL, PROTOCOL_PREFIX, protocolId } from './constants.js'
+export { KAD_PROTOCOL, PROTOCOL_PREFIX, protocolId, RUN_ON_RELAYED_CONNECTIONS } from './constants.js'
 export {
   type ConnectionLimits,
   createNode,
@@ -33,5 +33,12 @@ export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, limitedKadDHT } fro
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
 export * from './message-stream.js'
 export type { ProviderRecordLimits, ProviderRecordStats } from './provider-records.js'
+export {
+  type Reachability,
+  type ReachabilityInit,
+  type ReachabilityService,
+  type ReachabilityStatus,
+  reachability,
+} from './reachability.js'
 export { DEFAULT_RELAY_SERVER_LIMITS, type RelayInit, type RelayServerLimits } from './relay.js'
 export * from './rpc.js'

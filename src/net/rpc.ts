@@ -1,5 +1,6 @@
 import type { AbortOptions, Connection, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { RUN_ON_RELAYED_CONNECTIONS } from './constants.js'
 import { PeerUnreachableError, StreamLimitError } from './errors.js'
 import { createMessageStream, type MessageCodec, type MessageStream } from './message-stream.js'
 import { PeerSlots } from './peer-slots.js'
@@ -9,7 +10,7 @@ export interface RpcNode {
   dialProtocol(
     peer: PeerId | Multiaddr | Multiaddr[],
     protocols: string | string[],
-    options?: AbortOptions,
+    options?: AbortOptions & { runOnLimitedConnection?: boolean },
   ): Promise<Stream>
   handle(
     protocol: string,
@@ -44,7 +45,7 @@ export async function callProtocol<Req, Res>(
   const signal = options.signal ?? AbortSignal.timeout(DEFAULT_CALL_TIMEOUT_MS)
   let stream: Stream
   try {
-    stream = await node.dialProtocol(peer, protocol, { signal })
+    stream = await node.dialProtocol(peer, protocol, { signal, ...RUN_ON_RELAYED_CONNECTIONS })
   } catch (err) {
     throw new PeerUnreachableError(`Could not open ${protocol}: ${(err as Error).message}`, { cause: err })
   }
@@ -132,6 +133,6 @@ export async function serveProtocol<Req, Res>(
         if (admitted) slots.release(peer)
       }
     },
-    { maxInboundStreams: options.maxInboundStreams },
+    { maxInboundStreams: options.maxInboundStreams, ...RUN_ON_RELAYED_CONNECTIONS },
   )
 }

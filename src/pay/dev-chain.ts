@@ -32,8 +32,13 @@ export interface DevAccount {
 }
 
 export interface DevChainOptions {
-  /** TCP port on 127.0.0.1; default 0 (anvil picks a free one). */
+  /** TCP port; default 0 (anvil picks a free one). */
   port?: number
+  /**
+   * The IP address anvil listens on and the RPC URL names. Default 127.0.0.1: a dev chain is for this machine (a
+   * test's NAT lab runs one on its own internet).
+   */
+  host?: string
   chainId?: number
   challengePeriod?: bigint
   /** Extra addresses to fund with ETH and dev tokens. */
@@ -196,7 +201,7 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
   const chainId = options.chainId ?? DEV_CHAIN_ID
   const args = [
     '--host',
-    '127.0.0.1',
+    options.host ?? '127.0.0.1',
     '--port',
     String(options.port ?? 0),
     '--chain-id',
@@ -232,7 +237,8 @@ export async function startDevChain(options: DevChainOptions = {}): Promise<DevC
     })
     return stopped
   }
-  const rpcUrl = `http://127.0.0.1:${port}`
+  const host = options.host ?? '127.0.0.1'
+  const rpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   log('anvil listening on %s (pid %d)', rpcUrl, child.pid)
   try {
     const accounts = devAccounts()

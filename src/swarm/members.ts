@@ -14,7 +14,6 @@ import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-nod
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import type { DevChain } from '../pay/dev-chain.js'
-import { devChainConfig } from '../pay/dev-chain.js'
 import type { MetricsSink } from './metrics.js'
 import type { SwarmModel } from './models.js'
 import type { NetworkModel } from './network.js'
@@ -115,6 +114,7 @@ export class SwarmProvider {
     return {
       dataDir: this.dataDir,
       listen: [],
+      announce: [],
       bootstrap: [],
       mdns: false,
       sell: true,
@@ -127,6 +127,8 @@ export class SwarmProvider {
       },
       pay: {},
       compute: { freeMode: false },
+      // The swarm's in-process addresses are neither public nor private: no AutoNAT, no relays.
+      reach: { relay: false, reservations: 0, relayServer: false, privateAfterMs: 30_000, autonat: false },
     }
   }
 

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { main } from '../../src/cli/index.js'
@@ -64,9 +64,14 @@ export interface LongRunning {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
+/** How a helper starts a command: `node:child_process` spawn by default, a NAT lab host's `spawn` in the lab. */
+export type Spawner = (argv: string[], options: SpawnOptions) => ChildProcess
+
+const spawnHere: Spawner = (argv, options) => spawn(argv[0]!, argv.slice(1), options)
+
 /** Start a long-running `parkbench ARGS` (e.g. `start`) in a child process. */
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): LongRunning {
-  const child = spawn(process.execPath, [PARKBENCH_BIN, ...args], {
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; spawn?: Spawner } = {}): LongRunning {
+  const child = (options.spawn ?? spawnHere)([process.execPath, PARKBENCH_BIN, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

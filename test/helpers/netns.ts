@@ -54,6 +54,14 @@ export interface NatLabInit {
   lans?: NatLanInit[]
   /** Namespace name prefix. Default 'pbnat'. */
   prefix?: string
+  /**
+   * Number the lab's internet from 11.0.0.0/24 instead of 10.0.0.0/24: libp2p treats a private address as
+   * unreachable from outside (AutoNAT never checks it, DCUtR never dials it, a public node never announces it), so a
+   * lab that studies reachability needs addresses libp2p takes for public ones. They exist only inside the lab's
+   * namespaces, which route nowhere else (the Shadow simulator numbers its hosts from 11.0.0.0/8 for the same reason).
+   * Default false.
+   */
+  publicInternet?: boolean
 }
 
 export interface NatLabExecOptions {
@@ -108,7 +116,8 @@ export class NatLabHostError extends ParkbenchError {
 }
 
 export const NAT_LAB_PREFIX = 'pbnat'
-const INTERNET = '10.0.0'
+const PRIVATE_INTERNET = '10.0.0'
+const PUBLIC_INTERNET = '11.0.0'
 const HOST_NAME = /^[a-z][a-z0-9]{0,11}$/
 const SETUP_TIMEOUT_MS = 10_000
 
@@ -138,14 +147,15 @@ export async function createNatLab(init: NatLabInit = {}): Promise<NatLab> {
   if (new Set(names).size !== names.length) throw new NatLabHostError('Host names must be unique')
 
   const hosts = new Map<string, HostSpec>()
+  const internetPrefix = init.publicInternet === true ? PUBLIC_INTERNET : PRIVATE_INTERNET
   const ns = (role: string): string => `${id}-${role}`
   const internet = ns('inet')
   publicHosts.forEach((name, i) => {
-    const address = `${INTERNET}.${10 + i}`
+    const address = `${internetPrefix}.${10 + i}`
     hosts.set(name, { namespace: ns(name), address, publicAddress: address })
   })
   lans.forEach((lan, i) => {
-    const natAddress = `${INTERNET}.${100 + i}`
+    const natAddress = `${internetPrefix}.${100 + i}`
     hosts.set(`${lan.name}-nat`, { namespace: ns(`${lan.name}-nat`), address: natAddress, publicAddress: natAddress })
     if (lan.doubleNat === true) {
       const wan = `100.64.${i + 1}.2`
