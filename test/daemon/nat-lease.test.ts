@@ -27,11 +27,13 @@ describe('leases across NATs, through a relay', async () => {
   let chain: LongRunning
   let relay: LongRunning
   let provider: LongRunning
+  let cgnProvider: LongRunning
+  let cgnPeer: string
   let relayAddr: string
   let providerPeer: string
   let modelFile: string
   let inputFile: string
-  const dirs = { chain: '', relay: '', provider: '', renter: '' }
+  const dirs = { chain: '', relay: '', provider: '', cgn: '', renter: '' }
 
   /** `parkbench ARGS` run to its end inside a lab host; never rejects on a non-zero exit. */
   const cli = (host: string, args: string[]) =>
@@ -47,6 +49,7 @@ describe('leases across NATs, through a relay', async () => {
       lans: [
         { name: 'a', nat: 'cone' },
         { name: 'c', nat: 'symmetric' },
+        { name: 'd', doubleNat: true },
       ],
     })
     const spawnIn = (host: string) => (argv: string[], options: import('node:child_process').SpawnOptions) =>
@@ -63,6 +66,8 @@ describe('leases across NATs, through a relay', async () => {
         String(CHAIN_PORT),
         '--fund-data-dir',
         dirs.provider,
+        '--fund-data-dir',
+        dirs.cgn,
         '--fund-data-dir',
         dirs.renter,
         '--json',
@@ -98,28 +103,38 @@ describe('leases across NATs, through a relay', async () => {
         b: { dtype: 'float32', dims: [2, 3], data: [10, 10, 10, 10, 10, 10] },
       }),
     )
-    const added = await runCli(['model', 'add', modelFile, '--data-dir', dirs.provider])
-    assert.equal(added.code, 0, added.stderr)
-    provider = startCli(
-      [
-        'start',
-        '--data-dir',
-        dirs.provider,
-        '--listen',
-        `/ip4/0.0.0.0/tcp/${PROVIDER_PORT}`,
-        '--bootstrap',
-        relayAddr,
-        '--price',
-        String(PRICE),
-        '--json',
-      ],
-      { spawn: spawnIn('a') },
-    )
-    providerPeer = (await provider.waitFor(/"peerId":"([^"]+)"/, STEP_TIMEOUT_MS))[1]!
+    const startProvider = async (
+      host: string,
+      dataDir: string,
+      price: bigint,
+    ): Promise<{ daemon: LongRunning; peer: string }> => {
+      const added = await runCli(['model', 'add', modelFile, '--data-dir', dataDir])
+      assert.equal(added.code, 0, added.stderr)
+      const daemon = startCli(
+        [
+          'start',
+          '--data-dir',
+          dataDir,
+          '--listen',
+          `/ip4/0.0.0.0/tcp/${PROVIDER_PORT}`,
+          '--bootstrap',
+          relayAddr,
+          '--price',
+          String(price),
+          '--json',
+        ],
+        { spawn: spawnIn(host) },
+      )
+      return { daemon, peer: (await daemon.waitFor(/"peerId":"([^"]+)"/, STEP_TIMEOUT_MS))[1]! }
+    }
+    ;({ daemon: provider, peer: providerPeer } = await startProvider('a', dirs.provider, PRICE))
+    // Behind a carrier-grade NAT and a home router's, in a row; dearer, so that a renter at PRICE leases only 'a'.
+    ;({ daemon: cgnProvider, peer: cgnPeer } = await startProvider('d', dirs.cgn, 2n * PRICE))
   })
 
   after(async () => {
     await provider?.stop()
+    await cgnProvider?.stop()
     await relay?.stop()
     await chain?.stop()
     await lab?.close()
@@ -179,5 +194,37 @@ describe('leases across NATs, through a relay', async () => {
     assert.equal(channels.channels.length, 1)
     assert.equal(BigInt(channels.channels[0].settled), paid)
     assert.equal(BigInt(channels.channels[0].paidOffChain), paid)
+  })
+
+  it('a provider behind two NATs in a row (carrier-grade and home) sells through the relay too', { skip }, async () => {
+    const relayed = `${relayAddr}/p2p-circuit/p2p/${cgnPeer}`
+    await cgnProvider.waitFor(new RegExp(`"relayedAddresses":\\[[^\\]]*"${relayed}"`), STEP_TIMEOUT_MS)
+    // Asked by its relayed address: the renter leases this provider only.
+    const run = await cli('c', [
+      'infer',
+      '--peer',
+      relayed,
+      '--model',
+      modelFile,
+      '--input',
+      inputFile,
+      '--max-price',
+      String(2n * PRICE),
+      '--json',
+      '--data-dir',
+      dirs.renter,
+    ])
+    assert.equal(run.code, 0, run.stderr)
+    const result = JSON.parse(run.stdout)
+    assert.equal(result.provider, cgnPeer)
+    assert.deepEqual(result.outputs.y.data, [11, 12, 13, 14, 15, 16])
+    const paid = BigInt(result.lease.amountPaid)
+    const settled = await cli('d', ['channel', 'settle', '--force', '--json', '--data-dir', dirs.cgn])
+    assert.equal(settled.code, 0, settled.stderr)
+    assert.equal(BigInt(JSON.parse(settled.stdout).settled[0].paid), paid)
+    const channels = JSON.parse((await cli('c', ['channel', 'status', '--json', '--data-dir', dirs.renter])).stdout)
+    const channel = channels.channels.find((c: { channelId: string }) => c.channelId === result.lease.channelId)
+    assert.equal(BigInt(channel.settled), paid)
+    assert.equal(BigInt(channel.paidOffChain), paid)
   })
 })
