@@ -1,0 +1,73 @@
+import '../../src/polyfill.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Tensor } from 'onnxruntime-node'
+import { createClient } from '../../src/client/index.js'
+import { createNode } from '../../src/net/create-node.js'
+import { loadChainConfig } from '../../src/pay/chain-config.js'
+import { resolveEvmAccount } from '../../src/pay/evm-key.js'
+
+/**
+ * The reach benchmark's renter, run inside a NAT lab host: `node reach-renter.js '<json>'` with
+ * { dataDir, targets: [{ name, addr }], model, sizes: [floats], requests, maxPricePerSecond }. For each target
+ * (a provider's direct or relayed multiaddr) it times the first paid result (dial, offer, channel open, lease,
+ * model push, run), then `requests` sequential requests per input size on the held lease, and notes whether its
+ * connection to the provider is relayed or direct once the lease ran (DCUtR may have upgraded it). Prints one JSON
+ * line.
+ */
+const args = JSON.parse(process.argv[2]!) as {
+  dataDir: string
+  targets: Array<{ name: string; addr: string }>
+  model: string
+  sizes: number[]
+  requests: number
+  maxPricePerSecond: string
+}
+const node = await createNode({ listen: ['/ip4/0.0.0.0/tcp/0'], dhtServer: false, relay: { client: true } })
+const client = await createClient({
+  dataDir: args.dataDir,
+  chain: await loadChainConfig({ dataDir: args.dataDir }),
+  account: await resolveEvmAccount({ dataDir: args.dataDir }),
+  node,
+})
+const input = (n: number) => ({ x_float32: new Tensor('float32', new Float32Array(n).fill(1.5), [n]) })
+const results = []
+for (const target of args.targets) {
+  const provider = multiaddr(target.addr)
+  const maxPricePerSecond = BigInt(args.maxPricePerSecond)
+  const started = performance.now()
+  let firstMs: number
+  try {
+    await client.infer({ model: args.model, inputs: input(args.sizes[0]!), maxPricePerSecond, provider })
+    firstMs = performance.now() - started
+  } catch (err) {
+    results.push({ name: target.name, error: `${(err as Error).name}: ${(err as Error).message}` })
+    continue
+  }
+  const lease = await client.lease({ model: args.model, maxPricePerSecond, provider })
+  const sizes = []
+  for (const n of args.sizes) {
+    const latencies: number[] = []
+    const inputs = input(n)
+    const t0 = performance.now()
+    for (let i = 0; i < args.requests; i++) {
+      const t = performance.now()
+      await lease.infer({ inputs })
+      latencies.push(performance.now() - t)
+    }
+    sizes.push({ floats: n, bytes: n * 4, latencies, totalMs: performance.now() - t0 })
+  }
+  const peer = target.addr.slice(target.addr.lastIndexOf('/p2p/') + 5)
+  const connections = node.getConnections().filter((c) => c.remotePeer.toString() === peer)
+  const { amountPaid } = await lease.end()
+  results.push({
+    name: target.name,
+    firstMs,
+    sizes,
+    amountPaid: amountPaid.toString(),
+    connections: connections.map((c) => ({ remoteAddr: c.remoteAddr.toString(), limited: c.limits != null })),
+  })
+}
+await client.close()
+await node.stop()
+process.stdout.write(`${JSON.stringify(results)}\n`)
+process.exit(0)
