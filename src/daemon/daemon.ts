@@ -17,7 +17,10 @@ import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
+import { getTokenUnits } from '../pay/actions/get-token-units.js'
+import { NATIVE_UNITS, type TokenUnits } from '../pay/amounts.js'
 import type { ChainConfig } from '../pay/chain-config.js'
+import { createPayPublicClient } from '../pay/clients.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { openProviderPayments, type ProviderPayments } from '../pay/payment-state.js'
@@ -106,6 +109,8 @@ export interface DaemonStatus {
   load: DaemonLoad
   /** When selling: what it has earned. */
   earnings?: DaemonEarnings
+  /** When selling: the symbol and decimals of the token it is paid in (read from the chain), to show amounts. */
+  tokenUnits?: TokenUnits
 }
 
 /**
@@ -127,6 +132,7 @@ export class Daemon {
   private loopDelay: IntervalHistogram | undefined
   private loopWindowStart = 0
   private startedAt = 0
+  private tokenUnits: TokenUnits | undefined
 
   constructor(init: DaemonInit) {
     this.init = init
@@ -197,6 +203,11 @@ export class Daemon {
           },
         })
         for (const earlier of this.payments.earlier) this.init.onEvent?.({ type: 'warning', message: earlier.message })
+        // The offer names its token by the symbol the token's contract gives, not a guess.
+        this.tokenUnits =
+          config.pay.token == null
+            ? NATIVE_UNITS
+            : await getTokenUnits(createPayPublicClient(chain), { token: config.pay.token })
         const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
@@ -321,6 +332,7 @@ export class Daemon {
       offer,
       load: this.load(options.resetLoad === true),
       ...(this.payments != null ? { earnings: await this.earnings() } : {}),
+      ...(this.tokenUnits != null ? { tokenUnits: this.tokenUnits } : {}),
     }
   }
 
@@ -385,7 +397,7 @@ export class Daemon {
       chainId: BigInt(chain.chainId),
       channelContract: chain.contract,
       token: pay.token,
-      tokenSymbol: pay.token == null ? 'ETH' : pay.token.toLowerCase() === chain.token?.toLowerCase() ? 'DEV' : 'TOKEN',
+      tokenSymbol: this.tokenUnits?.symbol ?? (pay.token == null ? 'ETH' : 'TOKEN'),
       pricePerSecond: offer.pricePerSecond,
       threads: offer.threads,
       memoryBytes: offer.memoryBytes,
