@@ -19,6 +19,7 @@ import { CHAIN_OPTIONS, type ChainContext, chainContext, openProviderSide } from
 import { addLocalTotals, type ChannelRow, channelRows, describeRow } from './channel-rows.js'
 import { type Command, type ParsedArgs, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { createProgress } from './progress.js'
 
 const COMMON = { ...DATA_DIR_OPTION, ...CHAIN_OPTIONS, ...JSON_OPTION }
 const CHANNEL_OPTION = {
@@ -110,10 +111,14 @@ const openCommand: Command = {
       { wallet: ctx.wallet, publicClient: ctx.publicClient },
       { dataDir: ctx.dataDir, identity, token },
     )
-    const result = await book.open(
-      { payoutAddress: getAddress(provider), providerPeer: peer, providerNode: providerNodeId(peerBytes) },
-      { deposit: amount, signal: io.signal },
-    )
+    const progress = createProgress(io, { json: args.values.json === true })
+    progress.spin(`opening a channel to ${getAddress(provider)} (deposit ${showAmount(amount, units)})`)
+    const result = await book
+      .open(
+        { payoutAddress: getAddress(provider), providerPeer: peer, providerNode: providerNodeId(peerBytes) },
+        { deposit: amount, signal: io.signal },
+      )
+      .finally(() => progress.done())
     out(
       io,
       args,
@@ -153,11 +158,13 @@ const topUpCommand: Command = {
     const units = await getTokenUnits(ctx.publicClient, { token }, { signal: io.signal })
     const amount = amountFlag(args, 'amount', units)!
     if (amount === 0n) throw new InvalidInputError('--amount must be more than 0')
+    const progress = createProgress(io, { json: args.values.json === true })
+    progress.spin(`adding ${showAmount(amount, units)} to ${channelId.slice(0, 10)}`)
     const result = await topUpChannel(
       ctx.wallet,
       { contract: ctx.chain.contract, channelId, amount },
       { signal: io.signal },
-    )
+    ).finally(() => progress.done())
     out(io, args, { channelId, ...result }, `topped up ${channelId}: deposit now ${showAmount(result.deposit, units)}`)
     return 0
   },
@@ -208,7 +215,10 @@ const settleCommand: Command = {
     const channelId = channelFlag(args)
     const force = args.values.force === true
     const unitsOf = unitsOnChain(ctx.publicClient, { signal: io.signal })
+    const progress = createProgress(io, { json: args.values.json === true })
+    const what = channelId == null ? 'your channels' : channelId.slice(0, 10)
     const print = async (report: SettleReport, via: string): Promise<number> => {
+      progress.done()
       const lines: string[] = []
       for (const r of report.settled) {
         const units = await unitsOf(r.token)
@@ -225,6 +235,7 @@ const settleCommand: Command = {
       return 0
     }
     // A running daemon holds the payment store: ask it to settle.
+    progress.spin(`settling ${what} (weighing each against its gas, then waiting for the transactions)`)
     try {
       const reply = await controlRequest<SettleReport>(
         ctx.dataDir,
@@ -235,12 +246,19 @@ const settleCommand: Command = {
       )
       return print(reply, 'daemon')
     } catch (err) {
-      if (!(err instanceof DaemonNotRunningError)) throw err
+      if (!(err instanceof DaemonNotRunningError)) {
+        progress.done()
+        throw err
+      }
     }
-    const provider = await openProviderSide(ctx, io.signal)
+    const provider = await openProviderSide(ctx, io.signal).catch((err: unknown) => {
+      progress.done()
+      throw err
+    })
     try {
       return print(await provider.settler.settleWithReport(channelId, { signal: io.signal, force }), 'store')
     } finally {
+      progress.done()
       await provider.stop()
     }
   },

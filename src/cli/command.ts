@@ -10,6 +10,8 @@ export interface CommandIo {
   /** Aborted on SIGINT/SIGTERM: long-running commands shut down cleanly when it fires. */
   signal: AbortSignal
   env: NodeJS.ProcessEnv
+  /** Whether stderr is a terminal: progress bars and spinners are drawn only there (see progress.ts). */
+  stderrIsTTY?: boolean
 }
 
 export interface ParsedArgs {

@@ -11,6 +11,7 @@ import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
 import { type Command, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 import { parseInputFlag, readInputs, tensorToJson } from './infer-tensors.js'
+import { createProgress } from './progress.js'
 
 function preview(data: unknown[]): string {
   const shown = data.slice(0, 8).map((v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v))
@@ -92,8 +93,21 @@ export const inferCommand: Command = {
       return 0
     }
 
+    const bar = createProgress(io, { json })
     const progress = (e: ClientProgressEvent): void => {
       if (json) return
+      if (e.type === 'channel:opening') {
+        bar.spin(`opening a channel to ${e.payoutAddress} (deposit ${showAmount(e.deposit, NATIVE_UNITS)})`)
+      }
+      if (e.type === 'model:pushing') bar.bar(`pushing the model to ${e.providerPeer.slice(-8)}`, e.bytes, e.totalBytes)
+      if (
+        e.type === 'channel:opened' ||
+        e.type === 'model:pushed' ||
+        e.type === 'failover' ||
+        e.type === 'lease:failed'
+      ) {
+        bar.done()
+      }
       if (e.type === 'channel:opened') {
         io.stderr(`opened channel ${e.channelId} (deposit ${showAmount(e.deposit, NATIVE_UNITS)})\n`)
       }
@@ -145,6 +159,7 @@ export const inferCommand: Command = {
           : `leased ${result.providerPeer} at ${showRate(lease.pricePerSecond, NATIVE_UNITS)}: paid ${showAmount(lease.amountPaid, NATIVE_UNITS)} for ${lease.ticksSent} ticks`,
       )
     } finally {
+      bar.done()
       await client.close()
     }
   },
