@@ -2,13 +2,14 @@ import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/confi
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
-import { NATIVE_UNITS, parseAmount, parseRate } from '../pay/amounts.js'
+import { NATIVE_UNITS } from '../pay/amounts.js'
 import { loadChainConfig } from '../pay/chain-config.js'
 import { resolveEvmAccount } from '../pay/evm-key.js'
 import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
-import { needsUnits, RATE_HELP, showAmount, showGas, showRate, unitsOfToken } from './amounts.js'
+import { RATE_HELP, showAmount, showGas, showRate } from './amounts.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { applyHumanAmounts, takeHumanAmounts } from './start-amounts.js'
 
 export const startCommand: Command = {
   name: 'start',
@@ -81,9 +82,8 @@ export const startCommand: Command = {
     if (args.values.mdns === true) flags.mdns = true
     if (args.values['no-sell'] === true) flags.sell = false
     if (args.values.free === true) flags.compute = { freeMode: true }
-    // Human amounts (10gwei/s) need the token's decimals: read once the chain is known, below.
     const price = stringFlag(args, 'price')
-    if (price != null && !needsUnits(price)) offer.pricePerSecond = price
+    if (price != null) offer.pricePerSecond = price
     const threads = integerFlag(args, 'threads')
     if (threads != null) offer.threads = threads
     const maxLease = integerFlag(args, 'max-lease-seconds')
@@ -93,12 +93,17 @@ export const startCommand: Command = {
     const token = stringFlag(args, 'token')
     if (token != null) pay.token = token
     const threshold = stringFlag(args, 'settle-threshold')
-    if (threshold != null && !needsUnits(threshold)) pay.settleThreshold = threshold
+    if (threshold != null) pay.settleThreshold = threshold
     const minChallengePeriod = stringFlag(args, 'min-challenge-period')
     if (minChallengePeriod != null) pay.minChallengePeriod = minChallengePeriod
 
     const fileConfig = await readConfigFile(dataDir)
-    let config = resolveConfig(dataDir, fileConfig, flags)
+    // Human amounts (10gwei/s) need the token's decimals: read once the chain is known, below.
+    const human = takeHumanAmounts([
+      { input: fileConfig, where: 'file' },
+      { input: flags, where: 'flags' },
+    ])
+    const config = resolveConfig(dataDir, fileConfig, flags)
     const chainFile = stringFlag(args, 'chain')
     const network = stringFlag(args, 'network')
     if (network != null && chainFile != null) throw new InvalidInputError('Pass --network or --chain, not both')
@@ -115,15 +120,7 @@ export const startCommand: Command = {
       : network != null
         ? networkChainConfig(network, { rpcUrl: stringFlag(args, 'rpc-url') })
         : await loadChainConfig({ dataDir, env: io.env, ...(chainFile != null ? { file: chainFile } : {}) })
-    if (chain != null && (needsUnits(price) || needsUnits(threshold))) {
-      const units = await unitsOfToken(config.pay.token, { chain }, { signal: io.signal })
-      if (units == null) throw new InvalidInputError('The token is not on this chain: give amounts in base units')
-      if (needsUnits(price)) offer.pricePerSecond = parseRate(price!, units, '--price').toString()
-      if (needsUnits(threshold)) pay.settleThreshold = parseAmount(threshold!, units, '--settle-threshold').toString()
-      const bootstrapped = config.bootstrap
-      config = resolveConfig(dataDir, fileConfig, flags)
-      config.bootstrap = bootstrapped
-    }
+    if (chain != null) await applyHumanAmounts(config, human, chain, { signal: io.signal })
     const account = config.sell
       ? await resolveEvmAccount({ dataDir, privateKey: stringFlag(args, 'private-key'), env: io.env })
       : undefined

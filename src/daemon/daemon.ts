@@ -207,7 +207,11 @@ export class Daemon {
         this.tokenUnits =
           config.pay.token == null
             ? NATIVE_UNITS
-            : await getTokenUnits(createPayPublicClient(chain), { token: config.pay.token })
+            : await getTokenUnits(
+                createPayPublicClient(chain),
+                { token: config.pay.token },
+                { signal: AbortSignal.timeout(30_000) },
+              )
         const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
