@@ -18,7 +18,7 @@ import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import { getTokenUnits } from '../pay/actions/get-token-units.js'
-import { NATIVE_UNITS, type TokenUnits } from '../pay/amounts.js'
+import type { TokenUnits } from '../pay/amounts.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import { createPayPublicClient } from '../pay/clients.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
@@ -204,14 +204,8 @@ export class Daemon {
         })
         for (const earlier of this.payments.earlier) this.init.onEvent?.({ type: 'warning', message: earlier.message })
         // The offer names its token by the symbol the token's contract gives, not a guess.
-        this.tokenUnits =
-          config.pay.token == null
-            ? NATIVE_UNITS
-            : await getTokenUnits(
-                createPayPublicClient(chain),
-                { token: config.pay.token },
-                { signal: AbortSignal.timeout(30_000) },
-              )
+        const timeout = { signal: AbortSignal.timeout(30_000) }
+        this.tokenUnits = await getTokenUnits(createPayPublicClient(chain), { token: config.pay.token }, timeout)
         const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
