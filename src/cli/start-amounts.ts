@@ -1,6 +1,6 @@
 import type { ConfigInput, DaemonConfig } from '../daemon/config.js'
 import { InvalidInputError } from '../errors.js'
-import { parseAmount, parseRate } from '../pay/amounts.js'
+import { InvalidAmountError, MAX_PRICE_PER_SECOND, parseAmount, parseRate } from '../pay/amounts.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import { needsUnits, unitsOfToken } from './amounts.js'
 
@@ -52,7 +52,13 @@ export async function applyHumanAmounts(
   chain: ChainConfig,
   options: { signal?: AbortSignal } = {},
 ): Promise<void> {
-  if (human.pricePerSecond == null && human.settleThreshold == null) return
+  if (human.pricePerSecond == null && human.settleThreshold == null) {
+    // A base-unit price is checked too: the wire's uint64 would wrap a larger one into a tiny price.
+    if (config.offer.pricePerSecond > MAX_PRICE_PER_SECOND) {
+      throw new InvalidAmountError(`The price ${config.offer.pricePerSecond} is more than a uint64 price can be`)
+    }
+    return
+  }
   const units = await unitsOfToken(config.pay.token, { chain }, options)
   if (units == null) throw new InvalidInputError('The token is not on this chain: give amounts in base units')
   if (human.pricePerSecond != null) {

@@ -26,6 +26,9 @@ export class InvalidAmountError extends InvalidInputError {
   override readonly code: string = 'INVALID_AMOUNT'
 }
 
+/** The wire carries a price per second as uint64 (offers, quotes, lease requests): no rate can be more. */
+export const MAX_PRICE_PER_SECOND = 2n ** 64n - 1n
+
 const PERIOD_SECONDS: Record<string, bigint> = {
   s: 1n,
   sec: 1n,
@@ -147,7 +150,14 @@ export function parseAmount(text: string, units: TokenUnits, what = 'Amount'): b
  */
 export function parseRate(text: string, units: TokenUnits, what = 'Price'): bigint {
   const parsed = parse(text, units, what)
-  return exact(parsed.numerator, parsed.denominator * (parsed.period ?? 1n), text, what, units)
+  const perSecond = exact(parsed.numerator, parsed.denominator * (parsed.period ?? 1n), text, what, units)
+  // Larger would wrap around on the wire and advertise a tiny price.
+  if (perSecond > MAX_PRICE_PER_SECOND) {
+    throw new InvalidAmountError(
+      `${what} "${text}" is more than a price can be (${formatAmount(MAX_PRICE_PER_SECOND, units)}/s)`,
+    )
+  }
+  return perSecond
 }
 
 /** `value / 10^decimals` as an exact decimal string, trailing zeros trimmed: `1200000000000000000n, 18` -> `1.2`. */

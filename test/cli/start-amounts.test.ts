@@ -44,6 +44,8 @@ describe('start: human amounts from config.json and flags', () => {
       assert.match(err.message, /^offer\.pricePerSecond /)
       return true
     })
+    // Base units too: 2^64 wei/s would wrap to 0 on the wire.
+    await assert.rejects(resolve({}, { offer: { pricePerSecond: (2n ** 64n).toString() } }), InvalidAmountError)
     await assert.rejects(resolve({}, { pay: { settleThreshold: '1 USDC' } }), (err: unknown) => {
       assert.ok(err instanceof InvalidAmountError)
       assert.match(err.message, /^--settle-threshold /)
