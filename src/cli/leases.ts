@@ -18,6 +18,15 @@ function age(ms: number): string {
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`
 }
 
+/** No daemon to say what it sells in: native, unless config.json names a token (then base units: decimals unknown). */
+async function configuredUnits(dataDir: string): Promise<TokenUnits | undefined> {
+  const token = await readConfigFile(dataDir).then(
+    (c) => c.pay?.token,
+    () => undefined,
+  )
+  return token == null ? NATIVE_UNITS : undefined
+}
+
 export const leasesCommand: Command = {
   name: 'leases',
   summary: "List leases: the running daemon's active ones, then past ones (sold and rented) from the data dir.",
@@ -46,13 +55,7 @@ export const leasesCommand: Command = {
       daemon = 'not running'
     }
     const past: LeaseLogEntry[] = await readLeaseLog(dataDir, limit)
-    // No daemon to say what it sells in: native, unless config.json names a token (then base units).
-    const pastSoldUnits =
-      soldUnits ??
-      ((await readConfigFile(dataDir).catch(() => ({}) as Awaited<ReturnType<typeof readConfigFile>>)).pay?.token ==
-      null
-        ? NATIVE_UNITS
-        : undefined)
+    const pastSoldUnits = soldUnits ?? (await configuredUnits(dataDir))
     if (args.values.json === true) {
       io.stdout(`${toJson({ dataDir, daemon, active, past, ...(earnings != null ? { earnings } : {}) })}\n`)
       return 0
