@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { appendLeaseLog } from '../../src/lease/lease-log.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { runCli, runMain, startCli, writeChainFile } from '../helpers/cli.js'
 
@@ -151,5 +152,27 @@ describe('amounts people can read, in the CLI', () => {
     // Base units, as before.
     const plain = await runMain(['channel', 'open', ...renter, ...to, '--amount', '7000', '--json'])
     assert.equal(JSON.parse(plain.stdout).deposit, '7000')
+  })
+
+  it('leases shows past leases in ETH units; --json keeps the base units it logged', async () => {
+    const dataDir = join(dir, 'past')
+    await mkdir(dataDir, { recursive: true })
+    const entry = {
+      role: 'renter' as const,
+      leaseId: `0x${'ab'.repeat(32)}`,
+      endedAt: Date.now(),
+      providerPeer: 'peer',
+    }
+    await appendLeaseLog(dataDir, {
+      ...entry,
+      pricePerSecond: 10_000_000_000n,
+      amountPaid: 30_000_000_000n,
+      ticksSent: 3,
+    })
+    const text = await runMain(['leases', '--data-dir', dataDir])
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /rented at peer {2}10 gwei\/s \(0\.000036 ETH\/h\) {2}3 ticks = 30 gwei/)
+    const json = JSON.parse((await runMain(['leases', '--data-dir', dataDir, '--json'])).stdout)
+    assert.equal(json.past[0].amountPaid, '30000000000')
   })
 })
