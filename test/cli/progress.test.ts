@@ -149,5 +149,16 @@ describe('progress bars and spinners (stderr, terminals only)', () => {
       assert.equal(plain.code, 0, plain.stderr)
       assert.equal(plain.stderr, '')
     })
+
+    it('spins while settling, then prints the report on stdout', async () => {
+      const provider = ['--data-dir', join(dir, 'provider'), '--chain', chainFile]
+      const drawn = await run(['channel', 'settle', ...provider, '--private-key', chain.accounts[2]!.privateKey], {
+        tty: true,
+      })
+      assert.equal(drawn.code, 0, drawn.stderr)
+      assert.match(drawn.stderr, /⠋ settling your channels/)
+      assert.ok(drawn.stderr.endsWith('\r\u001b[2K'), 'cleared before the report')
+      assert.equal(drawn.stdout, 'nothing to settle\n')
+    })
   })
 })
