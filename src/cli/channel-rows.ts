@@ -3,7 +3,9 @@ import type { Hex } from 'viem'
 import { zeroAddress } from 'viem'
 import { RENTER_STORE_DIR } from '../client/client.js'
 import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
+import type { TokenUnits } from '../pay/amounts.js'
 import { ChannelNotOpenError, type ChannelState, getChannel, listChannels } from '../pay/index.js'
+import { showAmount, showGas } from './amounts.js'
 import { type ChainContext, openProviderSide, openRenterSide } from './channel-common.js'
 
 /** One channel as `parkbench channel status` lists it: on-chain state plus this data dir's payment records. */
@@ -118,18 +120,21 @@ export async function addLocalTotals(ctx: ChainContext, rows: ChannelRow[], sign
   return notes
 }
 
-export function describeRow(r: ChannelRow): string {
+/** One channel for a person; amounts in the channel token's `units` (base units when they are unknown). */
+export function describeRow(r: ChannelRow, units: TokenUnits | undefined): string {
+  const amount = (v: bigint): string => showAmount(v, units)
   const lines = [`${r.channelId}  ${r.role}  ${r.status}`]
   if (r.status !== 'withdrawn') {
     lines.push(`  renter ${r.renter}  provider ${r.provider}`)
-    lines.push(`  token ${r.token === zeroAddress ? 'ETH' : r.token}  deposit ${r.deposit}  settled ${r.settled}`)
+    const token = r.token === zeroAddress ? 'ETH' : `${units?.symbol ?? 'token'} ${r.token}`
+    lines.push(`  token ${token}  deposit ${amount(r.deposit!)}  settled ${amount(r.settled!)}`)
     if (r.status === 'closing') lines.push(`  close deadline ${new Date(Number(r.closeDeadline) * 1000).toISOString()}`)
   }
-  if (r.paidOffChain != null) lines.push(`  paid off-chain ${r.paidOffChain}`)
-  if (r.acceptedOffChain != null) lines.push(`  accepted off-chain ${r.acceptedOffChain}`)
+  if (r.paidOffChain != null) lines.push(`  paid off-chain ${amount(r.paidOffChain)}`)
+  if (r.acceptedOffChain != null) lines.push(`  accepted off-chain ${amount(r.acceptedOffChain)}`)
   if (r.gasSpent != null) {
     lines.push(
-      `  settlement gas ${r.gasSpent} wei${r.net != null ? `, net ${r.net} wei` : ''}${r.writtenOff ? `, written off ${r.writtenOff}` : ''}`,
+      `  settlement gas ${showGas(r.gasSpent)}${r.net != null ? `, net ${showGas(r.net)}` : ''}${r.writtenOff ? `, written off ${amount(r.writtenOff)}` : ''}`,
     )
   }
   return lines.join('\n')

@@ -3,7 +3,10 @@ import { type Address, getAddress, type Hex, isAddress, isHex, zeroAddress } fro
 import { ChannelBook } from '../client/channel-book.js'
 import { controlRequest, DaemonNotRunningError } from '../daemon/control.js'
 import { InvalidInputError } from '../errors.js'
+import type { TokenUnits } from '../pay/amounts.js'
 import {
+  getChannel,
+  getTokenUnits,
   providerNodeId,
   requestClose,
   type SettleReport,
@@ -11,10 +14,12 @@ import {
   verifyPaymentContract,
   withdrawChannel,
 } from '../pay/index.js'
+import { AMOUNT_HELP, amountFlag, showAmount, showGas, unitsOnChain } from './amounts.js'
 import { CHAIN_OPTIONS, type ChainContext, chainContext, openProviderSide } from './channel-common.js'
 import { addLocalTotals, type ChannelRow, channelRows, describeRow } from './channel-rows.js'
-import { bigintFlag, type Command, type ParsedArgs, stringFlag, toJson } from './command.js'
+import { type Command, type ParsedArgs, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { createProgress } from './progress.js'
 
 const COMMON = { ...DATA_DIR_OPTION, ...CHAIN_OPTIONS, ...JSON_OPTION }
 const CHANNEL_OPTION = {
@@ -52,7 +57,7 @@ async function pickChannel(
 const openCommand: Command = {
   name: 'open',
   summary: 'Open a payment channel to a provider, funded with ETH or an ERC-20.',
-  usage: 'parkbench channel open --provider ADDR --peer PEER_ID --amount N [--token ADDR] [--json]',
+  usage: 'parkbench channel open --provider ADDR --peer PEER_ID --amount AMOUNT [--token ADDR] [--json]',
   options: {
     ...COMMON,
     provider: { type: 'string', valueName: 'ADDR', description: "The provider's EVM (payout) address" },
@@ -61,7 +66,7 @@ const openCommand: Command = {
       valueName: 'PEER_ID',
       description: "The provider node's peer id: the channel is bound to that node",
     },
-    amount: { type: 'string', valueName: 'N', description: 'Deposit in base units (wei for ETH)' },
+    amount: { type: 'string', valueName: 'AMOUNT', description: `Deposit (${AMOUNT_HELP})` },
     token: {
       type: 'string',
       valueName: 'ADDR',
@@ -70,7 +75,7 @@ const openCommand: Command = {
   },
   async run(args, io) {
     const provider = stringFlag(args, 'provider')
-    const amount = bigintFlag(args, 'amount')
+    const amountText = stringFlag(args, 'amount')
     if (provider == null || !isAddress(provider)) throw new InvalidInputError('--provider ADDR is required')
     const peer = stringFlag(args, 'peer')
     if (peer == null) throw new InvalidInputError('--peer PEER_ID (the provider node) is required')
@@ -80,7 +85,7 @@ const openCommand: Command = {
     } catch (err) {
       throw new InvalidInputError(`--peer ${peer} is not a peer id`, { cause: err })
     }
-    if (amount == null || amount === 0n) throw new InvalidInputError('--amount N (base units, > 0) is required')
+    if (amountText == null) throw new InvalidInputError('--amount AMOUNT (e.g. 0.01ETH, > 0) is required')
     const ctx = await chainContext(args, io.env)
     // Never deposit into a contract that is not parkbench's.
     const identity = await verifyPaymentContract(
@@ -97,20 +102,28 @@ const openCommand: Command = {
       if (!isAddress(tokenFlag)) throw new InvalidInputError(`--token ${tokenFlag} is not an address`)
       token = getAddress(tokenFlag)
     }
+    // The deposit is read in the channel token's own units (its decimals from the chain).
+    const units = await getTokenUnits(ctx.publicClient, { token }, { signal: io.signal })
+    const amount = amountFlag(args, 'amount', units)!
+    if (amount === 0n) throw new InvalidInputError('--amount must be more than 0')
     // Recorded as pending before it is sent; `client.infer` and `parkbench infer` reuse it.
     const book = new ChannelBook(
       { wallet: ctx.wallet, publicClient: ctx.publicClient },
       { dataDir: ctx.dataDir, identity, token },
     )
-    const result = await book.open(
-      { payoutAddress: getAddress(provider), providerPeer: peer, providerNode: providerNodeId(peerBytes) },
-      { deposit: amount, signal: io.signal },
-    )
+    const progress = createProgress(io, { json: args.values.json === true })
+    progress.spin(`opening a channel to ${getAddress(provider)} (deposit ${showAmount(amount, units)})`)
+    const result = await book
+      .open(
+        { payoutAddress: getAddress(provider), providerPeer: peer, providerNode: providerNodeId(peerBytes) },
+        { deposit: amount, signal: io.signal },
+      )
+      .finally(() => progress.done())
     out(
       io,
       args,
       { ...result, renter: ctx.account.address, provider: getAddress(provider), token: token ?? zeroAddress },
-      `opened channel ${result.channelId}\n  deposit ${result.deposit} ${token == null ? 'wei' : `of token ${token}`}\n  tx ${result.transactionHash}`,
+      `opened channel ${result.channelId}\n  deposit ${showAmount(result.deposit, units)}${token == null ? '' : ` (token ${token})`}\n  tx ${result.transactionHash}`,
     )
     return 0
   },
@@ -119,15 +132,15 @@ const openCommand: Command = {
 const topUpCommand: Command = {
   name: 'top-up',
   summary: "Add to a channel's deposit (renter).",
-  usage: 'parkbench channel top-up --amount N [--channel ID] [--json]',
+  usage: 'parkbench channel top-up --amount AMOUNT [--channel ID] [--json]',
   options: {
     ...COMMON,
     ...CHANNEL_OPTION,
-    amount: { type: 'string', valueName: 'N', description: 'Amount in base units' },
+    amount: { type: 'string', valueName: 'AMOUNT', description: `Amount to add (${AMOUNT_HELP})` },
   },
   async run(args, io) {
-    const amount = bigintFlag(args, 'amount')
-    if (amount == null || amount === 0n) throw new InvalidInputError('--amount N (> 0) is required')
+    const amountText = stringFlag(args, 'amount')
+    if (amountText == null) throw new InvalidInputError('--amount AMOUNT (> 0) is required')
     const ctx = await chainContext(args, io.env)
     const channelId = await pickChannel(
       args,
@@ -136,12 +149,23 @@ const topUpCommand: Command = {
       (r) => r.role === 'renter' && r.status === 'open',
       'open as renter',
     )
+    // In the channel's token: its units come from the chain.
+    const { token } = await getChannel(
+      ctx.publicClient,
+      { contract: ctx.chain.contract, channelId },
+      { signal: io.signal },
+    )
+    const units = await getTokenUnits(ctx.publicClient, { token }, { signal: io.signal })
+    const amount = amountFlag(args, 'amount', units)!
+    if (amount === 0n) throw new InvalidInputError('--amount must be more than 0')
+    const progress = createProgress(io, { json: args.values.json === true })
+    progress.spin(`adding ${showAmount(amount, units)} to ${channelId.slice(0, 10)}`)
     const result = await topUpChannel(
       ctx.wallet,
       { contract: ctx.chain.contract, channelId, amount },
       { signal: io.signal },
-    )
-    out(io, args, { channelId, ...result }, `topped up ${channelId}: deposit now ${result.deposit}`)
+    ).finally(() => progress.done())
+    out(io, args, { channelId, ...result }, `topped up ${channelId}: deposit now ${showAmount(result.deposit, units)}`)
     return 0
   },
 }
@@ -156,6 +180,7 @@ const statusCommand: Command = {
     const only = channelFlag(args)?.toLowerCase()
     const rows = (await channelRows(ctx, io.signal)).filter((r) => only == null || r.channelId.toLowerCase() === only)
     const notes = await addLocalTotals(ctx, rows, io.signal)
+    const unitsOf = unitsOnChain(ctx.publicClient, { signal: io.signal })
     const json = {
       account: ctx.account.address,
       chainId: ctx.chain.chainId,
@@ -165,7 +190,9 @@ const statusCommand: Command = {
     }
     const text = [
       `account ${ctx.account.address} on chain ${ctx.chain.chainId}, contract ${ctx.chain.contract}`,
-      rows.length === 0 ? 'no channels' : rows.map(describeRow).join('\n'),
+      rows.length === 0
+        ? 'no channels'
+        : (await Promise.all(rows.map(async (r) => describeRow(r, await unitsOf(r.token))))).join('\n'),
       ...notes,
     ].join('\n')
     out(io, args, json, text)
@@ -187,21 +214,28 @@ const settleCommand: Command = {
     const ctx = await chainContext(args, io.env)
     const channelId = channelFlag(args)
     const force = args.values.force === true
-    const print = (report: SettleReport, via: string): number => {
-      const lines = [
-        ...report.settled.map(
-          (r) =>
-            `settled ${r.channelId}: paid ${r.paid}, total ${r.total}, gas ${r.gasCost} wei (tx ${r.transactionHash})`,
-        ),
-        ...report.skipped.map(
-          (k) =>
-            `skipped ${k.channelId}: it would pay ${k.gain} for ${k.estimatedCost} wei of gas (${k.cause}); --force settles it`,
-        ),
-      ]
+    const unitsOf = unitsOnChain(ctx.publicClient, { signal: io.signal })
+    const progress = createProgress(io, { json: args.values.json === true })
+    const what = channelId == null ? 'your channels' : channelId.slice(0, 10)
+    const print = async (report: SettleReport, via: string): Promise<number> => {
+      progress.done()
+      const lines: string[] = []
+      for (const r of report.settled) {
+        const units = await unitsOf(r.token)
+        lines.push(
+          `settled ${r.channelId}: paid ${showAmount(r.paid, units)}, total ${showAmount(r.total, units)}, gas ${showGas(r.gasCost)} (tx ${r.transactionHash})`,
+        )
+      }
+      for (const k of report.skipped) {
+        lines.push(
+          `skipped ${k.channelId}: it would pay ${showAmount(k.gain, await unitsOf(k.token))} for ${showGas(k.estimatedCost)} of gas (${k.cause}); --force settles it`,
+        )
+      }
       out(io, args, { ...report, via }, lines.length === 0 ? 'nothing to settle' : lines.join('\n'))
       return 0
     }
     // A running daemon holds the payment store: ask it to settle.
+    progress.spin(`settling ${what} (weighing each against its gas, then waiting for the transactions)`)
     try {
       const reply = await controlRequest<SettleReport>(
         ctx.dataDir,
@@ -212,12 +246,19 @@ const settleCommand: Command = {
       )
       return print(reply, 'daemon')
     } catch (err) {
-      if (!(err instanceof DaemonNotRunningError)) throw err
+      if (!(err instanceof DaemonNotRunningError)) {
+        progress.done()
+        throw err
+      }
     }
-    const provider = await openProviderSide(ctx, io.signal)
+    const provider = await openProviderSide(ctx, io.signal).catch((err: unknown) => {
+      progress.done()
+      throw err
+    })
     try {
       return print(await provider.settler.settleWithReport(channelId, { signal: io.signal, force }), 'store')
     } finally {
+      progress.done()
       await provider.stop()
     }
   },
@@ -232,7 +273,7 @@ function renterChannelCommand<R extends object>(spec: {
   summary: string
   status: ChannelRow['status']
   act(ctx: ChainContext, channelId: Hex, signal: AbortSignal): Promise<R>
-  describe(channelId: Hex, result: R): string
+  describe(channelId: Hex, result: R, units: TokenUnits | undefined): string
 }): Command {
   return {
     name: spec.name,
@@ -248,8 +289,15 @@ function renterChannelCommand<R extends object>(spec: {
         (r) => r.role === 'renter' && r.status === spec.status,
         `${spec.status} as renter`,
       )
+      // Read before acting: a withdrawn channel is gone from the chain, and its refund is in its token.
+      const { token } = await getChannel(
+        ctx.publicClient,
+        { contract: ctx.chain.contract, channelId },
+        { signal: io.signal },
+      )
+      const units = await unitsOnChain(ctx.publicClient, { signal: io.signal })(token)
       const result = await spec.act(ctx, channelId, io.signal)
-      out(io, args, { channelId, ...result }, spec.describe(channelId, result))
+      out(io, args, { channelId, ...result }, spec.describe(channelId, result, units))
       return 0
     },
   }
@@ -269,7 +317,7 @@ const withdrawCommand = renterChannelCommand({
   summary: 'After the challenge window: refund the unspent deposit to you (renter) and delete the channel.',
   status: 'closing',
   act: (ctx, channelId, signal) => withdrawChannel(ctx.wallet, { contract: ctx.chain.contract, channelId }, { signal }),
-  describe: (channelId, result) => `withdrew ${channelId}: refunded ${result.refund}`,
+  describe: (channelId, result, units) => `withdrew ${channelId}: refunded ${showAmount(result.refund, units)}`,
 })
 
 export const channelCommand: Command = {

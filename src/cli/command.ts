@@ -10,6 +10,8 @@ export interface CommandIo {
   /** Aborted on SIGINT/SIGTERM: long-running commands shut down cleanly when it fires. */
   signal: AbortSignal
   env: NodeJS.ProcessEnv
+  /** Whether stderr is a terminal: progress bars and spinners are drawn only there (see progress.ts). */
+  stderrIsTTY?: boolean
 }
 
 export interface ParsedArgs {
@@ -72,7 +74,11 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs &
 
 /** Map an error to one line and an exit code. */
 export function describeError(err: unknown): { line: string; exitCode: number } {
-  if (err instanceof InvalidInputError) return { line: `error: ${err.message}`, exitCode: EXIT_USAGE }
+  if (err instanceof InvalidInputError) {
+    // Bad usage keeps its short line; a refinement with its own code (INVALID_AMOUNT) shows it.
+    const code = err.code === 'INVALID_INPUT' ? '' : ` [${err.code}]`
+    return { line: `error${code}: ${err.message}`, exitCode: EXIT_USAGE }
+  }
   if (err instanceof ParkbenchError) return { line: `error [${err.code}]: ${err.message}`, exitCode: EXIT_FAILURE }
   return { line: `error: ${(err as Error)?.message ?? String(err)}`, exitCode: EXIT_FAILURE }
 }

@@ -7,6 +7,7 @@ import { inferCommand } from './infer.js'
 import { leasesCommand } from './leases.js'
 import { modelCommand } from './model.js'
 import { offersCommand } from './offers.js'
+import { serviceCommand } from './service.js'
 import { startCommand } from './start.js'
 import { statusCommand } from './status.js'
 import { swarmCommand } from './swarm.js'
@@ -15,6 +16,7 @@ import { swarmCommand } from './swarm.js'
 export const COMMANDS: Command[] = [
   demoCommand,
   startCommand,
+  serviceCommand,
   statusCommand,
   idCommand,
   modelCommand,

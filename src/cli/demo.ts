@@ -1,3 +1,4 @@
+import { formatAmount, NATIVE_UNITS } from '../pay/amounts.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { JSON_OPTION } from './common-options.js'
 import { runDemo } from './run-demo.js'
@@ -35,12 +36,14 @@ export const demoCommand: Command = {
     const r = summary.renter
     io.stdout(`\nparkbench demo: ${r.inferences} inferences of ${summary.model.name}\n`)
     io.stdout(`renter ${r.address}: ${r.leases} leases, ${r.failovers} failover(s)\n\n`)
+    // The summary keeps exact wei (--json); the table shows them as a person reads them, still exact.
+    const eth = (wei: string): string => formatAmount(BigInt(wei), NATIVE_UNITS).padStart(18)
     io.stdout(
-      `${'provider'.padEnd(12)} ${'price wei/s'.padStart(12)} ${'leases'.padStart(6)} ${'jobs'.padStart(6)} ${'s paid'.padStart(6)} ${'renter paid'.padStart(14)} ${'accepted'.padStart(14)} ${'on-chain +'.padStart(14)} ${'gas'.padStart(14)} ${'net'.padStart(14)}  match\n`,
+      `${'provider'.padEnd(12)} ${'price/s'.padStart(18)} ${'leases'.padStart(6)} ${'jobs'.padStart(6)} ${'s paid'.padStart(6)} ${'renter paid'.padStart(18)} ${'accepted'.padStart(18)} ${'on-chain +'.padStart(18)} ${'gas'.padStart(18)} ${'net'.padStart(18)}  match\n`,
     )
     for (const p of summary.providers) {
       io.stdout(
-        `${(p.name + (p.killed ? '*' : '')).padEnd(12)} ${p.pricePerSecond.padStart(12)} ${String(p.leases).padStart(6)} ${String(p.inferences).padStart(6)} ${String(p.secondsPaid).padStart(6)} ${p.renterPaid.padStart(14)} ${p.accepted.padStart(14)} ${p.onChainDelta.padStart(14)} ${p.gasSpent.padStart(14)} ${p.net.padStart(14)}  ${p.matches ? 'yes' : 'NO'}\n`,
+        `${(p.name + (p.killed ? '*' : '')).padEnd(12)} ${eth(p.pricePerSecond)} ${String(p.leases).padStart(6)} ${String(p.inferences).padStart(6)} ${String(p.secondsPaid).padStart(6)} ${eth(p.renterPaid)} ${eth(p.accepted)} ${eth(p.onChainDelta)} ${eth(p.gasSpent)} ${eth(p.net)}  ${p.matches ? 'yes' : 'NO'}\n`,
       )
     }
     io.stdout(

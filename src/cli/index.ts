@@ -86,6 +86,7 @@ export async function runCli(): Promise<void> {
     stderr: (text) => process.stderr.write(text),
     signal: controller.signal,
     env: process.env,
+    stderrIsTTY: process.stderr.isTTY === true,
   })
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)

@@ -5,10 +5,13 @@ import { isSha256Hex } from '../compute/model-store.js'
 import { sha256OfFile } from '../compute/sha256-file.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
+import { NATIVE_UNITS } from '../pay/amounts.js'
+import { RATE_HELP, rateFlag, showAmount, showRate } from './amounts.js'
 import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
-import { bigintFlag, type Command, stringFlag, stringListFlag, toJson } from './command.js'
+import { type Command, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
 import { parseInputFlag, readInputs, tensorToJson } from './infer-tensors.js'
+import { createProgress } from './progress.js'
 
 function preview(data: unknown[]): string {
   const shown = data.slice(0, 8).map((v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v))
@@ -20,7 +23,7 @@ export const inferCommand: Command = {
   summary:
     'Run one inference: lease the best provider nearby (or --peer), pay it by the second, print the outputs and the cost.',
   usage:
-    'parkbench infer --model FILE|HASH --input FILE... (--bootstrap ADDR... | --mdns | --peer ADDR) [--max-price N] [--json]',
+    'parkbench infer --model FILE|HASH --input FILE... (--bootstrap ADDR... | --mdns | --peer ADDR) [--max-price RATE] [--json]',
   options: {
     peer: {
       type: 'string',
@@ -30,8 +33,8 @@ export const inferCommand: Command = {
     ...DISCOVERY_OPTIONS,
     'max-price': {
       type: 'string',
-      valueName: 'N',
-      description: 'Most to pay per second of lease, in token base units (required to pay)',
+      valueName: 'RATE',
+      description: `Most to pay per second of lease (required to pay; ${RATE_HELP})`,
     },
     ...DATA_DIR_OPTION,
     ...CHAIN_OPTIONS,
@@ -63,7 +66,8 @@ export const inferCommand: Command = {
     }
     const peer = peerFlag === undefined ? undefined : peerAddressFlag(peerFlag, '--peer')
     for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
-    const maxPrice = bigintFlag(args, 'max-price')
+    // The client pays in the native coin: the ceiling is read in its units.
+    const maxPrice = rateFlag(args, 'max-price', NATIVE_UNITS)
     const timeoutMs = Number(stringFlag(args, 'timeout-ms') ?? 60_000)
     const signal = AbortSignal.any([io.signal, AbortSignal.timeout(timeoutMs)])
     const modelIsHash = isSha256Hex(modelFlag.toLowerCase())
@@ -89,9 +93,24 @@ export const inferCommand: Command = {
       return 0
     }
 
+    const bar = createProgress(io, { json })
     const progress = (e: ClientProgressEvent): void => {
       if (json) return
-      if (e.type === 'channel:opened') io.stderr(`opened channel ${e.channelId} (deposit ${e.deposit})\n`)
+      if (e.type === 'channel:opening') {
+        bar.spin(`opening a channel to ${e.payoutAddress} (deposit ${showAmount(e.deposit, NATIVE_UNITS)})`)
+      }
+      if (e.type === 'model:pushing') bar.bar(`pushing the model to ${e.providerPeer.slice(-8)}`, e.bytes, e.totalBytes)
+      if (
+        e.type === 'channel:opened' ||
+        e.type === 'model:pushed' ||
+        e.type === 'failover' ||
+        e.type === 'lease:failed'
+      ) {
+        bar.done()
+      }
+      if (e.type === 'channel:opened') {
+        io.stderr(`opened channel ${e.channelId} (deposit ${showAmount(e.deposit, NATIVE_UNITS)})\n`)
+      }
       if (e.type === 'model:pushed') io.stderr(`pushed the model to ${e.providerPeer}\n`)
       if (e.type === 'failover') io.stderr(`provider ${e.from} failed (${e.error}); trying the next\n`)
     }
@@ -118,7 +137,7 @@ export const inferCommand: Command = {
         return print(result, { peer: peerFlag, paid: false })
       }
       if (maxPrice == null) {
-        throw new InvalidInputError('--max-price N is required to lease: the most to pay per second, in base units')
+        throw new InvalidInputError('--max-price RATE is required to lease: the most to pay per second, e.g. 10gwei/s')
       }
       const result: ClientInferResult = await client.infer(
         {
@@ -137,9 +156,10 @@ export const inferCommand: Command = {
         { provider: result.providerPeer, leaseId: result.leaseId, lease, paid: true },
         lease == null
           ? undefined
-          : `leased ${result.providerPeer} at ${lease.pricePerSecond}/s: paid ${lease.amountPaid} for ${lease.ticksSent} ticks`,
+          : `leased ${result.providerPeer} at ${showRate(lease.pricePerSecond, NATIVE_UNITS)}: paid ${showAmount(lease.amountPaid, NATIVE_UNITS)} for ${lease.ticksSent} ticks`,
       )
     } finally {
+      bar.done()
       await client.close()
     }
   },

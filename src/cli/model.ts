@@ -3,6 +3,7 @@ import { resolveDataDir } from '../daemon/data-dir.js'
 import { OFFER_CATALOG } from '../market/offerable.js'
 import { type Command, integerFlag, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { createProgress } from './progress.js'
 
 function formatSpecs(specs: Array<{ name: string; dtype: string; dims: Array<number | string> }>): string {
   return specs.map((s) => `${s.name}:${s.dtype}[${s.dims.join(',')}]`).join(' ')
@@ -34,7 +35,20 @@ const addCommand: Command = {
       ...(maxModelBytes === undefined ? {} : { maxModelBytes }),
     })
     const name = stringFlag(args, 'name')
-    const record = await store.add(file, name === undefined ? {} : { name }, { signal: io.signal })
+    const progress = createProgress(io, { json: args.values.json === true })
+    let record: Awaited<ReturnType<ModelStore['add']>>
+    try {
+      record = await store.add(file, name === undefined ? {} : { name }, {
+        signal: io.signal,
+        onProgress: (e) => {
+          if (e.type === 'model:hashing') progress.spin(`hashing ${file}`)
+          if (e.type === 'model:receiving') progress.bar('copying', e.bytes, e.totalBytes)
+          if (e.type === 'model:verifying') progress.spin('loading it in onnxruntime')
+        },
+      })
+    } finally {
+      progress.done()
+    }
     if (args.values.json === true) {
       io.stdout(`${toJson(record)}\n`)
     } else {

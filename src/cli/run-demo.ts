@@ -10,6 +10,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { getBalance } from 'viem/actions'
 import { createClient } from '../client/client.js'
 import { ParkbenchError } from '../errors.js'
+import { formatAmount, formatRate, NATIVE_UNITS } from '../pay/amounts.js'
 import { saveChainConfig } from '../pay/chain-config.js'
 import { createPayPublicClient } from '../pay/clients.js'
 import { devChainConfig, startDevChain } from '../pay/dev-chain.js'
@@ -198,7 +199,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       const bootstrap = providers[0]?.addresses ?? []
       const p = await startProvider(names[i]!, dataDir, chainFile, privateKey, prices[i]!, bootstrap)
       providers.push(p)
-      log(`${p.name} ${p.peerId} sells 1 thread at ${prices[i]} wei/s`)
+      log(`${p.name} ${p.peerId} sells 1 thread at ${formatRate(prices[i]!, NATIVE_UNITS)}`)
     }
     const balancesBefore = await Promise.all(
       providers.map(async (p) => getBalance(publicClient, { address: privateKeyToAccount(p.privateKey).address })),
@@ -215,9 +216,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       leaseSeconds: 30,
       onEvent: (event) => {
         if (event.type === 'lease:started')
-          log(`lease ${event.leaseId.slice(0, 10)} on ${event.providerPeer} at ${event.pricePerSecond} wei/s`)
+          log(
+            `lease ${event.leaseId.slice(0, 10)} on ${event.providerPeer} at ${formatAmount(event.pricePerSecond, NATIVE_UNITS)}/s`,
+          )
         if (event.type === 'channel:opened')
-          log(`channel ${event.channelId.slice(0, 10)} opened to ${event.payoutAddress}, deposit ${event.deposit}`)
+          log(
+            `channel ${event.channelId.slice(0, 10)} opened to ${event.payoutAddress}, deposit ${formatAmount(event.deposit, NATIVE_UNITS)}`,
+          )
         if (event.type === 'lease:failed') log(`lease with ${event.providerPeer} failed: ${event.error}`)
         if (event.type === 'failover') {
           failovers++
@@ -226,7 +231,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         if (event.type === 'lease:ended') {
           const s = event.summary
           log(
-            `lease ${s.leaseId.slice(0, 10)} ended ${s.endReason}: ${s.ticksAcknowledged} s paid, ${s.amountPaid} wei`,
+            `lease ${s.leaseId.slice(0, 10)} ended ${s.endReason}: ${s.ticksAcknowledged} s paid, ${formatAmount(s.amountPaid, NATIVE_UNITS)}`,
           )
         }
       },
@@ -306,7 +311,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         matches: delta === accepted && settled.skipped.length === 0,
       }
       summaries.push(summary)
-      log(`${p.name}: settled ${accepted} wei on-chain (settlement gas ${gas} wei paid separately)`)
+      log(
+        `${p.name}: settled ${formatAmount(accepted, NATIVE_UNITS)} on-chain (settlement gas ${formatAmount(gas, NATIVE_UNITS)} paid separately)`,
+      )
     }
     return {
       workDir,

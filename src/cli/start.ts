@@ -2,12 +2,15 @@ import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/confi
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
+import { NATIVE_UNITS } from '../pay/amounts.js'
 import { loadChainConfig } from '../pay/chain-config.js'
 import { resolveEvmAccount } from '../pay/evm-key.js'
 import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
+import { RATE_HELP, showAmount, showGas, showRate } from './amounts.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 import { reachLines } from './reach.js'
+import { applyHumanAmounts, takeHumanAmounts } from './start-amounts.js'
 
 export const startCommand: Command = {
   name: 'start',
@@ -55,14 +58,14 @@ export const startCommand: Command = {
       valueName: 'HEX',
       description: 'EVM key that is paid (default $PARKBENCH_PRIVATE_KEY or <data-dir>/evm.key)',
     },
-    price: { type: 'string', valueName: 'N', description: 'Price per second in token base units (default 1 gwei)' },
+    price: { type: 'string', valueName: 'RATE', description: `Price per second (default 1 gwei/s; ${RATE_HELP})` },
     token: { type: 'string', valueName: 'ADDR', description: 'ERC-20 to be paid in (default: native coin)' },
     threads: { type: 'string', valueName: 'N', description: 'Threads sold (default: all cores but one)' },
     'max-lease-seconds': { type: 'string', valueName: 'N', description: 'Longest commitment sold (default 600)' },
     'settle-threshold': {
       type: 'string',
-      valueName: 'N',
-      description: 'Settle a channel once this much is unsettled (default 600 s of price)',
+      valueName: 'AMOUNT',
+      description: 'Settle a channel once this much is unsettled (default 600 s of price; e.g. 0.001ETH or base units)',
     },
     'min-challenge-period': {
       type: 'string',
@@ -114,7 +117,13 @@ export const startCommand: Command = {
     const minChallengePeriod = stringFlag(args, 'min-challenge-period')
     if (minChallengePeriod != null) pay.minChallengePeriod = minChallengePeriod
 
-    const config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
+    const fileConfig = await readConfigFile(dataDir)
+    // Human amounts (10gwei/s) need the token's decimals: read once the chain is known, below.
+    const human = takeHumanAmounts([
+      { input: fileConfig, where: 'file' },
+      { input: flags, where: 'flags' },
+    ])
+    const config = resolveConfig(dataDir, fileConfig, flags)
     const chainFile = stringFlag(args, 'chain')
     const network = stringFlag(args, 'network')
     if (network != null && chainFile != null) throw new InvalidInputError('Pass --network or --chain, not both')
@@ -131,11 +140,13 @@ export const startCommand: Command = {
       : network != null
         ? networkChainConfig(network, { rpcUrl: stringFlag(args, 'rpc-url') })
         : await loadChainConfig({ dataDir, env: io.env, ...(chainFile != null ? { file: chainFile } : {}) })
+    if (chain != null) await applyHumanAmounts(config, human, chain, { signal: io.signal })
     const account = config.sell
       ? await resolveEvmAccount({ dataDir, privateKey: stringFlag(args, 'private-key'), env: io.env })
       : undefined
     // Reachability changes are printed once the start lines are out (they come with the status at start).
     let reported = false
+    let units = config.pay.token == null ? NATIVE_UNITS : undefined
     const daemon = createDaemon({
       config,
       chain,
@@ -149,16 +160,19 @@ export const startCommand: Command = {
         if (args.values.json === true) return
         if (event.type === 'settle:settled') {
           const { paid, channelId, gasCost } = event.result
-          io.stdout(`settled ${paid} on channel ${channelId} (gas ${gasCost} wei)\n`)
+          io.stdout(`settled ${showAmount(paid, units)} on channel ${channelId} (gas ${showGas(gasCost)})\n`)
         }
         if (event.type === 'settle:skipped' && event.skipped.writtenOff) {
           const { gain, channelId, estimatedCost } = event.skipped
-          io.stdout(`wrote off ${gain} on closing channel ${channelId}: settling it would cost ${estimatedCost} wei\n`)
+          io.stdout(
+            `wrote off ${showAmount(gain, units)} on closing channel ${channelId}: settling it would cost ${showGas(estimatedCost)}\n`,
+          )
         }
       },
     })
     await daemon.start()
     const status = await daemon.status()
+    units = status.tokenUnits ?? units
     if (args.values.json === true) {
       io.stdout(`${JSON.stringify(JSON.parse(toJson(status)))}\n`)
     } else {
@@ -169,7 +183,7 @@ export const startCommand: Command = {
       io.stdout(`${reachLines(status.reach).join('\n')}\n`)
       io.stdout(
         status.offer != null
-          ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}\n`
+          ? `  selling ${status.offer.threads} threads at ${showRate(status.offer.pricePerSecond, units, status.offer.tokenSymbol)}, paid to ${status.payoutAddress}\n`
           : '  not selling\n',
       )
       io.stdout('Press Ctrl+C to stop.\n')

@@ -2,18 +2,23 @@ import { controlRequest } from '../daemon/control.js'
 import type { DaemonStatus } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import type { DaemonEarnings } from '../daemon/earnings.js'
+import { NATIVE_UNITS, type TokenUnits } from '../pay/amounts.js'
+import { showAmount, showGas, showRate } from './amounts.js'
 import { type Command, stringFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 import { reachLines } from './reach.js'
 
 /** What selling earned, as `status` and `leases` print it. Amounts arrive as decimal strings from the control API. */
-export function earningsLines(earnings: DaemonEarnings): string[] {
+export function earningsLines(earnings: DaemonEarnings, sold?: TokenUnits): string[] {
   const lines = earnings.tokens.map((t) => {
-    const unit = t.native ? 'wei' : `of ${t.token}`
-    return `  earned ${t.settled} ${unit} settled in ${t.settlements} settlements, gas ${t.gasSpent} wei, net ${t.net}${t.native ? ' wei' : ''}${BigInt(t.writtenOff) > 0n ? `, ${t.writtenOff} written off (worth less than its gas)` : ''}`
+    // An ERC-20 other than the one sold for now has no known decimals here: base units and its address.
+    const units = t.native ? NATIVE_UNITS : sold != null && !sold.native ? sold : undefined
+    const amount = (v: bigint | string): string => showAmount(v, units, units == null ? t.token : undefined)
+    return `  earned ${amount(t.settled)} settled in ${t.settlements} settlements, gas ${showGas(t.gasSpent)}, net ${amount(t.net)}${BigInt(t.writtenOff) > 0n ? `, ${amount(t.writtenOff)} written off (worth less than its gas)` : ''}`
   })
   if (lines.length === 0) lines.push('  earned nothing settled yet')
-  lines.push(`  accepted, not yet settled: ${earnings.unsettled}`)
+  // Unsettled is summed over every channel; it is in the token sold (the daemon sells in one token at a time).
+  lines.push(`  accepted, not yet settled: ${showAmount(earnings.unsettled, sold)}`)
   return lines
 }
 
@@ -39,11 +44,11 @@ export const statusCommand: Command = {
     if (status.reach != null) io.stdout(`${reachLines(status.reach).join('\n')}\n`)
     io.stdout(
       status.offer != null
-        ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}; ${status.offer.models.length} models\n`
+        ? `  selling ${status.offer.threads} threads at ${showRate(status.offer.pricePerSecond, status.tokenUnits, status.offer.tokenSymbol)}, paid to ${status.payoutAddress}; ${status.offer.models.length} models\n`
         : '  not selling\n',
     )
     io.stdout(`  leases: ${load.leases.active} active, ${load.leases.threadsFree} threads free\n`)
-    if (status.earnings != null) io.stdout(`${earningsLines(status.earnings).join('\n')}\n`)
+    if (status.earnings != null) io.stdout(`${earningsLines(status.earnings, status.tokenUnits).join('\n')}\n`)
     io.stdout(
       `  cpu ${((load.cpuUserMicros + load.cpuSystemMicros) / 1e6).toFixed(1)} s, rss ${(load.rssBytes / 2 ** 20).toFixed(0)} MiB, event-loop delay p50 ${load.eventLoop.p50Ms} ms p99 ${load.eventLoop.p99Ms} ms max ${load.eventLoop.maxMs} ms\n`,
     )

@@ -13,6 +13,7 @@ import {
 } from './errors.js'
 import { inspectModel, type ModelSignature } from './inspect-model.js'
 import type { ModelRecord } from './model-record.js'
+import type { TransferProgress } from './model-transfer.js'
 import { sha256OfFile } from './sha256-file.js'
 import { peerText } from './text.js'
 
@@ -143,7 +144,7 @@ export class ModelStore {
   async add(
     source: string | Uint8Array,
     meta: { name?: string } = {},
-    options: AbortOptions = {},
+    options: AbortOptions & { onProgress?(event: TransferProgress): void } = {},
   ): Promise<ModelRecord> {
     if (typeof source !== 'string') {
       const sha256 = createHash('sha256').update(source).digest('hex')
@@ -161,20 +162,28 @@ export class ModelStore {
     }
     const { size } = await stat(source)
     if (size > this.maxModelBytes) throw new TooLargeError(`Model is ${size} bytes; the limit is ${this.maxModelBytes}`)
+    options.onProgress?.({ type: 'model:hashing', sha256: '', bytes: 0, totalBytes: size })
     const sha256 = await sha256OfFile(source, options)
     const existing = await this.get(sha256)
     if (existing !== undefined) return existing
     const writer = await this.createWriter({ sha256, sizeBytes: size, name: meta.name ?? basename(source) }, options)
     try {
       const input = await open(source, 'r')
+      let copied = 0
       try {
         for await (const chunk of input.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
           await writer.write(chunk as Buffer, options)
+          copied += (chunk as Buffer).byteLength
+          options.onProgress?.({ type: 'model:receiving', sha256, bytes: copied, totalBytes: size })
         }
       } finally {
         await input.close()
       }
-      return await writer.commit(options)
+      // Loading it in onnxruntime (to check it) is the slow part for a big model.
+      options.onProgress?.({ type: 'model:verifying', sha256, bytes: size, totalBytes: size })
+      const record = await writer.commit(options)
+      options.onProgress?.({ type: 'model:done', sha256, bytes: size, totalBytes: size })
+      return record
     } catch (err) {
       await writer.discard()
       throw err

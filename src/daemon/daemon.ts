@@ -18,7 +18,10 @@ import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import type { ReachabilityService, ReachabilityStatus } from '../net/reachability.js'
+import { getTokenUnits } from '../pay/actions/get-token-units.js'
+import type { TokenUnits } from '../pay/amounts.js'
 import type { ChainConfig } from '../pay/chain-config.js'
+import { createPayPublicClient } from '../pay/clients.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { openProviderPayments, type ProviderPayments } from '../pay/payment-state.js'
@@ -110,6 +113,8 @@ export interface DaemonStatus {
   earnings?: DaemonEarnings
   /** Whether the internet can reach this node, and the relays that carry it when not. */
   reach: ReachabilityStatus
+  /** When selling: the symbol and decimals of the token it is paid in (read from the chain), to show amounts. */
+  tokenUnits?: TokenUnits
 }
 
 /**
@@ -131,6 +136,7 @@ export class Daemon {
   private loopDelay: IntervalHistogram | undefined
   private loopWindowStart = 0
   private startedAt = 0
+  private tokenUnits: TokenUnits | undefined
 
   constructor(init: DaemonInit) {
     this.init = init
@@ -209,6 +215,9 @@ export class Daemon {
           },
         })
         for (const earlier of this.payments.earlier) this.init.onEvent?.({ type: 'warning', message: earlier.message })
+        // The offer names its token by the symbol the token's contract gives, not a guess.
+        const timeout = { signal: AbortSignal.timeout(30_000) }
+        this.tokenUnits = await getTokenUnits(createPayPublicClient(chain), { token: config.pay.token }, timeout)
         const { receiver, settler, channels } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
@@ -334,6 +343,7 @@ export class Daemon {
       offer,
       load: this.load(options.resetLoad === true),
       ...(this.payments != null ? { earnings: await this.earnings() } : {}),
+      ...(this.tokenUnits != null ? { tokenUnits: this.tokenUnits } : {}),
     }
   }
 
@@ -398,7 +408,7 @@ export class Daemon {
       chainId: BigInt(chain.chainId),
       channelContract: chain.contract,
       token: pay.token,
-      tokenSymbol: pay.token == null ? 'ETH' : pay.token.toLowerCase() === chain.token?.toLowerCase() ? 'DEV' : 'TOKEN',
+      tokenSymbol: this.tokenUnits?.symbol ?? (pay.token == null ? 'ETH' : 'TOKEN'),
       pricePerSecond: offer.pricePerSecond,
       threads: offer.threads,
       memoryBytes: offer.memoryBytes,

@@ -72,6 +72,11 @@ export {
   getChallengePeriod,
   getChannel,
 } from './actions/get-channel.js'
+export {
+  type GetTokenUnitsParameters,
+  type GetTokenUnitsReturnType,
+  getTokenUnits,
+} from './actions/get-token-units.js'
 export { feesToSend } from './actions/internal.js'
 export {
   type ListChannelsParameters,
@@ -105,6 +110,17 @@ export {
   type VerifyPaymentContractReturnType,
   verifyPaymentContract,
 } from './actions/verify-contract.js'
+export {
+  formatAmount,
+  formatRate,
+  formatUnits,
+  InvalidAmountError,
+  NATIVE_UNITS,
+  parseAmount,
+  parseRate,
+  type TokenUnits,
+  tokenUnits,
+} from './amounts.js'
 export {
   type ChainConfig,
   chainConfigPath,

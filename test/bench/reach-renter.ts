@@ -45,22 +45,29 @@ for (const target of args.targets) {
   }
   const lease = await client.lease({ model: args.model, maxPricePerSecond, provider })
   const sizes = []
+  let error: string | undefined
   for (const n of args.sizes) {
     const latencies: number[] = []
     const inputs = input(n)
     const t0 = performance.now()
-    for (let i = 0; i < args.requests; i++) {
-      const t = performance.now()
-      await lease.infer({ inputs })
-      latencies.push(performance.now() - t)
+    try {
+      for (let i = 0; i < args.requests; i++) {
+        const t = performance.now()
+        await lease.infer({ inputs })
+        latencies.push(performance.now() - t)
+      }
+    } catch (err) {
+      error = `${n * 4} B request ${latencies.length + 1}: ${(err as Error).name}: ${(err as Error).message}`
     }
     sizes.push({ floats: n, bytes: n * 4, latencies, totalMs: performance.now() - t0 })
+    if (error != null) break
   }
   const peer = target.addr.slice(target.addr.lastIndexOf('/p2p/') + 5)
   const connections = node.getConnections().filter((c) => c.remotePeer.toString() === peer)
-  const { amountPaid } = await lease.end()
+  const { amountPaid } = await lease.end().catch(() => ({ amountPaid: -1n }))
   results.push({
     name: target.name,
+    ...(error != null ? { error } : {}),
     firstMs,
     sizes,
     amountPaid: amountPaid.toString(),

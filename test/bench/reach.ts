@@ -59,7 +59,9 @@ export async function run(): Promise<object> {
     }
     const out = await market.lab.exec('r', [process.execPath, RENTER_SCRIPT, JSON.stringify(args)], {
       timeoutMs: 300_000,
+      ...(process.env.REACH_DEBUG != null ? { env: { ...process.env, DEBUG: process.env.REACH_DEBUG } } : {}),
     })
+    if (process.env.REACH_DEBUG != null) await writeFile(join(tmpdir(), 'reach-renter.log'), out.stderr)
     if (out.code !== 0) throw new Error(`renter failed (${out.code}): ${out.stderr}`)
     const measured = JSON.parse(out.stdout) as Array<{
       name: keyof typeof cases
@@ -82,7 +84,7 @@ export async function run(): Promise<object> {
       const relayed = (m.connections ?? []).some((c) => c.limited || c.remoteAddr.includes('/p2p-circuit'))
       return {
         provider: cases[m.name],
-        path: m.error != null ? 'failed' : relayed ? 'relayed' : 'direct',
+        path: m.firstMs == null ? 'failed' : relayed ? 'relayed' : 'direct',
         firstPaidResultMs: m.firstMs != null ? round(m.firstMs) : null,
         small: bySize[SIZES[0]! * 4],
         large: bySize[SIZES[1]! * 4],

@@ -160,6 +160,22 @@ describe('parkbench model add / model ls / infer across two processes', () => {
     assert.deepEqual(JSON.parse(stdout).outputs.y.data, [2, 2, 2, 2, 2, 2])
   })
 
+  it('infer on a terminal shows a bar while it pushes the model (stderr), the outputs on stdout as ever', async () => {
+    const modelPath = join(dir, 'bar-add.onnx')
+    await writeFile(modelPath, padModel(addModel(), 3 * 1024 * 1024))
+    const inputPath = join(dir, 'bar-add-input.json')
+    const a = { dtype: 'float32', dims: [2, 3], data: [1, 1, 1, 1, 1, 1] }
+    await writeFile(inputPath, JSON.stringify({ inputs: { a, b: a } }))
+    // PARKBENCH_PROGRESS=1 stands in for a terminal on stderr.
+    const { stdout, stderr } = await parkbench(
+      ['infer', '--peer', provider.addr, '--model', modelPath, '--input', inputPath],
+      { PARKBENCH_PROGRESS: '1' },
+    )
+    assert.match(stderr, /pushing the model to \S+ \[#{24}\] 100% {2}3\.0\/3\.0 MiB/)
+    assert.match(stderr, /pushed the model to /)
+    assert.match(stdout, /^y: float32\[2,3\] \[2, 2, 2, 2, 2, 2\]/)
+  })
+
   it('an unknown model hash exits 1 with its status code; bad flags exit 2', async () => {
     await assert.rejects(
       parkbench(['infer', '--peer', provider.addr, '--model', 'ab'.repeat(32), '--input', join(dir, 'input.json')]),
