@@ -2,10 +2,9 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Tensor as OrtTensor } from 'onnxruntime-node'
 import { AbortedError } from '../errors.js'
-import { RUN_ON_RELAYED_CONNECTIONS } from '../net/constants.js'
 import { PeerUnreachableError, UnexpectedEndError } from '../net/errors.js'
 import type { MessageStream } from '../net/message-stream.js'
-import type { RpcNode } from '../net/rpc.js'
+import { openProtocolStream, type RpcNode } from '../net/rpc.js'
 import {
   DEFAULT_JOB_DEADLINE_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -198,7 +197,7 @@ export class InferClient {
     this.opening ??= (async () => {
       let stream: Stream
       try {
-        stream = await this.node.dialProtocol(this.peer, INFER_PROTOCOL, { signal, ...RUN_ON_RELAYED_CONNECTIONS })
+        stream = await openProtocolStream(this.node, this.peer, INFER_PROTOCOL, { signal })
       } catch (err) {
         throw new PeerUnreachableError(`Could not open ${INFER_PROTOCOL}: ${(err as Error).message}`, { cause: err })
       }

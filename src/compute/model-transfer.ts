@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { RUN_ON_RELAYED_CONNECTIONS } from '../net/constants.js'
 import { PeerUnreachableError } from '../net/errors.js'
-import type { RpcNode } from '../net/rpc.js'
+import { openProtocolStream, type RpcNode } from '../net/rpc.js'
 import {
   DEFAULT_TRANSFER_IDLE_MS,
   DEFAULT_TRANSFER_TIMEOUT_MS,
@@ -47,7 +46,7 @@ type Peer = PeerId | Multiaddr | Multiaddr[]
 
 async function openModelStream(node: Pick<RpcNode, 'dialProtocol'>, peer: Peer, signal: AbortSignal): Promise<Stream> {
   try {
-    return await node.dialProtocol(peer, MODEL_PROTOCOL, { signal, ...RUN_ON_RELAYED_CONNECTIONS })
+    return await openProtocolStream(node, peer, MODEL_PROTOCOL, { signal })
   } catch (err) {
     throw new PeerUnreachableError(`Could not open ${MODEL_PROTOCOL}: ${(err as Error).message}`, { cause: err })
   }

@@ -3,10 +3,9 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, type Hex } from 'viem'
-import { RUN_ON_RELAYED_CONNECTIONS } from '../net/constants.js'
 import { MalformedMessageError, PeerUnreachableError } from '../net/errors.js'
 import { createMessageStream, type MessageStream } from '../net/message-stream.js'
-import type { RpcNode } from '../net/rpc.js'
+import { openProtocolStream, type RpcNode } from '../net/rpc.js'
 import { amountFromBytes, encodeSignedTickCommitment, encodeTick, encodeVoucher } from '../pay/messages.js'
 import type { PaymentSender } from '../pay/payment-sender.js'
 import { LEASE_LIMITS, LEASE_PROTOCOL } from './constants.js'
@@ -302,10 +301,7 @@ export async function openLease(
   setMaxListeners(Infinity, signal)
   let stream: Stream
   try {
-    stream = await components.node.dialProtocol(params.provider, LEASE_PROTOCOL, {
-      signal,
-      ...RUN_ON_RELAYED_CONNECTIONS,
-    })
+    stream = await openProtocolStream(components.node, params.provider, LEASE_PROTOCOL, { signal })
   } catch (err) {
     throw new PeerUnreachableError(`Could not open a lease stream: ${(err as Error).message}`, { cause: err })
   }

@@ -20,6 +20,26 @@ export interface RpcNode {
   unhandle(protocol: string): Promise<void>
 }
 
+/**
+ * Open a stream on `protocol` to `peer`, on relayed connections too. A connection that closes while it is being
+ * opened (libp2p's ConnectionClosedError: seen when a relayed connection is replaced as it comes up) is dialled
+ * once more on a fresh connection; any other failure is thrown as it is.
+ */
+export async function openProtocolStream(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: PeerId | Multiaddr | Multiaddr[],
+  protocol: string,
+  options: AbortOptions = {},
+): Promise<Stream> {
+  const dial = () => node.dialProtocol(peer, protocol, { ...options, ...RUN_ON_RELAYED_CONNECTIONS })
+  try {
+    return await dial()
+  } catch (err) {
+    if ((err as Error).name !== 'ConnectionClosedError' || options.signal?.aborted === true) throw err
+    return await dial()
+  }
+}
+
 export interface CallOptions extends AbortOptions {
   /** The largest response accepted, in bytes. */
   maxResponseBytes: number
@@ -45,7 +65,7 @@ export async function callProtocol<Req, Res>(
   const signal = options.signal ?? AbortSignal.timeout(DEFAULT_CALL_TIMEOUT_MS)
   let stream: Stream
   try {
-    stream = await node.dialProtocol(peer, protocol, { signal, ...RUN_ON_RELAYED_CONNECTIONS })
+    stream = await openProtocolStream(node, peer, protocol, { signal })
   } catch (err) {
     throw new PeerUnreachableError(`Could not open ${protocol}: ${(err as Error).message}`, { cause: err })
   }
