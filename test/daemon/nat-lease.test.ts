@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import type { ReachabilityStatus } from '../../src/net/reachability.js'
 import { addModel } from '../compute/onnx-builder.js'
 import { runCli } from '../helpers/cli.js'
 import { type NatMarket, type NatMarketProvider, startNatMarket } from '../helpers/nat-market.js'
@@ -16,6 +20,8 @@ import { natLabSupport } from '../helpers/netns.js'
 // to the wei.
 
 const PRICE = 1_000_000_000_000n // 1,000 gwei a second: a settlement pays for its gas
+const LOOPING_RENTER = fileURLToPath(new URL('../helpers/looping-renter-process.js', import.meta.url))
+const peerOf = (addr: string): string => addr.slice(addr.lastIndexOf('/p2p/') + 5)
 
 describe('leases across NATs, through a relay', async () => {
   const support = await natLabSupport()
@@ -26,6 +32,7 @@ describe('leases across NATs, through a relay', async () => {
   let carrier: NatMarketProvider
   let modelFile: string
   let inputFile: string
+  let renter: ChildProcess | undefined
 
   before(async () => {
     if (!support.ok) return
@@ -53,14 +60,27 @@ describe('leases across NATs, through a relay', async () => {
       ],
       renters: ['c'],
       modelFile,
+      relays: 3,
     })
     ;[home, carrier] = market.providers as [NatMarketProvider, NatMarketProvider]
   })
 
   after(async () => {
+    renter?.kill('SIGKILL')
     await market?.close()
     if (dir != null) await rm(dir, { recursive: true, force: true })
   })
+
+  /** The provider's reachability from its control socket, once `ready` holds of it (bounded). */
+  async function reachOf(provider: NatMarketProvider, ready: (reach: ReachabilityStatus) => boolean) {
+    let reach: ReachabilityStatus | undefined
+    for (let i = 0; i < 300; i++) {
+      reach = JSON.parse((await runCli(['status', '--json', '--data-dir', provider.dataDir])).stdout).reach
+      if (reach != null && ready(reach)) return reach
+      await sleep(200)
+    }
+    assert.fail(`reachability never became as expected: ${JSON.stringify(reach)}`)
+  }
 
   /** `parkbench infer` of the add model as the renter in 'c', with `target` (--bootstrap or --peer ADDR). */
   const infer = (target: string[], maxPrice: bigint) =>
@@ -104,13 +124,20 @@ describe('leases across NATs, through a relay', async () => {
     assert.equal(BigInt(channel.paidOffChain), paid)
   }
 
-  it('the provider behind a NAT says it is private and reserves a relayed address on the relay', { skip }, async () => {
-    const relayed = await market.relayedAddress(home)
-    const status = JSON.parse((await runCli(['status', '--json', '--data-dir', home.dataDir])).stdout)
-    assert.equal(status.reach.reachability, 'private')
-    assert.deepEqual(status.reach.relays, [market.relayAddr.split('/p2p/')[1]])
-    assert.ok(status.reach.relayedAddresses.includes(relayed), JSON.stringify(status.reach))
-    assert.deepEqual(status.reach.publicAddresses, [])
+  it('the provider behind a NAT says it is private and reserves relayed addresses on two of the three relays', {
+    skip,
+  }, async () => {
+    const status = await reachOf(home, (reach) => reach.relays.length === 2)
+    assert.equal(status.reachability, 'private')
+    const relayIds = market.relays.map((r) => peerOf(r.addr))
+    assert.ok(
+      status.relays.every((r) => relayIds.includes(r)),
+      JSON.stringify(status),
+    )
+    assert.equal(status.relayedAddresses.length, 2)
+    const relayed = status.relayedAddresses[0]!
+    assert.ok(relayed.endsWith(`/p2p-circuit/p2p/${home.peer}`), relayed)
+    assert.deepEqual(status.publicAddresses, [])
     const text = await runCli(['status', '--data-dir', home.dataDir])
     assert.match(text.stdout, /reachability: private/)
     assert.ok(text.stdout.includes(`relayed address ${relayed}`), text.stdout)
@@ -141,5 +168,89 @@ describe('leases across NATs, through a relay', async () => {
     assert.equal(result.provider, carrier.peer)
     assert.deepEqual(result.outputs.y.data, [11, 12, 13, 14, 15, 16])
     await assertSettled(carrier, result)
+  })
+
+  it('a relay dies mid-lease: the renter fails over and is served on, the provider re-reserves on the third relay, money adds up', {
+    skip,
+  }, async (t) => {
+    renter = market.lab.spawn(
+      'c',
+      [
+        process.execPath,
+        LOOPING_RENTER,
+        JSON.stringify({
+          dataDir: market.renterDirs.c!,
+          bootstrap: market.relays.map((r) => r.addr),
+          model: modelFile,
+          maxPricePerSecond: String(2n * PRICE),
+          everyMs: 250,
+        }),
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    )
+    const lines: Array<{ result?: { provider: string; via?: string }; error?: object; summary?: any }> = []
+    let stderr = ''
+    renter.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+    })
+    let buffered = ''
+    renter.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buffered += d
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        lines.push(JSON.parse(buffered.slice(0, nl)))
+        buffered = buffered.slice(nl + 1)
+      }
+    })
+    const waitLine = async (match: (l: (typeof lines)[number]) => boolean, from: number, what: string) => {
+      for (let i = 0; i < 600; i++) {
+        const found = lines.slice(from).find(match)
+        if (found != null) return found
+        if (renter!.exitCode != null) break
+        await sleep(100)
+      }
+      assert.fail(`no ${what}; renter said ${JSON.stringify(lines.slice(-5))}; stderr ${stderr.slice(-2000)}`)
+    }
+    const first = await waitLine((l) => l.result?.provider === home.peer, 0, 'result from the home provider')
+    const via = first.result!.via!
+    assert.ok(via.includes('/p2p-circuit'), via)
+    const carrying = market.relays.find((r) => via.startsWith(r.addr))!
+    assert.ok(carrying != null, `${via} is through none of the relays`)
+    await carrying.daemon.stop('SIGKILL')
+    const killedAt = lines.length
+    const after = await waitLine((l) => l.result != null, killedAt, 'result after the relay died')
+    t.diagnostic(
+      `relay ${carrying.host} killed; next result from ${after.result!.provider === home.peer ? 'the same provider' : 'the other provider'} via ${after.result!.via}, after ${lines.slice(killedAt).filter((l) => l.error != null).length} failed requests`,
+    )
+    // The provider drops the dead relay and reserves on the one it did not use.
+    const reach = await reachOf(home, (r) => r.relays.length === 2 && !r.relays.includes(peerOf(carrying.addr)))
+    assert.equal(reach.relayedAddresses.length, 2)
+
+    renter.stdin!.end()
+    const { summary } = await waitLine((l) => l.summary != null, 0, 'summary')
+    renter = undefined
+    assert.ok(summary.leases.length >= 2, JSON.stringify(summary))
+    // Every lease: what the renter paid is what its provider acknowledged.
+    for (const provider of [home, carrier]) {
+      const sold = JSON.parse((await runCli(['leases', '--json', '--data-dir', provider.dataDir])).stdout)
+      for (const lease of summary.leases.filter((l: { providerPeer: string }) => l.providerPeer === provider.peer)) {
+        const theirs = sold.past.find((l: { leaseId: string }) => l.leaseId === lease.leaseId)
+        assert.ok(theirs != null, `provider has no record of ${lease.leaseId}`)
+        assert.equal(BigInt(theirs.amountPaid), BigInt(lease.amountPaid), lease.leaseId)
+      }
+      // And what it settles on-chain is everything the renter authorised on that channel.
+      const settled = await market.cli(provider.host, [
+        'channel',
+        'settle',
+        '--force',
+        '--json',
+        '--data-dir',
+        provider.dataDir,
+      ])
+      assert.equal(settled.code, 0, settled.stderr)
+    }
+    const status = await market.cli('c', ['channel', 'status', '--json', '--data-dir', market.renterDirs.c!])
+    for (const channel of JSON.parse(status.stdout).channels) {
+      assert.equal(BigInt(channel.settled), BigInt(summary.channels[channel.channelId]), channel.channelId)
+    }
   })
 })

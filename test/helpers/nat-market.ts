@@ -20,6 +20,15 @@ export interface NatMarketInit {
   renters: string[]
   /** The model every provider holds (`parkbench model add`). */
   modelFile: string
+  /** Relays on the internet (`relay`, `relay2`, ...), every node's bootstrap peers. Default 1. */
+  relays?: number
+}
+
+export interface NatMarketRelay {
+  host: string
+  addr: string
+  daemon: LongRunning
+  dataDir: string
 }
 
 export interface NatMarketProvider {
@@ -33,15 +42,17 @@ export interface NatMarketProvider {
 
 export interface NatMarket {
   lab: NatLab
+  /** The first relay's address and data dir. */
   relayAddr: string
   relayDir: string
+  relays: NatMarketRelay[]
   providers: NatMarketProvider[]
   /** Data dirs of the renters, by name. */
   renterDirs: Record<string, string>
   /** `parkbench ARGS` run to its end inside a lab host; never rejects on a non-zero exit. */
   cli(host: string, args: string[], timeoutMs?: number): Promise<NatLabExecResult>
-  /** The relayed address a provider reserved, once it has it (waits for the daemon to print it). */
-  relayedAddress(provider: NatMarketProvider, timeoutMs?: number): Promise<string>
+  /** A relayed address a provider reserved (on `relay`, if given), once it has one (the daemon prints it). */
+  relayedAddress(provider: NatMarketProvider, relay?: NatMarketRelay, timeoutMs?: number): Promise<string>
   close(): Promise<void>
 }
 
@@ -51,9 +62,10 @@ const STEP_TIMEOUT_MS = 60_000
 export async function startNatMarket(init: NatMarketInit): Promise<NatMarket> {
   const dir = await mkdtemp(join(tmpdir(), 'pb-nat-market-'))
   const publicProviders = init.providers.filter((p) => p.public === true).map((p) => p.host)
+  const relayHosts = Array.from({ length: init.relays ?? 1 }, (_, i) => (i === 0 ? 'relay' : `relay${i + 1}`))
   const lab = await createNatLab({
     publicInternet: true,
-    publicHosts: ['relay', 'chain', ...publicProviders],
+    publicHosts: [...relayHosts, 'chain', ...publicProviders],
     lans: init.lans,
   })
   const running: LongRunning[] = []
@@ -82,25 +94,30 @@ export async function startNatMarket(init: NatMarketInit): Promise<NatMarket> {
     )
     running.push(chain)
     await chain.waitFor(/"configFiles"/, STEP_TIMEOUT_MS)
-    const relayDir = join(dir, 'relay')
-    const relayListen = `/ip4/${lab.address('relay')}/tcp/${NAT_MARKET_PORTS.relay}`
-    const relay = startCli(
-      [
-        'start',
-        '--data-dir',
-        relayDir,
-        '--no-sell',
-        '--relay-server',
-        '--listen',
-        relayListen,
-        '--announce',
-        relayListen,
-        '--json',
-      ],
-      { spawn: spawnIn('relay') },
-    )
-    running.push(relay)
-    const relayAddr = `${relayListen}/p2p/${(await relay.waitFor(/"peerId":"([^"]+)"/, STEP_TIMEOUT_MS))[1]!}`
+    const relays: NatMarketRelay[] = []
+    for (const host of relayHosts) {
+      const dataDir = join(dir, host)
+      const listen = `/ip4/${lab.address(host)}/tcp/${NAT_MARKET_PORTS.relay}`
+      const daemon = startCli(
+        [
+          'start',
+          '--data-dir',
+          dataDir,
+          '--no-sell',
+          '--relay-server',
+          '--listen',
+          listen,
+          '--announce',
+          listen,
+          '--json',
+        ],
+        { spawn: spawnIn(host) },
+      )
+      running.push(daemon)
+      const peer = (await daemon.waitFor(/"peerId":"([^"]+)"/, STEP_TIMEOUT_MS))[1]!
+      relays.push({ host, addr: `${listen}/p2p/${peer}`, daemon, dataDir })
+    }
+    const relayAddr = relays[0]!.addr
 
     const providers: NatMarketProvider[] = []
     for (const [i, spec] of init.providers.entries()) {
@@ -117,8 +134,7 @@ export async function startNatMarket(init: NatMarketInit): Promise<NatMarket> {
           '--listen',
           listen ?? `/ip4/0.0.0.0/tcp/${NAT_MARKET_PORTS.provider}`,
           ...(listen != null ? ['--announce', listen] : []),
-          '--bootstrap',
-          relayAddr,
+          ...relays.flatMap((r) => ['--bootstrap', r.addr]),
           '--price',
           String(spec.price),
           '--json',
@@ -138,15 +154,16 @@ export async function startNatMarket(init: NatMarketInit): Promise<NatMarket> {
     return {
       lab,
       relayAddr,
-      relayDir,
+      relayDir: relays[0]!.dataDir,
+      relays,
       providers,
       renterDirs,
       cli: (host, args, timeoutMs = STEP_TIMEOUT_MS) =>
         lab.exec(host, [process.execPath, PARKBENCH_BIN, ...args], { timeoutMs }),
-      async relayedAddress(provider, timeoutMs = STEP_TIMEOUT_MS) {
-        const relayed = `${relayAddr}/p2p-circuit/p2p/${provider.peer}`
-        await provider.daemon.waitFor(new RegExp(`"relayedAddresses":\\[[^\\]]*"${relayed}"`), timeoutMs)
-        return relayed
+      async relayedAddress(provider, relay, timeoutMs = STEP_TIMEOUT_MS) {
+        const through = relay != null ? relay.addr : '[^"]+'
+        const pattern = new RegExp(`"relayedAddresses":\\[[^\\]]*"(${through}/p2p-circuit/p2p/${provider.peer})"`)
+        return (await provider.daemon.waitFor(pattern, timeoutMs))[1]!
       },
       close,
     }
