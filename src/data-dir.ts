@@ -26,6 +26,8 @@ export const DATA_DIR_LAYOUT = {
   leaseLog: 'leases.jsonl',
   /** The running daemon's control socket, mode 0600. */
   controlSocket: 'control.sock',
+  /** The owner console's access token (random, base64url), mode 0600, created at the first start with a console. */
+  consoleToken: 'console.token',
 } as const
 
 /** The environment variable that names the data dir when `--data-dir` is not given. */

@@ -1,6 +1,7 @@
 import { chainCommand } from './chain.js'
 import { channelCommand } from './channel.js'
 import type { Command } from './command.js'
+import { consoleCommand } from './console.js'
 import { demoCommand } from './demo.js'
 import { idCommand } from './id.js'
 import { inferCommand } from './infer.js'
@@ -16,6 +17,7 @@ export const COMMANDS: Command[] = [
   demoCommand,
   startCommand,
   statusCommand,
+  consoleCommand,
   idCommand,
   modelCommand,
   inferCommand,

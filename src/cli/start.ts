@@ -1,4 +1,5 @@
 import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/config.js'
+import { DEFAULT_CONSOLE_PORT } from '../daemon/console/console-server.js'
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
@@ -64,6 +65,17 @@ export const startCommand: Command = {
     },
     region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
     'no-sell': { type: 'boolean', description: 'Join the network without selling' },
+    'console-port': {
+      type: 'string',
+      valueName: 'N',
+      description: `Owner console and /metrics port, on 127.0.0.1 (default ${DEFAULT_CONSOLE_PORT}; 0 any free port)`,
+    },
+    'console-host': {
+      type: 'string',
+      valueName: 'ADDR',
+      description: 'Serve the console on this address instead of 127.0.0.1 (only the token guards it then)',
+    },
+    'no-console': { type: 'boolean', description: 'Serve no owner console and no /metrics' },
     free: { type: 'boolean', description: 'Serve inference without a paid lease (trusted LAN or tests only)' },
     ...JSON_OPTION,
   },
@@ -114,10 +126,21 @@ export const startCommand: Command = {
     const account = config.sell
       ? await resolveEvmAccount({ dataDir, privateKey: stringFlag(args, 'private-key'), env: io.env })
       : undefined
+    const consolePort = integerFlag(args, 'console-port')
+    if (consolePort != null && consolePort > 65_535) throw new InvalidInputError('--console-port is at most 65535')
+    const consoleHost = stringFlag(args, 'console-host')
     const daemon = createDaemon({
       config,
       chain,
       account,
+      ...(args.values['no-console'] === true
+        ? {}
+        : {
+            console: {
+              port: consolePort ?? DEFAULT_CONSOLE_PORT,
+              ...(consoleHost != null ? { host: consoleHost } : {}),
+            },
+          }),
       onEvent: (event) => {
         if (event.type === 'warning') io.stderr(`parkbench: ${event.message}\n`)
         if (args.values.json === true) return
@@ -133,8 +156,9 @@ export const startCommand: Command = {
     })
     await daemon.start()
     const status = await daemon.status()
+    const consoleUrl = daemon.console?.urlWithToken()
     if (args.values.json === true) {
-      io.stdout(`${JSON.stringify(JSON.parse(toJson(status)))}\n`)
+      io.stdout(`${JSON.stringify(JSON.parse(toJson({ ...status, consoleUrl: consoleUrl ?? null })))}\n`)
     } else {
       io.stdout(`parkbench node ${status.peerId}\n`)
       for (const addr of status.addresses) io.stdout(`  listening on ${addr}\n`)
@@ -143,6 +167,7 @@ export const startCommand: Command = {
           ? `  selling ${status.offer.threads} threads at ${status.offer.pricePerSecond} base units/s (${status.offer.tokenSymbol}), paid to ${status.payoutAddress}\n`
           : '  not selling\n',
       )
+      if (consoleUrl != null) io.stdout(`  owner console ${consoleUrl}\n`)
       io.stdout('Press Ctrl+C to stop.\n')
     }
     await new Promise<void>((resolve) => {

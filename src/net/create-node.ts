@@ -63,6 +63,11 @@ export interface NodeInit {
    * be one. Neither by default. See src/net/relay.ts and protocols/README.md ("Relays").
    */
   relay?: RelayInit
+  /**
+   * libp2p's metrics implementation, e.g. `prometheusMetrics({ registry })` from `@libp2p/prometheus-metrics`. None by
+   * default: only the daemon that serves `/metrics` turns it on (it costs a little on every stream).
+   */
+  metrics?: Libp2pOptions['metrics']
 }
 
 export interface ConnectionLimits {
@@ -139,6 +144,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
+    ...(init.metrics !== undefined ? { metrics: init.metrics } : {}),
     ...(init.connectionPingIntervalMs !== undefined
       ? { connectionMonitor: { pingInterval: init.connectionPingIntervalMs } }
       : {}),
