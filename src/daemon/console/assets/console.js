@@ -36,9 +36,9 @@
     }
   }
   const short = (id) => (id && id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id || '')
-  const code = (value, full) => {
+  const code = (value, full, whole) => {
     const el = document.createElement('code')
-    el.textContent = short(value)
+    el.textContent = whole ? value : short(value)
     el.title = full || value || ''
     return el
   }
@@ -171,7 +171,11 @@
     ])
     rows(
       'models',
-      terms.models.map((m) => [m.name, code(m.sha256), { value: `${Math.round(m.sizeBytes / 1024)} KiB`, num: true }]),
+      terms.models.map((m) => [
+        m.name,
+        code(m.sha256),
+        { value: m.sizeBytes < 10240 ? `${m.sizeBytes} B` : `${Math.round(m.sizeBytes / 1024)} KiB`, num: true },
+      ]),
       'no models: add one with `parkbench model add FILE`',
     )
     rows(
@@ -259,7 +263,7 @@
     $('reachability').textContent = state.node.reachability.summary
     rows(
       'addresses',
-      state.node.addresses.map((a) => [code(a.addr, a.addr), a.scope]),
+      state.node.addresses.map((a) => [code(a.addr.replace(/\/p2p\/[^/]+$/, ''), a.addr, true), a.scope]),
       'not listening',
     )
     rows(
