@@ -190,8 +190,9 @@ export class Daemon {
       listen: config.listen,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
-      // libp2p's own metrics into the same registry; preserveExistingMetrics so it never clears prom-client's global.
-      ...(registry !== undefined ? { metrics: prometheusMetrics({ registry, preserveExistingMetrics: true }) } : {}),
+      // libp2p's own metrics into the same registry. It forgets the metrics an earlier node registered (a daemon
+      // restarted in one process gets its own) and clears prom-client's global registry, which parkbench never uses.
+      ...(registry !== undefined ? { metrics: prometheusMetrics({ registry }) } : {}),
       ...this.init.node,
     })
     const node = this.libp2p
@@ -240,7 +241,10 @@ export class Daemon {
         ...(admit != null ? { admit } : {}),
       })
       await this.computeService.start()
-      this.market = createMarketProvider({ node, privateKey: this.privateKey })
+      this.market = createMarketProvider(
+        { node, privateKey: this.privateKey },
+        this.daemonMetrics !== undefined ? { onOfferRequest: this.daemonMetrics.onOfferRequest } : {},
+      )
       await this.market.start()
       if (this.leaseProvider != null) {
         this.selling = new Selling({

@@ -36,6 +36,7 @@ export class DaemonMetrics {
   private readonly jobsTotal: Counter<'model' | 'status'>
   private readonly jobRun: Histogram<'model'>
   private readonly jobQueue: Histogram<'model'>
+  private readonly offerRequests: Counter<'status'>
 
   constructor(source: DaemonMetricsSource) {
     const registers = [this.registry]
@@ -146,6 +147,12 @@ export class DaemonMetrics {
       buckets: JOB_BUCKETS,
       registers,
     })
+    this.offerRequests = new Counter({
+      name: 'parkbench_offer_requests_total',
+      help: 'Offer requests answered (renters that found this node, on the DHT or by address), by answer',
+      labelNames: ['status'],
+      registers,
+    })
     new Gauge({
       name: 'parkbench_worker_queue_depth',
       help: 'Jobs waiting for a worker',
@@ -170,6 +177,11 @@ export class DaemonMetrics {
       this.leasesStarted.inc()
       this.live.add(event.lease)
     } else this.refusals.inc({ protocol: 'lease', status: String(event.status) })
+  }
+
+  /** The offer protocol answered a request (OK, or NO_OFFER while paused). */
+  readonly onOfferRequest = (status: string): void => {
+    this.offerRequests.inc({ status })
   }
 
   /** Wrap an admission policy so each inference job it admits is counted and timed when it ends. */

@@ -135,6 +135,8 @@ describe('/metrics in Prometheus text format', () => {
     assert.ok(series(`parkbench_job_run_seconds_sum{model="${modelSha256}"}`) > 0)
     assert.equal(value('parkbench_refusals_total', 'COUNTER', { protocol: 'lease', status: 'BUSY' }), busyRefusals)
     assert.equal(value('parkbench_busy_refusals_total', 'COUNTER'), busyRefusals)
+    // Each lease attempt fetched the offer first: three from the renters while selling, none refused.
+    assert.ok(value('parkbench_offer_requests_total', 'COUNTER', { status: 'OK' }) >= 3)
     assert.equal(value('parkbench_worker_queue_depth', 'GAUGE'), 0)
     assert.equal(value('parkbench_workers_busy', 'GAUGE'), 0)
 
