@@ -28,6 +28,8 @@ export const DATA_DIR_LAYOUT = {
   controlSocket: 'control.sock',
   /** The owner console's access token (random, base64url), mode 0600, created at the first start with a console. */
   consoleToken: 'console.token',
+  /** The resource policy's time sold today (its daily cap survives a restart). */
+  policyState: 'policy-state.json',
 } as const
 
 /** The environment variable that names the data dir when `--data-dir` is not given. */

@@ -9,6 +9,14 @@ import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 
+/** A decimal number flag (`--max-load 0.5`), or InvalidInputError. */
+function numberFlag(args: Parameters<typeof stringFlag>[0], name: string): number | undefined {
+  const value = stringFlag(args, name)
+  if (value === undefined) return undefined
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new InvalidInputError(`--${name} takes a number, got "${value}"`)
+  return Number(value)
+}
+
 export const startCommand: Command = {
   name: 'start',
   summary: "Run the daemon: join the network and sell this machine's compute until SIGINT/SIGTERM.",
@@ -76,6 +84,22 @@ export const startCommand: Command = {
       description: 'Serve the console on this address instead of 127.0.0.1 (only the token guards it then)',
     },
     'no-console': { type: 'boolean', description: 'Serve no owner console and no /metrics' },
+    'max-load': {
+      type: 'string',
+      valueName: 'X',
+      description: 'Sell only while the rest of the machine loads each core at most X (e.g. 0.5)',
+    },
+    'ac-only': { type: 'boolean', description: 'Sell only on mains power (Linux: /sys/class/power_supply)' },
+    'sell-hours': {
+      type: 'string',
+      valueName: 'HH:MM-HH:MM,...',
+      description: 'Sell only inside these local-time windows, every day (e.g. 22:00-07:00)',
+    },
+    'max-sold-hours': {
+      type: 'string',
+      valueName: 'H',
+      description: 'Sell at most H hours a day (time with a lease running)',
+    },
     free: { type: 'boolean', description: 'Serve inference without a paid lease (trusted LAN or tests only)' },
     ...JSON_OPTION,
   },
@@ -106,6 +130,15 @@ export const startCommand: Command = {
     const minChallengePeriod = stringFlag(args, 'min-challenge-period')
     if (minChallengePeriod != null) pay.minChallengePeriod = minChallengePeriod
 
+    const policy: NonNullable<ConfigInput['policy']> = {}
+    const maxLoad = numberFlag(args, 'max-load')
+    if (maxLoad != null) policy.maxLoadPerCore = maxLoad
+    if (args.values['ac-only'] === true) policy.acPowerOnly = true
+    const hours = stringFlag(args, 'sell-hours')
+    if (hours != null) policy.schedule = hours.split(',').map((w) => w.trim())
+    const maxSold = numberFlag(args, 'max-sold-hours')
+    if (maxSold != null) policy.maxSoldHoursPerDay = maxSold
+    if (Object.keys(policy).length > 0) flags.policy = policy
     const config = resolveConfig(dataDir, await readConfigFile(dataDir), flags)
     const chainFile = stringFlag(args, 'chain')
     const network = stringFlag(args, 'network')

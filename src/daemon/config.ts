@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
 import { MAX_PROOF_TICKS } from '../pay/constants.js'
+import { type ResourcePolicyConfig, type ResourcePolicyInput, resolvePolicy } from './policy-rules.js'
 
 /** The daemon's config file inside the data dir. Every field is optional; CLI flags override it. */
 export const CONFIG_FILE = DATA_DIR_LAYOUT.config
@@ -42,6 +43,8 @@ export interface DaemonConfig {
     /** Serve inference without a lease: for a LAN you trust, or tests. */
     freeMode: boolean
   }
+  /** When to sell (load, power, schedule, daily cap); undefined: whenever the daemon runs and is not paused. */
+  policy?: ResourcePolicyConfig | undefined
 }
 
 /** What a config file or the CLI may set: the same shape, every field optional, amounts as decimal strings. */
@@ -63,6 +66,7 @@ export interface ConfigInput {
     minChallengePeriod?: string | number
   }
   compute?: { freeMode?: boolean }
+  policy?: ResourcePolicyInput
 }
 
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
@@ -140,6 +144,7 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
       offer: { ...merged.offer, ...layer.offer },
       pay: { ...merged.pay, ...layer.pay },
       compute: { ...merged.compute, ...layer.compute },
+      ...(merged.policy != null || layer.policy != null ? { policy: { ...merged.policy, ...layer.policy } } : {}),
     })
   }
   const offer = merged.offer ?? {}
@@ -165,5 +170,6 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
         pay.minChallengePeriod == null ? undefined : toBigint(pay.minChallengePeriod, 'pay.minChallengePeriod', 0n),
     },
     compute: { freeMode: merged.compute?.freeMode ?? false },
+    policy: resolvePolicy(merged.policy),
   }
 }

@@ -16,6 +16,7 @@ export function consoleSource(daemon: Daemon): ConsoleSource {
     channels: async () => daemon.channels(),
     settlements: async () => daemon.settlements(),
     jobCount: () => daemon.metrics?.jobCount ?? 0,
+    policy: () => daemon.policy?.describe() ?? null,
   }
 }
 

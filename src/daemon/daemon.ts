@@ -2,39 +2,38 @@ import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
-import type { LocalAccount } from 'viem'
 import { type AdmissionPolicy, freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute, createComputeStorage } from '../compute/compute-service.js'
-import type { WorkerPool } from '../compute/worker-pool.js'
+import { dataDirPath } from '../data-dir.js'
 import type { LeaseProvider } from '../lease/lease-provider.js'
 import type { LeaseInfo } from '../lease/metered-lease.js'
 import { createMarketProvider, type MarketProvider, type OfferTerms } from '../market/market-provider.js'
-import type { OfferSummary } from '../market/offer.js'
 import { Offer, summarizeOffer } from '../market/offer.js'
 import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
-import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
+import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
-import type { ChainConfig } from '../pay/chain-config.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { openProviderPayments, type ProviderPayments } from '../pay/payment-state.js'
 import { providerNodeId } from '../pay/provider-node.js'
 import type { SettlementRecord } from '../pay/settlement-ledger.js'
-import type { Settler, SettlerEvent } from '../pay/settler.js'
+import type { Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
 import type { ConsoleTerms } from './console/console-state.js'
-import type { OwnerConsole, OwnerConsoleInit } from './console/owner-console.js'
+import type { OwnerConsole } from './console/owner-console.js'
 import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
 import { controlRoutes } from './control-routes.js'
 import { startDaemonConsole } from './daemon-console.js'
 import { createDaemonLeases } from './daemon-leases.js'
+import type { DaemonInit, DaemonStatus } from './daemon-types.js'
 import { channelReport, type DaemonEarnings, earningsOf } from './earnings.js'
 import { NoPaymentTermsError } from './errors.js'
 import { type DaemonLoad, LoadMonitor } from './load-monitor.js'
 import { createDaemonMetrics, type DaemonMetrics } from './metrics.js'
 import { toModelSpec } from './model-spec.js'
 import { offerTerms, sellTerms } from './offer-terms.js'
+import { createResourcePolicy, defaultPolicySensors, type ResourcePolicy } from './resource-policy.js'
 import { type PausedBy, Selling } from './selling.js'
 
 const log = logger('parkbench:daemon')
@@ -42,71 +41,10 @@ const log = logger('parkbench:daemon')
 /** How often the daemon looks for models added to its data dir by another process. */
 const MODEL_RESCAN_MS = 2_000
 
+export type { DaemonEvent, DaemonInit, DaemonStatus } from './daemon-types.js'
 export type { DaemonLoad } from './load-monitor.js'
 export { toModelSpec } from './model-spec.js'
-
 export type { PausedBy } from './selling.js'
-
-/** The daemon's events: the settler's, a lease that ended, and warnings. */
-export type DaemonEvent =
-  | SettlerEvent
-  | { type: 'lease:ended'; lease: LeaseInfo }
-  | { type: 'warning'; message: string }
-
-export interface DaemonInit {
-  config: DaemonConfig
-  /** The chain to be paid on; required to sell. */
-  chain?: ChainConfig | undefined
-  /** This node's EVM account: receives payouts and sends settlements. Required to sell. */
-  account?: LocalAccount | undefined
-  /**
-   * What the daemon reports as it works: settlements confirmed or skipped (the settler's events), leases that end,
-   * and one-line warnings for the operator (e.g. the chain was reset since payment state was kept).
-   */
-  onEvent?(event: DaemonEvent): void
-  /**
-   * Serve the control API (`parkbench leases`, `status`, `channel settle`) on `<dataDir>/control.sock`. Default
-   * true.
-   */
-  control?: boolean
-  /**
-   * libp2p settings over the config's (the swarm lab passes its in-process transport and `/memory` addresses).
-   * Default none.
-   */
-  node?: Omit<NodeInit, 'privateKey'> | undefined
-  /** A worker pool shared with other daemons in this process; the daemon neither starts nor stops it. */
-  workers?: WorkerPool | undefined
-  /**
-   * How often the data dir is scanned for models another process added (`parkbench model add`); 0 never (a caller
-   * that adds models through {@link Daemon.compute} and calls {@link Daemon.syncModels}). Default 2000 ms.
-   */
-  modelRescanMs?: number
-  /** How often the settler checks the chain (close requests, thresholds). Default 5000 ms. */
-  settleIntervalMs?: number
-  /**
-   * Measure the process's event-loop delay for `status` (a 10 ms sampling timer). Default true; many daemons in one
-   * process (the swarm lab) measure it once for all.
-   */
-  monitorLoad?: boolean
-  /**
-   * Serve the owner console and `/metrics` on loopback (`parkbench start` does, unless `--no-console`). It also turns
-   * on the daemon's Prometheus metrics, libp2p's included. Default off: a library user or the swarm lab asks for it.
-   */
-  console?: Omit<OwnerConsoleInit, 'dataDir'> | undefined
-}
-
-export interface DaemonStatus {
-  peerId: string
-  addresses: string[]
-  selling: boolean
-  /** Set while selling is paused (by the owner or the resource policy): the offer is withdrawn. */
-  paused?: { by: PausedBy; detail: string }
-  payoutAddress: string | undefined
-  offer: OfferSummary | undefined
-  load: DaemonLoad
-  /** When selling: what it has earned. */
-  earnings?: DaemonEarnings
-}
 
 /**
  * The composition root: one node and its services, started in order (key -> libp2p -> pay -> compute -> leases ->
@@ -128,6 +66,7 @@ export class Daemon {
   private daemonMetrics: DaemonMetrics | undefined
   private ownerConsole: OwnerConsole | undefined
   private selling: Selling | undefined
+  private resourcePolicy: ResourcePolicy | undefined
 
   constructor(init: DaemonInit) {
     this.init = init
@@ -161,6 +100,11 @@ export class Daemon {
   /** The daemon's Prometheus metrics, when the console is on. */
   get metrics(): DaemonMetrics | undefined {
     return this.daemonMetrics
+  }
+
+  /** The resource policy, when the config sets one: its rules, last readings and verdict. */
+  get policy(): ResourcePolicy | undefined {
+    return this.resourcePolicy
   }
 
   /** The owner console, when it is on and listening. */
@@ -274,6 +218,20 @@ export class Daemon {
           log.error('control socket unavailable, `parkbench status` and `leases` will not reach this daemon - %e', err)
         }
       }
+      if (config.policy != null && this.selling != null) {
+        const policy = config.policy
+        this.resourcePolicy = createResourcePolicy(
+          {
+            selling: this.selling,
+            activeLeases: () => this.load(false).leases.active,
+            busyWorkers: () => this.computeService?.pool.stats.busy ?? 0,
+            sensors: { ...defaultPolicySensors(policy.powerSupplyDir), ...this.init.policySensors },
+            stateFile: dataDirPath(config.dataDir, 'policyState'),
+          },
+          policy,
+        )
+        await this.resourcePolicy.start()
+      }
       if (this.init.console !== undefined) {
         this.ownerConsole = await startDaemonConsole(this, this.init.console, (message) =>
           this.init.onEvent?.({ type: 'warning', message }),
@@ -288,6 +246,8 @@ export class Daemon {
 
   async stop(): Promise<void> {
     clearInterval(this.modelsTimer)
+    await this.resourcePolicy?.stop()
+    this.resourcePolicy = undefined
     await this.ownerConsole?.stop()
     this.ownerConsole = undefined
     await this.controlServer?.close()
