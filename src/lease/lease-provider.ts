@@ -285,6 +285,13 @@ export class LeaseProvider {
         await refuseStart(messages, { ok: false, status: LeaseStatus.PAYMENT_INVALID, reason: (err as Error).message })
         return
       }
+      // Paused while the commitment was being stored: the lease never starts (nothing was paid yet).
+      if (this.pausedBy !== undefined) {
+        this.components.receiver.endLease(leaseId)
+        this.init.onEvent?.({ type: 'lease:refused', status: LeaseStatus.BUSY })
+        await refuseStart(messages, { ok: false, status: LeaseStatus.BUSY, reason: this.pausedBy.detail })
+        return
+      }
       const lease = new MeteredLease({
         info: {
           leaseId,

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { ClientProgressEvent, RenterClient } from '../../src/client/index.js'
+import { createDaemonMetrics } from '../../src/daemon/metrics.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
+import { REPO_ROOT } from '../helpers/cli.js'
 import {
   type ConsoleDaemon,
   consoleFetch,
@@ -146,6 +150,21 @@ describe('/metrics in Prometheus text format', () => {
     assert.ok(
       libp2p.some((name) => name.startsWith('libp2p_kad_dht_')),
       'the DHT reports its operations',
+    )
+  })
+
+  it('docs/console.md lists every parkbench metric with its type, and no other', async () => {
+    const doc = await readFile(join(REPO_ROOT, 'docs', 'console.md'), 'utf8')
+    const documented = new Map(
+      [...doc.matchAll(/^\| `(parkbench_[a-z_]+)` \| (counter|gauge|histogram) \|/gm)].map((m) => [m[1]!, m[2]!]),
+    )
+    const metrics = createDaemonMetrics({ pool: () => undefined, earnings: () => undefined, selling: () => false })
+    const registered = new Map(
+      (await metrics.registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)] as [string, string]),
+    )
+    assert.deepEqual(
+      [...documented].sort(([a], [b]) => a.localeCompare(b)),
+      [...registered].sort(([a], [b]) => a.localeCompare(b)),
     )
   })
 })

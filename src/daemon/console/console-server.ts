@@ -233,7 +233,8 @@ export async function startConsoleServer(init: ConsoleServerInit): Promise<Conso
       sendJson(res, 200, await route!({ query: url.searchParams, body }))
     } catch (err) {
       const code = err instanceof ParkbenchError ? err.code : 'INTERNAL'
-      const status = err instanceof InvalidInputError ? 400 : 500
+      // A typed refusal (e.g. NO_PAYMENT_TERMS: pausing a daemon that does not sell) is the daemon's state, not a fault.
+      const status = err instanceof InvalidInputError ? 400 : err instanceof ParkbenchError ? 409 : 500
       if (status === 500) log.error('console %s %s failed - %e', req.method, url.pathname, err)
       sendError(res, status, code, (err as Error).message)
     }

@@ -278,11 +278,37 @@
       ]),
       'no lease ended yet',
     )
-    $('policy-section').hidden = state.policy == null
-    $('policy').textContent = state.policy == null ? '' : JSON.stringify(state.policy, null, 2)
+    renderPolicy(state.policy)
     polls++
     root.dataset.state = selling.state
     root.dataset.polls = String(polls)
+  }
+
+  function renderPolicy(policy) {
+    $('policy-section').hidden = policy == null
+    if (policy == null) return
+    const { rules, readings } = policy
+    const set = [
+      rules.maxLoadPerCore != null ? `load per core at most ${rules.maxLoadPerCore}` : null,
+      rules.acPowerOnly ? 'on mains power only' : null,
+      rules.schedule ? `between ${rules.schedule.join(', ')}` : null,
+      rules.maxSoldHoursPerDay != null ? `at most ${rules.maxSoldHoursPerDay} h a day` : null,
+    ].filter((rule) => rule !== null)
+    const unknown = (value, show) => (value == null ? 'cannot tell here' : show(value))
+    pairs('policy', [
+      ['sell when', set.join('; ')],
+      [
+        'now',
+        policy.allowed == null
+          ? 'not checked yet'
+          : policy.allowed
+            ? 'allowed'
+            : `not allowed: ${policy.reasons.join('; ')}`,
+      ],
+      ['load per core (other work)', readings ? unknown(readings.loadPerCore, (v) => v.toFixed(2)) : ''],
+      ['on mains power', readings ? unknown(readings.onAcPower, (v) => (v ? 'yes' : 'no, on battery')) : ''],
+      ['sold today', `${(policy.soldTodayMs / 3600000).toFixed(2)} h`],
+    ])
   }
 
   async function poll() {
