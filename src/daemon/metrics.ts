@@ -37,6 +37,8 @@ export class DaemonMetrics {
   private readonly jobRun: Histogram<'model'>
   private readonly jobQueue: Histogram<'model'>
   private readonly offerRequests: Counter<'status'>
+  /** One read of the settlement history per scrape, not one per metric that needs it. */
+  private earningsRead: { at: number; value: Promise<DaemonEarnings | undefined> } | undefined
 
   constructor(source: DaemonMetricsSource) {
     const registers = [this.registry]
@@ -104,7 +106,7 @@ export class DaemonMetrics {
         help,
         registers,
         async collect() {
-          const earnings = await source.earnings()
+          const earnings = await self.earnings(source)
           this.reset()
           if (earnings !== undefined) this.inc(Number(pick(earnings)))
         },
@@ -123,7 +125,7 @@ export class DaemonMetrics {
       help: 'Accepted off-chain and not yet settled, over all channels, base units',
       registers,
       async collect() {
-        const earnings = await source.earnings()
+        const earnings = await self.earnings(source)
         this.set(earnings === undefined ? 0 : Number(earnings.unsettled))
       },
     })
@@ -222,6 +224,14 @@ export class DaemonMetrics {
   /** The Prometheus text exposition of every metric in the registry, libp2p's included. */
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  private async earnings(source: DaemonMetricsSource): Promise<DaemonEarnings | undefined> {
+    const now = performance.now()
+    if (this.earningsRead === undefined || now - this.earningsRead.at > 500) {
+      this.earningsRead = { at: now, value: Promise.resolve(source.earnings()) }
+    }
+    return this.earningsRead.value
   }
 
   /** Ticks and amount over every lease: ended ones folded in once, running ones read as they are. */

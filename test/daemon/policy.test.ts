@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { launch } from 'puppeteer-core'
 import { privateKeyToAccount } from 'viem/accounts'
 import type { RenterClient } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/daemon/config.js'
@@ -13,7 +14,10 @@ import { createResourcePolicy, type PolicySensors } from '../../src/daemon/resou
 import type { PausedBy } from '../../src/daemon/selling.js'
 import { fetchOffer } from '../../src/market/discover.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
+import { REPO_ROOT } from '../helpers/cli.js'
 import { consoleFetch, inputs, MODEL, PRICE, startRenterClient, waitFor } from './console-fixture.js'
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
 
 /** A fake sysfs power_supply dir: one mains adapter and one battery, as a laptop has. */
 async function powerSupplies(online: boolean): Promise<{ dir: string; plug(online: boolean): Promise<void> }> {
@@ -196,6 +200,34 @@ describe('a daemon whose resource policy stops selling (simulated power and load
     assert.equal(state.json.policy.allowed, false)
     assert.equal(state.json.policy.readings.onAcPower, false)
     assert.equal(state.json.policy.rules.acPowerOnly, true)
+    // The page shows the policy and why it stopped selling.
+    const browser = await launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    })
+    try {
+      const page = await browser.newPage()
+      const errors: string[] = []
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text())
+      })
+      page.on('pageerror', (err) => {
+        errors.push(String(err))
+      })
+      await page.setViewport({ width: 1280, height: 1000 })
+      await page.goto(daemon.console!.urlWithToken()!, { waitUntil: 'load' })
+      await page.waitForFunction("document.documentElement.dataset.state === 'paused'", { timeout: 20_000 })
+      const policy = await page.$eval('#policy', (el) => el.textContent ?? '')
+      assert.ok(policy.includes('on mains power only'), policy)
+      assert.ok(policy.includes('no, on battery'), policy)
+      assert.ok((await page.$eval('#recent', (el) => el.textContent ?? '')).includes('PROVIDER_POLICY'))
+      await mkdir(join(REPO_ROOT, 'test-output', 'console'), { recursive: true })
+      await page.screenshot({ path: join(REPO_ROOT, 'test-output', 'console', 'policy.png'), fullPage: true })
+      assert.deepEqual(errors, [])
+    } finally {
+      await browser.close()
+    }
     await power.plug(true)
     await waitFor(async () => (await daemon.status()).selling, 'selling again')
     await fetchOffer({ node: renter.node }, daemon.node.getMultiaddrs()[0]!)
