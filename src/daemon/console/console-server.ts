@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { InvalidInputError, ParkbenchError } from '../../errors.js'
 import { toJson } from '../../json.js'
+import { ControlBodyTooLargeError } from '../control.js'
 
 const log = logger('parkbench:daemon:console')
 
@@ -125,7 +126,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > CONSOLE_LIMITS.maxBodyBytes) throw new InvalidInputError('Request body too large')
+    if (size > CONSOLE_LIMITS.maxBodyBytes) throw new ControlBodyTooLargeError()
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return undefined
@@ -234,9 +235,10 @@ export async function startConsoleServer(init: ConsoleServerInit): Promise<Conso
     } catch (err) {
       const code = err instanceof ParkbenchError ? err.code : 'INTERNAL'
       // A typed refusal (e.g. NO_PAYMENT_TERMS: pausing a daemon that does not sell) is the daemon's state, not a fault.
-      const status = err instanceof InvalidInputError ? 400 : err instanceof ParkbenchError ? 409 : 500
+      const tooLarge = err instanceof ControlBodyTooLargeError
+      const status = tooLarge ? 413 : err instanceof InvalidInputError ? 400 : err instanceof ParkbenchError ? 409 : 500
       if (status === 500) log.error('console %s %s failed - %e', req.method, url.pathname, err)
-      sendError(res, status, code, (err as Error).message)
+      sendError(res, status, code, (err as Error).message, tooLarge)
     }
   }
 
