@@ -30,6 +30,8 @@ export const DATA_DIR_LAYOUT = {
   consoleToken: 'console.token',
   /** The resource policy's time sold today (its daily cap survives a restart). */
   policyState: 'policy-state.json',
+  /** The owner console's earnings samples (lifetime totals over time), one JSON object a line. */
+  earningsLog: 'earnings.jsonl',
 } as const
 
 /** The environment variable that names the data dir when `--data-dir` is not given. */

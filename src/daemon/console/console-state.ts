@@ -1,7 +1,11 @@
 import { loadavg } from 'node:os'
+import { logger } from '@libp2p/logger'
 import type { LeaseInfo } from '../../lease/metered-lease.js'
 import type { SettlementRecord } from '../../pay/settlement-ledger.js'
 import type { DaemonStatus } from '../daemon.js'
+import { appendEarningsLog, readEarningsLog } from './earnings-log.js'
+
+const log = logger('parkbench:daemon:console')
 
 /** What the console reads from the daemon: narrow, so the page can be tested against any daemon state. */
 export interface ConsoleSource {
@@ -111,10 +115,28 @@ export class ConsoleState {
     jobs: 0,
   }
   private rates = { cpuPercent: 0, jobsPerSecond: 0 }
+  private readonly logFile: string | undefined
+  private readonly logEveryMs: number
+  private logged: EarningsSample | undefined
+  private logging: Promise<void> = Promise.resolve()
 
-  constructor(source: ConsoleSource, init: { maxSamples?: number } = {}) {
+  /**
+   * `logFile`: keep the samples there too (one line at most every `logEveryMs`, default a minute, and at every
+   * settlement), so the chart survives a restart.
+   */
+  constructor(source: ConsoleSource, init: { maxSamples?: number; logFile?: string; logEveryMs?: number } = {}) {
     this.source = source
     this.maxSamples = init.maxSamples ?? 4_320
+    this.logFile = init.logFile
+    this.logEveryMs = init.logEveryMs ?? 60_000
+  }
+
+  /** Read the samples kept by earlier runs. */
+  async load(): Promise<void> {
+    if (this.logFile === undefined) return
+    const kept = await readEarningsLog(this.logFile, this.maxSamples)
+    this.samples.unshift(...kept)
+    this.logged = kept.at(-1)
   }
 
   /** Take one earnings sample and update the load rates (CPU %, jobs/s) since the last one. */
@@ -152,6 +174,21 @@ export class ConsoleState {
     }
     this.samples.push({ t: Date.now(), gross, settled, gas })
     if (this.samples.length > this.maxSamples) this.samples.shift()
+    this.keep(this.samples.at(-1)!)
+  }
+
+  /** Append a sample to the log when a minute has passed since the last one kept, or a settlement changed it. */
+  private keep(sample: EarningsSample): void {
+    const file = this.logFile
+    const last = this.logged
+    if (file === undefined) return
+    if (last !== undefined && sample.t - last.t < this.logEveryMs && last.settled === sample.settled) return
+    if (last !== undefined && last.gross === sample.gross && last.settled === sample.settled) return
+    this.logged = { ...sample }
+    const copy = { ...sample }
+    this.logging = this.logging
+      .then(async () => appendEarningsLog(file, copy))
+      .catch((err: Error) => log('keeping an earnings sample failed - %s', err.message))
   }
 
   /** Everything the page shows, in one document (amounts as decimal strings). */

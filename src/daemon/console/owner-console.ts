@@ -1,4 +1,5 @@
 import { logger } from '@libp2p/logger'
+import { dataDirPath } from '../../data-dir.js'
 import { InvalidInputError } from '../../errors.js'
 import type { SettleReport } from '../../pay/settler.js'
 import { type ConsoleServer, startConsoleServer } from './console-server.js'
@@ -52,7 +53,7 @@ export class OwnerConsole {
   constructor(components: OwnerConsoleComponents, init: OwnerConsoleInit) {
     this.components = components
     this.init = init
-    this.consoleState = new ConsoleState(components.source)
+    this.consoleState = new ConsoleState(components.source, { logFile: dataDirPath(init.dataDir, 'earningsLog') })
   }
 
   /** `http://127.0.0.1:8470/`, once started. */
@@ -67,6 +68,7 @@ export class OwnerConsole {
 
   async start(): Promise<void> {
     const token = await loadOrCreateConsoleToken(this.init.dataDir)
+    await this.consoleState.load()
     const { actions } = this.components
     const ok = { ok: true }
     this.server = await startConsoleServer({
