@@ -202,8 +202,10 @@ export class DaemonMetrics {
     }
   }
 
+  /** A lease ended (the renter was told): counted by reason, and its ticks folded into the totals. */
   leaseEnded(lease: LeaseInfo): void {
     this.leasesEnded.inc({ reason: lease.endReason ?? 'END_REASON_UNSPECIFIED' })
+    this.fold(lease)
   }
 
   /** A job admitted inside a lease ended, whatever its outcome. */
@@ -239,15 +241,18 @@ export class DaemonMetrics {
     let ticks = this.endedTicks
     let amount = this.endedAmount
     for (const lease of this.live) {
-      if (lease.state === 'ended') {
-        this.endedTicks += lease.ticksPaid
-        this.endedAmount += lease.amountPaid
-        this.live.delete(lease)
-      }
       ticks += lease.ticksPaid
       amount += lease.amountPaid
+      if (lease.state === 'ended') this.fold(lease)
     }
     return { ticks, amount }
+  }
+
+  /** Move an ended lease's ticks and amount into the ended totals, once (so the set holds running leases only). */
+  private fold(lease: LeaseInfo): void {
+    if (!this.live.delete(lease)) return
+    this.endedTicks += lease.ticksPaid
+    this.endedAmount += lease.amountPaid
   }
 }
 
