@@ -3,6 +3,7 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { controlRequest } from '../../src/daemon/control.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { consoleFetch } from '../daemon/console-fixture.js'
 import { runMain, startCli, writeChainFile } from '../helpers/cli.js'
@@ -55,6 +56,14 @@ describe('`parkbench start` serves the owner console; `parkbench console` prints
       assert.equal(state.status, 200)
       assert.equal(state.json.selling.state, 'selling')
       assert.equal(state.json.pollMs, 2000)
+      // Pause and resume through the control socket (scripts, service hooks); `status` says so.
+      await controlRequest(dataDir, 'POST', '/v1/pause', {})
+      const paused = await runMain(['status', '--data-dir', dataDir, '--json'])
+      assert.equal(JSON.parse(paused.stdout).paused.by, 'owner')
+      assert.equal(JSON.parse(paused.stdout).selling, false)
+      assert.match((await runMain(['status', '--data-dir', dataDir])).stdout, /paused by its owner/)
+      await controlRequest(dataDir, 'POST', '/v1/resume', {})
+      assert.equal(JSON.parse((await runMain(['status', '--data-dir', dataDir, '--json'])).stdout).selling, true)
     } finally {
       assert.equal(await first.stop(), 0)
     }
