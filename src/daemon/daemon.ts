@@ -198,6 +198,21 @@ export class Daemon {
           advertise: async () => this.syncModels({ force: true }),
         })
       }
+      // The policy speaks first: a daemon started on battery or out of hours never advertises.
+      if (config.policy != null && this.selling != null) {
+        const policy = config.policy
+        this.resourcePolicy = createResourcePolicy(
+          {
+            selling: this.selling,
+            activeLeases: () => this.load(false).leases.active,
+            busyWorkers: () => this.computeService?.pool.stats.busy ?? 0,
+            sensors: { ...defaultPolicySensors(policy.powerSupplyDir), ...this.init.policySensors },
+            stateFile: dataDirPath(config.dataDir, 'policyState'),
+          },
+          policy,
+        )
+        await this.resourcePolicy.start()
+      }
       await this.syncModels()
       // `parkbench model add` writes to the data dir while the daemon runs: pick new models up within seconds.
       const rescanMs = this.init.modelRescanMs ?? MODEL_RESCAN_MS
@@ -217,20 +232,6 @@ export class Daemon {
           if (err instanceof DaemonRunningError) throw err
           log.error('control socket unavailable, `parkbench status` and `leases` will not reach this daemon - %e', err)
         }
-      }
-      if (config.policy != null && this.selling != null) {
-        const policy = config.policy
-        this.resourcePolicy = createResourcePolicy(
-          {
-            selling: this.selling,
-            activeLeases: () => this.load(false).leases.active,
-            busyWorkers: () => this.computeService?.pool.stats.busy ?? 0,
-            sensors: { ...defaultPolicySensors(policy.powerSupplyDir), ...this.init.policySensors },
-            stateFile: dataDirPath(config.dataDir, 'policyState'),
-          },
-          policy,
-        )
-        await this.resourcePolicy.start()
       }
       if (this.init.console !== undefined) {
         this.ownerConsole = await startDaemonConsole(this, this.init.console, (message) =>

@@ -233,6 +233,33 @@ describe('a daemon whose resource policy stops selling (simulated power and load
     await fetchOffer({ node: renter.node }, daemon.node.getMultiaddrs()[0]!)
   })
 
+  it('started on battery: it never advertises, and sells once plugged in', async () => {
+    const onBattery = await powerSupplies(false)
+    const dataDir = await mkdtemp(join(tmpdir(), 'pb-policy-battery-'))
+    const late = createDaemon({
+      config: resolveConfig(dataDir, {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        offer: { pricePerSecond: String(PRICE), threads: 1, maxLeaseSeconds: 60 },
+        policy: { acPowerOnly: true, powerSupplyDir: onBattery.dir, checkIntervalMs: 100 },
+      }),
+      chain,
+      account: privateKeyToAccount(chain.accounts[3]!.privateKey),
+      control: false,
+      modelRescanMs: 0,
+    })
+    await late.start()
+    try {
+      assert.equal(late.paused?.by, 'policy')
+      assert.equal((await late.status()).selling, false)
+      await assert.rejects(fetchOffer({ node: renter.node }, late.node.getMultiaddrs()[0]!), { name: 'NoOfferError' })
+      await onBattery.plug(true)
+      await waitFor(async () => (await late.status()).selling, 'selling once plugged in')
+      assert.equal(late.paused, undefined)
+    } finally {
+      await late.stop()
+    }
+  })
+
   it('busy machine: the same, on a simulated load over the threshold', async () => {
     await leaseUntil(async () => {
       load = 0.9
