@@ -26,6 +26,12 @@ export const DATA_DIR_LAYOUT = {
   leaseLog: 'leases.jsonl',
   /** The running daemon's control socket, mode 0600. */
   controlSocket: 'control.sock',
+  /** The owner console's access token (random, base64url), mode 0600, created at the first start with a console. */
+  consoleToken: 'console.token',
+  /** The resource policy's time sold today (its daily cap survives a restart). */
+  policyState: 'policy-state.json',
+  /** The owner console's earnings samples (lifetime totals over time), one JSON object a line. */
+  earningsLog: 'earnings.jsonl',
 } as const
 
 /** The environment variable that names the data dir when `--data-dir` is not given. */

@@ -1,6 +1,7 @@
 import { chainCommand } from './chain.js'
 import { channelCommand } from './channel.js'
 import type { Command } from './command.js'
+import { consoleCommand } from './console.js'
 import { demoCommand } from './demo.js'
 import { idCommand } from './id.js'
 import { inferCommand } from './infer.js'
@@ -18,6 +19,7 @@ export const COMMANDS: Command[] = [
   startCommand,
   serviceCommand,
   statusCommand,
+  consoleCommand,
   idCommand,
   modelCommand,
   inferCommand,

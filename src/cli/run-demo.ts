@@ -120,7 +120,8 @@ async function startProvider(
     '--price',
     String(price),
   ]
-  args.push('--listen', '/ip4/127.0.0.1/tcp/0', '--threads', '1', '--max-lease-seconds', '60', '--json')
+  // Three providers on one machine: no owner console (they would contend for its port).
+  args.push('--listen', '/ip4/127.0.0.1/tcp/0', '--threads', '1', '--max-lease-seconds', '60', '--no-console', '--json')
   for (const b of bootstrap) args.push('--bootstrap', b)
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve))

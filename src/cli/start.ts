@@ -1,4 +1,5 @@
 import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/config.js'
+import { DEFAULT_CONSOLE_PORT } from '../daemon/console/console-server.js'
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
@@ -11,6 +12,14 @@ import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from '.
 import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 import { reachLines } from './reach.js'
 import { applyHumanAmounts, takeHumanAmounts } from './start-amounts.js'
+
+/** A decimal number flag (`--max-load 0.5`), or InvalidInputError. */
+function numberFlag(args: Parameters<typeof stringFlag>[0], name: string): number | undefined {
+  const value = stringFlag(args, name)
+  if (value === undefined) return undefined
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new InvalidInputError(`--${name} takes a number, got "${value}"`)
+  return Number(value)
+}
 
 export const startCommand: Command = {
   name: 'start',
@@ -74,6 +83,33 @@ export const startCommand: Command = {
     },
     region: { type: 'string', valueName: 'NAME', description: 'Coarse region hint shown to renters' },
     'no-sell': { type: 'boolean', description: 'Join the network without selling' },
+    'console-port': {
+      type: 'string',
+      valueName: 'N',
+      description: `Owner console and /metrics port, on 127.0.0.1 (default ${DEFAULT_CONSOLE_PORT}; 0 any free port)`,
+    },
+    'console-host': {
+      type: 'string',
+      valueName: 'ADDR',
+      description: 'Serve the console on this address instead of 127.0.0.1 (only the token guards it then)',
+    },
+    'no-console': { type: 'boolean', description: 'Serve no owner console and no /metrics' },
+    'max-load': {
+      type: 'string',
+      valueName: 'X',
+      description: 'Sell only while the rest of the machine loads each core at most X (e.g. 0.5)',
+    },
+    'ac-only': { type: 'boolean', description: 'Sell only on mains power (Linux: /sys/class/power_supply)' },
+    'sell-hours': {
+      type: 'string',
+      valueName: 'HH:MM-HH:MM,...',
+      description: 'Sell only inside these local-time windows, every day (e.g. 22:00-07:00)',
+    },
+    'max-sold-hours': {
+      type: 'string',
+      valueName: 'H',
+      description: 'Sell at most H hours a day (time with a lease running)',
+    },
     free: { type: 'boolean', description: 'Serve inference without a paid lease (trusted LAN or tests only)' },
     'relay-server': {
       type: 'boolean',
@@ -117,6 +153,15 @@ export const startCommand: Command = {
     const minChallengePeriod = stringFlag(args, 'min-challenge-period')
     if (minChallengePeriod != null) pay.minChallengePeriod = minChallengePeriod
 
+    const policy: NonNullable<ConfigInput['policy']> = {}
+    const maxLoad = numberFlag(args, 'max-load')
+    if (maxLoad != null) policy.maxLoadPerCore = maxLoad
+    if (args.values['ac-only'] === true) policy.acPowerOnly = true
+    const hours = stringFlag(args, 'sell-hours')
+    if (hours != null) policy.schedule = hours.split(',').map((w) => w.trim())
+    const maxSold = numberFlag(args, 'max-sold-hours')
+    if (maxSold != null) policy.maxSoldHoursPerDay = maxSold
+    if (Object.keys(policy).length > 0) flags.policy = policy
     const fileConfig = await readConfigFile(dataDir)
     // Human amounts (10gwei/s) need the token's decimals: read once the chain is known, below.
     const human = takeHumanAmounts([
@@ -147,10 +192,21 @@ export const startCommand: Command = {
     // Reachability changes are printed once the start lines are out (they come with the status at start).
     let reported = false
     let units = config.pay.token == null ? NATIVE_UNITS : undefined
+    const consolePort = integerFlag(args, 'console-port')
+    if (consolePort != null && consolePort > 65_535) throw new InvalidInputError('--console-port is at most 65535')
+    const consoleHost = stringFlag(args, 'console-host')
     const daemon = createDaemon({
       config,
       chain,
       account,
+      ...(args.values['no-console'] === true
+        ? {}
+        : {
+            console: {
+              port: consolePort ?? DEFAULT_CONSOLE_PORT,
+              ...(consoleHost != null ? { host: consoleHost } : {}),
+            },
+          }),
       onEvent: (event) => {
         if (event.type === 'warning') io.stderr(`parkbench: ${event.message}\n`)
         if (event.type === 'reach:changed' && reported) {
@@ -173,8 +229,9 @@ export const startCommand: Command = {
     await daemon.start()
     const status = await daemon.status()
     units = status.tokenUnits ?? units
+    const consoleUrl = daemon.console?.urlWithToken()
     if (args.values.json === true) {
-      io.stdout(`${JSON.stringify(JSON.parse(toJson(status)))}\n`)
+      io.stdout(`${JSON.stringify(JSON.parse(toJson({ ...status, consoleUrl: consoleUrl ?? null })))}\n`)
     } else {
       io.stdout(`parkbench node ${status.peerId}\n`)
       for (const addr of status.addresses.filter((a) => !a.includes('/p2p-circuit'))) {
@@ -186,6 +243,7 @@ export const startCommand: Command = {
           ? `  selling ${status.offer.threads} threads at ${showRate(status.offer.pricePerSecond, units, status.offer.tokenSymbol)}, paid to ${status.payoutAddress}\n`
           : '  not selling\n',
       )
+      if (consoleUrl != null) io.stdout(`  owner console ${consoleUrl}\n`)
       io.stdout('Press Ctrl+C to stop.\n')
     }
     reported = true

@@ -45,7 +45,9 @@ export const statusCommand: Command = {
     io.stdout(
       status.offer != null
         ? `  selling ${status.offer.threads} threads at ${showRate(status.offer.pricePerSecond, status.tokenUnits, status.offer.tokenSymbol)}, paid to ${status.payoutAddress}; ${status.offer.models.length} models\n`
-        : '  not selling\n',
+        : status.paused != null
+          ? `  paused by its ${status.paused.by}: ${status.paused.detail} (the offer is withdrawn)\n`
+          : '  not selling\n',
     )
     io.stdout(`  leases: ${load.leases.active} active, ${load.leases.threadsFree} threads free\n`)
     if (status.earnings != null) io.stdout(`${earningsLines(status.earnings, status.tokenUnits).join('\n')}\n`)

@@ -43,6 +43,8 @@ const PROVIDER_GONE = new Set<string>([
   'PROVIDER_ENDED',
   'CAPACITY',
   'PROTOCOL_ERROR',
+  'PROVIDER_PAUSED',
+  'PROVIDER_POLICY',
 ])
 
 type Options = AbortOptions & ProgressOptions

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
 import { MAX_PROOF_TICKS } from '../pay/constants.js'
+import { type ResourcePolicyConfig, type ResourcePolicyInput, resolvePolicy } from './policy-rules.js'
 
 /** The daemon's config file inside the data dir. Every field is optional; CLI flags override it. */
 export const CONFIG_FILE = DATA_DIR_LAYOUT.config
@@ -63,6 +64,8 @@ export interface DaemonConfig {
     freeMode: boolean
   }
   reach: ReachConfig
+  /** When to sell (load, power, schedule, daily cap); undefined: whenever the daemon runs and is not paused. */
+  policy?: ResourcePolicyConfig | undefined
 }
 
 /** What a config file or the CLI may set: the same shape, every field optional, amounts as decimal strings. */
@@ -86,6 +89,7 @@ export interface ConfigInput {
   }
   compute?: { freeMode?: boolean }
   reach?: { relay?: boolean; reservations?: number; relayServer?: boolean; privateAfterMs?: number; autonat?: boolean }
+  policy?: ResourcePolicyInput
 }
 
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
@@ -164,6 +168,7 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
       pay: { ...merged.pay, ...layer.pay },
       compute: { ...merged.compute, ...layer.compute },
       reach: { ...merged.reach, ...layer.reach },
+      ...(merged.policy != null || layer.policy != null ? { policy: { ...merged.policy, ...layer.policy } } : {}),
     })
   }
   const offer = merged.offer ?? {}
@@ -190,6 +195,7 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
         pay.minChallengePeriod == null ? undefined : toBigint(pay.minChallengePeriod, 'pay.minChallengePeriod', 0n),
     },
     compute: { freeMode: merged.compute?.freeMode ?? false },
+    policy: resolvePolicy(merged.policy),
     reach: reachConfig(merged.reach ?? {}),
   }
 }

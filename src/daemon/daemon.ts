@@ -1,121 +1,54 @@
 import { join } from 'node:path'
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import type { Hex, LocalAccount } from 'viem'
-import { freeModePolicy } from '../compute/admission.js'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { type AdmissionPolicy, freeModePolicy } from '../compute/admission.js'
 import { type ComputeService, createCompute, createComputeStorage } from '../compute/compute-service.js'
-import type { WorkerPool } from '../compute/worker-pool.js'
-import { InvalidInputError } from '../errors.js'
-import { appendLeaseLog } from '../lease/lease-log.js'
-import { createLeaseProvider, type LeaseProvider } from '../lease/lease-provider.js'
+import { dataDirPath } from '../data-dir.js'
+import type { LeaseProvider } from '../lease/lease-provider.js'
 import type { LeaseInfo } from '../lease/metered-lease.js'
-import { createMarketProvider, type MarketProvider } from '../market/market-provider.js'
-import type { OfferSummary } from '../market/offer.js'
+import { createMarketProvider, type MarketProvider, type OfferTerms } from '../market/market-provider.js'
 import { Offer, summarizeOffer } from '../market/offer.js'
 import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
-import { createNode, type NodeInit, type ParkbenchNode } from '../net/create-node.js'
+import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import type { ReachabilityService, ReachabilityStatus } from '../net/reachability.js'
 import { getTokenUnits } from '../pay/actions/get-token-units.js'
 import type { TokenUnits } from '../pay/amounts.js'
-import type { ChainConfig } from '../pay/chain-config.js'
 import { createPayPublicClient } from '../pay/clients.js'
 import { PAYMENT_STORE_DIR } from '../pay/constants.js'
 import type { PaymentReceiver } from '../pay/payment-receiver.js'
 import { openProviderPayments, type ProviderPayments } from '../pay/payment-state.js'
 import { providerNodeId } from '../pay/provider-node.js'
-import type { Settler, SettlerEvent } from '../pay/settler.js'
+import type { SettlementRecord } from '../pay/settlement-ledger.js'
+import type { Settler } from '../pay/settler.js'
 import type { DaemonConfig } from './config.js'
+import type { ConsoleTerms } from './console/console-state.js'
+import type { OwnerConsole } from './console/owner-console.js'
 import { type ControlServer, DaemonRunningError, startControlServer } from './control.js'
+import { controlRoutes } from './control-routes.js'
+import { startDaemonConsole } from './daemon-console.js'
+import { createDaemonLeases } from './daemon-leases.js'
+import type { DaemonInit, DaemonStatus } from './daemon-types.js'
 import { channelReport, type DaemonEarnings, earningsOf } from './earnings.js'
 import { NoPaymentTermsError } from './errors.js'
+import { type DaemonLoad, LoadMonitor } from './load-monitor.js'
+import { createDaemonMetrics, type DaemonMetrics } from './metrics.js'
 import { toModelSpec } from './model-spec.js'
+import { offerTerms, sellTerms } from './offer-terms.js'
+import { createResourcePolicy, defaultPolicySensors, type ResourcePolicy } from './resource-policy.js'
+import { type PausedBy, Selling } from './selling.js'
 
 const log = logger('parkbench:daemon')
-
-/** Leases that end like this are settled at once. */
-const BROKEN_LEASE_ENDS = new Set<string>(['RENTER_GONE', 'PAYMENT_LATE', 'PAYMENT_INVALID', 'PROTOCOL_ERROR'])
-
-/** Sampling interval of the event-loop delay histogram, in ms. */
-const LOOP_RESOLUTION_MS = 10
 
 /** How often the daemon looks for models added to its data dir by another process. */
 const MODEL_RESCAN_MS = 2_000
 
+export type { DaemonEvent, DaemonInit, DaemonStatus } from './daemon-types.js'
+export type { DaemonLoad } from './load-monitor.js'
 export { toModelSpec } from './model-spec.js'
-
-/** The daemon's events: the settler's, a lease that ended, and warnings. */
-export type DaemonEvent =
-  | SettlerEvent
-  | { type: 'lease:ended'; lease: LeaseInfo }
-  | { type: 'warning'; message: string }
-  | { type: 'reach:changed'; reach: ReachabilityStatus }
-
-export interface DaemonInit {
-  config: DaemonConfig
-  /** The chain to be paid on; required to sell. */
-  chain?: ChainConfig | undefined
-  /** This node's EVM account: receives payouts and sends settlements. Required to sell. */
-  account?: LocalAccount | undefined
-  /**
-   * What the daemon reports as it works: settlements confirmed or skipped (the settler's events), leases that end,
-   * and one-line warnings for the operator (e.g. the chain was reset since payment state was kept).
-   */
-  onEvent?(event: DaemonEvent): void
-  /**
-   * Serve the control API (`parkbench leases`, `status`, `channel settle`) on `<dataDir>/control.sock`. Default
-   * true.
-   */
-  control?: boolean
-  /**
-   * libp2p settings over the config's (the swarm lab passes its in-process transport and `/memory` addresses).
-   * Default none.
-   */
-  node?: Omit<NodeInit, 'privateKey'> | undefined
-  /** A worker pool shared with other daemons in this process; the daemon neither starts nor stops it. */
-  workers?: WorkerPool | undefined
-  /**
-   * How often the data dir is scanned for models another process added (`parkbench model add`); 0 never (a caller
-   * that adds models through {@link Daemon.compute} and calls {@link Daemon.syncModels}). Default 2000 ms.
-   */
-  modelRescanMs?: number
-  /** How often the settler checks the chain (close requests, thresholds). Default 5000 ms. */
-  settleIntervalMs?: number
-  /**
-   * Measure the process's event-loop delay for `status` (a 10 ms sampling timer). Default true; many daemons in one
-   * process (the swarm lab) measure it once for all.
-   */
-  monitorLoad?: boolean
-}
-
-/** How busy the daemon's process is: what `parkbench status` and the lease benchmark read. */
-export interface DaemonLoad {
-  uptimeMs: number
-  rssBytes: number
-  /** CPU time used since the process started, in microseconds. */
-  cpuUserMicros: number
-  cpuSystemMicros: number
-  /** Event-loop delay since the window began (daemon start, or the last `status({ resetLoad: true })`), in ms. */
-  eventLoop: { windowMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number }
-  leases: { active: number; threadsFree: number }
-}
-
-export interface DaemonStatus {
-  peerId: string
-  addresses: string[]
-  selling: boolean
-  payoutAddress: string | undefined
-  offer: OfferSummary | undefined
-  load: DaemonLoad
-  /** When selling: what it has earned. */
-  earnings?: DaemonEarnings
-  /** Whether the internet can reach this node, and the relays that carry it when not. */
-  reach: ReachabilityStatus
-  /** When selling: the symbol and decimals of the token it is paid in (read from the chain), to show amounts. */
-  tokenUnits?: TokenUnits
-}
+export type { PausedBy } from './selling.js'
 
 /**
  * The composition root: one node and its services, started in order (key -> libp2p -> pay -> compute -> leases ->
@@ -133,10 +66,12 @@ export class Daemon {
   private modelsTimer: NodeJS.Timeout | undefined
   private advertisedModels = ''
   private controlServer: ControlServer | undefined
-  private loopDelay: IntervalHistogram | undefined
-  private loopWindowStart = 0
-  private startedAt = 0
   private tokenUnits: TokenUnits | undefined
+  private readonly loadMonitor = new LoadMonitor()
+  private daemonMetrics: DaemonMetrics | undefined
+  private ownerConsole: OwnerConsole | undefined
+  private selling: Selling | undefined
+  private resourcePolicy: ResourcePolicy | undefined
 
   constructor(init: DaemonInit) {
     this.init = init
@@ -167,6 +102,21 @@ export class Daemon {
     return this.payments?.settler
   }
 
+  /** The daemon's Prometheus metrics, when the console is on. */
+  get metrics(): DaemonMetrics | undefined {
+    return this.daemonMetrics
+  }
+
+  /** The resource policy, when the config sets one: its rules, last readings and verdict. */
+  get policy(): ResourcePolicy | undefined {
+    return this.resourcePolicy
+  }
+
+  /** The owner console, when it is on and listening. */
+  get console(): OwnerConsole | undefined {
+    return this.ownerConsole
+  }
+
   private started<T>(value: T | undefined): T {
     if (value == null) throw new Error('Daemon is not started')
     return value
@@ -176,6 +126,14 @@ export class Daemon {
     const { config, chain, account } = this.init
     if (config.sell && (chain == null || account == null)) throw new NoPaymentTermsError()
     this.privateKey = await loadOrCreatePeerKey(config.dataDir)
+    if (this.init.console !== undefined) {
+      this.daemonMetrics = createDaemonMetrics({
+        pool: () => this.computeService?.pool.stats,
+        earnings: () => (this.payments == null ? undefined : earningsOf(this.payments)),
+        selling: () => this.market?.currentOffer() != null,
+      })
+    }
+    const registry = this.daemonMetrics?.registry
     this.libp2p = await createNode({
       privateKey: this.privateKey,
       listen: config.listen,
@@ -189,11 +147,14 @@ export class Daemon {
         autonat: config.reach.autonat,
         onChange: (reach) => this.init.onEvent?.({ type: 'reach:changed', reach }),
       },
+      // libp2p's own metrics into the same registry. It forgets the metrics an earlier node registered (a daemon
+      // restarted in one process gets its own) and clears prom-client's global registry, which parkbench never uses.
+      ...(registry !== undefined ? { metrics: prometheusMetrics({ registry }) } : {}),
       ...this.init.node,
     })
     const node = this.libp2p
     try {
-      let admit = config.compute.freeMode ? freeModePolicy : undefined
+      let admit: AdmissionPolicy | undefined = config.compute.freeMode ? freeModePolicy : undefined
       // The model store comes first: the lease provider checks requests against it, compute serves from it.
       const storage = createComputeStorage({
         dataDir: config.dataDir,
@@ -218,40 +179,21 @@ export class Daemon {
         // The offer names its token by the symbol the token's contract gives, not a guess.
         const timeout = { signal: AbortSignal.timeout(30_000) }
         this.tokenUnits = await getTokenUnits(createPayPublicClient(chain), { token: config.pay.token }, timeout)
-        const { receiver, settler, channels } = this.payments
+        const { settler } = this.payments
         // Resumes settlements that were pending when the daemon last stopped (or was killed).
         await settler.start()
-        this.leaseProvider = createLeaseProvider(
+        this.leaseProvider = createDaemonLeases(
+          { node, privateKey: this.privateKey, payments: this.payments, models: storage.store },
           {
-            node,
-            privateKey: this.privateKey,
-            receiver,
-            channels,
-            models: storage.store,
-          },
-          {
+            config,
             payoutAddress: account.address,
-            providerNode: providerNodeId(node.peerId.toMultihash().bytes),
-            token: config.pay.token,
-            pricePerSecond: config.offer.pricePerSecond,
-            threads: config.offer.threads,
-            maxLeaseSeconds: config.offer.maxLeaseSeconds,
-            onLeaseEnded: (info) => {
-              this.init.onEvent?.({ type: 'lease:ended', lease: info })
-              appendLeaseLog(config.dataDir, { role: 'provider', ...info, endedAt: info.endedAt ?? Date.now() }).catch(
-                (err: Error) => log.error('writing the lease log failed - %e', err),
-              )
-              // The renter vanished or stopped paying: settle what it paid now rather than wait for the threshold.
-              if (BROKEN_LEASE_ENDS.has(info.endReason ?? '') && info.amountPaid > 0n) {
-                settler
-                  .settle(info.channelId, { reason: 'lease-broken' })
-                  .catch((err: Error) => log.error('settling %s after a broken lease failed - %e', info.channelId, err))
-              }
-            },
+            metrics: this.daemonMetrics,
+            onLeaseEnded: (info) => this.init.onEvent?.({ type: 'lease:ended', lease: info }),
           },
         )
         await this.leaseProvider.start()
         admit ??= this.leaseProvider.admit
+        if (this.daemonMetrics !== undefined) admit = this.daemonMetrics.countJobs(admit)
       }
       this.computeService = createCompute(node, {
         dataDir: config.dataDir,
@@ -259,8 +201,34 @@ export class Daemon {
         ...(admit != null ? { admit } : {}),
       })
       await this.computeService.start()
-      this.market = createMarketProvider({ node, privateKey: this.privateKey })
+      this.market = createMarketProvider(
+        { node, privateKey: this.privateKey },
+        this.daemonMetrics !== undefined ? { onOfferRequest: this.daemonMetrics.onOfferRequest } : {},
+      )
       await this.market.start()
+      if (this.leaseProvider != null) {
+        this.selling = new Selling({
+          market: this.market,
+          leases: this.leaseProvider,
+          offer: config.offer,
+          advertise: async () => this.syncModels({ force: true }),
+        })
+      }
+      // The policy speaks first: a daemon started on battery or out of hours never advertises.
+      if (config.policy != null && this.selling != null) {
+        const policy = config.policy
+        this.resourcePolicy = createResourcePolicy(
+          {
+            selling: this.selling,
+            activeLeases: () => this.load(false).leases.active,
+            busyWorkers: () => this.computeService?.pool.stats.busy ?? 0,
+            sensors: { ...defaultPolicySensors(policy.powerSupplyDir), ...this.init.policySensors },
+            stateFile: dataDirPath(config.dataDir, 'policyState'),
+          },
+          policy,
+        )
+        await this.resourcePolicy.start()
+      }
       await this.syncModels()
       // `parkbench model add` writes to the data dir while the daemon runs: pick new models up within seconds.
       const rescanMs = this.init.modelRescanMs ?? MODEL_RESCAN_MS
@@ -270,21 +238,21 @@ export class Daemon {
         }, rescanMs)
         this.modelsTimer.unref()
       }
-      this.startedAt = Date.now()
-      if (this.init.monitorLoad !== false) {
-        this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
-        this.loopDelay.enable()
-      }
-      this.loopWindowStart = performance.now()
+      this.loadMonitor.start(this.init.monitorLoad !== false)
       if (this.init.control !== false) {
         try {
-          this.controlServer = await startControlServer(config.dataDir, this.routes())
+          this.controlServer = await startControlServer(config.dataDir, controlRoutes(this.controlSource()))
         } catch (err) {
           // Two daemons on one data dir is an error; any other failure (a data dir path too long for a unix
           // socket, a read-only dir) costs only `parkbench status|leases`, not the node.
           if (err instanceof DaemonRunningError) throw err
           log.error('control socket unavailable, `parkbench status` and `leases` will not reach this daemon - %e', err)
         }
+      }
+      if (this.init.console !== undefined) {
+        this.ownerConsole = await startDaemonConsole(this, this.init.console, (message) =>
+          this.init.onEvent?.({ type: 'warning', message }),
+        )
       }
     } catch (err) {
       await this.stop()
@@ -295,30 +263,36 @@ export class Daemon {
 
   async stop(): Promise<void> {
     clearInterval(this.modelsTimer)
+    await this.resourcePolicy?.stop()
+    this.resourcePolicy = undefined
+    await this.ownerConsole?.stop()
+    this.ownerConsole = undefined
     await this.controlServer?.close()
     this.controlServer = undefined
-    this.loopDelay?.disable()
+    this.loadMonitor.stop()
     await this.market?.stop()
     await this.leaseProvider?.stop()
     await this.computeService?.stop()
     await this.payments?.stop()
     await this.libp2p?.stop()
     this.market = undefined
+    this.selling = undefined
     this.leaseProvider = undefined
     this.computeService = undefined
     this.payments = undefined
     this.libp2p = undefined
   }
 
-  /** Re-sign and re-advertise the offer when the models in the store changed. */
-  async syncModels(): Promise<void> {
-    if (!this.config.sell || this.market == null || this.computeService == null) return
+  /** Re-sign and re-advertise the offer when the models in the store changed (`force`: whatever changed). */
+  async syncModels(options: { force?: boolean } = {}): Promise<void> {
+    // Paused: the offer stays withdrawn until resume() signs it again.
+    if (!this.config.sell || this.market == null || this.computeService == null || this.selling?.paused != null) return
     const records = await this.computeService.store.list()
     const fingerprint = records
       .map((r) => r.sha256)
       .sort()
       .join(',')
-    if (fingerprint === this.advertisedModels && this.market.currentOffer() != null) return
+    if (options.force !== true && fingerprint === this.advertisedModels && this.market.currentOffer() != null) return
     this.advertisedModels = fingerprint
     await this.market.setTerms(this.offerTerms(records.map(toModelSpec)))
   }
@@ -339,6 +313,7 @@ export class Daemon {
       addresses: node.getMultiaddrs().map((a) => a.toString()),
       reach: reachOf(node),
       selling: signed != null,
+      ...(this.selling?.paused != null ? { paused: { ...this.selling.paused } } : {}),
       payoutAddress: this.init.account?.address,
       offer,
       load: this.load(options.resetLoad === true),
@@ -352,70 +327,70 @@ export class Daemon {
     return earningsOf(this.started(this.payments))
   }
 
+  /**
+   * Stop selling: withdraw the offer, refuse new leases BUSY and end running ones PROVIDER_PAUSED (PROVIDER_POLICY
+   * when `by: 'policy'`), paid to the tick each renter prepaid. See {@link Selling.pause}.
+   */
+  async pause(options: { by?: PausedBy; detail?: string } = {}): Promise<void> {
+    await this.sellingControl().pause(options)
+  }
+
+  /** Sell again after {@link pause}. */
+  async resume(): Promise<void> {
+    await this.sellingControl().resume()
+  }
+
+  /** Who paused selling and why, while it is paused. */
+  get paused(): { by: PausedBy; detail: string } | undefined {
+    return this.selling?.paused
+  }
+
+  /** Quote new leases at this price and re-sign and re-advertise the offer; running leases keep theirs. */
+  async setPrice(pricePerSecond: bigint): Promise<void> {
+    await this.sellingControl().setPrice(pricePerSecond)
+  }
+
+  private sellingControl(): Selling {
+    if (this.selling == null) throw new NoPaymentTermsError('This daemon is not selling')
+    return this.selling
+  }
+
+  /** Channels with accepted proofs (accepted, settled, gas) and pending settlements, when selling. */
+  async channels(): Promise<Awaited<ReturnType<typeof channelReport>> | undefined> {
+    return this.payments == null ? undefined : channelReport(this.payments)
+  }
+
+  /** Mined settlements, oldest first (empty when not selling). */
+  async settlements(): Promise<SettlementRecord[]> {
+    return this.payments?.settler.history() ?? []
+  }
+
+  /** What is for sale (advertised or, while paused, not): the config's terms and the models held. */
+  async terms(): Promise<ConsoleTerms> {
+    const records = (await this.computeService?.store.list()) ?? []
+    return sellTerms(this.config, this.init.chain, records, this.tokenUnits?.symbol)
+  }
+
   private load(reset: boolean): DaemonLoad {
-    const h = this.loopDelay
-    // The histogram records each sampling interval as it elapsed; the delay is what exceeds the interval.
-    const ms = (ns: number): number => Math.max(0, Math.round((ns - LOOP_RESOLUTION_MS * 1e6) / 1e4) / 100)
-    const cpu = process.cpuUsage()
-    const leases = this.leaseProvider?.leases().filter((l) => l.state !== 'ended').length ?? 0
-    const load: DaemonLoad = {
-      uptimeMs: Date.now() - this.startedAt,
-      rssBytes: process.memoryUsage.rss(),
-      cpuUserMicros: cpu.user,
-      cpuSystemMicros: cpu.system,
-      eventLoop: {
-        windowMs: Math.round(performance.now() - this.loopWindowStart),
-        meanMs: h == null || h.count === 0 ? 0 : ms(h.mean),
-        p50Ms: h == null || h.count === 0 ? 0 : ms(h.percentile(50)),
-        p99Ms: h == null || h.count === 0 ? 0 : ms(h.percentile(99)),
-        maxMs: h == null || h.count === 0 ? 0 : ms(h.max),
-      },
-      leases: { active: leases, threadsFree: this.leaseProvider?.freeThreads() ?? 0 },
-    }
-    if (reset) {
-      h?.reset()
-      this.loopWindowStart = performance.now()
-    }
-    return load
+    const active = this.leaseProvider?.leases().filter((l) => l.state !== 'ended').length ?? 0
+    return this.loadMonitor.read(reset, { active, threadsFree: this.leaseProvider?.freeThreads() ?? 0 })
   }
 
-  /** The control API: what `parkbench status`, `leases` and `channel settle|status` ask a running daemon. */
-  private routes(): Parameters<typeof startControlServer>[1] {
+  private controlSource(): Parameters<typeof controlRoutes>[0] {
     return {
-      'GET /v1/status': async ({ query }) => this.status({ resetLoad: query.get('reset') === '1' }),
-      'GET /v1/leases': async () => ({ leases: this.leaseList() }),
-      'GET /v1/channels': async () =>
-        this.payments == null ? { channels: [], pending: [] } : channelReport(this.payments),
-      'POST /v1/settle': async ({ body }) => {
-        const settler = this.payments?.settler
-        if (settler == null) throw new NoPaymentTermsError('This daemon is not selling: nothing to settle')
-        const { channelId, force } = (body ?? {}) as { channelId?: unknown; force?: unknown }
-        if (channelId != null && (typeof channelId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(channelId))) {
-          throw new InvalidInputError('channelId must be a 32-byte 0x-hex id')
-        }
-        if (force != null && typeof force !== 'boolean') throw new InvalidInputError('force must be true or false')
-        return settler.settleWithReport(channelId as Hex | undefined, { force: force === true })
-      },
+      status: async (options) => this.status(options),
+      leaseList: () => this.leaseList(),
+      payments: () => this.payments,
+      pause: async () => this.pause(),
+      resume: async () => this.resume(),
+      consoleUrl: () => this.ownerConsole?.urlWithToken(),
     }
   }
 
-  private offerTerms(models: ModelSpec[]): Parameters<MarketProvider['setTerms']>[0] {
-    const { offer, pay } = this.config
+  private offerTerms(models: ModelSpec[]): OfferTerms {
     const { chain, account } = this.init
     if (chain == null || account == null) throw new NoPaymentTermsError()
-    return {
-      payoutAddress: account.address,
-      chainId: BigInt(chain.chainId),
-      channelContract: chain.contract,
-      token: pay.token,
-      tokenSymbol: this.tokenUnits?.symbol ?? (pay.token == null ? 'ETH' : 'TOKEN'),
-      pricePerSecond: offer.pricePerSecond,
-      threads: offer.threads,
-      memoryBytes: offer.memoryBytes,
-      maxLeaseSeconds: offer.maxLeaseSeconds,
-      region: offer.region,
-      models,
-    }
+    return offerTerms(this.config, chain, account, models, this.tokenUnits?.symbol)
   }
 }
 

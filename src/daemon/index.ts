@@ -12,6 +12,8 @@
  * ```
  */
 export * from './config.js'
+export { DEFAULT_CONSOLE_PORT } from './console/console-server.js'
+export type { OwnerConsole, OwnerConsoleInit } from './console/owner-console.js'
 export {
   createDaemon,
   Daemon,
@@ -24,3 +26,8 @@ export {
 export { DATA_DIR_ENV, resolveDataDir } from './data-dir.js'
 export { type DaemonEarnings, earningsOf } from './earnings.js'
 export * from './errors.js'
+export type { DaemonMetrics } from './metrics.js'
+export type { ResourcePolicyConfig, ResourcePolicyInput } from './policy-rules.js'
+export { readAcPower } from './power-supply.js'
+export { defaultPolicySensors, type PolicySensors, type ResourcePolicy } from './resource-policy.js'
+export type { PausedBy } from './selling.js'

@@ -24,8 +24,10 @@ export { LEASE_DEFAULTS, LEASE_LIMITS, LEASE_PROTOCOL, QUOTE_SIGNATURE_DOMAIN } 
 export * from './errors.js'
 export {
   createLeaseProvider,
+  type LeasePause,
   LeaseProvider,
   type LeaseProviderComponents,
+  type LeaseProviderEvent,
   type LeaseProviderInit,
 } from './lease-provider.js'
 export { endReasonName } from './messages.js'

@@ -59,6 +59,19 @@ export interface LeaseProviderInit {
   historySize?: number
   /** Told about every lease that ends. */
   onLeaseEnded?(lease: LeaseInfo): void
+  /** Told about leases that start and requests refused (for metrics; keep it cheap, it runs per negotiation). */
+  onEvent?(event: LeaseProviderEvent): void
+}
+
+/** What the lease provider reports besides ended leases: a lease started, a request refused with its status. */
+export type LeaseProviderEvent =
+  | { type: 'lease:started'; lease: LeaseInfo }
+  | { type: 'lease:refused'; status: LeaseStatus }
+
+/** Why the provider is not taking leases now: the end reason running leases were given, and what renters are told. */
+export interface LeasePause {
+  reason: EndReason
+  detail: string
 }
 
 /**
@@ -69,8 +82,8 @@ export interface LeaseProviderInit {
  */
 export class LeaseProvider {
   private readonly components: LeaseProviderComponents
-  private readonly init: Required<Omit<LeaseProviderInit, 'token' | 'onLeaseEnded'>> &
-    Pick<LeaseProviderInit, 'token' | 'onLeaseEnded'>
+  private readonly init: Required<Omit<LeaseProviderInit, 'token' | 'onLeaseEnded' | 'onEvent'>> &
+    Pick<LeaseProviderInit, 'token' | 'onLeaseEnded' | 'onEvent'>
   private readonly active = new Map<Hex, MeteredLease>()
   private readonly history: LeaseInfo[] = []
   private reservedThreads = 0
@@ -78,6 +91,7 @@ export class LeaseProvider {
   private readonly negotiations = new NegotiationSlots()
   private readonly quoteContext: QuoteContext
   private started = false
+  private pausedBy: LeasePause | undefined
 
   constructor(components: LeaseProviderComponents, init: LeaseProviderInit) {
     this.components = components
@@ -116,6 +130,38 @@ export class LeaseProvider {
     this.started = false
     await this.components.node.unhandle(LEASE_PROTOCOL)
     await Promise.all([...this.active.values()].map(async (lease) => lease.end(EndReason.PROVIDER_SHUTDOWN)))
+  }
+
+  /**
+   * Stop selling for now: new requests are refused BUSY with `detail`, and every running lease ends with `reason`
+   * (the renter is told in ENDED; it has paid up to the tick it prepaid, nothing after). Resolves once they ended.
+   */
+  async pause(reason: EndReason, detail: string): Promise<void> {
+    this.pausedBy = { reason, detail }
+    await Promise.all([...this.active.values()].map(async (lease) => lease.end(reason, detail)))
+  }
+
+  /** Take leases again after {@link pause}. */
+  resume(): void {
+    this.pausedBy = undefined
+  }
+
+  /** Why the provider is paused, if it is. */
+  get paused(): LeasePause | undefined {
+    return this.pausedBy
+  }
+
+  /** Quote new leases at this price; running leases keep the price they agreed. */
+  setPrice(pricePerSecond: bigint): void {
+    if (pricePerSecond <= 0n || !isWholeAmountPerTick(pricePerSecond, this.init.tickIntervalMs)) {
+      throw new RangeError('pricePerSecond x tickIntervalMs must be a positive whole number of base units per 1000 ms')
+    }
+    this.init.pricePerSecond = pricePerSecond
+  }
+
+  /** The price new leases are quoted at. */
+  get pricePerSecond(): bigint {
+    return this.init.pricePerSecond
   }
 
   /** Active and recently ended leases, newest first. */
@@ -177,6 +223,7 @@ export class LeaseProvider {
       // A peer gets a few negotiations at a time: each may read the chain, and none holds any capacity.
       if (!this.negotiations.take(peer)) {
         const refusal = { ok: false, status: LeaseStatus.BUSY, reason: 'Too many lease requests in progress' } as const
+        this.init.onEvent?.({ type: 'lease:refused', status: refusal.status })
         await refuseRequest(messages, refusal, requestSignal)
         return
       }
@@ -189,10 +236,13 @@ export class LeaseProvider {
               status: LeaseStatus.BAD_REQUEST,
               reason: 'The request is over 4 KiB or does not decode',
             } as const)
-          : this.started
-            ? await quoteLease(request, renter, this.init, this.quoteContext)
-            : ({ ok: false, status: LeaseStatus.BUSY, reason: 'Shutting down' } as const)
+          : !this.started
+            ? ({ ok: false, status: LeaseStatus.BUSY, reason: 'Shutting down' } as const)
+            : this.pausedBy !== undefined
+              ? ({ ok: false, status: LeaseStatus.BUSY, reason: this.pausedBy.detail } as const)
+              : await quoteLease(request, renter, this.init, this.quoteContext)
       if (!outcome.ok) {
+        this.init.onEvent?.({ type: 'lease:refused', status: outcome.status })
         await refuseRequest(messages, outcome, requestSignal)
         return
       }
@@ -212,8 +262,11 @@ export class LeaseProvider {
               status: LeaseStatus.BAD_REQUEST,
               reason: 'The answer is over 4 KiB or does not decode',
             } as const)
-          : checkAccept(answer, quote, this.quoteContext, this.init)
+          : this.pausedBy !== undefined
+            ? ({ ok: false, status: LeaseStatus.BUSY, reason: this.pausedBy.detail } as const)
+            : checkAccept(answer, quote, this.quoteContext, this.init)
       if (!accepted.ok) {
+        this.init.onEvent?.({ type: 'lease:refused', status: accepted.status })
         await refuseStart(messages, accepted)
         return
       }
@@ -232,6 +285,13 @@ export class LeaseProvider {
         })
       } catch (err) {
         await refuseStart(messages, { ok: false, status: LeaseStatus.PAYMENT_INVALID, reason: (err as Error).message })
+        return
+      }
+      // Paused while the commitment was being stored: the lease never starts (nothing was paid yet).
+      if (this.pausedBy !== undefined) {
+        this.components.receiver.endLease(leaseId)
+        this.init.onEvent?.({ type: 'lease:refused', status: LeaseStatus.BUSY })
+        await refuseStart(messages, { ok: false, status: LeaseStatus.BUSY, reason: this.pausedBy.detail })
         return
       }
       const lease = new MeteredLease({
@@ -263,6 +323,7 @@ export class LeaseProvider {
       this.negotiations.release(peer)
       negotiating = false
       this.active.set(leaseId, lease)
+      this.init.onEvent?.({ type: 'lease:started', lease: lease.info })
       await lease.run()
     } catch (err) {
       log('lease stream from %p failed - %s', renter, (err as Error).message)

@@ -46,6 +46,8 @@ export interface MarketProviderInit {
   /** Offer exchanges at once per peer and in all. Default {@link OFFER_PROTOCOL_LIMITS}. */
   maxStreamsPerPeer?: number
   maxStreams?: number
+  /** Told each time the offer is asked for, with what was answered (metrics; keep it cheap). */
+  onOfferRequest?(status: OfferResponse.Status): void
 }
 
 /**
@@ -58,6 +60,7 @@ export class MarketProvider {
   private readonly reprovideIntervalMs: number
   private readonly onAdvertiseError: (err: Error) => void
   private readonly streamLimits: { maxStreamsPerPeer: number; maxStreams: number }
+  private readonly onOfferRequest: ((status: OfferResponse.Status) => void) | undefined
   private terms: OfferTerms | undefined
   private signed: SignedOffer | undefined
   private offeredModels: ModelSpec[] = []
@@ -73,6 +76,7 @@ export class MarketProvider {
     this.offerTtlMs = init.offerTtlMs ?? 10 * 60_000
     this.reprovideIntervalMs = init.reprovideIntervalMs ?? 10 * 60_000
     this.onAdvertiseError = init.onAdvertiseError ?? ((err) => log.error('advertise failed - %e', err))
+    this.onOfferRequest = init.onOfferRequest
     this.streamLimits = {
       maxStreamsPerPeer: init.maxStreamsPerPeer ?? OFFER_PROTOCOL_LIMITS.maxStreamsPerPeer,
       maxStreams: init.maxStreams ?? OFFER_PROTOCOL_LIMITS.maxStreams,
@@ -91,6 +95,7 @@ export class MarketProvider {
       { request: OfferRequest, response: OfferResponse },
       async () => {
         const offer = this.signed
+        this.onOfferRequest?.(offer == null ? OfferResponse.Status.NO_OFFER : OfferResponse.Status.OK)
         if (offer == null) return { status: OfferResponse.Status.NO_OFFER }
         return { status: OfferResponse.Status.OK, offer }
       },

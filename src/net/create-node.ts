@@ -75,6 +75,11 @@ export interface NodeInit {
    * not, reserve relayed addresses (needs `relay.client`). Off by default. See src/net/reachability.ts.
    */
   reach?: ReachabilityInit
+  /**
+   * libp2p's metrics implementation, e.g. `prometheusMetrics({ registry })` from `@libp2p/prometheus-metrics`. None by
+   * default: only the daemon that serves `/metrics` turns it on (it costs a little on every stream).
+   */
+  metrics?: Libp2pOptions['metrics']
 }
 
 export interface ConnectionLimits {
@@ -154,6 +159,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
+    ...(init.metrics !== undefined ? { metrics: init.metrics } : {}),
     ...(init.connectionPingIntervalMs !== undefined
       ? { connectionMonitor: { pingInterval: init.connectionPingIntervalMs } }
       : {}),

@@ -187,6 +187,9 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
       providerKey,
       '--threads',
       String(THREADS),
+      // The owner console (and libp2p's metrics) on, as `parkbench start` runs it, on a free port.
+      '--console-port',
+      '0',
     ])
     const address = (await provider.waitFor(/listening on (\S+)/))[1]!
     const peerId = provider.output().match(/parkbench node (\S+)/)![1]!

@@ -139,6 +139,9 @@ export async function startProviderCli(init: {
     init.chainFile,
     '--private-key',
     init.privateKey,
+    // Tests run many daemons at once: each console on a free port, never the default one.
+    '--console-port',
+    '0',
     ...(init.flags ?? []),
   ])
   const address = (await provider.waitFor(/listening on (\S+)/))[1]!

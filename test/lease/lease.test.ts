@@ -149,6 +149,35 @@ describe('leases on loopback with a real anvil', () => {
     await now.end()
   })
 
+  it('paused: ends running leases with the pause reason, refuses new ones BUSY, and takes them again once resumed', async () => {
+    const channelId = await renter.openChannel()
+    const running = await lease(channelId)
+    await running.waitPaidUp()
+    await provider.leases.pause(EndReason.PROVIDER_PAUSED, 'Paused by its owner')
+    assert.equal(await running.ended, EndReason.PROVIDER_PAUSED)
+    const summary = running.summary()
+    assert.equal(summary.endReason, 'PROVIDER_PAUSED')
+    // Both sides agree on every unit paid: nothing more is owed or sent after the end.
+    assert.equal(provider.receiver.channelTotal(channelId), renter.sender.channelTotal(channelId))
+    assert.equal(summary.ticksSent, summary.ticksAcknowledged)
+    await assert.rejects(lease(channelId), { name: 'LeaseRefusedError', status: LeaseStatus.BUSY })
+    assert.deepEqual(provider.leases.paused, { reason: EndReason.PROVIDER_PAUSED, detail: 'Paused by its owner' })
+
+    provider.leases.resume()
+    // A new price is quoted to new leases only.
+    provider.leases.setPrice(PRICE * 2n)
+    try {
+      await assert.rejects(lease(channelId), { status: LeaseStatus.PRICE_TOO_LOW })
+      const dearer = await lease(channelId, { maxPricePerSecond: PRICE * 2n })
+      await dearer.waitPaidUp()
+      const ended = await dearer.end()
+      assert.equal(ended.pricePerSecond, PRICE * 2n)
+      assert.throws(() => provider.leases.setPrice(0n), RangeError)
+    } finally {
+      provider.leases.setPrice(PRICE)
+    }
+  })
+
   it('answers QUOTE_EXPIRED to an acceptance that comes after the quote expired', async () => {
     const channelId = await renter.openChannel()
     const slow = {
