@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs'
 import { type ConfigInput, readConfigFile, resolveConfig } from '../daemon/config.js'
 import { DEFAULT_CONSOLE_PORT } from '../daemon/console/console-server.js'
 import { createDaemon } from '../daemon/daemon.js'
 import { resolveDataDir } from '../daemon/data-dir.js'
 import { InvalidInputError } from '../errors.js'
 import { NATIVE_UNITS } from '../pay/amounts.js'
-import { loadChainConfig } from '../pay/chain-config.js'
+import { chainConfigPath, loadChainConfig } from '../pay/chain-config.js'
 import { resolveEvmAccount } from '../pay/evm-key.js'
 import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
 import { RATE_HELP, showAmount, showGas, showRate } from './amounts.js'
@@ -179,6 +180,15 @@ export const startCommand: Command = {
       if (config.bootstrap.length === 0 && !config.mdns) {
         io.stderr(`parkbench: ${network} has no public bootstrap peers yet: pass --bootstrap ADDR to join others\n`)
       }
+    }
+    // A first start with no chain named anywhere: run (join the network, serve the console) without selling, and
+    // say how to sell, rather than refuse to start.
+    const chainNamed = chainFile != null || network != null || (io.env.PARKBENCH_CHAIN ?? '') !== ''
+    if (config.sell && !chainNamed && !existsSync(chainConfigPath(dataDir))) {
+      io.stderr(
+        `parkbench: not selling: no chain to be paid on (${chainConfigPath(dataDir)} does not exist). For a local dev chain run \`parkbench chain --fund-data-dir ${dataDir}\` in another shell and start again; for a real network pass --network NAME.\n`,
+      )
+      config.sell = false
     }
     const chain = !config.sell
       ? undefined

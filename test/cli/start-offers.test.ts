@@ -78,11 +78,18 @@ describe('parkbench start + parkbench offers, two processes on loopback', () => 
     assert.match(help.stdout, /--max-rtt MS/)
 
     const dataDir = await mkdtemp(join(tmpdir(), 'pb-cli-'))
-    const noChain = await runCli(['start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'], {
+    // A first start with no chain anywhere runs without selling and says, once, how to sell.
+    const noChain = startCli(['start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-console'], {
       env: { PARKBENCH_CHAIN: '' },
     })
-    assert.equal(noChain.code, 1)
-    assert.match(noChain.stderr, /CHAIN_CONFIG/)
-    assert.equal(noChain.stderr.trim().split('\n').length, 1)
+    await noChain.waitFor(/not selling/)
+    assert.equal(await noChain.stop(), 0)
+    const said = noChain.errors().trim().split('\n')
+    assert.equal(said.length, 1, noChain.errors())
+    assert.match(said[0]!, /not selling: no chain to be paid on .*parkbench chain --fund-data-dir/)
+    // A chain named but missing is an error: the user asked for it.
+    const missing = await runCli(['start', '--data-dir', dataDir, '--chain', join(dataDir, 'nope.json')])
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /CHAIN_CONFIG/)
   })
 })

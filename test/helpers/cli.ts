@@ -58,6 +58,8 @@ export interface LongRunning {
   child: ChildProcess
   /** Everything written to stdout so far. */
   output(): string
+  /** Everything written to stderr so far. */
+  errors(): string
   /** Resolve with stdout once `pattern` appears in it. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>
   /** SIGTERM (or `signal`) and wait for exit; returns the exit code. */
@@ -87,6 +89,7 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; spa
   return {
     child,
     output: () => stdout,
+    errors: () => stderr,
     async waitFor(pattern, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs
       while (Date.now() < deadline) {

@@ -66,7 +66,7 @@ describe('the documented limits are the ones the code sets', () => {
     assert.equal(peers('lease frame / unread bytes'), `${kib(l.maxMessageBytes)} / ${kib(l.maxBufferedBytes)}`)
     assert.ok(readme.includes(`${OFFER_LIMITS.maxDims} dims per input or output shape`))
 
-    const relay = (label: string): string => cellOf(readme, '## Relays', label)
+    const relay = (label: string): string => cellOf(readme, '## Reachability and relays', label)
     const r = DEFAULT_RELAY_SERVER_LIMITS
     assert.equal(relay('reservations'), n(r.maxReservations))
     assert.equal(relay('reservation lifetime'), `${r.reservationTtlMs / 3_600_000} h`)
