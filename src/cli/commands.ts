@@ -2,6 +2,7 @@ import { chainCommand } from './chain.js'
 import { channelCommand } from './channel.js'
 import type { Command } from './command.js'
 import { demoCommand } from './demo.js'
+import { gatewayCommand } from './gateway.js'
 import { idCommand } from './id.js'
 import { inferCommand } from './infer.js'
 import { leasesCommand } from './leases.js'
@@ -21,6 +22,7 @@ export const COMMANDS: Command[] = [
   inferCommand,
   leasesCommand,
   offersCommand,
+  gatewayCommand,
   channelCommand,
   chainCommand,
   swarmCommand,

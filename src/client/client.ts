@@ -245,6 +245,14 @@ export class RenterClient {
     return Promise.all(this.registry.automaticLeases().map(async (h) => this.registry.end(h, reason)))
   }
 
+  /** End one automatic lease `infer()` holds (e.g. a caller that will not pay its idle seconds); false if none. */
+  async endLease(leaseId: Hex, reason: EndReason = EndReason.RENTER_ENDED): Promise<boolean> {
+    const held = this.registry.automaticLeases().find((h) => h.lease.leaseId === leaseId)
+    if (held == null) return false
+    await this.registry.end(held, reason)
+    return true
+  }
+
   /** End every lease (paying the final vouchers) and stop. */
   async close(): Promise<void> {
     await Promise.all(this.registry.all().map(async (h) => this.registry.end(h, EndReason.RENTER_ENDED)))
@@ -308,6 +316,7 @@ export class RenterClient {
     const signature = await this.leaseMaker().signatureFor(held.offer, model)
     if (signature != null) checkInputs(signature, params.inputs, params.outputNames)
     await this.leaseMaker().ensureModel(held, model, options)
+    this.emit({ type: 'job:started', providerPeer: held.offer.peerId.toString(), leaseId: held.lease.leaseId }, options)
     const result = await infer(
       this.node,
       held.offer.peerId,
