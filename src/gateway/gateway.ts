@@ -63,6 +63,8 @@ export class Gateway {
   private inFlight = 0
   private timer: NodeJS.Timeout | undefined
   private ending = new Set<string>()
+  /** The tail of the queue of requests waiting to get onto a lease (see {@link Gateway.infer}). */
+  private acquiring: Promise<void> = Promise.resolve()
 
   constructor(components: GatewayComponents, init: GatewayInit = {}) {
     this.client = components.client
@@ -123,6 +125,7 @@ export class Gateway {
     const charge: RequestCharge = { keyId: key.id, cost: 0n }
     const timeout = AbortSignal.timeout(this.timeoutMs)
     const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
+    let released: (() => void) | undefined
     try {
       const params = {
         model: model.bytes ?? model.sha256,
@@ -130,11 +133,25 @@ export class Gateway {
         maxPricePerSecond: key.caps.maxPricePerSecond,
         ...(request.outputNames != null && request.outputNames.length > 0 ? { outputNames: request.outputNames } : {}),
       }
+      // Requests get onto a lease one at a time: the client starts a lease per call when none is held, and two
+      // starting at once on one provider collide (the second fails and the provider is skipped for 30 s). Once a
+      // request's job is sent (job:started), the next one goes; jobs themselves run concurrently.
+      let release!: () => void
+      const turn = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const previous = this.acquiring
+      this.acquiring = previous.then(() => turn)
+      released = release
+      await previous
       const callOptions = {
         signal,
         onProgress: (e: ClientProgressEvent) => {
           if (e.type === 'lease:started') this.ledger.attach(charge, e.leaseId, e.providerPeer, e.pricePerSecond)
-          else if (e.type === 'job:started') this.ledger.attach(charge, e.leaseId, e.providerPeer)
+          else if (e.type === 'job:started') {
+            this.ledger.attach(charge, e.leaseId, e.providerPeer)
+            release()
+          }
         },
       }
       let result: Awaited<ReturnType<RenterClient['infer']>>
@@ -156,6 +173,7 @@ export class Gateway {
         key,
       }
     } finally {
+      released?.()
       this.sync()
       this.ledger.detach(charge)
       this.reserved.set(key.id, this.reservedFor(key.id) - reservation)

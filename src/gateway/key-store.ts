@@ -94,6 +94,8 @@ export class KeyStore {
   private writing: Promise<void> | undefined
   private dirty = false
   private readonly dir: string
+  /** Creates and revokes one at a time: each rewrites the whole key file. */
+  private keyWrites: Promise<unknown> = Promise.resolve()
 
   private constructor(dataDir: string) {
     this.dir = join(dataDir, GATEWAY_DIR)
@@ -110,6 +112,10 @@ export class KeyStore {
 
   /** Create a key; returns the key itself (shown once) and its record. */
   async create(name: string, caps: KeyCaps): Promise<{ token: string; record: ApiKeyRecord }> {
+    return this.serialized(() => this.createNow(name, caps))
+  }
+
+  private async createNow(name: string, caps: KeyCaps): Promise<{ token: string; record: ApiKeyRecord }> {
     if (!/^[\w.-]{1,64}$/.test(name)) throw new InvalidInputError('A key name is 1-64 letters, digits, "_", "." or "-"')
     await this.reloadKeys(true)
     if ([...this.keys.values()].some((k) => k.name === name && k.revokedAt == null)) {
@@ -130,6 +136,16 @@ export class KeyStore {
 
   /** Revoke a key by name or id; its spend stays on record. */
   async revoke(nameOrId: string): Promise<ApiKeyRecord> {
+    return this.serialized(() => this.revokeNow(nameOrId))
+  }
+
+  private serialized<T>(job: () => Promise<T>): Promise<T> {
+    const next = this.keyWrites.then(job, job)
+    this.keyWrites = next.catch(() => undefined)
+    return next
+  }
+
+  private async revokeNow(nameOrId: string): Promise<ApiKeyRecord> {
     await this.reloadKeys(true)
     const key = [...this.keys.values()].find((k) => k.revokedAt == null && (k.name === nameOrId || k.id === nameOrId))
     if (key == null) throw new InvalidInputError(`No active key named "${nameOrId}"`)
