@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { privateKeyToAccount } from 'viem/accounts'
+import type { ClientProgressEvent } from '../../src/client/events.js'
 import { resolveConfig } from '../../src/daemon/config.js'
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.js'
 import type { GatewayInit } from '../../src/gateway/gateway.js'
@@ -28,6 +29,12 @@ export async function startGatewayWorld(init: {
   gateway?: GatewayInit
   maxBodyBytes?: number
   idleMs?: number
+  /** Every event of the gateway's renter client. */
+  onEvent?: (event: ClientProgressEvent) => void
+  /** Extra provider, started before the gateway: e.g. a `parkbench start` process a test kills. */
+  extraProvider?: (hub: string[], chain: DevChain, dir: string) => Promise<unknown>
+  /** Offers to wait for before the gateway serves. Default 1. */
+  offers?: number
 }): Promise<GatewayWorld> {
   const chain = await startDevChain()
   const dir = await mkdtemp(join(tmpdir(), 'pb-gateway-'))
@@ -48,6 +55,7 @@ export async function startGatewayWorld(init: {
   }
   await provider.syncModels()
   const hub = provider.node.getMultiaddrs().map((a) => a.toString())
+  await init.extraProvider?.(hub, chain, dir)
   const opened = await openGateway({
     client: {
       dataDir: join(dir, 'renter'),
@@ -56,6 +64,7 @@ export async function startGatewayWorld(init: {
       bootstrap: hub,
       leaseSeconds: 30,
       ...(init.idleMs != null ? { idleMs: init.idleMs } : {}),
+      ...(init.onEvent != null ? { onEvent: init.onEvent } : {}),
     },
     models: aliases,
     ...init.gateway,
@@ -63,7 +72,10 @@ export async function startGatewayWorld(init: {
   const client = opened.gateway.client
   await waitForDhtPeers(client.node, 1, { signal: AbortSignal.timeout(10_000) })
   const deadline = Date.now() + 20_000
-  while ((await findOffers({ node: client.node }, { timeoutMs: 2_000 })).length < 1 && Date.now() < deadline) {
+  while (
+    (await findOffers({ node: client.node }, { timeoutMs: 2_000 })).length < (init.offers ?? 1) &&
+    Date.now() < deadline
+  ) {
     await new Promise((r) => setTimeout(r, 100))
   }
   const http = await startGatewayHttp(opened.gateway, {
