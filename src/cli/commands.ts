@@ -6,6 +6,7 @@ import { gatewayCommand } from './gateway.js'
 import { idCommand } from './id.js'
 import { inferCommand } from './infer.js'
 import { leasesCommand } from './leases.js'
+import { mcpCommand } from './mcp.js'
 import { modelCommand } from './model.js'
 import { offersCommand } from './offers.js'
 import { startCommand } from './start.js'
@@ -23,6 +24,7 @@ export const COMMANDS: Command[] = [
   leasesCommand,
   offersCommand,
   gatewayCommand,
+  mcpCommand,
   channelCommand,
   chainCommand,
   swarmCommand,

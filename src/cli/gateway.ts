@@ -5,8 +5,10 @@ import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
 import {
   bigintFlag,
   type Command,
+  type CommandIo,
   integerFlag,
   type OptionSpec,
+  type ParsedArgs,
   stringFlag,
   stringListFlag,
   toJson,
@@ -176,26 +178,7 @@ export const gatewayCommand: Command = {
     keysCommand,
   ],
   async run(args, io) {
-    const bootstrap = stringListFlag(args, 'bootstrap')
-    for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
-    const ctx = await chainContext(args, io.env)
-    const opened = await openGateway({
-      client: {
-        dataDir: ctx.dataDir,
-        chain: ctx.chain,
-        account: ctx.account,
-        bootstrap,
-        mdns: args.values.mdns === true,
-        ...optionalNumber('idleMs', integerFlag(args, 'idle-ms')),
-        onEvent: (e) => {
-          if (e.type === 'warning') io.stderr(`parkbench: ${e.message}\n`)
-          if (e.type === 'failover') io.stderr(`provider ${e.from} failed (${e.error}); trying the next\n`)
-        },
-      },
-      models: modelAliases(stringListFlag(args, 'model')),
-      ...optionalNumber('maxConcurrentRequests', integerFlag(args, 'max-concurrent')),
-      ...optionalNumber('requestTimeoutMs', integerFlag(args, 'request-timeout-ms')),
-    })
+    const opened = await openGatewayFromArgs(args, io)
     try {
       const http = await startGatewayHttp(opened.gateway, {
         port: integerFlag(args, 'port') ?? GATEWAY_PORT,
@@ -213,6 +196,48 @@ export const gatewayCommand: Command = {
       await opened.close()
     }
     return 0
+  },
+}
+
+/** The renter client and gateway core that `gateway` and `mcp` run, from their shared flags. */
+export async function openGatewayFromArgs(args: ParsedArgs, io: CommandIo): ReturnType<typeof openGateway> {
+  const bootstrap = stringListFlag(args, 'bootstrap')
+  for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
+  if (bootstrap.length === 0 && args.values.mdns !== true) {
+    throw new InvalidInputError('No way to find providers: pass --bootstrap ADDR or --mdns')
+  }
+  const ctx = await chainContext(args, io.env)
+  return openGateway({
+    client: {
+      dataDir: ctx.dataDir,
+      chain: ctx.chain,
+      account: ctx.account,
+      bootstrap,
+      mdns: args.values.mdns === true,
+      ...optionalNumber('idleMs', integerFlag(args, 'idle-ms')),
+      onEvent: (e) => {
+        if (e.type === 'warning') io.stderr(`parkbench: ${e.message}\n`)
+        if (e.type === 'failover') io.stderr(`provider ${e.from} failed (${e.error}); trying the next\n`)
+      },
+    },
+    models: modelAliases(stringListFlag(args, 'model')),
+    ...optionalNumber('maxConcurrentRequests', integerFlag(args, 'max-concurrent')),
+    ...optionalNumber('requestTimeoutMs', integerFlag(args, 'request-timeout-ms')),
+  })
+}
+
+/** Flags `gateway` and `mcp` share: models, discovery, data dir, chain, limits. */
+export const GATEWAY_SHARED_OPTIONS: Record<string, OptionSpec> = {
+  ...MODEL_ALIAS_OPTION,
+  ...DISCOVERY_OPTIONS,
+  ...DATA_DIR_OPTION,
+  ...CHAIN_OPTIONS,
+  'max-concurrent': { type: 'string', valueName: 'N', description: 'Requests run at once (default 32); more get 429' },
+  'request-timeout-ms': { type: 'string', valueName: 'MS', description: 'Longest a request may take (default 60000)' },
+  'idle-ms': {
+    type: 'string',
+    valueName: 'MS',
+    description: 'End a lease after this long without requests (default 3000)',
   },
 }
 

@@ -41,3 +41,4 @@ export async function startGatewayHttp(gateway: Gateway, init: GatewayHttpInit =
   await server.start()
   return server
 }
+export { createMcpServer } from './mcp-server.js'
