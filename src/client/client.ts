@@ -3,7 +3,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Hex } from 'viem'
-import { ModelNotFoundError } from '../compute/errors.js'
+import { ModelNotFoundError, NotAuthorizedError } from '../compute/errors.js'
 import { type InferResult, infer } from '../compute/infer.js'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
@@ -19,6 +19,7 @@ import { ChannelBook } from './channel-book.js'
 import { checkInputs } from './check-inputs.js'
 import { isRenterSide, NoProviderError, PaymentNotConfiguredError, type ProviderAttempt } from './errors.js'
 import type { ClientProgressEvent, ProgressOptions } from './events.js'
+import { codeOf, outputs, waitPaidUp } from './job-helpers.js'
 import { LeaseMaker, pushWithProgress } from './lease-maker.js'
 import { type HeldLease, LeaseRegistry } from './lease-registry.js'
 import { type ResolvedModel, resolveModel } from './model.js'
@@ -317,12 +318,17 @@ export class RenterClient {
     if (signature != null) checkInputs(signature, params.inputs, params.outputNames)
     await this.leaseMaker().ensureModel(held, model, options)
     this.emit({ type: 'job:started', providerPeer: held.offer.peerId.toString(), leaseId: held.lease.leaseId }, options)
-    const result = await infer(
-      this.node,
-      held.offer.peerId,
-      { model: model.sha256, inputs: params.inputs, ...outputs(params.outputNames) },
-      options,
-    )
+    const request = { model: model.sha256, inputs: params.inputs, ...outputs(params.outputNames) }
+    let result: InferResult
+    try {
+      result = await infer(this.node, held.offer.peerId, request, options)
+    } catch (err) {
+      // A job that reached the provider just past a paid second, because this process's event loop held the next
+      // tick back beyond its lead, is refused NOT_AUTHORIZED while the lease itself is fine: once that tick is
+      // acknowledged, send the job again rather than fail the provider over.
+      if (!(err instanceof NotAuthorizedError) || !(await waitPaidUp(held, options))) throw err
+      result = await infer(this.node, held.offer.peerId, request, options)
+    }
     held.jobs++
     return { ...result, providerPeer: held.offer.peerId.toString(), leaseId: held.lease.leaseId }
   }
@@ -349,15 +355,6 @@ export class RenterClient {
       .finally(() => this.logWrites.delete(write))
     this.logWrites.add(write)
   }
-}
-
-function outputs(names: string[] | undefined): { outputNames?: string[] } {
-  return names != null && names.length > 0 ? { outputNames: names } : {}
-}
-
-function codeOf(err: unknown): { code?: string } {
-  const code = (err as { code?: unknown })?.code
-  return typeof code === 'string' ? { code } : {}
 }
 
 /**

@@ -14,6 +14,9 @@ export const GATEWAY_DIR = 'gateway'
 export const KEYS_FILE = 'keys.json'
 export const SPEND_FILE = 'spend.json'
 
+/** How stale the running gateway's view of the key file may be (a revocation takes effect within this). */
+const KEY_RECHECK_MS = 250
+
 /** What the token of a key starts with, so a leaked one is recognisable. */
 export const KEY_PREFIX = 'pbk_'
 
@@ -91,6 +94,7 @@ export class KeyStore {
   private keys = new Map<string, ApiKeyRecord>()
   private readonly spend = new Map<string, KeySpend>()
   private keysMtime = -1
+  private keysCheckedAt = 0
   private writing: Promise<void> | undefined
   private dirty = false
   private readonly dir: string
@@ -157,8 +161,13 @@ export class KeyStore {
   /** The active key this token is, or {@link UnauthorizedError}. */
   async authenticate(token: string | undefined): Promise<ApiKeyRecord> {
     if (token == null || token === '') throw new UnauthorizedError()
-    await this.reloadKeys()
-    const key = this.keys.get(hashKey(token))
+    await this.reloadKeys(false, KEY_RECHECK_MS)
+    let key = this.keys.get(hashKey(token))
+    if (key == null) {
+      // Perhaps created a moment ago from another shell.
+      await this.reloadKeys()
+      key = this.keys.get(hashKey(token))
+    }
     if (key == null) throw new UnauthorizedError('Unknown API key')
     if (key.revokedAt != null) throw new UnauthorizedError('This API key was revoked')
     return key
@@ -209,8 +218,13 @@ export class KeyStore {
     }
   }
 
-  /** Re-read the key file if it changed since it was last read (or always, with `force`). */
-  private async reloadKeys(force = false): Promise<void> {
+  /**
+   * Re-read the key file if it changed since it was last read (or always, with `force`); with `maxAgeMs`, only if
+   * it was last checked longer ago than that.
+   */
+  private async reloadKeys(force = false, maxAgeMs = 0): Promise<void> {
+    if (!force && maxAgeMs > 0 && Date.now() - this.keysCheckedAt < maxAgeMs) return
+    this.keysCheckedAt = Date.now()
     const path = join(this.dir, KEYS_FILE)
     let mtime: number
     try {
