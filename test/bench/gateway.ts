@@ -5,6 +5,7 @@
  *   (b) the SDK: `client.infer()` against a paid `parkbench start` provider in its own process on anvil,
  *   (c) the gateway with JSON tensors, and (d) with the binary tensor data extension, over HTTP on loopback, through
  *       the same client (so (c) and (d) minus (b) is what the gateway adds).
+ * Each cell is measured in three rounds that alternate with the others' (a shared machine's load falls on all alike).
  * Set BENCH_DURATION_MS to change the time per cell (default 3000).
  */
 import '../../src/polyfill.js'
@@ -31,6 +32,7 @@ const MODELS = [
 ]
 const CONCURRENCY = [1, 4]
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
+const ROUNDS = 3
 
 interface Cell {
   requests: number
@@ -41,7 +43,15 @@ interface Cell {
   firstError?: string
 }
 
-async function measure(call: () => Promise<void>, concurrency: number): Promise<Cell> {
+interface Sample {
+  latencies: number[]
+  errors: number
+  seconds: number
+  firstError?: string
+}
+
+/** Run `call` from `concurrency` loops for `durationMs` after a short warm-up. */
+async function sample(call: () => Promise<void>, concurrency: number, durationMs: number): Promise<Sample> {
   for (let i = 0; i < 3; i++) {
     try {
       await call()
@@ -50,34 +60,56 @@ async function measure(call: () => Promise<void>, concurrency: number): Promise<
       await new Promise((r) => setTimeout(r, 1_000))
     }
   }
-  const latencies: number[] = []
-  let errors = 0
-  let firstError: string | undefined
+  const out: Sample = { latencies: [], errors: 0, seconds: 0 }
   const started = performance.now()
-  const end = started + DURATION_MS
+  const end = started + durationMs
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const t0 = performance.now()
         try {
           await call()
-          latencies.push(performance.now() - t0)
+          out.latencies.push(performance.now() - t0)
         } catch (err) {
-          if (errors === 0) firstError = (err as Error).message.slice(0, 300)
-          errors++
+          if (out.errors === 0) out.firstError = (err as Error).message.slice(0, 300)
+          out.errors++
         }
       }
     }),
   )
-  const elapsed = (performance.now() - started) / 1000
+  out.seconds = (performance.now() - started) / 1000
+  return out
+}
+
+function cell(samples: Sample[]): Cell {
+  const latencies = samples.flatMap((s) => s.latencies)
+  const seconds = samples.reduce((t, s) => t + s.seconds, 0)
+  const errors = samples.reduce((t, s) => t + s.errors, 0)
+  const firstError = samples.find((s) => s.firstError != null)?.firstError
   return {
     requests: latencies.length,
-    throughputPerSec: round(latencies.length / elapsed),
+    throughputPerSec: round(latencies.length / seconds),
     p50Ms: round(percentile(latencies, 50)),
     p95Ms: round(percentile(latencies, 95)),
     errors,
     ...(firstError != null ? { firstError } : {}),
   }
+}
+
+/**
+ * Measure the paths that are compared with each other in alternating rounds, so that the load other processes put
+ * on a shared machine falls on each of them alike.
+ */
+async function interleaved(
+  paths: Record<string, () => Promise<void>>,
+  concurrency: number,
+): Promise<Record<string, Cell>> {
+  const samples: Record<string, Sample[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]))
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, call] of Object.entries(paths))
+      samples[name]!.push(await sample(call, concurrency, DURATION_MS / ROUNDS))
+  }
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, cell(v)]))
 }
 
 function post(agent: Agent, url: URL, path: string, headers: Record<string, string>, body: Buffer): Promise<Buffer> {
@@ -185,30 +217,34 @@ export async function run(): Promise<object> {
         binaryBodyBytes: binaryBody.byteLength,
       }
       for (const concurrency of CONCURRENCY) {
-        const cells: Record<string, Cell> = {}
-        cells.local = await measure(async () => {
-          await session.run({ [input.name]: tensor })
-        }, concurrency)
-        cells.sdk = await measure(async () => {
-          await gateway.client.infer({ model: bytes, inputs: { [input.name]: tensor }, maxPricePerSecond: 10_000n })
-        }, concurrency)
-        cells.gatewayJson = await measure(async () => {
-          await post(agent, url, path, { ...auth, 'content-type': 'application/json' }, jsonBody)
-        }, concurrency)
-        cells.gatewayBinary = await measure(async () => {
-          await post(
-            agent,
-            url,
-            path,
-            {
-              ...auth,
-              'content-type': 'application/octet-stream',
-              'inference-header-content-length': String(header.byteLength),
+        const cells = await interleaved(
+          {
+            local: async () => {
+              await session.run({ [input.name]: tensor })
             },
-            binaryBody,
-          )
-        }, concurrency)
-        const binaryVsSdk = round(cells.gatewayBinary.throughputPerSec / cells.sdk.throughputPerSec, 3)
+            sdk: async () => {
+              await gateway.client.infer({ model: bytes, inputs: { [input.name]: tensor }, maxPricePerSecond: 10_000n })
+            },
+            gatewayJson: async () => {
+              await post(agent, url, path, { ...auth, 'content-type': 'application/json' }, jsonBody)
+            },
+            gatewayBinary: async () => {
+              await post(
+                agent,
+                url,
+                path,
+                {
+                  ...auth,
+                  'content-type': 'application/octet-stream',
+                  'inference-header-content-length': String(header.byteLength),
+                },
+                binaryBody,
+              )
+            },
+          },
+          concurrency,
+        )
+        const binaryVsSdk = round(cells.gatewayBinary!.throughputPerSec / cells.sdk!.throughputPerSec, 3)
         perModel[`concurrency${concurrency}`] = { ...cells, binaryThroughputVsSdk: binaryVsSdk }
         for (const [path, c] of Object.entries(cells)) {
           rows.push({
