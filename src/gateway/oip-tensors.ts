@@ -52,8 +52,20 @@ function isObject(value: unknown): value is Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
-function flatten(value: unknown): unknown[] {
-  return Array.isArray(value) ? value.flatMap(flatten) : [value]
+/** Row-major values of flat or nested data; flat data (the common case) is returned as it is, without copying. */
+function flatten(data: unknown[]): unknown[] {
+  if (!data.some(Array.isArray)) return data
+  const out: unknown[] = []
+  const walk = (value: unknown, depth: number): void => {
+    if (!Array.isArray(value)) {
+      out.push(value)
+      return
+    }
+    if (depth > 64) throw new InvalidOipRequestError('Tensor data is nested too deeply')
+    for (const v of value) walk(v, depth + 1)
+  }
+  walk(data, 0)
+  return out
 }
 
 /**
