@@ -92,6 +92,11 @@ export class Gateway {
     if (event.type === 'lease:ended') this.ledger.observe(event.summary, true)
   }
 
+  /** Would `extra` more requests (e.g. bodies being received) put it over its limit of requests at once? */
+  busy(extra = 0): boolean {
+    return this.inFlight + extra >= this.maxConcurrent
+  }
+
   /** Requests running now. */
   get requestsInFlight(): number {
     return this.inFlight

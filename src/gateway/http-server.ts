@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
-import { InvalidOipRequestError, PayloadTooLargeError, RouteNotFoundError } from './errors.js'
+import { GatewayBusyError, InvalidOipRequestError, PayloadTooLargeError, RouteNotFoundError } from './errors.js'
 import type { Gateway } from './gateway.js'
 import { errorAnswer, type HttpAnswer, inferResponse } from './oip-response.js'
 import { oipDatatype, parseInferRequest } from './oip-tensors.js'
@@ -32,6 +32,7 @@ export class GatewayHttpServer {
   private readonly gateway: Gateway
   private readonly init: GatewayHttpInit
   private readonly maxBody: number
+  private receiving = 0
 
   constructor(gateway: Gateway, init: GatewayHttpInit = {}) {
     this.gateway = gateway
@@ -93,7 +94,12 @@ export class GatewayHttpServer {
         return send(res, { status: 200, headers: {}, body: '' })
       }
       if (parts[1] === 'models' && parts.length >= 3) {
-        const name = decodeURIComponent(parts[2]!)
+        let name: string
+        try {
+          name = decodeURIComponent(parts[2]!)
+        } catch (err) {
+          throw new InvalidOipRequestError(`Bad model name in ${path}`, { cause: err })
+        }
         // /v2/models/{m}[/versions/{v}]/...: the version is the model's sha256; any version names the model.
         const rest = parts[3] === 'versions' ? parts.slice(5) : parts.slice(3)
         if (rest.length === 0) {
@@ -135,8 +141,10 @@ export class GatewayHttpServer {
 
   private async infer(name: string, req: IncomingMessage): Promise<HttpAnswer> {
     const token = apiKeyOf(req)
-    // Who may spend is checked before the body is read.
+    // Who may spend, and whether there is room, is checked before the body is read.
     await this.gateway.keys.authenticate(token)
+    // Bodies being received count against the limit too: it bounds the memory they hold.
+    if (this.gateway.busy(this.receiving)) throw new GatewayBusyError()
     const headerField = req.headers['inference-header-content-length']
     let headerLength: number | undefined
     if (headerField != null) {
@@ -145,7 +153,13 @@ export class GatewayHttpServer {
       }
       headerLength = Number(headerField)
     }
-    const body = await readBody(req, this.maxBody)
+    this.receiving++
+    let body: Buffer
+    try {
+      body = await readBody(req, this.maxBody)
+    } finally {
+      this.receiving--
+    }
     const request = parseInferRequest(body, headerLength)
     const outputNames = request.outputs.map((o) => o.name)
     const result = await this.gateway.infer(token, name, { inputs: request.inputs, outputNames })
