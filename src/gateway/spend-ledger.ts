@@ -37,7 +37,8 @@ export class SpendLedger {
 
   /** A request is now running on `leaseId` (a new lease, a reused one, or the next one after a failover). */
   attach(request: RequestCharge, leaseId: Hex, providerPeer: string, pricePerSecond?: bigint): void {
-    for (const entry of this.leases.values()) entry.inFlight.delete(request)
+    // Moving to another lease (a failover): what the old one pays from now on is its key's, like idle seconds.
+    for (const old of this.leases.values()) if (old.inFlight.delete(request)) old.lastKeyId = request.keyId
     let entry = this.leases.get(leaseId)
     if (entry == null) {
       entry = { seen: 0n, pricePerSecond: pricePerSecond ?? 0n, inFlight: new Set(), pending: 0n, ended: false }

@@ -296,6 +296,19 @@ describe('parkbench gateway: the Open Inference Protocol against a real provider
     assert.deepEqual((await jsonOf(after)).outputs[0].data, [1, 2, 3, 4])
   })
 
+  it('says why a request cannot be served: the price ceiling (with the cheapest price), no provider', async () => {
+    const { token } = await world.gateway.keys.create('cheapskate', { maxPricePerSecond: 10n })
+    const request = { json: { inputs: [{ name: 'x_float32', datatype: 'FP32', shape: [1], data: [1] }] } }
+    const tooCheap = await postInfer(world.http.url, 'f32', request, token)
+    assert.equal(tooCheap.status, 503)
+    const body = await jsonOf(tooCheap)
+    assert.equal(body.code, 'PRICE_CEILING')
+    assert.equal(body.cheapest_price_per_second, '1000')
+    const nobody = await postInfer(world.http.url, 'ab'.repeat(32), request, key)
+    assert.equal(nobody.status, 503)
+    assert.equal((await jsonOf(nobody)).code, 'NO_PROVIDER')
+  })
+
   it('the key list shows what each key spent, from what the leases paid', async () => {
     const listed = await runMain(['gateway', 'keys', '--json', '--data-dir', join(world.dir, 'renter')])
     assert.equal(listed.code, 0, listed.stderr)
