@@ -156,8 +156,8 @@ export class RenterClient {
         this.armIdle(held)
         return result
       } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        if (isRenterSide(err)) {
+        if (options.signal?.aborted === true || isRenterSide(err)) {
+          // The lease is still good: it ends after the idle time like any other (else it would pay on, unused).
           this.armIdle(held)
           throw err
         }
