@@ -22,6 +22,8 @@ export interface GatewayHttpInit {
   maxHeaderBytes?: number
   /** Longest a whole request (receiving it included) may take, in ms. Default 120 s. */
   requestTimeoutMs?: number
+  /** Connections open at once. Default 256. */
+  maxConnections?: number
   /** The version `/v2` reports. */
   version?: string
 }
@@ -50,6 +52,8 @@ export class GatewayHttpServer {
     )
     this.server.headersTimeout = 10_000
     this.server.keepAliveTimeout = 5_000
+    // Bounds the sockets half-sent requests can hold: past this many, Node closes a new connection at once.
+    this.server.maxConnections = init.maxConnections ?? 256
   }
 
   async start(): Promise<void> {
