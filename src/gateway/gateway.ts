@@ -159,15 +159,7 @@ export class Gateway {
           }
         },
       }
-      let result: Awaited<ReturnType<RenterClient['infer']>>
-      try {
-        result = await this.client.infer(params, callOptions)
-      } catch (err) {
-        // The client holds one lease per provider, for the model it was taken for: a provider whose idle lease is
-        // for another model is "busy with our leases". End the idle ones and try once more.
-        if (!(err instanceof NoProviderError) || err.attempts.length > 0 || !(await this.endIdleLeases())) throw err
-        result = await this.client.infer(params, callOptions)
-      }
+      const result = await this.inferOnSomeLease(params, callOptions)
       this.sync()
       return {
         model,
@@ -184,6 +176,30 @@ export class Gateway {
       this.reserved.set(key.id, this.reservedFor(key.id) - reservation)
       this.inFlight--
       this.endUnaffordableIdleLeases()
+    }
+  }
+
+  /**
+   * `client.infer`, waiting out our own leases: the client holds one lease per provider, for the model it was taken
+   * for, so a provider whose lease is for another model is "busy with our leases". Such a lease is ended once no
+   * request runs on it (this request holds the queue onto leases meanwhile, so none joins it), then this one goes.
+   */
+  private async inferOnSomeLease(
+    params: Parameters<RenterClient['infer']>[0],
+    options: AbortOptions & { onProgress: (e: ClientProgressEvent) => void },
+  ): ReturnType<RenterClient['infer']> {
+    for (;;) {
+      try {
+        return await this.client.infer(params, options)
+      } catch (err) {
+        const skippedOurs = err instanceof NoProviderError && err.attempts.length === 0 && (err.found ?? 0) > 0
+        if (!skippedOurs || this.client.activeLeases().length === 0) throw err
+        while (!(await this.endIdleLeases())) {
+          options.signal?.throwIfAborted()
+          if (this.client.activeLeases().length === 0) break
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      }
     }
   }
 

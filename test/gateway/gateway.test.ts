@@ -296,6 +296,19 @@ describe('parkbench gateway: the Open Inference Protocol against a real provider
     assert.deepEqual((await jsonOf(after)).outputs[0].data, [1, 2, 3, 4])
   })
 
+  it('serves concurrent requests for two models on one provider (one lease at a time per provider)', async () => {
+    const f32 = { json: { inputs: [{ name: 'x_float32', datatype: 'FP32', shape: [2], data: [1, 2] }] } }
+    const i64 = { json: { inputs: [{ name: 'x_int64', datatype: 'INT64', shape: [1], data: [7] }] } }
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        postInfer(world.http.url, i % 2 === 0 ? 'f32' : 'i64', i % 2 === 0 ? f32 : i64, key),
+      ),
+    )
+    for (const r of results) assert.equal(r.status, 200, await r.clone().text())
+    const outs = await Promise.all(results.map(async (r) => (await jsonOf(r)).outputs[0].data))
+    assert.deepEqual(outs, [[1, 2], [7], [1, 2], [7], [1, 2], [7]])
+  })
+
   it('says why a request cannot be served: the price ceiling (with the cheapest price), no provider', async () => {
     const { token } = await world.gateway.keys.create('cheapskate', { maxPricePerSecond: 10n })
     const request = { json: { inputs: [{ name: 'x_float32', datatype: 'FP32', shape: [1], data: [1] }] } }
