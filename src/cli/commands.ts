@@ -3,9 +3,11 @@ import { channelCommand } from './channel.js'
 import type { Command } from './command.js'
 import { consoleCommand } from './console.js'
 import { demoCommand } from './demo.js'
+import { gatewayCommand } from './gateway.js'
 import { idCommand } from './id.js'
 import { inferCommand } from './infer.js'
 import { leasesCommand } from './leases.js'
+import { mcpCommand } from './mcp.js'
 import { modelCommand } from './model.js'
 import { offersCommand } from './offers.js'
 import { serviceCommand } from './service.js'
@@ -25,6 +27,8 @@ export const COMMANDS: Command[] = [
   inferCommand,
   leasesCommand,
   offersCommand,
+  gatewayCommand,
+  mcpCommand,
   channelCommand,
   chainCommand,
   swarmCommand,

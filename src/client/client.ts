@@ -3,7 +3,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Hex } from 'viem'
-import { ModelNotFoundError } from '../compute/errors.js'
+import { ModelNotFoundError, NotAuthorizedError } from '../compute/errors.js'
 import { type InferResult, infer } from '../compute/infer.js'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
@@ -19,6 +19,7 @@ import { ChannelBook } from './channel-book.js'
 import { checkInputs } from './check-inputs.js'
 import { isRenterSide, NoProviderError, PaymentNotConfiguredError, type ProviderAttempt } from './errors.js'
 import type { ClientProgressEvent, ProgressOptions } from './events.js'
+import { codeOf, outputs, waitPaidUp } from './job-helpers.js'
 import { LeaseMaker, pushWithProgress } from './lease-maker.js'
 import { type HeldLease, LeaseRegistry } from './lease-registry.js'
 import { type ResolvedModel, resolveModel } from './model.js'
@@ -157,8 +158,8 @@ export class RenterClient {
         this.armIdle(held)
         return result
       } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        if (isRenterSide(err)) {
+        if (options.signal?.aborted === true || isRenterSide(err)) {
+          // The lease is still good: it ends after the idle time like any other (else it would pay on, unused).
           this.armIdle(held)
           throw err
         }
@@ -247,6 +248,14 @@ export class RenterClient {
     return Promise.all(this.registry.automaticLeases().map(async (h) => this.registry.end(h, reason)))
   }
 
+  /** End one automatic lease `infer()` holds (e.g. a caller that will not pay its idle seconds); false if none. */
+  async endLease(leaseId: Hex, reason: EndReason = EndReason.RENTER_ENDED): Promise<boolean> {
+    const held = this.registry.automaticLeases().find((h) => h.lease.leaseId === leaseId)
+    if (held == null) return false
+    await this.registry.end(held, reason)
+    return true
+  }
+
   /** End every lease (paying the final vouchers) and stop. */
   async close(): Promise<void> {
     await Promise.all(this.registry.all().map(async (h) => this.registry.end(h, EndReason.RENTER_ENDED)))
@@ -310,12 +319,18 @@ export class RenterClient {
     const signature = await this.leaseMaker().signatureFor(held.offer, model)
     if (signature != null) checkInputs(signature, params.inputs, params.outputNames)
     await this.leaseMaker().ensureModel(held, model, options)
-    const result = await infer(
-      this.node,
-      held.offer.peerId,
-      { model: model.sha256, inputs: params.inputs, ...outputs(params.outputNames) },
-      options,
-    )
+    this.emit({ type: 'job:started', providerPeer: held.offer.peerId.toString(), leaseId: held.lease.leaseId }, options)
+    const request = { model: model.sha256, inputs: params.inputs, ...outputs(params.outputNames) }
+    let result: InferResult
+    try {
+      result = await infer(this.node, held.offer.peerId, request, options)
+    } catch (err) {
+      // A job that reached the provider just past a paid second, because this process's event loop held the next
+      // tick back beyond its lead, is refused NOT_AUTHORIZED while the lease itself is fine: once that tick is
+      // acknowledged, send the job again rather than fail the provider over.
+      if (!(err instanceof NotAuthorizedError) || !(await waitPaidUp(held, options))) throw err
+      result = await infer(this.node, held.offer.peerId, request, options)
+    }
     held.jobs++
     return { ...result, providerPeer: held.offer.peerId.toString(), leaseId: held.lease.leaseId }
   }
@@ -342,15 +357,6 @@ export class RenterClient {
       .finally(() => this.logWrites.delete(write))
     this.logWrites.add(write)
   }
-}
-
-function outputs(names: string[] | undefined): { outputNames?: string[] } {
-  return names != null && names.length > 0 ? { outputNames: names } : {}
-}
-
-function codeOf(err: unknown): { code?: string } {
-  const code = (err as { code?: unknown })?.code
-  return typeof code === 'string' ? { code } : {}
 }
 
 /**

@@ -22,9 +22,14 @@ export class NoProviderError extends ParkbenchError {
   readonly attempts: ProviderAttempt[]
   /** The cheapest price on offer, when every provider found asks more than the ceiling. */
   readonly cheapestPricePerSecond: bigint | undefined
+  /**
+   * How many providers discovery found, when known: more than 0 with no `attempts` means each one was skipped (it
+   * failed recently, or this client already holds a lease on it, e.g. for another model).
+   */
+  readonly found: number | undefined
   constructor(
     message: string,
-    details: { attempts?: ProviderAttempt[]; cheapestPricePerSecond?: bigint } = {},
+    details: { attempts?: ProviderAttempt[]; cheapestPricePerSecond?: bigint; found?: number } = {},
     options: ErrorOptions = {},
   ) {
     const attempts = details.attempts ?? []
@@ -37,6 +42,7 @@ export class NoProviderError extends ParkbenchError {
     )
     this.attempts = attempts
     this.cheapestPricePerSecond = details.cheapestPricePerSecond
+    this.found = details.found
   }
 }
 

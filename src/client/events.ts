@@ -16,6 +16,8 @@ export type ClientProgressEvent =
   | { type: 'model:pushing'; providerPeer: string; sha256: string; bytes: number; totalBytes: number }
   | { type: 'model:pushed'; providerPeer: string; sha256: string }
   | { type: 'failover'; from: string; error: string }
+  /** A job is sent on a lease (new or reused): what lets a caller attribute that lease's ticks to its jobs. */
+  | { type: 'job:started'; providerPeer: string; leaseId: Hex }
   /** One line the user should know (e.g. the chain was reset since payment state was kept). */
   | { type: 'warning'; message: string }
 

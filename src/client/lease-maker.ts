@@ -142,7 +142,7 @@ export class LeaseMaker {
         : attempts.length === 0
           ? 'Every provider found is busy with our leases or failed recently'
           : 'Every provider tried failed',
-      { attempts },
+      { attempts, found },
     )
   }
 

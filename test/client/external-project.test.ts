@@ -68,7 +68,7 @@ describe('an external project using the packed package', () => {
     const script = `
       const root = await import('parkbench')
       const parts = {}
-      for (const p of ['client', 'daemon', 'pay', 'market', 'lease', 'compute', 'net', 'dev']) {
+      for (const p of ['client', 'daemon', 'pay', 'market', 'lease', 'compute', 'net', 'gateway', 'dev']) {
         parts[p] = Object.keys(await import('parkbench/' + p)).length
       }
       console.log(JSON.stringify({ root: Object.keys(root), parts }))

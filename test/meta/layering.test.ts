@@ -20,7 +20,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   swarm: ['net', 'compute', 'pay', 'market', 'lease', 'daemon', 'client'],
   daemon: ['net', 'compute', 'pay', 'market', 'lease'],
   client: ['net', 'compute', 'pay', 'market', 'lease'],
-  cli: ['net', 'compute', 'pay', 'market', 'lease', 'swarm', 'daemon', 'client'],
+  gateway: ['net', 'compute', 'pay', 'market', 'lease', 'client'],
+  cli: ['net', 'compute', 'pay', 'market', 'lease', 'swarm', 'daemon', 'client', 'gateway'],
 }
 const ENTRIES = new Set(['index.ts', 'dev.ts'])
 
