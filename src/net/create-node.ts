@@ -15,6 +15,7 @@ import {
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { KAD_PROTOCOL } from './constants.js'
@@ -36,7 +37,8 @@ export interface NodeInit {
    */
   announce?: string[]
   /**
-   * libp2p transport factories. Default `[tcp()]`; a swarm in one process passes its in-process transport
+   * libp2p transport factories. Default `[tcp(), webSockets()]` (listen on `/ip4/.../tcp/N/ws` for WebSockets: what
+   * browsers and networks that pass only HTTP can reach); a swarm in one process passes its in-process transport
    * (`shapedTransport` from src/swarm) and listens on `/memory/<name>`.
    */
   transports?: Libp2pOptions['transports']
@@ -155,7 +157,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
       ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}),
     },
-    transports: [...(init.transports ?? [tcp()]), ...relayTransports(init.relay)],
+    transports: [...(init.transports ?? [tcp(), webSockets()]), ...relayTransports(init.relay)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,

@@ -37,6 +37,18 @@ const FIRST_RESULT_RUNS = 30
 const LEVELS = [1, 10, 50, 100, 200, 400, 600, 800, 1000]
 const MAX_LEASES = LEVELS[LEVELS.length - 1]!
 const WINDOW_MS = 5_000
+const IDLE_WINDOWS = 3
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length
+  if (n < 2) return Number.NaN
+  const mx = points.reduce((a, [x]) => a + x, 0) / n
+  const my = points.reduce((a, [, y]) => a + y, 0) / n
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0)
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0)
+  return sxy / sxx
+}
 const PRICE = 1_000n
 /** Lease streams one renter connection may hold (the provider's per-connection limit). */
 const LEASES_PER_NODE = 8
@@ -173,10 +185,17 @@ export async function run(): Promise<object> {
 
     await sleep(1_000)
     const cpuOf = (s: DaemonStatus): number => s.load.cpuUserMicros + s.load.cpuSystemMicros
-    const idleStart = await status(true)
-    await sleep(WINDOW_MS)
-    const idle = await status(true)
-    const idleCpuPerMs = (cpuOf(idle) - cpuOf(idleStart)) / idle.load.eventLoop.windowMs
+    // The idle provider's CPU rate, from several windows: one window's noise (a GC, a DHT refresh) is as large as a
+    // few leases' cost, and subtracting it from a single lease gave a negative cost per lease-second.
+    const idleRates: number[] = []
+    for (let w = 0; w < IDLE_WINDOWS; w++) {
+      const idleStart = await status(true)
+      await sleep(WINDOW_MS)
+      const idle = await status(true)
+      idleRates.push((cpuOf(idle) - cpuOf(idleStart)) / idle.load.eventLoop.windowMs)
+    }
+    const idleCpuPerMs = percentile(idleRates, 50)
+    const idleSpreadPerMs = Math.max(...idleRates) - Math.min(...idleRates)
     // The renters' own event loop: if it lags, ticks go late and the rig, not the provider, is the limit.
     const renterLoop = monitorEventLoopDelay({ resolution: 10 })
     renterLoop.enable()
@@ -200,7 +219,10 @@ export async function run(): Promise<object> {
         activeOnProvider: after.load.leases.active,
         endedEarly: ended - endedBefore,
         providerCpuPercent: round((cpuMicros / 1000 / windowMs) * 100, 1),
+        providerCpuMicrosPerSecond: round((cpuMicros / windowMs) * 1000, 0),
         cpuMicrosPerLeaseSecond: round((cpuMicros - idleCpuPerMs * windowMs) / leaseSeconds, 1),
+        // How far the idle windows disagreed, per lease-second at this level: below it the figure is noise.
+        idleNoiseMicrosPerLeaseSecond: round((idleSpreadPerMs * windowMs) / leaseSeconds, 1),
         loopDelayP50Ms: after.load.eventLoop.p50Ms,
         loopDelayP99Ms: after.load.eventLoop.p99Ms,
         loopDelayMaxMs: after.load.eventLoop.maxMs,
@@ -224,6 +246,10 @@ export async function run(): Promise<object> {
         tickIntervalMs: 1_000,
         windowMs: WINDOW_MS,
         idleProviderCpuPercent: round((idleCpuPerMs / 1000) * 100, 2),
+        idleWindows: idleRates.map((r) => round((r / 1000) * 100, 2)),
+        // The cost of one more lease: the least-squares slope of the provider's CPU rate over the leases held,
+        // which no idle baseline enters.
+        marginalCpuMicrosPerLeaseSecond: round(slope(ramp.map((r) => [r.leases!, r.providerCpuMicrosPerSecond!])), 1),
         ramp,
         sustainedWithLoopDelayP99Under20Ms: sustained,
         levelsTried: LEVELS,
