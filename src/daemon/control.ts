@@ -87,12 +87,16 @@ function sendRaw(socket: Socket, status: number, reason: string, value: unknown)
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy())
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+/**
+ * A request's JSON body (undefined when empty), read up to `maxBytes`: past it {@link ControlBodyTooLargeError}, and
+ * a body that is no JSON an {@link InvalidInputError}. The control socket and the owner console read bodies so.
+ */
+export async function readJsonBody(req: IncomingMessage, maxBytes = CONTROL_LIMITS.maxBodyBytes): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > CONTROL_LIMITS.maxBodyBytes) throw new ControlBodyTooLargeError()
+    if (size > maxBytes) throw new ControlBodyTooLargeError()
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return undefined
@@ -154,7 +158,7 @@ export async function startControlServer(
         return
       }
       const connection = connections.get(req.socket)
-      readBody(req)
+      readJsonBody(req)
         .then(async (body) => {
           // Whole: from now on the connection is being answered and is never evicted for a newcomer.
           if (connection !== undefined) {

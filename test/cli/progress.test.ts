@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { CommandIo } from '../../src/cli/command.js'
-import { main } from '../../src/cli/index.js'
 import { createProgress } from '../../src/cli/progress.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
-import { PARKBENCH_BIN, REPO_ROOT, writeChainFile } from '../helpers/cli.js'
+import { PARKBENCH_BIN, REPO_ROOT, runMain, writeChainFile } from '../helpers/cli.js'
 
 const MODEL = join(REPO_ROOT, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx')
 
@@ -19,22 +18,8 @@ interface Captured {
 }
 
 /** `parkbench ARGS` in this process; `tty` says whether stderr is a terminal, `env` adds to a PATH-only env. */
-async function run(argv: string[], options: { env?: NodeJS.ProcessEnv; tty?: boolean } = {}): Promise<Captured> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t
-    },
-    stderr: (t) => {
-      stderr += t
-    },
-    signal: new AbortController().signal,
-    env: { PATH: process.env.PATH ?? '', ...options.env },
-    stderrIsTTY: options.tty === true,
-  })
-  return { code, stdout, stderr }
-}
+const run = (argv: string[], options: { env?: NodeJS.ProcessEnv; tty?: boolean } = {}): Promise<Captured> =>
+  runMain(argv, options)
 
 function captureIo(env: NodeJS.ProcessEnv, stderrIsTTY: boolean): { io: CommandIo; stderr: () => string } {
   let stderr = ''

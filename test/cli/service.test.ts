@@ -5,25 +5,10 @@ import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { main } from '../../src/cli/index.js'
-import { PARKBENCH_BIN } from '../helpers/cli.js'
+import { PARKBENCH_BIN, runMain } from '../helpers/cli.js'
 
 /** `parkbench ARGS` in this process with this environment (HOME and XDG_CONFIG_HOME point into a temp dir). */
-async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t
-    },
-    stderr: (t) => {
-      stderr += t
-    },
-    signal: new AbortController().signal,
-    env: { PATH: process.env.PATH ?? '', ...env },
-  })
-  return { code, stdout, stderr }
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv) => runMain(argv, { env })
 
 /** The keys of a unit file, by section: enough of systemd's syntax to check what it will read. */
 function parseUnit(text: string): Map<string, Map<string, string>> {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Tensor as OrtTensor } from 'onnxruntime-node'
+import { halfToFloat } from '../../src/compute/float16.js'
 import { type ComputeInit, type ComputeService, createCompute } from '../../src/compute/index.js'
 import { createNode, type ParkbenchNode } from '../../src/net/index.js'
 
@@ -46,15 +47,6 @@ export async function startPair(init: Partial<ComputeInit> = {}): Promise<Pair> 
       await rm(dataDir, { recursive: true, force: true })
     },
   }
-}
-
-function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1
-  const exponent = (bits >> 10) & 0x1f
-  const fraction = bits & 0x3ff
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024)
-  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : Number.NaN
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024)
 }
 
 /**

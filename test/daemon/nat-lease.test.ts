@@ -98,13 +98,9 @@ describe('leases across NATs, through a relay', async () => {
       market.renterDirs.c!,
     ])
 
-  /** The provider settles (asked through its control socket); the renter's channel shows it settled on-chain. */
-  async function assertSettled(
-    provider: NatMarketProvider,
-    result: { lease: { amountPaid: string; channelId: string } },
-  ) {
-    const paid = BigInt(result.lease.amountPaid)
-    const settled = await market.cli(provider.host, [
+  /** `parkbench channel settle --force --json` for a provider, in its host (the daemon does it); its report. */
+  async function settle(provider: NatMarketProvider): Promise<{ settled: Array<{ paid: string }> }> {
+    const run = await market.cli(provider.host, [
       'channel',
       'settle',
       '--force',
@@ -112,9 +108,18 @@ describe('leases across NATs, through a relay', async () => {
       '--data-dir',
       provider.dataDir,
     ])
-    assert.equal(settled.code, 0, settled.stderr)
-    const report = JSON.parse(settled.stdout)
-    assert.equal(report.settled.length, 1, settled.stdout)
+    assert.equal(run.code, 0, run.stderr)
+    return JSON.parse(run.stdout)
+  }
+
+  /** The provider settles (asked through its control socket); the renter's channel shows it settled on-chain. */
+  async function assertSettled(
+    provider: NatMarketProvider,
+    result: { lease: { amountPaid: string; channelId: string } },
+  ) {
+    const paid = BigInt(result.lease.amountPaid)
+    const report = await settle(provider)
+    assert.equal(report.settled.length, 1, JSON.stringify(report))
     assert.equal(BigInt(report.settled[0].paid), paid)
     const status = await market.cli('c', ['channel', 'status', '--json', '--data-dir', market.renterDirs.c!])
     const channel = JSON.parse(status.stdout).channels.find(
@@ -238,15 +243,7 @@ describe('leases across NATs, through a relay', async () => {
         assert.equal(BigInt(theirs.amountPaid), BigInt(lease.amountPaid), lease.leaseId)
       }
       // And what it settles on-chain is everything the renter authorised on that channel.
-      const settled = await market.cli(provider.host, [
-        'channel',
-        'settle',
-        '--force',
-        '--json',
-        '--data-dir',
-        provider.dataDir,
-      ])
-      assert.equal(settled.code, 0, settled.stderr)
+      await settle(provider)
     }
     const status = await market.cli('c', ['channel', 'status', '--json', '--data-dir', market.renterDirs.c!])
     for (const channel of JSON.parse(status.stdout).channels) {

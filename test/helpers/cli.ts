@@ -15,8 +15,14 @@ export interface CliResult {
   stderr: string
 }
 
-/** Run `parkbench ARGS` in this process (the CLI's `main`), capturing its output; the environment is PATH only. */
-export async function runMain(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Run `parkbench ARGS` in this process (the CLI's `main`), capturing its output; the environment is PATH plus `env`,
+ * and `tty` says whether stderr is a terminal (progress bars).
+ */
+export async function runMain(
+  argv: string[],
+  options: { env?: NodeJS.ProcessEnv; tty?: boolean } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = ''
   let stderr = ''
   const code = await main(argv, {
@@ -27,7 +33,8 @@ export async function runMain(argv: string[]): Promise<{ code: number; stdout: s
       stderr += t
     },
     signal: new AbortController().signal,
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', ...options.env },
+    stderrIsTTY: options.tty === true,
   })
   return { code, stdout, stderr }
 }

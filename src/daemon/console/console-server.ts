@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { InvalidInputError, ParkbenchError } from '../../errors.js'
 import { toJson } from '../../json.js'
-import { ControlBodyTooLargeError } from '../control.js'
+import { ControlBodyTooLargeError, readJsonBody } from '../control.js'
 
 const log = logger('parkbench:daemon:console')
 
@@ -121,22 +121,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   )
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > CONSOLE_LIMITS.maxBodyBytes) throw new ControlBodyTooLargeError()
-    chunks.push(chunk as Buffer)
-  }
-  if (size === 0) return undefined
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (err) {
-    throw new InvalidInputError('Request body is not JSON', { cause: err })
-  }
-}
-
 function tokenMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer ([A-Za-z0-9_-]{1,200})$/.exec(header ?? '')
   if (match == null) return false
@@ -230,7 +214,7 @@ export async function startConsoleServer(init: ConsoleServerInit): Promise<Conso
     }
     let body: unknown
     try {
-      body = await readBody(req)
+      body = await readJsonBody(req, CONSOLE_LIMITS.maxBodyBytes)
       sendJson(res, 200, await route!({ query: url.searchParams, body }))
     } catch (err) {
       const code = err instanceof ParkbenchError ? err.code : 'INTERNAL'
