@@ -50,6 +50,11 @@ const PROVIDER_GONE = new Set<string>([
 
 type Options = AbortOptions & ProgressOptions
 
+/** A relayed lease that went silent: its relay (a limit, or the relay's end) may have failed, not its provider. */
+function pathFailed(held: HeldLease, summary: RenterLeaseSummary): boolean {
+  return held.relayed && summary.endReason === 'PROVIDER_UNRESPONSIVE'
+}
+
 /**
  * The renter's SDK: `infer()` finds the best provider nearby (cheapest weighted by RTT), opens or reuses a payment
  * channel to it, leases its compute, pushes the model if needed, runs the job, keeps paying by the second while jobs
@@ -166,7 +171,7 @@ export class RenterClient {
         // The provider failed mid-lease: stop paying it and try the next one.
         const message = (err as Error).message
         attempts.push({ providerPeer: peer, error: message, ...codeOf(err) })
-        this.finder.markFailed(peer)
+        if (!held.relayed) this.finder.markFailed(peer)
         this.emit({ type: 'failover', from: peer, error: message }, options)
         await this.registry.end(held, EndReason.PROVIDER_UNRESPONSIVE)
       }
@@ -347,7 +352,7 @@ export class RenterClient {
   /** The one place a lease's end is recorded: history, event, lease log, the provider's back-off, the channel. */
   private recordEnded(held: HeldLease, summary: RenterLeaseSummary): void {
     this.book?.release(held.channelId)
-    if (PROVIDER_GONE.has(summary.endReason ?? '')) {
+    if (PROVIDER_GONE.has(summary.endReason ?? '') && !pathFailed(held, summary)) {
       this.finder.markFailed(held.offer.peerId.toString())
     }
     this.summaries.push(summary)

@@ -187,6 +187,7 @@ export class LeaseMaker {
       throw err
     }
     const named = holds ? [model.sha256] : []
+    const connections = this.components.node.getConnections(offer.peerId)
     const held: HeldLease = {
       lease,
       offer,
@@ -195,6 +196,7 @@ export class LeaseMaker {
       onProvider: new Set(named),
       jobs: 0,
       explicit,
+      relayed: connections.length > 0 && connections.every((c) => c.limits != null),
     }
     this.components.registry.add(held)
     const price = lease.quote.pricePerSecond

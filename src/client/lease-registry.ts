@@ -15,6 +15,12 @@ export interface HeldLease {
   jobs: number
   /** Taken with `client.lease()`: never ended for idleness, never used by `client.infer()`. */
   explicit: boolean
+  /**
+   * It runs over a relayed connection (the provider is behind a NAT). When such a lease drops, the relay (its limits,
+   * or the relay itself) may be what failed rather than the provider: the provider is not skipped for it, and the
+   * next lease redials through a relay (a failed redial then does skip it).
+   */
+  relayed: boolean
   idleTimer?: NodeJS.Timeout
 }
 

@@ -3,6 +3,7 @@ import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
+import type { RelayServerLimits } from '../net/relay.js'
 import { MAX_PROOF_TICKS } from '../pay/constants.js'
 import { type ResourcePolicyConfig, type ResourcePolicyInput, resolvePolicy } from './policy-rules.js'
 
@@ -42,6 +43,8 @@ export interface ReachConfig {
   reservations: number
   /** Be a relay for others (a public node), with the limits in src/net/relay.ts. Default false. */
   relayServer: boolean
+  /** The relay's limits where they differ from DEFAULT_RELAY_SERVER_LIMITS (src/net/relay.ts). */
+  relayLimits: Partial<RelayServerLimits>
   /** A public interface address nobody dialled back within this long means private (a firewall), ms. Default 30 s. */
   privateAfterMs: number
   /** Learn our reachability with AutoNAT (peers dial our addresses back) and answer others'. Default true. */
@@ -88,7 +91,15 @@ export interface ConfigInput {
     minChallengePeriod?: string | number
   }
   compute?: { freeMode?: boolean }
-  reach?: { relay?: boolean; reservations?: number; relayServer?: boolean; privateAfterMs?: number; autonat?: boolean }
+  reach?: {
+    relay?: boolean
+    reservations?: number
+    relayServer?: boolean
+    /** Numbers; `bytes` may be a decimal string. */
+    relayLimits?: { [K in keyof RelayServerLimits]?: number | string }
+    privateAfterMs?: number
+    autonat?: boolean
+  }
   policy?: ResourcePolicyInput
 }
 
@@ -209,7 +220,30 @@ function reachConfig(reach: NonNullable<ConfigInput['reach']>): ReachConfig {
     relay: reach.relay ?? true,
     reservations,
     relayServer: reach.relayServer ?? false,
+    relayLimits: relayLimits(reach.relayLimits ?? {}),
     privateAfterMs: toPositiveInt(reach.privateAfterMs, 'reach.privateAfterMs', 30_000),
     autonat: reach.autonat ?? true,
   }
+}
+
+const RELAY_LIMIT_FIELDS = [
+  'maxReservations',
+  'reservationTtlMs',
+  'maxConnectionsPerDialer',
+  'maxConnectionsPerTarget',
+  'durationMs',
+] as const
+
+function relayLimits(input: NonNullable<NonNullable<ConfigInput['reach']>['relayLimits']>): Partial<RelayServerLimits> {
+  const out: Partial<RelayServerLimits> = {}
+  for (const field of RELAY_LIMIT_FIELDS) {
+    const value = input[field]
+    if (value !== undefined) out[field] = toPositiveInt(Number(value), `reach.relayLimits.${field}`, 1)
+  }
+  if (input.bytes !== undefined) {
+    const bytes = toBigint(input.bytes, 'reach.relayLimits.bytes', 0n)
+    if (bytes === 0n) throw new InvalidInputError('reach.relayLimits.bytes must be positive')
+    out.bytes = bytes
+  }
+  return out
 }

@@ -140,7 +140,7 @@ export class Daemon {
       announce: config.announce,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
-      relay: { client: config.reach.relay, ...(config.reach.relayServer ? { server: true as const } : {}) },
+      relay: { client: config.reach.relay, ...(config.reach.relayServer ? { server: config.reach.relayLimits } : {}) },
       reach: {
         reservations: config.reach.reservations,
         privateAfterMs: config.reach.privateAfterMs,

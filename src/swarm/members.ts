@@ -128,7 +128,14 @@ export class SwarmProvider {
       pay: {},
       compute: { freeMode: false },
       // The swarm's in-process addresses are neither public nor private: no AutoNAT, no relays.
-      reach: { relay: false, reservations: 0, relayServer: false, privateAfterMs: 30_000, autonat: false },
+      reach: {
+        relay: false,
+        reservations: 0,
+        relayServer: false,
+        relayLimits: {},
+        privateAfterMs: 30_000,
+        autonat: false,
+      },
     }
   }
 

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import type { ReachabilityStatus } from '../../src/net/reachability.js'
 import { addModel } from '../compute/onnx-builder.js'
 import { runCli } from '../helpers/cli.js'
+import { assertRenterMoney, type LoopingRenter, startLoopingRenter } from '../helpers/looping-renter.js'
 import { type NatMarket, type NatMarketProvider, startNatMarket } from '../helpers/nat-market.js'
 import { natLabSupport } from '../helpers/netns.js'
 
@@ -20,7 +19,6 @@ import { natLabSupport } from '../helpers/netns.js'
 // to the wei.
 
 const PRICE = 1_000_000_000_000n // 1,000 gwei a second: a settlement pays for its gas
-const LOOPING_RENTER = fileURLToPath(new URL('../helpers/looping-renter-process.js', import.meta.url))
 const peerOf = (addr: string): string => addr.slice(addr.lastIndexOf('/p2p/') + 5)
 
 describe('leases across NATs, through a relay', async () => {
@@ -32,7 +30,7 @@ describe('leases across NATs, through a relay', async () => {
   let carrier: NatMarketProvider
   let modelFile: string
   let inputFile: string
-  let renter: ChildProcess | undefined
+  let renter: LoopingRenter | undefined
 
   before(async () => {
     if (!support.ok) return
@@ -66,7 +64,7 @@ describe('leases across NATs, through a relay', async () => {
   })
 
   after(async () => {
-    renter?.kill('SIGKILL')
+    renter?.child.kill('SIGKILL')
     await market?.close()
     if (dir != null) await rm(dir, { recursive: true, force: true })
   })
@@ -178,43 +176,13 @@ describe('leases across NATs, through a relay', async () => {
   it('a relay dies mid-lease: the renter fails over and is served on, the provider re-reserves on the third relay, money adds up', {
     skip,
   }, async (t) => {
-    renter = market.lab.spawn(
-      'c',
-      [
-        process.execPath,
-        LOOPING_RENTER,
-        JSON.stringify({
-          dataDir: market.renterDirs.c!,
-          bootstrap: market.relays.map((r) => r.addr),
-          model: modelFile,
-          maxPricePerSecond: String(2n * PRICE),
-          everyMs: 250,
-        }),
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    )
-    const lines: Array<{ result?: { provider: string; via?: string }; error?: object; summary?: any }> = []
-    let stderr = ''
-    renter.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
+    renter = startLoopingRenter(market, 'c', {
+      dataDir: market.renterDirs.c!,
+      model: modelFile,
+      maxPricePerSecond: 2n * PRICE,
+      everyMs: 250,
     })
-    let buffered = ''
-    renter.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buffered += d
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        lines.push(JSON.parse(buffered.slice(0, nl)))
-        buffered = buffered.slice(nl + 1)
-      }
-    })
-    const waitLine = async (match: (l: (typeof lines)[number]) => boolean, from: number, what: string) => {
-      for (let i = 0; i < 600; i++) {
-        const found = lines.slice(from).find(match)
-        if (found != null) return found
-        if (renter!.exitCode != null) break
-        await sleep(100)
-      }
-      assert.fail(`no ${what}; renter said ${JSON.stringify(lines.slice(-5))}; stderr ${stderr.slice(-2000)}`)
-    }
+    const { lines, waitLine } = renter
     const first = await waitLine((l) => l.result?.provider === home.peer, 0, 'result from the home provider')
     const via = first.result!.via!
     assert.ok(via.includes('/p2p-circuit'), via)
@@ -230,24 +198,9 @@ describe('leases across NATs, through a relay', async () => {
     const reach = await reachOf(home, (r) => r.relays.length === 2 && !r.relays.includes(peerOf(carrying.addr)))
     assert.equal(reach.relayedAddresses.length, 2)
 
-    renter.stdin!.end()
-    const { summary } = await waitLine((l) => l.summary != null, 0, 'summary')
+    const summary = await renter.finish()
     renter = undefined
     assert.ok(summary.leases.length >= 2, JSON.stringify(summary))
-    // Every lease: what the renter paid is what its provider acknowledged.
-    for (const provider of [home, carrier]) {
-      const sold = JSON.parse((await runCli(['leases', '--json', '--data-dir', provider.dataDir])).stdout)
-      for (const lease of summary.leases.filter((l: { providerPeer: string }) => l.providerPeer === provider.peer)) {
-        const theirs = sold.past.find((l: { leaseId: string }) => l.leaseId === lease.leaseId)
-        assert.ok(theirs != null, `provider has no record of ${lease.leaseId}`)
-        assert.equal(BigInt(theirs.amountPaid), BigInt(lease.amountPaid), lease.leaseId)
-      }
-      // And what it settles on-chain is everything the renter authorised on that channel.
-      await settle(provider)
-    }
-    const status = await market.cli('c', ['channel', 'status', '--json', '--data-dir', market.renterDirs.c!])
-    for (const channel of JSON.parse(status.stdout).channels) {
-      assert.equal(BigInt(channel.settled), BigInt(summary.channels[channel.channelId]), channel.channelId)
-    }
+    await assertRenterMoney(market, 'c', summary, [home, carrier], settle)
   })
 })

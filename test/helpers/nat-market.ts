@@ -1,5 +1,5 @@
 import type { SpawnOptions } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type LongRunning, PARKBENCH_BIN, runCli, startCli } from './cli.js'
@@ -22,6 +22,8 @@ export interface NatMarketInit {
   modelFile: string
   /** Relays on the internet (`relay`, `relay2`, ...), every node's bootstrap peers. Default 1. */
   relays?: number
+  /** The relays' limits (config.json `reach.relayLimits`) where they differ from the defaults. */
+  relayLimits?: Record<string, number>
 }
 
 export interface NatMarketRelay {
@@ -97,6 +99,10 @@ export async function startNatMarket(init: NatMarketInit): Promise<NatMarket> {
     const relays: NatMarketRelay[] = []
     for (const host of relayHosts) {
       const dataDir = join(dir, host)
+      if (init.relayLimits != null) {
+        await mkdir(dataDir, { recursive: true })
+        await writeFile(join(dataDir, 'config.json'), JSON.stringify({ reach: { relayLimits: init.relayLimits } }))
+      }
       const listen = `/ip4/${lab.address(host)}/tcp/${NAT_MARKET_PORTS.relay}`
       const daemon = startCli(
         [
