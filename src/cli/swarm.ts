@@ -22,7 +22,7 @@ import { JSON_OPTION } from './common-options.js'
 /** The scenarios shipped in the package: `parkbench swarm run park` works from any folder. */
 const SHIPPED_SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url))
 
-/** A path to a scenario file, or the name of a shipped one (`smoke`, `park`, `hostile`). */
+/** A path to a scenario file, or the name of a shipped one (`smoke`, `park`, `hostile`, `split`). */
 function scenarioPath(arg: string): string {
   if (existsSync(arg) || !/^[a-z0-9-]+$/.test(arg)) return arg
   const shipped = join(SHIPPED_SCENARIOS, `${arg}.json`)
@@ -187,6 +187,10 @@ async function partOptions(
     throw new InvalidInputError(
       "--chain, --port-base and --start-delay are part 1's; the other parts take them from --join",
     )
+  }
+  // The address goes into every node's multiaddr and the plan: the other parts dial it.
+  if (host !== undefined && (!/^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host === '0.0.0.0')) {
+    throw new InvalidInputError("--host takes this host's IPv4 address that the other parts reach (not 0.0.0.0)")
   }
   if (portBase !== undefined && (portBase < 1024 || portBase > 65_535)) {
     throw new InvalidInputError('--port-base takes a TCP port, 1024 to 65535')

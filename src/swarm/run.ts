@@ -102,7 +102,9 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   let t0 = performance.now()
   const cpu0 = process.cpuUsage()
   const given = part?.join?.chain ?? part?.chain
-  const anvil: DevChain | undefined = given === undefined ? await startDevChain({}) : undefined
+  // Part 1's anvil listens where its nodes do, so that the other hosts reach its RPC.
+  const anvil: DevChain | undefined =
+    given === undefined ? await startDevChain(part?.host !== undefined ? { host: part.host } : {}) : undefined
   const chain: SwarmChain =
     anvil === undefined
       ? partChain(given!)
