@@ -221,13 +221,19 @@ export async function auditSwarm(input: AuditInput): Promise<SwarmAudit> {
     }
   })
   const broken = audited.filter((b) => b.violation !== undefined)
+  const crossPart =
+    ids.filter((id) => !renterOf.has(id) || !acknowledged.has(id)).length * (input.part === true ? 1 : 0)
   const conserved = broken.length === 0
   const invariants: InvariantResult[] = [
     {
       name: 'money-conserved',
       ok: conserved,
       detail: conserved
-        ? `${channels.length} channels: deposited ${total.deposited} = settled ${total.settled} + refunded ${total.refunded} + held ${total.held}; settled = acknowledged <= authorised on each`
+        ? `${channels.length} channels: deposited ${total.deposited} = settled ${total.settled} + refunded ${total.refunded} + held ${total.held}; ${
+            crossPart === 0
+              ? 'settled = acknowledged <= authorised on each'
+              : `settled = acknowledged <= authorised on each with both ends here; ${crossPart} with an end on another part are checked whole by swarm report --merge`
+          }`
         : broken
             .map((b) => b.violation!.message)
             .slice(0, 5)

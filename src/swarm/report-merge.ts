@@ -20,6 +20,11 @@ function checkParts(reports: SwarmReport[]): SwarmReport[] {
     if (r.part === null || r.books === undefined) {
       throw new ReportMergeError('A report to merge is not one part of a split run (run with --part k/n)')
     }
+    const b = r.books
+    const lists = [b.owned, b.providers, b.renters, b.crashes, ...Object.values(b.samples ?? {})]
+    if (!lists.every(Array.isArray) || typeof b.hostile?.freeJobs !== 'number' || typeof b.auditedAt !== 'number') {
+      throw new ReportMergeError(`Part ${r.part.index}'s report.json has no readable books`)
+    }
     if (
       r.part.count !== count ||
       r.seed !== first.seed ||
