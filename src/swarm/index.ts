@@ -41,7 +41,8 @@ export { type HeadlineRow, headlineRows } from './report-headline.js'
 export { renderReportHtml } from './report-html.js'
 export { mergeReports } from './report-merge.js'
 export type { ChannelMoneyRow, Distribution, InvariantResult, LatencyPairRow, SwarmReport } from './report-types.js'
-export { type PartRunOptions, type RunSwarmOptions, runSwarm, type SwarmProgressEvent } from './run.js'
+export { type RunSwarmOptions, runSwarm, type SwarmProgressEvent } from './run.js'
+export type { PartRunOptions } from './run-part.js'
 export {
   BUILTIN_MODEL_NAMES,
   NETWORK_PRESETS,
