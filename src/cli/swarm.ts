@@ -14,7 +14,7 @@ import {
   type SwarmReport,
   writeReport,
 } from '../swarm/index.js'
-import { parsePart, readPartPlan, SwarmPartError } from '../swarm/part.js'
+import { parsePart, readPartPlan, SwarmPartError, scenarioSha256 } from '../swarm/part.js'
 import { mergeReports } from '../swarm/report-merge.js'
 import { type Command, integerFlag, type ParsedArgs, stringFlag, toJson } from './command.js'
 import { JSON_OPTION } from './common-options.js'
@@ -196,7 +196,12 @@ async function partOptions(
     throw new InvalidInputError('--port-base takes a TCP port, 1024 to 65535')
   }
   if (startDelay !== undefined && startDelay < 0) throw new InvalidInputError('--start-delay takes seconds, >= 0')
-  const expect = { scenario: scenario.name, seed: scenario.seed, count: part.count }
+  const expect = {
+    scenario: scenario.name,
+    seed: scenario.seed,
+    count: part.count,
+    scenarioSha256: scenarioSha256(scenario),
+  }
   const plan = join === undefined ? undefined : await readPartPlan(join, expect).catch(usage)
   const chain = chainFile === undefined ? undefined : await readChainConfig(chainFile)
   if (chain !== undefined && chain.deployBlock === undefined) {

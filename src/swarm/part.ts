@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { writeFileDurable } from '../atomic-file.js'
 import { ParkbenchError } from '../errors.js'
 import { toJson } from '../json.js'
 import type { ChainConfig } from '../pay/chain-config.js'
+import { type Scenario, scenarioJson } from './scenario.js'
 import type { Schedule, ScheduleEvent } from './schedule.js'
 
 /**
@@ -86,6 +88,8 @@ export interface PartPlan {
   scenario: string
   seed: number
   count: number
+  /** sha256 of the scenario as run (overrides such as --duration included): every part must run the same one. */
+  scenarioSha256: string
   chain: ChainConfig & { deployBlock: number }
   bootstrap: string[]
   /** The bootstrap node listens on `portBase`, node i of the schedule on `portBase + 1 + i`, on every host. */
@@ -104,7 +108,7 @@ export async function writePartPlan(file: string, plan: PartPlan): Promise<void>
 /** Read a part plan, refusing one of another scenario, seed or part count. */
 export async function readPartPlan(
   file: string,
-  expect: { scenario: string; seed: number; count: number },
+  expect: { scenario: string; seed: number; count: number; scenarioSha256: string },
 ): Promise<PartPlan> {
   let plan: PartPlan
   try {
@@ -123,5 +127,17 @@ export async function readPartPlan(
       throw new SwarmPartError(`${file} is for ${key} ${plan[key]}, this part runs ${key} ${expect[key]}`)
     }
   }
+  if (plan.scenarioSha256 !== expect.scenarioSha256) {
+    throw new SwarmPartError(
+      `${file} is for another version of scenario ${plan.scenario}: every part needs the same file and the same --seed and --duration`,
+    )
+  }
   return plan
+}
+
+/** What the parts compare to know they run the same scenario: a hash of it as run, defaults and overrides in. */
+export function scenarioSha256(scenario: Scenario): string {
+  return createHash('sha256')
+    .update(JSON.stringify(scenarioJson(scenario)))
+    .digest('hex')
 }

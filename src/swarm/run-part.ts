@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
-import { PART_PLAN_FILE, type PartPlan, type SwarmPart, writePartPlan } from './part.js'
+import { PART_PLAN_FILE, type PartPlan, type SwarmPart, scenarioSha256, writePartPlan } from './part.js'
 import type { ChainBarrier, SwarmChain } from './part-chain.js'
 import type { SwarmProgressEvent } from './run.js'
 import type { Scenario } from './scenario.js'
@@ -41,6 +41,7 @@ export async function writePlan(
   const plan: PartPlan = {
     version: 1,
     scenario: scenario.name,
+    scenarioSha256: scenarioSha256(scenario),
     seed: scenario.seed,
     count: part.count,
     chain: chain.config,

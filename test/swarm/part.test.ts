@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { networkFor } from '../../src/swarm/network-presets.js'
-import { parsePart, partOfEvent, SwarmPartError, splitSchedule } from '../../src/swarm/part.js'
+import {
+  parsePart,
+  partOfEvent,
+  SwarmPartError,
+  scenarioSha256,
+  splitSchedule,
+  writePartPlan,
+} from '../../src/swarm/part.js'
 import { createRandom } from '../../src/swarm/random.js'
 import { readScenario, type Scenario } from '../../src/swarm/scenario.js'
 import { buildSchedule, type ScheduleEvent, scheduleJson } from '../../src/swarm/schedule.js'
@@ -107,6 +114,29 @@ describe('swarm run --part: bad usage is exit 2 with a clear message, before any
       assert.match(result.stderr, message)
     })
   }
+
+  it('a plan written for the same scenario with another --duration', async () => {
+    const scenario = await readScenario(SMOKE)
+    const plan = join(dir, 'part.json')
+    await writePartPlan(plan, {
+      version: 1,
+      scenario: scenario.name,
+      seed: scenario.seed,
+      count: 2,
+      scenarioSha256: scenarioSha256(scenario),
+      chain: { rpcUrl: 'http://127.0.0.1:1', chainId: 31337, contract: `0x${'11'.repeat(20)}`, deployBlock: 1 },
+      bootstrap: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWPrjhDLUrzyVQaPkXWmwDfUDRyHNYQ5XZ8gEJDeSkPx8D'],
+      portBase: 30_000,
+      startAt: new Date().toISOString(),
+    })
+    const flags = ['--part', '2/2', '--join', plan, '--duration', '12']
+    const result = await runMain(['swarm', 'run', SMOKE, '--out', join(dir, 'run'), ...flags])
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /another version of scenario smoke: every part needs the same file/)
+    const other = await runMain(['swarm', 'run', SMOKE, '--out', join(dir, 'run'), '--part', '2/3', '--join', plan])
+    assert.equal(other.code, 2, other.stderr)
+    assert.match(other.stderr, /is for count 2, this part runs count 3/)
+  })
 
   it('--merge of folders that are not the parts of one run', async () => {
     const result = await runMain(['swarm', 'report', '--merge', join(dir, 'a'), '--out', join(dir, 'm')])
