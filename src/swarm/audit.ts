@@ -232,7 +232,7 @@ export async function auditSwarm(input: AuditInput): Promise<SwarmAudit> {
         ? `${channels.length} channels: deposited ${total.deposited} = settled ${total.settled} + refunded ${total.refunded} + held ${total.held}; ${
             crossPart === 0
               ? 'settled = acknowledged <= authorised on each'
-              : `settled = acknowledged <= authorised on each with both ends here; ${crossPart} with an end on another part are checked whole by swarm report --merge`
+              : `settled = acknowledged <= authorised on each with both ends here; ${crossPart} known to one end only here (the other end on another part, or never paid) are checked whole by swarm report --merge`
           }`
         : broken
             .map((b) => b.violation!.message)
