@@ -282,8 +282,9 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     process.off('unhandledRejection', onCrash)
     if (barrier !== undefined && part !== undefined) {
       // Part 1 holds the chain (and the bootstrap node) until every part read its books from it.
+      // (An aborted run stops waiting at once.)
       await barrier.mark('done', part.index).catch(() => {})
-      if (part.index === 1) await barrier.wait('done', PART_BARRIER_TIMEOUT_MS).catch(() => {})
+      if (part.index === 1) await barrier.wait('done', PART_BARRIER_TIMEOUT_MS, options).catch(() => {})
     }
     await world?.close().catch(() => {})
     await anvil?.stop().catch(() => {})
