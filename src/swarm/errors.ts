@@ -20,3 +20,11 @@ export class InvalidReportError extends ReportError {
     super(message, 'REPORT_INVALID', options)
   }
 }
+
+/** Reports that cannot be merged: not parts of one split run, or not all of its parts. */
+export class ReportMergeError extends ReportError {
+  static override name = 'ReportMergeError'
+  constructor(message = 'The reports are not the parts of one run', options: ErrorOptions = {}) {
+    super(message, 'REPORT_MERGE_INVALID', options)
+  }
+}

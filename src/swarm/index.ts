@@ -13,7 +13,7 @@
  * for (const { label, value } of headlineRows(again)) console.log(label, value)
  * ```
  */
-export { InvalidReportError, ReportError, ReportNotFoundError } from './errors.js'
+export { InvalidReportError, ReportError, ReportMergeError, ReportNotFoundError } from './errors.js'
 export { type LocalSwarm, type LocalSwarmInit, type SwarmMember, startLocalSwarm } from './local-swarm.js'
 export {
   type BandwidthClass,
@@ -25,12 +25,24 @@ export {
   NetworkPartitionedError,
   validateNetworkConfig,
 } from './network.js'
+export {
+  PART_PLAN_FILE,
+  type PartPlan,
+  parsePart,
+  partOfEvent,
+  partOfNode,
+  type SwarmPart,
+  SwarmPartError,
+  splitSchedule,
+} from './part.js'
 export { createRandom, type Random } from './random.js'
 export { REPORT_HTML, REPORT_JSON, readReport, type WriteReportReturnType, writeReport } from './report-files.js'
 export { type HeadlineRow, headlineRows } from './report-headline.js'
 export { renderReportHtml } from './report-html.js'
+export { mergeReports } from './report-merge.js'
 export type { ChannelMoneyRow, Distribution, InvariantResult, LatencyPairRow, SwarmReport } from './report-types.js'
 export { type RunSwarmOptions, runSwarm, type SwarmProgressEvent } from './run.js'
+export type { PartRunOptions } from './run-part.js'
 export {
   BUILTIN_MODEL_NAMES,
   NETWORK_PRESETS,

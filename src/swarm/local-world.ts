@@ -1,12 +1,12 @@
 import { join } from 'node:path'
 import { WorkerPool } from '../compute/worker-pool.js'
 import { createNode } from '../net/create-node.js'
-import { type DevChain, devChainConfig } from '../pay/dev-chain.js'
 import { corruptingPool, HostilePeer } from './hostile.js'
 import { fundedAccount, memberNode, type SwarmContext, SwarmProvider, SwarmRenter, stopQuietly } from './members.js'
 import type { SwarmMetrics } from './metrics.js'
 import { builtinModels, type SwarmModel } from './models.js'
 import type { NetworkModel } from './network.js'
+import type { SwarmChain } from './part-chain.js'
 import { createRandom } from './random.js'
 import { IN_PROCESS_SUBSTITUTIONS } from './report-build.js'
 import { LocalMember, type RunMember } from './run-member.js'
@@ -18,7 +18,7 @@ import type { SwarmWorld } from './world.js'
 export interface LocalWorldInit {
   scenario: Scenario
   schedule: Schedule
-  chain: DevChain
+  chain: SwarmChain
   network: NetworkModel
   regions: Array<{ name: string; weight: number }>
   metrics: SwarmMetrics
@@ -37,7 +37,7 @@ export async function startLocalWorld(init: LocalWorldInit): Promise<SwarmWorld>
   const runTag = `swarm-${scenario.seed}-${process.pid}-${Date.now().toString(36)}`
   const ctx: SwarmContext = {
     scenario,
-    chain: devChainConfig(chain),
+    chain: chain.config,
     network,
     pool,
     wrongPool: corruptingPool(pool),

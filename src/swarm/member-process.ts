@@ -34,6 +34,8 @@ export interface MemberProcessInit {
   bootstrap: string[]
   dir: string
   port: number
+  /** The address to listen on: 127.0.0.1, or this host's when the run's parts are on several hosts. */
+  host: string
   /** Every node's port and region, the hub's included: how shaped TCP knows where a peer is. */
   regions: Array<[number, string]>
   /** Partitions in force when it starts. */
@@ -93,7 +95,7 @@ async function main(init: MemberProcessInit): Promise<void> {
     now: () => performance.now(),
     transport: (s) => ({
       transports: [shapedTcp({ network, region: s.region, bandwidthClass: s.bandwidth, regionOf })],
-      listen: [`/ip4/127.0.0.1/tcp/${init.port}`],
+      listen: [`/ip4/${init.host}/tcp/${init.port}`],
     }),
   }
   const workload = new Workload(ctx, `${init.dir}/models`)

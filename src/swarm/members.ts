@@ -81,7 +81,7 @@ export async function stopQuietly(node: ParkbenchNode | undefined): Promise<void
 }
 
 /** A fresh EVM account, funded on the dev chain. */
-export async function fundedAccount(chain: DevChain): Promise<LocalAccount> {
+export async function fundedAccount(chain: Pick<DevChain, 'fund'>): Promise<LocalAccount> {
   const account = privateKeyToAccount(generatePrivateKey())
   await chain.fund(account.address)
   return account

@@ -8,7 +8,6 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { WorkerPool } from '../compute/worker-pool.js'
 import type { LeaseInfo } from '../lease/metered-lease.js'
 import { createNode } from '../net/create-node.js'
-import { type DevChain, devChainConfig } from '../pay/dev-chain.js'
 import type { LocalWorldInit } from './local-world.js'
 import { modelsOf } from './local-world.js'
 import type { MemberCommand, MemberMessage, MemberProcessInit } from './member-process.js'
@@ -247,29 +246,36 @@ class ProcessMember implements RunMember {
  * process holds the bootstrap node and drives the members over IPC.
  */
 export async function startProcessWorld(
-  init: LocalWorldInit & { chain: DevChain; onCrash(err: unknown): void },
+  init: LocalWorldInit & { onCrash(err: unknown): void; part?: ProcessWorldPart },
 ): Promise<SwarmWorld> {
-  const { scenario, schedule, chain, network, metrics } = init
-  const base = await freePorts(schedule.nodes.length + 1)
+  const { scenario, schedule, chain, network, metrics, part } = init
+  const host = part?.host ?? '127.0.0.1'
+  // Ports follow the schedule's node order from one base, so that every part knows every node's port (and so its
+  // region) without being told; a part listens only on its own nodes' ports.
+  const base = part?.portBase ?? (await freePorts(schedule.nodes.length + 1))
   const ports = new Map(schedule.nodes.map((n, i) => [n.id, base + 1 + i]))
   const regions: Array<[number, string]> = [
     [base, init.regions[0]!.name],
     ...schedule.nodes.map((n) => [ports.get(n.id)!, n.region] as [number, string]),
   ]
   const regionOfPort = new Map(regions)
-  const hub = await createNode({
-    transports: [
-      shapedTcp({
-        network,
-        region: init.regions[0]!.name,
-        regionOf: (a) => regionOfPort.get(Number(a.getComponents().find((c) => c.name === 'tcp')?.value)),
-      }),
-    ],
-    listen: [`/ip4/127.0.0.1/tcp/${base}`],
-    connections: { maxConnections: 100_000, inboundConnectionThreshold: 100_000 },
-    connectionPingIntervalMs: 60_000,
-  })
-  const bootstrap = hub.getMultiaddrs().map((a) => a.toString())
+  // The bootstrap node: this process's, unless another part holds it.
+  const hub =
+    part?.bootstrap !== undefined
+      ? undefined
+      : await createNode({
+          transports: [
+            shapedTcp({
+              network,
+              region: init.regions[0]!.name,
+              regionOf: (a) => regionOfPort.get(Number(a.getComponents().find((c) => c.name === 'tcp')?.value)),
+            }),
+          ],
+          listen: [`/ip4/${host}/tcp/${base}`],
+          connections: { maxConnections: 100_000, inboundConnectionThreshold: 100_000 },
+          connectionPingIntervalMs: 60_000,
+        })
+  const bootstrap = part?.bootstrap ?? hub!.getMultiaddrs().map((a) => a.toString())
   // The references once, here, with a pool of its own: every renter checks its results against them.
   const pool = new WorkerPool({ workers: 1, intraOpThreads: 1 })
   await pool.start()
@@ -284,16 +290,18 @@ export async function startProcessWorld(
   const runTag = `swarm-${scenario.seed}-${process.pid}`
   const members = new Map<string, ProcessMember>()
   for (const spec of schedule.nodes) {
+    if (part !== undefined && !part.owned.has(spec.id)) continue
     const privateKey = generatePrivateKey()
     if (spec.role === 'provider' || spec.role === 'renter') await chain.fund(privateKeyToAccount(privateKey).address)
     const memberInit = (): MemberProcessInit => ({
       spec,
       scenario: scenarioJson(scenario),
-      chain: devChainConfig(chain),
+      chain: chain.config,
       privateKey,
       bootstrap,
       dir: init.outDir,
       port: ports.get(spec.id)!,
+      host,
       regions,
       partitions: [...partitions].map((p) => p.split('|') as [string, string]),
       references,
@@ -329,4 +337,17 @@ export async function startProcessWorld(
       await stopQuietly(hub)
     },
   }
+}
+
+/** What a process world of one part of a split run needs (see part.ts). */
+export interface ProcessWorldPart {
+  /** The ids of the nodes this part runs. */
+  owned: Set<string>
+  /** The run's first port: the bootstrap node's; node i of the schedule listens on portBase + 1 + i. Default: a
+   * free range on this host (part 1 picks; the others take part 1's). */
+  portBase?: number
+  /** The address this part's nodes listen on (default 127.0.0.1; this host's address when parts are on others). */
+  host?: string
+  /** Another part's bootstrap node; undefined: this part holds it. */
+  bootstrap?: string[]
 }

@@ -1,5 +1,6 @@
 import type { SwarmAudit } from './audit.js'
 import { distribution, type SwarmMetrics } from './metrics.js'
+import type { PartBooks } from './part-books.js'
 import type { SwarmReport } from './report-types.js'
 import { type Scenario, scenarioJson } from './scenario.js'
 import type { Schedule } from './schedule.js'
@@ -34,6 +35,9 @@ export interface BuildReportInput {
   peak: number
   mode: SwarmReport['mode']
   substitutions: string[]
+  /** One part of a split run: which, and its books for the merge. */
+  part?: { index: number; count: number }
+  books?: PartBooks
 }
 
 function percentile(samples: number[], q: number): number | null {
@@ -56,7 +60,8 @@ export function buildReport(input: BuildReportInput): SwarmReport {
     version: 1,
     scenario: scenarioJson(scenario),
     seed: scenario.seed,
-    part: null,
+    part: input.part ?? null,
+    ...(input.books !== undefined && { books: input.books }),
     mode: input.mode,
     substitutions: input.substitutions,
     startedAt: input.startedAt.toISOString(),

@@ -34,7 +34,12 @@ export function formatMiB(bytes: number | null): string {
 /** The run's headline, in the order it is shown: outcome, scale, discovery, work, money. */
 export function headlineRows(report: SwarmReport): HeadlineRow[] {
   const { nodes, lookups, requests, timeToFirstPaidResultMs: ttfpr } = report
-  const part = report.part === null ? '' : `, part ${report.part.index}/${report.part.count}`
+  const part =
+    report.part !== null
+      ? `, part ${report.part.index}/${report.part.count}`
+      : report.mergedFrom !== undefined
+        ? `, merged from ${report.mergedFrom} parts`
+        : ''
   const brokenCount = report.invariants.filter((invariant) => !invariant.ok).length
   return [
     {

@@ -1,3 +1,5 @@
+import type { PartBooks } from './part-books.js'
+
 /**
  * The shape of a swarm run's report: what `parkbench swarm run` writes as `report.json` and what `report.html` is
  * rendered from. Amounts of money are decimal strings of the token's base units (JSON has no bigint); times are
@@ -63,6 +65,10 @@ export interface SwarmReport {
   seed: number
   /** `k/n` when this report is one part of a scenario split across hosts. */
   part: { index: number; count: number } | null
+  /** One part's books, for `parkbench swarm report --merge` (part reports only). */
+  books?: PartBooks
+  /** A merged report: how many parts it was put together from. */
+  mergedFrom?: number
   mode: 'in-process' | 'multi-process'
   /** What stands in for a real part at this scale, and why (e.g. the in-process transport instead of TCP). */
   substitutions: string[]

@@ -3,18 +3,22 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { AbortedError } from '../errors.js'
-import { devChainConfig, startDevChain } from '../pay/dev-chain.js'
+import { type DevChain, devChainConfig, startDevChain } from '../pay/dev-chain.js'
 import { auditSwarm } from './audit.js'
 import { startLocalWorld } from './local-world.js'
 import { SwarmMetrics } from './metrics.js'
 import type { NetworkModel } from './network.js'
 import { networkFor } from './network-presets.js'
+import { type PartPlan, SwarmPartError, splitSchedule } from './part.js'
+import { encodePartBooks } from './part-books.js'
+import { ChainBarrier, partChain, type SwarmChain } from './part-chain.js'
 import { startProcessWorld } from './process-world.js'
 import { createRandom } from './random.js'
 import { buildReport, type LatencyMeasurement } from './report-build.js'
 import { writeReport } from './report-files.js'
 import type { SwarmReport } from './report-types.js'
 import type { MemberBooks, RunMember } from './run-member.js'
+import { PART_BARRIER_TIMEOUT_MS, type PartRunOptions, passBarrier, writePlan } from './run-part.js'
 import type { Scenario } from './scenario.js'
 import { buildSchedule, type ScheduleEvent } from './schedule.js'
 import type { SwarmWorld } from './world.js'
@@ -22,6 +26,9 @@ import type { SwarmWorld } from './world.js'
 /** What a run reports as it goes. */
 export type SwarmProgressEvent =
   | { type: 'swarm:chain'; rpcUrl: string }
+  /** Part 1 of a split run wrote the plan the other parts join with. */
+  | { type: 'swarm:plan'; file: string; plan: PartPlan }
+  | { type: 'swarm:waiting'; phase: string; parts: number }
   | { type: 'swarm:scheduled'; nodes: number; events: number }
   | { type: 'swarm:tick'; tMs: number; online: number; activeLeases: number; served: number; failed: number }
   | { type: 'swarm:settling'; providers: number }
@@ -37,6 +44,8 @@ export interface RunSwarmOptions extends AbortOptions {
    */
   mode?: 'in-process' | 'multi-process'
   onProgress?(event: SwarmProgressEvent): void
+  /** Run one part of the scenario (multi-process mode only): see part.ts and docs/swarm.md. */
+  part?: PartRunOptions
 }
 
 /**
@@ -49,11 +58,20 @@ export interface RunSwarmOptions extends AbortOptions {
 export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Promise<SwarmReport> {
   const { outDir } = options
   const mode = options.mode ?? 'in-process'
+  const { part } = options
+  if (part !== undefined && mode !== 'multi-process') {
+    throw new SwarmPartError('--part needs --mode multi-process: in-process nodes talk over an in-process transport')
+  }
+  if (part !== undefined && part.index > 1 && part.join === undefined) {
+    throw new SwarmPartError(`part ${part.index}/${part.count} needs part 1's plan (--join FILE)`)
+  }
   const emit = (event: SwarmProgressEvent): void => options.onProgress?.(event)
   await mkdir(outDir, { recursive: true })
   const { network, regions } = networkFor(scenario, createRandom(scenario.seed).fork('network'))
-  const schedule = buildSchedule(scenario, regions)
-  emit({ type: 'swarm:scheduled', nodes: schedule.nodes.length, events: schedule.events.length })
+  const whole = buildSchedule(scenario, regions)
+  const split = part === undefined ? undefined : splitSchedule(whole, part)
+  const schedule = split ?? whole
+  emit({ type: 'swarm:scheduled', nodes: split?.owned.size ?? schedule.nodes.length, events: schedule.events.length })
   const crashes: string[] = []
   const onCrash = (err: unknown): void => {
     crashes.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err))
@@ -64,18 +82,54 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   const startedAt = new Date()
   let t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  const chain = await startDevChain({})
-  emit({ type: 'swarm:chain', rpcUrl: chain.rpcUrl })
+  const given = part?.join?.chain ?? part?.chain
+  // Part 1's anvil listens where its nodes do, so that the other hosts reach its RPC.
+  const anvil: DevChain | undefined =
+    given === undefined ? await startDevChain(part?.host !== undefined ? { host: part.host } : {}) : undefined
+  const chain: SwarmChain =
+    anvil === undefined
+      ? partChain(given!)
+      : part !== undefined
+        ? partChain({ ...devChainConfig(anvil), deployBlock: anvil.deployBlock })
+        : { config: { ...devChainConfig(anvil), deployBlock: anvil.deployBlock }, fund: anvil.fund }
+  emit({ type: 'swarm:chain', rpcUrl: chain.config.rpcUrl })
   const metrics = new SwarmMetrics(() => performance.now() - t0)
   let world: SwarmWorld | undefined
+  let barrier: ChainBarrier | undefined
   try {
     const init = { scenario, schedule, chain, network, regions, metrics, outDir, now: () => performance.now() - t0 }
-    world = mode === 'multi-process' ? await startProcessWorld({ ...init, onCrash }) : await startLocalWorld(init)
+    const portBase = part?.join?.portBase ?? part?.portBase
+    world =
+      mode === 'multi-process'
+        ? await startProcessWorld({
+            ...init,
+            onCrash,
+            ...(split !== undefined && {
+              part: {
+                owned: split.owned,
+                ...(portBase !== undefined && { portBase }),
+                ...(part?.host !== undefined && { host: part.host }),
+                ...(part?.join !== undefined && { bootstrap: part.join.bootstrap }),
+              },
+            }),
+          })
+        : await startLocalWorld(init)
     const { members } = world
+    let startAt: number | undefined
+    if (part !== undefined) {
+      const plan = part.join ?? (await writePlan(part, scenario, chain, world, outDir, emit))
+      startAt = Date.parse(plan.startAt)
+      barrier = new ChainBarrier(plan.chain.rpcUrl, `${plan.seed}:${plan.startAt}`, part.count)
+    }
     const ready = new Map<string, Promise<void>>()
     const looked = new Set<string>()
-    // The schedule's clock starts now that the chain, the hub, the accounts and the references are ready.
-    t0 = performance.now()
+    // The schedule's clock starts now that the chain, the hub, the accounts and the references are ready; in a split
+    // run, at the plan's start time on this host's clock (a part that is late carries out what it missed at once).
+    if (startAt !== undefined) {
+      t0 = performance.now() + (startAt - Date.now())
+      const early = t0 - performance.now()
+      if (early > 0) await sleep(early, undefined, options.signal !== undefined ? { signal: options.signal } : {})
+    } else t0 = performance.now()
     const inFlight = new Set<Promise<unknown>>()
     const track = (p: Promise<unknown>): void => {
       const tracked = p.catch(onCrash).finally(() => inFlight.delete(tracked))
@@ -172,18 +226,38 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
     const order = (r: string): number => (r === 'provider' ? 2 : r === 'renter' ? 1 : 0)
     const byRole = [...members.values()].sort((a, b) => order(a.role) - order(b.role))
     emit({ type: 'swarm:settling', providers: byRole.filter((m) => m.role === 'provider').length })
-    for (const member of byRole) books.push(await member.finish().catch((err: Error) => (onCrash(err), {})))
+    let barrierPassed = part === undefined
+    for (const member of byRole) {
+      // A provider settles once every renter of the run stopped paying, on every part.
+      if (!barrierPassed && member.role === 'provider') {
+        await passBarrier(barrier!, 'renters-stopped', part!, crashes, emit, options)
+        barrierPassed = true
+      }
+      books.push(
+        await member.finish().catch((err: Error): MemberBooks => {
+          onCrash(err)
+          return {}
+        }),
+      )
+    }
+    if (!barrierPassed) await passBarrier(barrier!, 'renters-stopped', part!, crashes, emit, options)
+    const providers = books.flatMap((b) => (b.provider === undefined ? [] : [b.provider]))
+    const renters = books.flatMap((b) => (b.renter === undefined ? [] : [b.renter]))
+    // In a split run, every part settles before any reads the chain's books.
+    if (part !== undefined) await passBarrier(barrier!, 'settled', part, crashes, emit, options)
     const audit = await auditSwarm({
-      chain: { ...devChainConfig(chain), deployBlock: chain.deployBlock },
-      providers: books.flatMap((b) => (b.provider === undefined ? [] : [b.provider])),
-      renters: books.flatMap((b) => (b.renter === undefined ? [] : [b.renter])),
+      chain: chain.config,
+      providers,
+      renters,
       crashes,
       hostile: { freeJobs: metrics.freeJobs, attacks: metrics.attacks.sent },
+      ...(part !== undefined && { part: true }),
     })
     const durationMs = performance.now() - t0
     const report = buildReport({
       scenario,
-      schedule,
+      // A part reports on its own nodes (it knows every node's port and region, but runs only its share).
+      schedule: split === undefined ? schedule : { ...split, nodes: split.nodes.filter((n) => split.owned.has(n.id)) },
       metrics,
       audit,
       latency,
@@ -194,6 +268,10 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       peak: metrics.peakOnline,
       mode: world.mode,
       substitutions: world.substitutions,
+      ...(part !== undefined && {
+        part: { index: part.index, count: part.count },
+        books: encodePartBooks({ providers, renters, crashes, metrics, owned: [...split!.owned] }),
+      }),
     })
     await writeReport(outDir, report)
     emit({ type: 'swarm:done', ok: report.ok, outDir })
@@ -202,8 +280,14 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   } finally {
     process.off('uncaughtException', onCrash)
     process.off('unhandledRejection', onCrash)
+    if (barrier !== undefined && part !== undefined) {
+      // Part 1 holds the chain (and the bootstrap node) until every part read its books from it.
+      // (An aborted run stops waiting at once.)
+      await barrier.mark('done', part.index).catch(() => {})
+      if (part.index === 1) await barrier.wait('done', PART_BARRIER_TIMEOUT_MS, options).catch(() => {})
+    }
     await world?.close().catch(() => {})
-    await chain.stop().catch(() => {})
+    await anvil?.stop().catch(() => {})
   }
 }
 

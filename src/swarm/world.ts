@@ -5,8 +5,8 @@ import type { RunMember } from './run-member.js'
 export interface SwarmWorld {
   mode: 'in-process' | 'multi-process'
   members: Map<string, RunMember>
-  /** The bootstrap node, in this process. */
-  hub: ParkbenchNode
+  /** The bootstrap node, in this process (undefined in a part of a split run whose bootstrap is another's). */
+  hub: ParkbenchNode | undefined
   /** What stands in for a real part, for the report. */
   substitutions: string[]
   /** Cut, or restore, the links between two regions, in every process of the run. */
