@@ -62,7 +62,9 @@ describe('a relay limit ends relayed connections mid-lease', async () => {
     const results = renter.lines.filter((l) => l.result != null)
     const errors = renter.lines.filter((l) => l.error != null)
     const leases = new Set(results.map((l) => l.result!.leaseId))
-    t.diagnostic(`${results.length} results on ${leases.size} leases, ${errors.length} failed requests: ${JSON.stringify(errors.slice(0, 3))}`)
+    t.diagnostic(
+      `${results.length} results on ${leases.size} leases, ${errors.length} failed requests: ${JSON.stringify(errors.slice(0, 3))}`,
+    )
     assert.ok(
       results.every((l) => l.result!.via?.includes('/p2p-circuit') !== false),
       'served over the relay',
