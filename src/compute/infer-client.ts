@@ -13,9 +13,10 @@ import {
 } from './constants.js'
 import { errorFromStatus, MalformedRequestError } from './errors.js'
 import { COMPUTE_FRAME_ERRORS, createComputeStream } from './frames.js'
+import { encodeInferRequestList, INFER_REQUEST_ENCODER } from './infer-request-encoder.js'
 import { assembleTrace, type ClientMarks, epochNow, type InferTrace } from './infer-trace.js'
 import { isSha256Hex } from './model-store.js'
-import { InferRequest, InferResponse, Status } from './pb/compute.js'
+import { type InferRequest, InferResponse, Status } from './pb/compute.js'
 import { decodeTensor, encodeTensor, type TensorData, type TensorLike, toOrtTensor, toTensorData } from './tensor.js'
 import { abortError } from './worker-pool.js'
 
@@ -300,12 +301,12 @@ export class InferClient {
   private write(request: InferRequest, marks?: ClientMarks): Promise<void> {
     const messages = this.messages
     if (messages === undefined) return Promise.reject(new UnexpectedEndError())
-    if (marks === undefined) return messages.write(request, InferRequest)
+    if (marks === undefined) return messages.write(request, INFER_REQUEST_ENCODER)
     // Traced: the protobuf encode (done in the write's turn) counts as the client's encode.
     return messages.write(request, {
       encode: (message: InferRequest) => {
         const started = performance.now()
-        const bytes = InferRequest.encode(message)
+        const bytes = encodeInferRequestList(message)
         marks.encodeMs += performance.now() - started
         marks.encodedAt = epochNow()
         return bytes
