@@ -2,7 +2,8 @@
  * Profile a SqueezeNet run (docs/fast-path.md): `node dist/test/bench/profile-compute.js OUT_DIR [SECONDS]`.
  * Starts a provider process under `--cpu-prof` into OUT_DIR, runs pipelined SqueezeNet
  * requests at concurrency 1 from this process for SECONDS (default 8), and stops everything. Run this script itself
- * with `--cpu-prof --cpu-prof-dir=OUT_DIR` for the client's profile. Summarise with profile-summary.js.
+ * with `--cpu-prof --cpu-prof-dir=OUT_DIR` for the client's profile. PROFILE_PROVIDER_FLAGS replaces the provider's
+ * node flags (e.g. `--trace-gc`). Summarise with profile-summary.js.
  */
 import '../../src/polyfill.js'
 import { spawn } from 'node:child_process'
@@ -27,10 +28,17 @@ const dataDir = await mkdtemp(join(tmpdir(), 'parkbench-profile-'))
 const record = await new ModelStore({ dataDir }).add(MODEL, { name: 'squeezenet' })
 // The provider's main process only: Node 20 refuses --cpu-prof in NODE_OPTIONS, and the pool starts its workers
 // with flags of its own (their share is `transferMs` and `runMs` in the traced breakdown).
-const provider = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, PROVIDER, dataDir], {
+const flags = process.env.PROFILE_PROVIDER_FLAGS?.split(' ') ?? ['--cpu-prof', `--cpu-prof-dir=${outDir}`]
+const provider = spawn(process.execPath, [...flags, PROVIDER, dataDir], {
   stdio: ['pipe', 'pipe', 'inherit'],
 })
-const first = await new Promise<string>((ok) => createInterface({ input: provider.stdout! }).once('line', ok))
+// The first JSON line: a flag like --trace-gc writes to stdout too (passed on to this process's stderr).
+const first = await new Promise<string>((ok) =>
+  createInterface({ input: provider.stdout! }).on('line', (line) => {
+    if (line.startsWith('{"addr"')) ok(line)
+    else process.stderr.write(`${line}\n`)
+  }),
+)
 const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
 const client = createInferClient(node, multiaddr((JSON.parse(first) as { addr: string }).addr))
 const input = record.inputs[0]!
