@@ -292,3 +292,48 @@ export async function pinned(
   printTable('fast path: pinned (client cpu 0, provider cpu 1) vs local pinned to cpu 1', rows)
   return out
 }
+
+interface Goal {
+  goal: string
+  value: number | null
+  met: boolean | null
+  note?: string
+}
+
+/** Issue #16's compute goals, met or not, from this run's results (the lease goals live in the lease bench). */
+export function issue16Goals(results: Record<string, unknown>): Record<string, Goal> {
+  const at = (path: string): unknown =>
+    path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], results)
+  const goals: Record<string, Goal> = {}
+  for (const model of ['squeezenet', 'resnet50']) {
+    const ratio = at(`fastPath.floor.${model}.addedOverFloor.median`) as number | undefined
+    const traced = at(`fastPath.floor.${model}.tracedOutsideRunOverFloor.value`) as number | undefined
+    goals[`${model}AddedLatencyOverFloor`] = {
+      goal: '<= 1.3 (remote p50 - local p50, over the bare-stream p50 for the same bytes)',
+      value: ratio ?? null,
+      met: ratio === undefined ? null : ratio <= 1.3,
+      note: `traced requests (total - session.run) over the floor: ${traced}`,
+    }
+    const pinnedGoal = model === 'squeezenet' ? 0.9 : 0.97
+    const pinnedSkipped = at('fastPath.pinned.skipped') as string | undefined
+    for (const c of [1, 8]) {
+      const value = at(`fastPath.pinned.${model}.concurrency${c}.remoteOverLocalThroughput.median`) as
+        | number
+        | undefined
+      goals[`${model}PinnedThroughputC${c}`] = {
+        goal: `>= ${pinnedGoal} remote/local req/s, client cpu 0, provider cpu 1, local on cpu 1`,
+        value: value ?? null,
+        met: value === undefined ? null : value >= pinnedGoal,
+        ...(pinnedSkipped === undefined ? {} : { note: pinnedSkipped }),
+      }
+    }
+    const unpinnedGoal = model === 'squeezenet' ? 0.6 : 0.9
+    const unpinned = at(`${model}.concurrency8.remoteVsBestLocal`) as number | undefined
+    goals[`${model}UnpinnedThroughputC8`] = {
+      goal: `>= ${unpinnedGoal} remote/best local req/s at concurrency 8`,
+      value: unpinned ?? null,
+      met: unpinned === undefined ? null : unpinned >= unpinnedGoal,
+    }
+  }
+  return goals
+}

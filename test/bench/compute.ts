@@ -25,7 +25,7 @@ import { ModelStore } from '../../src/compute/model-store.js'
 import { pushModel, type TransferProgress } from '../../src/compute/model-transfer.js'
 import { residentBytes } from '../../src/compute/worker-process.js'
 import { createNode } from '../../src/net/create-node.js'
-import { type FastPathModel, floorAndBreakdown, pinned } from './compute-fast-path.js'
+import { type FastPathModel, floorAndBreakdown, issue16Goals, pinned } from './compute-fast-path.js'
 import { type Cell, measure } from './measure.js'
 import { printTable, round } from './stats.js'
 
@@ -277,6 +277,7 @@ export async function run(): Promise<object> {
         'node:http server in a separate process, JSON float arrays both ways, ORT on its main thread with 1 intra-op thread, keep-alive client',
     },
     pool: poolArgs.length === 2 ? { workers: Number(poolArgs[0]), intraOpThreads: Number(poolArgs[1]) } : 'defaults',
+    issue16Goals: issue16Goals(results),
     results,
   }
 }
