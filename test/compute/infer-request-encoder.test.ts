@@ -8,7 +8,13 @@ import { InferRequest } from '../../src/compute/pb/compute.js'
 describe('infer request encoder (raw tensor bytes referenced)', () => {
   const sha = 'ab'.repeat(32)
   const cases = {
-    'one float tensor': { x: new Tensor('float32', Float32Array.from({ length: 1000 }, (_, i) => i / 7), [10, 100]) },
+    'one float tensor': {
+      x: new Tensor(
+        'float32',
+        Float32Array.from({ length: 1000 }, (_, i) => i / 7),
+        [10, 100],
+      ),
+    },
     'several tensors, an empty one and strings': {
       a: new Tensor('int64', BigInt64Array.from([1n, -2n, 3n]), [3]),
       empty: new Tensor('float32', new Float32Array(0), [0, 4]),
