@@ -159,7 +159,10 @@ export class InferClient {
     return result
   }
 
-  /** Send one encoded request on the shared stream; resolves with the OK response or throws its typed error. */
+  /**
+   * Send one encoded request on the shared stream; resolves with the OK response or throws its typed error.
+   * `marks` (internal) collects a traced request's client-side times.
+   */
   async request(request: InferRequestBody, options: AbortOptions = {}, marks?: ClientMarks): Promise<InferResponse> {
     const signal = options.signal ?? AbortSignal.timeout(DEFAULT_JOB_DEADLINE_MS + 30_000)
     signal.throwIfAborted()
