@@ -72,9 +72,9 @@ export {
   type InferResult,
   type InferTiming,
 } from './infer-client.js'
+export { InferHandler, type InferLimits } from './infer-handler.js'
 export { encodeInferRequestList } from './infer-request-encoder.js'
 export type { InferTrace } from './infer-trace.js'
-export { InferHandler, type InferLimits } from './infer-handler.js'
 export { inspectModel, type ModelSignature } from './inspect-model.js'
 export {
   checkJobFits,
