@@ -64,13 +64,17 @@ export {
   createInferClient,
   encodeInferRequest,
   InferClient,
+  type InferClientInit,
   type InferOptions,
   type InferParameters,
   type InferPeer,
+  type InferRequestBody,
   type InferResult,
   type InferTiming,
 } from './infer-client.js'
 export { InferHandler, type InferLimits } from './infer-handler.js'
+export { encodeInferRequestList } from './infer-request-encoder.js'
+export type { InferTrace } from './infer-trace.js'
 export { inspectModel, type ModelSignature } from './inspect-model.js'
 export {
   checkJobFits,

@@ -12,9 +12,11 @@ import {
   INFER_PROTOCOL,
 } from './constants.js'
 import { errorFromStatus, MalformedRequestError } from './errors.js'
-import { createComputeStream } from './frames.js'
+import { COMPUTE_FRAME_ERRORS, createComputeStream } from './frames.js'
+import { encodeInferRequestList, INFER_REQUEST_ENCODER } from './infer-request-encoder.js'
+import { assembleTrace, type ClientMarks, epochNow, type InferTrace } from './infer-trace.js'
 import { isSha256Hex } from './model-store.js'
-import { InferRequest, InferResponse, Status } from './pb/compute.js'
+import { type InferRequest, InferResponse, Status } from './pb/compute.js'
 import { decodeTensor, encodeTensor, type TensorData, type TensorLike, toOrtTensor, toTensorData } from './tensor.js'
 import { abortError } from './worker-pool.js'
 
@@ -34,6 +36,17 @@ export interface InferOptions extends AbortOptions {
   maxResponseBytes?: number
 }
 
+export interface InferClientInit extends Pick<InferOptions, 'maxResponseBytes'> {
+  /**
+   * Ask the provider for its timings on every request and return a per-request breakdown in
+   * {@link InferResult.trace}. For benchmarks; off by default, and then nothing is measured.
+   */
+  trace?: boolean
+}
+
+/** An InferRequest as a caller hands it over: the stream's client picks `id`, `cancel` and `trace`. */
+export type InferRequestBody = Omit<InferRequest, 'id' | 'cancel' | 'trace'> & { trace?: boolean }
+
 export interface InferTiming {
   /** Provider side: waiting for a worker. */
   queueMs: number
@@ -47,6 +60,8 @@ export interface InferResult {
   /** Output tensors by name, as onnxruntime would return them locally. */
   outputs: Record<string, OrtTensor>
   timing: InferTiming
+  /** Only from a client made with `trace: true`. */
+  trace?: InferTrace
 }
 
 function modelBytes(model: string | Uint8Array): Uint8Array<ArrayBuffer> {
@@ -65,7 +80,7 @@ function toData(name: string, tensor: TensorLike | TensorData): TensorData {
 }
 
 /** Encode inference parameters as an InferRequest (without id), e.g. for {@link exchange}. */
-export function encodeInferRequest(parameters: InferParameters): Omit<InferRequest, 'id' | 'cancel'> {
+export function encodeInferRequest(parameters: InferParameters): InferRequestBody {
   return {
     modelSha256: modelBytes(parameters.model),
     inputs: Object.entries(parameters.inputs).map(([name, tensor]) => encodeTensor(name, toData(name, tensor))),
@@ -94,6 +109,8 @@ export type InferPeer = PeerId | Multiaddr | Multiaddr[]
 interface Pending {
   resolve(response: InferResponse): void
   reject(err: Error): void
+  /** Set on a traced request: the read loop fills in the response's arrival. */
+  marks?: ClientMarks
 }
 
 const MAX_REQUEST_ID = 0xffffffff
@@ -117,29 +134,44 @@ export class InferClient {
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
   private readonly maxResponseBytes: number
+  private readonly trace: boolean
 
   constructor(
     private readonly node: Pick<RpcNode, 'dialProtocol'>,
     private readonly peer: InferPeer,
-    options: Pick<InferOptions, 'maxResponseBytes'> = {},
+    options: InferClientInit = {},
   ) {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    this.trace = options.trace === true
   }
 
   /** Run one inference; see {@link infer}. */
   async infer(parameters: InferParameters, options: AbortOptions = {}): Promise<InferResult> {
     const started = performance.now()
-    return decodeResult(await this.request(encodeInferRequest(parameters), options), started)
+    if (!this.trace) return decodeResult(await this.request(encodeInferRequest(parameters), options), started)
+    const marks: ClientMarks = { started, encodeMs: 0, encodedAt: 0, frameAt: 0, frameDecodeMs: 0 }
+    const body = encodeInferRequest(parameters)
+    marks.encodeMs = performance.now() - started
+    const response = await this.request({ ...body, trace: true }, options, marks)
+    const decodeStarted = performance.now()
+    const result = decodeResult(response, started)
+    result.trace = assembleTrace(marks, response.trace, performance.now() - decodeStarted)
+    return result
   }
 
-  /** Send one encoded request on the shared stream; resolves with the OK response or throws its typed error. */
-  async request(request: Omit<InferRequest, 'id' | 'cancel'>, options: AbortOptions = {}): Promise<InferResponse> {
+  /**
+   * Send one encoded request on the shared stream; resolves with the OK response or throws its typed error.
+   * `marks` (internal) collects a traced request's client-side times.
+   */
+  async request(request: InferRequestBody, options: AbortOptions = {}, marks?: ClientMarks): Promise<InferResponse> {
     const signal = options.signal ?? AbortSignal.timeout(DEFAULT_JOB_DEADLINE_MS + 30_000)
     signal.throwIfAborted()
     await this.open(signal)
     const id = this.nextId
     this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1
-    const answered = new Promise<InferResponse>((resolve, reject) => this.pending.set(id, { resolve, reject }))
+    const answered = new Promise<InferResponse>((resolve, reject) =>
+      this.pending.set(id, marks === undefined ? { resolve, reject } : { resolve, reject, marks }),
+    )
     answered.catch(() => {})
     const onAbort = (): void => {
       const pending = this.pending.get(id)
@@ -151,7 +183,7 @@ export class InferClient {
     }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      const written = this.write({ ...request, id, cancel: false })
+      const written = this.write({ ...request, trace: request.trace === true, id, cancel: false }, marks)
       written.catch((err: Error) => {
         // A write that fails on a dead stream will never be answered: fail what is waiting on it.
         if (this.messages === undefined || this.messages.stream.status !== 'open')
@@ -222,7 +254,9 @@ export class InferClient {
       // A stream refused at once (e.g. over the provider's stream limit) may be gone before anything listens.
       if (stream.status !== 'open') throw new UnexpectedEndError()
       while (true) {
-        const response = await messages.read(InferResponse, { label: 'Infer response' })
+        const response = this.trace
+          ? await this.readTraced(messages)
+          : await messages.read(InferResponse, { label: 'Infer response' })
         if (response.id === 0) {
           // A stream-level failure (our frame was oversized or undecodable): every request on it is lost.
           throw errorFromStatus(response.status, response.message)
@@ -238,6 +272,25 @@ export class InferClient {
     }
   }
 
+  /** Read one response and note, on its pending request, when it arrived and how long its frame took to decode. */
+  private async readTraced(messages: MessageStream): Promise<InferResponse> {
+    const frame = await messages.readFrame({ label: 'Infer response' })
+    const frameAt = epochNow()
+    const started = performance.now()
+    let response: InferResponse
+    try {
+      response = InferResponse.decode(frame)
+    } catch (err) {
+      throw COMPUTE_FRAME_ERRORS.malformed('Infer response', err as Error)
+    }
+    const marks = this.pending.get(response.id)?.marks
+    if (marks !== undefined) {
+      marks.frameAt = frameAt
+      marks.frameDecodeMs = performance.now() - started
+    }
+    return response
+  }
+
   private fail(err: Error): void {
     for (const pending of this.pending.values()) pending.reject(err)
     this.pending.clear()
@@ -248,10 +301,20 @@ export class InferClient {
    * becomes of it (its caller stops waiting at once, and a cancel follows it), so that one request given up cannot
    * fail the stream's writer for the others. A write fails only with the stream.
    */
-  private write(request: InferRequest): Promise<void> {
+  private write(request: InferRequest, marks?: ClientMarks): Promise<void> {
     const messages = this.messages
     if (messages === undefined) return Promise.reject(new UnexpectedEndError())
-    return messages.write(request, InferRequest)
+    if (marks === undefined) return messages.write(request, INFER_REQUEST_ENCODER)
+    // Traced: the protobuf encode (done in the write's turn) counts as the client's encode.
+    return messages.write(request, {
+      encode: (message: InferRequest) => {
+        const started = performance.now()
+        const bytes = encodeInferRequestList(message)
+        marks.encodeMs += performance.now() - started
+        marks.encodedAt = epochNow()
+        return bytes
+      },
+    })
   }
 }
 
@@ -262,13 +325,14 @@ const EMPTY_REQUEST: InferRequest = {
   deadlineMs: 0,
   id: 0,
   cancel: false,
+  trace: false,
 }
 
 /** Create a pipelining {@link InferClient} for one provider. */
 export function createInferClient(
   node: Pick<RpcNode, 'dialProtocol'>,
   peer: InferPeer,
-  options: Pick<InferOptions, 'maxResponseBytes'> = {},
+  options: InferClientInit = {},
 ): InferClient {
   return new InferClient(node, peer, options)
 }

@@ -10,6 +10,7 @@ import type { ComputeContext } from './compute-context.js'
 import { FRAME_OVERHEAD_BYTES } from './constants.js'
 import { BusyError, MalformedRequestError, ShuttingDownError, statusFromError, TooLargeError } from './errors.js'
 import { createComputeStream } from './frames.js'
+import { epochNow, type ProviderTrace, tracedResponseEncoder } from './infer-trace.js'
 import { checkJobFits, estimateJob } from './job-memory.js'
 import { InferRequest, InferResponse, Status } from './pb/compute.js'
 import { linkSignals } from './signals.js'
@@ -67,9 +68,12 @@ export class InferHandler {
     })
     const jobs = new Map<number, { controller: AbortController; done: Promise<void> }>()
     // Answers to a client that has gone away are dropped.
-    const send = (response: InferResponse): Promise<void> =>
+    const send = (response: InferResponse, trace?: ProviderTrace): Promise<void> =>
       messages
-        .write(response, InferResponse, { signal: gone.signal, timeoutMs: limits.requestTimeoutMs })
+        .write(response, trace === undefined ? InferResponse : tracedResponseEncoder(trace), {
+          signal: gone.signal,
+          timeoutMs: limits.requestTimeoutMs,
+        })
         .catch((err: Error) => {
           if (!gone.signal.aborted) throw err
         })
@@ -108,6 +112,9 @@ export class InferHandler {
           idle.clear()
         }
         first = false
+        // One clock read per request, kept only if the request turns out to ask for a trace.
+        const receivedAt = epochNow()
+        const decodeStarted = performance.now()
         let request: InferRequest
         try {
           request = InferRequest.decode(frame)
@@ -132,8 +139,9 @@ export class InferHandler {
         const controller = new AbortController()
         const id = request.id
         const linked = linkSignals([gone.signal, controller.signal])
-        const done = this.answer(request, frame.byteLength, connection.remotePeer, linked.signal)
-          .then((response) => send({ ...response, id }))
+        const trace = request.trace ? newTrace(receivedAt, decodeStarted) : undefined
+        const done = this.answer(request, frame.byteLength, connection.remotePeer, linked.signal, trace)
+          .then((response) => send({ ...response, id }, trace))
           .catch((err: Error) => {
             log('infer answer to %p failed: %s', connection.remotePeer, err.message)
           })
@@ -163,6 +171,7 @@ export class InferHandler {
     bytes: number,
     peer: PeerId,
     signal: AbortSignal,
+    trace?: ProviderTrace,
   ): Promise<InferResponse> {
     if (!this.context.running) return errorResponse(new ShuttingDownError(), request.id)
     if (this.activeRequests >= this.limits.maxConcurrentRequests) {
@@ -174,7 +183,7 @@ export class InferHandler {
     this.activeRequests++
     this.requestBytes += bytes
     try {
-      return await this.serveInfer(request, peer, signal)
+      return await this.serveInfer(request, peer, signal, trace)
     } catch (err) {
       return errorResponse(err as Error, request.id)
     } finally {
@@ -183,7 +192,12 @@ export class InferHandler {
     }
   }
 
-  private async serveInfer(request: InferRequest, peer: PeerId, gone: AbortSignal): Promise<InferResponse> {
+  private async serveInfer(
+    request: InferRequest,
+    peer: PeerId,
+    gone: AbortSignal,
+    trace?: ProviderTrace,
+  ): Promise<InferResponse> {
     if (request.modelSha256.byteLength !== 32) throw new MalformedRequestError('model_sha256 must be 32 bytes')
     const { store, pool } = this.context
     const { jobDeadlineMs, maxMessageBytes } = this.limits
@@ -201,6 +215,9 @@ export class InferHandler {
       const deadlineMs = request.deadlineMs > 0 ? Math.min(request.deadlineMs, jobDeadlineMs) : jobDeadlineMs
       const deadline = linkSignals([gone], deadlineMs)
       let result: Awaited<ReturnType<WorkerPool['run']>>
+      // Until now, for a traced request, decodeMs held when decoding started.
+      const poolStarted = performance.now()
+      if (trace !== undefined) trace.decodeMs = poolStarted - trace.decodeMs
       try {
         result = await pool.run(
           {
@@ -218,6 +235,11 @@ export class InferHandler {
       }
       outcome.queueMs = result.queueMs
       outcome.runMs = result.runMs
+      if (trace !== undefined) {
+        trace.queueMs = result.queueMs
+        trace.runMs = result.runMs
+        trace.transferMs = performance.now() - poolStarted - result.queueMs - result.runMs
+      }
       const bytes = result.outputs.reduce((sum, t) => sum + tensorBytes(t) + 64, 0)
       if (bytes > maxMessageBytes)
         throw new TooLargeError(`Outputs are ${bytes} bytes; the limit is ${maxMessageBytes}`)
@@ -230,6 +252,11 @@ export class InferHandler {
       }
     })
   }
+}
+
+/** A provider trace started when the request's frame was read; `decodeMs` holds the decode's start until it ends. */
+function newTrace(receivedAtMs: number, decodeStarted: number): ProviderTrace {
+  return { receivedAtMs, decodeMs: decodeStarted, queueMs: 0, transferMs: 0, runMs: 0, encodeMs: 0, answeredAtMs: 0 }
 }
 
 function errorResponse(err: Error, id: number): InferResponse {

@@ -6,9 +6,10 @@ import {
   type InferOptions,
   type InferParameters,
   type InferPeer,
+  type InferRequestBody,
   type InferResult,
 } from './infer-client.js'
-import type { InferRequest, InferResponse } from './pb/compute.js'
+import type { InferResponse } from './pb/compute.js'
 
 // The types callers of `infer()` have always imported from here.
 export type { InferOptions, InferParameters, InferResult, InferTiming } from './infer-client.js'
@@ -151,7 +152,7 @@ export async function infer(
 export async function exchange(
   node: Pick<RpcNode, 'dialProtocol'>,
   peer: InferPeer,
-  request: Omit<InferRequest, 'id' | 'cancel'>,
+  request: InferRequestBody,
   options: InferOptions = {},
 ): Promise<InferResponse> {
   const client = new InferClient(node, peer, options)

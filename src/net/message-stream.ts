@@ -9,13 +9,18 @@ export interface MessageDecoder<T> {
   decode(bytes: Uint8Array | Uint8ArrayList): T
 }
 
-/** What writing a message needs from its protons codec. */
+/**
+ * What writing a message needs from its protons codec, or from an encoder that hands back the message as a list of
+ * pieces (large byte fields referenced, not copied into one buffer).
+ */
 export interface MessageEncoder<T> {
-  encode(message: T): Uint8Array
+  encode(message: T): Uint8Array | Uint8ArrayList
 }
 
 /** What protons generates for every message: an encoder and a decoder. */
-export interface MessageCodec<T> extends MessageEncoder<T>, MessageDecoder<T> {}
+export interface MessageCodec<T> extends MessageDecoder<T> {
+  encode(message: T): Uint8Array
+}
 
 /** A stream framed as length-prefixed protobuf, as `pbStream` from @libp2p/utils makes it (see {@link readMessage}). */
 export type ProtobufStream = ReturnType<typeof pbStream>

@@ -493,6 +493,7 @@ export interface InferRequest {
   deadlineMs: number
   id: number
   cancel: boolean
+  trace: boolean
 }
 
 export namespace InferRequest {
@@ -539,6 +540,11 @@ export namespace InferRequest {
           w.bool(obj.cancel)
         }
 
+        if ((obj.trace != null && obj.trace !== false)) {
+          w.uint32(56)
+          w.bool(obj.trace)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -549,7 +555,8 @@ export namespace InferRequest {
           outputNames: [],
           deadlineMs: 0,
           id: 0,
-          cancel: false
+          cancel: false,
+          trace: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -590,6 +597,10 @@ export namespace InferRequest {
             }
             case 6: {
               obj.cancel = reader.bool()
+              break
+            }
+            case 7: {
+              obj.trace = reader.bool()
               break
             }
             default: {
@@ -677,6 +688,13 @@ export namespace InferRequest {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.trace`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -745,6 +763,11 @@ export namespace InferRequest {
     value: boolean
   }
 
+  export interface InferRequestTraceFieldEvent {
+    field: '$.trace'
+    value: boolean
+  }
+
   export function encode (obj: Partial<InferRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, InferRequest.codec())
   }
@@ -753,8 +776,239 @@ export namespace InferRequest {
     return decodeMessage(buf, InferRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferRequest>): Generator<InferRequestModelSha256FieldEvent | InferRequestInputsNameFieldEvent | InferRequestInputsDataTypeFieldEvent | InferRequestInputsDimsFieldEvent | InferRequestInputsRawDataFieldEvent | InferRequestInputsStringDataFieldEvent | InferRequestOutputNamesFieldEvent | InferRequestDeadlineMsFieldEvent | InferRequestIdFieldEvent | InferRequestCancelFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferRequest>): Generator<InferRequestModelSha256FieldEvent | InferRequestInputsNameFieldEvent | InferRequestInputsDataTypeFieldEvent | InferRequestInputsDimsFieldEvent | InferRequestInputsRawDataFieldEvent | InferRequestInputsStringDataFieldEvent | InferRequestOutputNamesFieldEvent | InferRequestDeadlineMsFieldEvent | InferRequestIdFieldEvent | InferRequestCancelFieldEvent | InferRequestTraceFieldEvent> {
     return streamMessage(buf, InferRequest.codec(), opts)
+  }
+}
+
+export interface Trace {
+  receivedAtMs: number
+  decodeMs: number
+  queueMs: number
+  transferMs: number
+  runMs: number
+  encodeMs: number
+  answeredAtMs: number
+}
+
+export namespace Trace {
+  let _codec: Codec<Trace>
+
+  export const codec = (): Codec<Trace> => {
+    if (_codec == null) {
+      _codec = message<Trace>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.receivedAtMs != null && obj.receivedAtMs !== 0)) {
+          w.uint32(9)
+          w.double(obj.receivedAtMs)
+        }
+
+        if ((obj.decodeMs != null && obj.decodeMs !== 0)) {
+          w.uint32(17)
+          w.double(obj.decodeMs)
+        }
+
+        if ((obj.queueMs != null && obj.queueMs !== 0)) {
+          w.uint32(25)
+          w.double(obj.queueMs)
+        }
+
+        if ((obj.transferMs != null && obj.transferMs !== 0)) {
+          w.uint32(33)
+          w.double(obj.transferMs)
+        }
+
+        if ((obj.runMs != null && obj.runMs !== 0)) {
+          w.uint32(41)
+          w.double(obj.runMs)
+        }
+
+        if ((obj.encodeMs != null && obj.encodeMs !== 0)) {
+          w.uint32(49)
+          w.double(obj.encodeMs)
+        }
+
+        if ((obj.answeredAtMs != null && obj.answeredAtMs !== 0)) {
+          w.uint32(57)
+          w.double(obj.answeredAtMs)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          receivedAtMs: 0,
+          decodeMs: 0,
+          queueMs: 0,
+          transferMs: 0,
+          runMs: 0,
+          encodeMs: 0,
+          answeredAtMs: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.receivedAtMs = reader.double()
+              break
+            }
+            case 2: {
+              obj.decodeMs = reader.double()
+              break
+            }
+            case 3: {
+              obj.queueMs = reader.double()
+              break
+            }
+            case 4: {
+              obj.transferMs = reader.double()
+              break
+            }
+            case 5: {
+              obj.runMs = reader.double()
+              break
+            }
+            case 6: {
+              obj.encodeMs = reader.double()
+              break
+            }
+            case 7: {
+              obj.answeredAtMs = reader.double()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        if (reader.pos > end) {
+          throw new RangeError('A field runs past the end of its message')
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.receivedAtMs`,
+                value: reader.double()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.decodeMs`,
+                value: reader.double()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.queueMs`,
+                value: reader.double()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.transferMs`,
+                value: reader.double()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.runMs`,
+                value: reader.double()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.encodeMs`,
+                value: reader.double()
+              }
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.answeredAtMs`,
+                value: reader.double()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface TraceReceivedAtMsFieldEvent {
+    field: '$.receivedAtMs'
+    value: number
+  }
+
+  export interface TraceDecodeMsFieldEvent {
+    field: '$.decodeMs'
+    value: number
+  }
+
+  export interface TraceQueueMsFieldEvent {
+    field: '$.queueMs'
+    value: number
+  }
+
+  export interface TraceTransferMsFieldEvent {
+    field: '$.transferMs'
+    value: number
+  }
+
+  export interface TraceRunMsFieldEvent {
+    field: '$.runMs'
+    value: number
+  }
+
+  export interface TraceEncodeMsFieldEvent {
+    field: '$.encodeMs'
+    value: number
+  }
+
+  export interface TraceAnsweredAtMsFieldEvent {
+    field: '$.answeredAtMs'
+    value: number
+  }
+
+  export function encode (obj: Partial<Trace>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Trace.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Trace>): Trace {
+    return decodeMessage(buf, Trace.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Trace>): Generator<TraceReceivedAtMsFieldEvent | TraceDecodeMsFieldEvent | TraceQueueMsFieldEvent | TraceTransferMsFieldEvent | TraceRunMsFieldEvent | TraceEncodeMsFieldEvent | TraceAnsweredAtMsFieldEvent> {
+    return streamMessage(buf, Trace.codec(), opts)
   }
 }
 
@@ -764,6 +1018,7 @@ export interface InferResponse {
   outputs: Tensor[]
   timing?: Timing
   id: number
+  trace?: Trace
 }
 
 export namespace InferResponse {
@@ -801,6 +1056,11 @@ export namespace InferResponse {
         if ((obj.id != null && obj.id !== 0)) {
           w.uint32(40)
           w.uint32(obj.id)
+        }
+
+        if (obj.trace != null) {
+          w.uint32(50)
+          Trace.codec().encode(obj.trace, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -846,6 +1106,12 @@ export namespace InferResponse {
             }
             case 5: {
               obj.id = reader.uint32()
+              break
+            }
+            case 6: {
+              obj.trace = Trace.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.trace
+              })
               break
             }
             default: {
@@ -917,6 +1183,13 @@ export namespace InferResponse {
               }
               break
             }
+            case 6: {
+              yield * Trace.codec().stream(reader, reader.uint32(), `${prefix}.trace`, {
+                limits: opts.limits?.trace
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -984,6 +1257,41 @@ export namespace InferResponse {
     value: number
   }
 
+  export interface InferResponseTraceReceivedAtMsFieldEvent {
+    field: '$.trace.receivedAtMs'
+    value: number
+  }
+
+  export interface InferResponseTraceDecodeMsFieldEvent {
+    field: '$.trace.decodeMs'
+    value: number
+  }
+
+  export interface InferResponseTraceQueueMsFieldEvent {
+    field: '$.trace.queueMs'
+    value: number
+  }
+
+  export interface InferResponseTraceTransferMsFieldEvent {
+    field: '$.trace.transferMs'
+    value: number
+  }
+
+  export interface InferResponseTraceRunMsFieldEvent {
+    field: '$.trace.runMs'
+    value: number
+  }
+
+  export interface InferResponseTraceEncodeMsFieldEvent {
+    field: '$.trace.encodeMs'
+    value: number
+  }
+
+  export interface InferResponseTraceAnsweredAtMsFieldEvent {
+    field: '$.trace.answeredAtMs'
+    value: number
+  }
+
   export function encode (obj: Partial<InferResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, InferResponse.codec())
   }
@@ -992,7 +1300,7 @@ export namespace InferResponse {
     return decodeMessage(buf, InferResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferResponse>): Generator<InferResponseStatusFieldEvent | InferResponseMessageFieldEvent | InferResponseOutputsNameFieldEvent | InferResponseOutputsDataTypeFieldEvent | InferResponseOutputsDimsFieldEvent | InferResponseOutputsRawDataFieldEvent | InferResponseOutputsStringDataFieldEvent | InferResponseTimingQueueMsFieldEvent | InferResponseTimingRunMsFieldEvent | InferResponseIdFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferResponse>): Generator<InferResponseStatusFieldEvent | InferResponseMessageFieldEvent | InferResponseOutputsNameFieldEvent | InferResponseOutputsDataTypeFieldEvent | InferResponseOutputsDimsFieldEvent | InferResponseOutputsRawDataFieldEvent | InferResponseOutputsStringDataFieldEvent | InferResponseTimingQueueMsFieldEvent | InferResponseTimingRunMsFieldEvent | InferResponseIdFieldEvent | InferResponseTraceReceivedAtMsFieldEvent | InferResponseTraceDecodeMsFieldEvent | InferResponseTraceQueueMsFieldEvent | InferResponseTraceTransferMsFieldEvent | InferResponseTraceRunMsFieldEvent | InferResponseTraceEncodeMsFieldEvent | InferResponseTraceAnsweredAtMsFieldEvent> {
     return streamMessage(buf, InferResponse.codec(), opts)
   }
 }
