@@ -140,6 +140,7 @@ export class Daemon {
       announce: config.announce,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
+      ...(config.amino != null ? { amino: config.amino } : {}),
       relay: { client: config.reach.relay, ...(config.reach.relayServer ? { server: true as const } : {}) },
       reach: {
         reservations: config.reach.reservations,
