@@ -107,6 +107,8 @@ describe('a provider and a renter that share no parkbench DHT peer meet through 
     assert.equal(dhtRoutingTableSize(provider, 'parkbench'), 0)
     assert.equal(dhtRoutingTableSize(renter, 'parkbench'), 0)
     assert.equal(provider.services.aminoDht?.getMode(), 'client')
+    // A client neither answers Amino queries nor tells peers it would (identify lists no /ipfs/kad/1.0.0).
+    assert.ok(!provider.getProtocols().includes(AMINO_PROTOCOL))
     const cid = await keyToCid(runtimeKey('onnx/cpu'))
     const holders: string[] = []
     for (const node of swarm.nodes) {
