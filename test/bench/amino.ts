@@ -1,6 +1,8 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createMarketProvider, discoverOffers, keyToCid, runtimeKey } from '../../src/market/index.js'
 import { type AminoInit, createNode, type NodeInit, type ParkbenchNode, waitForDhtPeers } from '../../src/net/index.js'
 import { startLocalSwarm } from '../../src/swarm/index.js'
@@ -101,6 +103,88 @@ async function measure(dht: 'parkbench' | 'amino', size: number): Promise<Lookup
   }
 }
 
+interface SpamResult {
+  /** Fake provider records on the runtime key, each a distinct peer id whose address accepts TCP and never answers. */
+  fakes: number
+  lookups: number
+  /** Lookups (5 s, discovery's default) that still yielded the honest provider's verified offer. */
+  found: number
+  offerMs: { p50: number; p95: number }
+}
+
+/**
+ * The spam a renter meets on an open DHT: `fakes` peers (each its own key, as kad-dht stores only a sender's own
+ * record) provide the runtime key with an address that accepts TCP and then stays silent, so each dial hangs in the
+ * noise handshake. They provide before the honest provider does. Then cold renters look the key up.
+ */
+export async function measureSpam(fakes: number): Promise<SpamResult> {
+  const swarm = await startAminoSwarm(12, 120_000)
+  const sockets = new Set<Socket>()
+  const blackhole = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve))
+  const port = (blackhole.address() as AddressInfo).port
+  const amino: AminoInit = { bootstrap: swarm.bootstrap, addressScope: 'all' }
+  const nodes: ParkbenchNode[] = []
+  try {
+    const cid = await keyToCid(runtimeKey('onnx/cpu'))
+    // A few at a time, each dialling the hub itself: on a loaded machine a burst of bootstrap dials loses some.
+    for (let i = 0; i < fakes; i += 4) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(4, fakes - i) }, async () =>
+          createNode({ listen: LOOPBACK, announce: [`/ip4/127.0.0.1/tcp/${port}`], dhtServer: false, amino }),
+        ),
+      )
+      nodes.push(...batch)
+      await Promise.all(
+        batch.map(async (n) => {
+          await n.dial(multiaddr(swarm.bootstrap[0]!), { signal: AbortSignal.timeout(30_000) }).catch(() => {})
+          await waitForDhtPeers(n, 1, { dht: 'amino', signal: AbortSignal.timeout(60_000) })
+          await n.contentRouting.provide(cid, { signal: AbortSignal.timeout(30_000) })
+        }),
+      )
+    }
+    const privateKey = await generateKeyPair('Ed25519')
+    const provider = await createNode({ privateKey, listen: LOOPBACK, amino })
+    nodes.push(provider)
+    await waitForDhtPeers(provider, 1, { dht: 'amino' })
+    const market = createMarketProvider({ node: provider, privateKey })
+    await market.start()
+    await market.setTerms(testTerms(100n))
+    await market.advertise({ signal: AbortSignal.timeout(30_000) })
+    const offers: number[] = []
+    let found = 0
+    const lookups = 5
+    for (let i = 0; i < lookups; i++) {
+      const renter = await createNode({ listen: LOOPBACK, dhtServer: false, amino })
+      await waitForDhtPeers(renter, 1, { dht: 'amino' })
+      const start = performance.now()
+      for await (const offer of discoverOffers({ node: renter }, { timeoutMs: 5_000 })) {
+        if (offer.peerId.equals(provider.peerId)) {
+          offers.push(performance.now() - start)
+          found++
+          break
+        }
+      }
+      await renter.stop()
+    }
+    await market.stop()
+    return {
+      fakes,
+      lookups,
+      found,
+      offerMs: { p50: round(percentile(offers, 50)), p95: round(percentile(offers, 95)) },
+    }
+  } finally {
+    await Promise.all(nodes.map(async (n) => n.stop()))
+    for (const socket of sockets) socket.destroy()
+    blackhole.close()
+    await swarm.stop()
+  }
+}
+
 /**
  * Lookup time through a local Amino-speaking swarm vs parkbench's own DHT of the same size (loopback, one process,
  * star around a hub). Loopback has no network delay: the numbers are the protocol's own cost (hops, dials, noise,
@@ -128,6 +212,21 @@ export async function run(): Promise<object> {
       'offer p95': r.offerMs.p95,
     })),
   )
+  const spam: SpamResult[] = []
+  for (const fakes of [0, 16, 48]) {
+    const result = await measureSpam(fakes)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    spam.push(result)
+  }
+  printTable(
+    'honest provider found among silent fake records (12 Amino nodes, 5 s lookups)',
+    spam.map((r) => ({
+      fakes: r.fakes,
+      found: `${r.found}/${r.lookups}`,
+      'offer p50': r.offerMs.p50,
+      'offer p95': r.offerMs.p95,
+    })),
+  )
   // The machine is shared: its load says how much of each number is waiting for a core.
-  return { lookups: results, loadAverage: loadavg().map((l) => round(l)) }
+  return { lookups: results, spam, loadAverage: loadavg().map((l) => round(l)) }
 }
