@@ -110,6 +110,8 @@ async function measure(dht: 'parkbench' | 'amino', size: number): Promise<Lookup
 interface SpamResult {
   /** Fake provider records on the runtime key, each a distinct peer id whose address accepts TCP and never answers. */
   fakes: number
+  /** The slot a fetch holds before it gives it up (discovery's `slotMs`); Infinity: held until the deadline. */
+  slotMs: number
   lookups: number
   /** Lookups (5 s, discovery's default) that still yielded the honest provider's verified offer. */
   found: number
@@ -121,7 +123,7 @@ interface SpamResult {
  * record) provide the runtime key with an address that accepts TCP and then stays silent, so each dial hangs in the
  * noise handshake. They provide before the honest provider does. Then cold renters look the key up.
  */
-export async function measureSpam(fakes: number): Promise<SpamResult> {
+export async function measureSpam(fakes: number, slotMs = 1_000): Promise<SpamResult> {
   const swarm = await startAminoSwarm(12, 120_000)
   const sockets = new Set<Socket>()
   const blackhole = createServer((socket) => {
@@ -165,7 +167,7 @@ export async function measureSpam(fakes: number): Promise<SpamResult> {
       const renter = await createNode({ listen: LOOPBACK, dhtServer: false, amino })
       await waitForDhtPeers(renter, 1, { dht: 'amino' })
       const start = performance.now()
-      for await (const offer of discoverOffers({ node: renter }, { timeoutMs: 5_000 })) {
+      for await (const offer of discoverOffers({ node: renter }, { timeoutMs: 5_000, slotMs })) {
         if (offer.peerId.equals(provider.peerId)) {
           offers.push(performance.now() - start)
           found++
@@ -177,6 +179,7 @@ export async function measureSpam(fakes: number): Promise<SpamResult> {
     await market.stop()
     return {
       fakes,
+      slotMs,
       lookups,
       found,
       offerMs: { p50: round(percentile(offers, 50)), p95: round(percentile(offers, 95)) },
@@ -217,8 +220,15 @@ export async function run(): Promise<object> {
     })),
   )
   const spam: SpamResult[] = []
-  for (const fakes of [0, 16, 48]) {
-    const result = await measureSpam(fakes)
+  const cases: Array<[number, number]> = [
+    [0, 1_000],
+    [16, Number.POSITIVE_INFINITY],
+    [16, 1_000],
+    [48, Number.POSITIVE_INFINITY],
+    [48, 1_000],
+  ]
+  for (const [fakes, slotMs] of cases) {
+    const result = await measureSpam(fakes, slotMs)
     process.stdout.write(`${JSON.stringify(result)}\n`)
     spam.push(result)
   }
@@ -226,6 +236,7 @@ export async function run(): Promise<object> {
     'honest provider found among silent fake records (12 Amino nodes, 5 s lookups)',
     spam.map((r) => ({
       fakes: r.fakes,
+      'slot ms': r.slotMs,
       found: `${r.found}/${r.lookups}`,
       'offer p50': r.offerMs.p50,
       'offer p95': r.offerMs.p95,
