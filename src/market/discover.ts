@@ -185,7 +185,8 @@ export async function* discoverOffers(
         seen.add(id)
         void queue.add(async () => {
           const fetch = visit(provider.id, provider.multiaddrs)
-          if (pending.size >= maxPending) return fetch
+          // Infinity (or any non-finite value) keeps the slot to the end, as discovery did before slotMs.
+          if (pending.size >= maxPending || !Number.isFinite(slotMs)) return fetch
           let timer: NodeJS.Timeout | undefined
           const slow = new Promise<'slow'>((resolve) => {
             timer = setTimeout(() => resolve('slow'), slotMs)
