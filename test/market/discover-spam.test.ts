@@ -16,9 +16,9 @@ import { testTerms } from './terms.js'
 
 /**
  * Spam on an open DHT (here a local Amino swarm; parkbench's own is as open): 32 peers, each its own key, provide
- * the runtime key with an address that accepts TCP and then stays silent, so a dial to any of them hangs until
- * libp2p gives the handshake up (about 3 s). Discovery fetches 16 offers at once: before a fetch gave its slot up
- * after `slotMs`, two rounds of silent peers took longer than a 5 s lookup and the honest provider was never asked.
+ * the runtime key with an address that accepts TCP and then stays silent, so a dial to any of them hangs (past the
+ * whole 5 s lookup here). Discovery fetches 16 offers at once: before a fetch gave its slot up after `slotMs`, the
+ * first 16 silent peers held every slot to the end and the honest provider was never asked.
  */
 const FAKES = 32
 
