@@ -1,7 +1,8 @@
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { InvalidInputError } from '../errors.js'
 import { peerIdOfAddress } from '../market/discover.js'
-import type { OptionSpec } from './command.js'
+import type { AminoInit } from '../net/amino.js'
+import { type OptionSpec, type ParsedArgs, stringListFlag } from './command.js'
 
 export const DATA_DIR_OPTION: Record<string, OptionSpec> = {
   'data-dir': {
@@ -24,6 +25,34 @@ export const DISCOVERY_OPTIONS: Record<string, OptionSpec> = {
     description: 'Peer to join through (/ip4/.../tcp/.../p2p/...)',
   },
   mdns: { type: 'boolean', description: 'Also find peers on the LAN by mDNS (multicast)' },
+}
+
+/** The public IPFS DHT beside parkbench's (docs/amino.md): provider and renter commands take the same flags. */
+export const AMINO_OPTIONS: Record<string, OptionSpec> = {
+  amino: {
+    type: 'boolean',
+    description: 'Also use the public IPFS DHT (Amino, /ipfs/kad/1.0.0): advertise and look up there too',
+  },
+  'amino-bootstrap': {
+    type: 'string',
+    multiple: true,
+    valueName: 'ADDR',
+    description: 'Amino peer to join through instead of the public IPFS bootstrap peers (implies --amino)',
+  },
+  'amino-lan': {
+    type: 'boolean',
+    description:
+      'Keep LAN and loopback addresses on Amino: a private swarm that speaks /ipfs/kad/1.0.0, never the public one',
+  },
+}
+
+/** The Amino settings the flags ask for, or undefined when none of them is given. */
+export function aminoFlags(args: ParsedArgs): AminoInit | undefined {
+  const bootstrap = stringListFlag(args, 'amino-bootstrap')
+  for (const addr of bootstrap) peerAddressFlag(addr, '--amino-bootstrap')
+  const lan = args.values['amino-lan'] === true
+  if (args.values.amino !== true && bootstrap.length === 0 && !lan) return undefined
+  return { ...(bootstrap.length > 0 ? { bootstrap } : {}), ...(lan ? { addressScope: 'all' as const } : {}) }
 }
 
 /** A peer's multiaddr given as `flag`: it must parse and end in /p2p/<peer id>, or {@link InvalidInputError}. */

@@ -9,7 +9,14 @@ import { NATIVE_UNITS } from '../pay/amounts.js'
 import { RATE_HELP, rateFlag, showAmount, showRate } from './amounts.js'
 import { CHAIN_OPTIONS, chainContext } from './channel-common.js'
 import { type Command, stringFlag, stringListFlag, toJson } from './command.js'
-import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
+import {
+  AMINO_OPTIONS,
+  aminoFlags,
+  DATA_DIR_OPTION,
+  DISCOVERY_OPTIONS,
+  JSON_OPTION,
+  peerAddressFlag,
+} from './common-options.js'
 import { parseInputFlag, readInputs, tensorToJson } from './infer-tensors.js'
 import { createProgress } from './progress.js'
 
@@ -23,7 +30,7 @@ export const inferCommand: Command = {
   summary:
     'Run one inference: lease the best provider nearby (or --peer), pay it by the second, print the outputs and the cost.',
   usage:
-    'parkbench infer --model FILE|HASH --input FILE... (--bootstrap ADDR... | --mdns | --peer ADDR) [--max-price RATE] [--json]',
+    'parkbench infer --model FILE|HASH --input FILE... (--bootstrap ADDR... | --mdns | --amino | --peer ADDR) [--max-price RATE] [--json]',
   options: {
     peer: {
       type: 'string',
@@ -31,6 +38,7 @@ export const inferCommand: Command = {
       description: 'Use this provider (multiaddr with its /p2p/ id); one that sells nothing is asked unpaid',
     },
     ...DISCOVERY_OPTIONS,
+    ...AMINO_OPTIONS,
     'max-price': {
       type: 'string',
       valueName: 'RATE',
@@ -61,8 +69,9 @@ export const inferCommand: Command = {
     if (modelFlag === undefined || inputFlags.length === 0) {
       throw new InvalidInputError('infer needs --model FILE|HASH and at least one --input FILE')
     }
-    if (peerFlag === undefined && bootstrap.length === 0 && args.values.mdns !== true) {
-      throw new InvalidInputError('No way to find providers: pass --bootstrap ADDR, --mdns or --peer ADDR')
+    const amino = aminoFlags(args)
+    if (peerFlag === undefined && bootstrap.length === 0 && args.values.mdns !== true && amino == null) {
+      throw new InvalidInputError('No way to find providers: pass --bootstrap ADDR, --mdns, --amino or --peer ADDR')
     }
     const peer = peerFlag === undefined ? undefined : peerAddressFlag(peerFlag, '--peer')
     for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
@@ -122,6 +131,7 @@ export const inferCommand: Command = {
       ...(ctx != null ? { chain: ctx.chain, account: ctx.account } : {}),
       bootstrap,
       mdns: args.values.mdns === true,
+      ...(amino != null ? { amino } : {}),
       leaseSeconds: 10,
       onEvent: (e) => {
         if (e.type === 'warning') io.stderr(`parkbench: ${e.message}\n`)

@@ -8,13 +8,20 @@ import { chainConfigPath, loadChainConfig } from '../pay/chain-config.js'
 import { networkChainConfig } from '../pay/networks.js'
 import { RATE_HELP, rateFlag, showRate, unitsOfToken } from './amounts.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
-import { DATA_DIR_OPTION, DISCOVERY_OPTIONS, JSON_OPTION, peerAddressFlag } from './common-options.js'
+import {
+  AMINO_OPTIONS,
+  aminoFlags,
+  DATA_DIR_OPTION,
+  DISCOVERY_OPTIONS,
+  JSON_OPTION,
+  peerAddressFlag,
+} from './common-options.js'
 
 export const offersCommand: Command = {
   name: 'offers',
   summary: 'List providers near you, best first (price weighted by round-trip time), each with a verified offer.',
   usage:
-    'parkbench offers --bootstrap ADDR... [--model HASH] [--max-rtt MS] [--max-price RATE] [--data-dir DIR] [--json]',
+    'parkbench offers (--bootstrap ADDR... | --mdns | --amino) [--model HASH] [--max-rtt MS] [--max-price RATE] [--data-dir DIR] [--json]',
   options: {
     ...DATA_DIR_OPTION,
     model: { type: 'string', valueName: 'HASH', description: 'Only providers holding this model (hex sha256)' },
@@ -31,14 +38,16 @@ export const offersCommand: Command = {
       description: "Say which offers are payable on this known network (default: the data dir's chain config)",
     },
     ...DISCOVERY_OPTIONS,
+    ...AMINO_OPTIONS,
     ...JSON_OPTION,
   },
   async run(args, io) {
     const bootstrap = stringListFlag(args, 'bootstrap')
     for (const addr of bootstrap) peerAddressFlag(addr, '--bootstrap')
-    if (bootstrap.length === 0 && args.values.mdns !== true) {
+    const amino = aminoFlags(args)
+    if (bootstrap.length === 0 && args.values.mdns !== true && amino == null) {
       throw new InvalidInputError(
-        'No way to find peers: pass --bootstrap ADDR (see `parkbench start` output) or --mdns',
+        'No way to find peers: pass --bootstrap ADDR (see `parkbench start` output), --mdns or --amino',
       )
     }
     const model = stringFlag(args, 'model')?.toLowerCase()
@@ -62,6 +71,7 @@ export const offersCommand: Command = {
       ...(chain != null ? { chain } : {}),
       bootstrap,
       mdns: args.values.mdns === true,
+      ...(amino != null ? { amino } : {}),
     })
     try {
       const found = await client.offers(

@@ -10,7 +10,7 @@ import { resolveEvmAccount } from '../pay/evm-key.js'
 import { NETWORKS, networkChainConfig, networkPreset } from '../pay/networks.js'
 import { RATE_HELP, showAmount, showGas, showRate } from './amounts.js'
 import { type Command, integerFlag, stringFlag, stringListFlag, toJson } from './command.js'
-import { DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
+import { AMINO_OPTIONS, aminoFlags, DATA_DIR_OPTION, JSON_OPTION } from './common-options.js'
 import { reachLines } from './reach.js'
 import { applyHumanAmounts, takeHumanAmounts } from './start-amounts.js'
 
@@ -117,6 +117,7 @@ export const startCommand: Command = {
       description: 'Relay for nodes behind NATs (a public node; limits in protocols/README.md, "Relays")',
     },
     'no-relay': { type: 'boolean', description: 'Never reserve or dial relayed addresses' },
+    ...AMINO_OPTIONS,
     ...JSON_OPTION,
   },
   async run(args, io) {
@@ -164,6 +165,9 @@ export const startCommand: Command = {
     if (maxSold != null) policy.maxSoldHoursPerDay = maxSold
     if (Object.keys(policy).length > 0) flags.policy = policy
     const fileConfig = await readConfigFile(dataDir)
+    // --amino turns on what the file may have configured in more detail; its own flags win.
+    const amino = aminoFlags(args)
+    if (amino != null) flags.amino = { ...(typeof fileConfig.amino === 'object' ? fileConfig.amino : {}), ...amino }
     // Human amounts (10gwei/s) need the token's decimals: read once the chain is known, below.
     const human = takeHumanAmounts([
       { input: fileConfig, where: 'file' },
@@ -248,6 +252,10 @@ export const startCommand: Command = {
         io.stdout(`  listening on ${addr}\n`)
       }
       io.stdout(`${reachLines(status.reach).join('\n')}\n`)
+      if (config.amino != null) {
+        const mode = config.amino.server === true ? 'server' : config.amino.server === 'auto' ? 'auto' : 'client'
+        io.stdout(`  on the IPFS Amino DHT too (${mode}, ${config.amino.addressScope ?? 'public'} addresses)\n`)
+      }
       io.stdout(
         status.offer != null
           ? `  selling ${status.offer.threads} threads at ${showRate(status.offer.pricePerSecond, units, status.offer.tokenSymbol)}, paid to ${status.payoutAddress}\n`

@@ -96,7 +96,7 @@ export class RenterClient {
         chainId: chain?.chainId ?? 0,
         contract: chain?.contract ?? '0x0000000000000000000000000000000000000000',
         token: init.token,
-        bootstrapped: (init.bootstrap?.length ?? 0) > 0,
+        bootstrapped: (init.bootstrap?.length ?? 0) > 0 || init.amino != null,
         mdns: init.mdns === true,
         maxRttMs: init.maxRttMs,
         offerCacheMs: init.offerCacheMs,
@@ -400,6 +400,8 @@ export async function createClient(init: ClientInit, options: AbortOptions = {})
         bootstrap: init.bootstrap ?? [],
         mdns: init.mdns === true,
         dhtServer: false,
+        // A renter only asks: a client on Amino too, whatever the caller's settings say.
+        ...(init.amino != null ? { amino: { ...init.amino, server: false } } : {}),
         relay: { client: init.relay !== false },
       }))
   } catch (err) {

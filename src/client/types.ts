@@ -4,6 +4,7 @@ import type { Address, Hex, LocalAccount } from 'viem'
 import type { InferResult } from '../compute/infer.js'
 import type { TensorData, TensorLike } from '../compute/tensor.js'
 import type { RenterLeaseSummary } from '../lease/renter-lease.js'
+import type { AminoInit } from '../net/amino.js'
 import type { ParkbenchNode } from '../net/create-node.js'
 import type { ChainConfig } from '../pay/chain-config.js'
 import type { ClientProgressEvent, ProgressOptions } from './events.js'
@@ -21,6 +22,11 @@ export interface ClientInit {
   bootstrap?: string[]
   /** Find peers on the LAN by mDNS (multicast). */
   mdns?: boolean
+  /**
+   * Also look providers up on the public IPFS DHT (Amino, `/ipfs/kad/1.0.0`), as a DHT client; offers found there
+   * are fetched and verified like any other. Off by default. See docs/amino.md.
+   */
+  amino?: AminoInit
   /** An existing node to use instead of starting one. */
   node?: ParkbenchNode
   /**

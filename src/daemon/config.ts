@@ -3,6 +3,7 @@ import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
 import { InvalidInputError } from '../errors.js'
+import type { AminoInit } from '../net/amino.js'
 import type { RelayServerLimits } from '../net/relay.js'
 import { MAX_PROOF_TICKS } from '../pay/constants.js'
 import { type ResourcePolicyConfig, type ResourcePolicyInput, resolvePolicy } from './policy-rules.js'
@@ -67,6 +68,11 @@ export interface DaemonConfig {
     freeMode: boolean
   }
   reach: ReachConfig
+  /**
+   * Also advertise on the public IPFS DHT (Amino, `/ipfs/kad/1.0.0`) beside parkbench's own. Undefined (the
+   * default): parkbench's DHT only. See docs/amino.md.
+   */
+  amino?: AminoInit | undefined
   /** When to sell (load, power, schedule, daily cap); undefined: whenever the daemon runs and is not paused. */
   policy?: ResourcePolicyConfig | undefined
 }
@@ -100,6 +106,8 @@ export interface ConfigInput {
     privateAfterMs?: number
     autonat?: boolean
   }
+  /** `true` for the public Amino DHT with its defaults, or its settings (`false` or absent: off). */
+  amino?: boolean | { bootstrap?: string[]; server?: boolean | 'auto'; addressScope?: 'public' | 'all' }
   policy?: ResourcePolicyInput
 }
 
@@ -208,6 +216,31 @@ export function resolveConfig(dataDir: string, ...layers: ConfigInput[]): Daemon
     compute: { freeMode: merged.compute?.freeMode ?? false },
     policy: resolvePolicy(merged.policy),
     reach: reachConfig(merged.reach ?? {}),
+    amino: aminoConfig(merged.amino),
+  }
+}
+
+function aminoConfig(amino: ConfigInput['amino']): AminoInit | undefined {
+  if (amino == null || amino === false) return undefined
+  if (amino === true) return {}
+  if (typeof amino !== 'object' || Array.isArray(amino))
+    throw new InvalidInputError('amino must be true, false or an object')
+  if (amino.server != null && amino.server !== true && amino.server !== false && amino.server !== 'auto') {
+    throw new InvalidInputError('amino.server must be true, false or "auto"')
+  }
+  if (amino.addressScope != null && amino.addressScope !== 'public' && amino.addressScope !== 'all') {
+    throw new InvalidInputError('amino.addressScope must be "public" or "all"')
+  }
+  if (
+    amino.bootstrap != null &&
+    (!Array.isArray(amino.bootstrap) || amino.bootstrap.some((a) => typeof a !== 'string'))
+  ) {
+    throw new InvalidInputError('amino.bootstrap must be a list of multiaddrs')
+  }
+  return {
+    ...(amino.bootstrap != null && amino.bootstrap.length > 0 ? { bootstrap: amino.bootstrap } : {}),
+    ...(amino.server != null ? { server: amino.server } : {}),
+    ...(amino.addressScope != null ? { addressScope: amino.addressScope } : {}),
   }
 }
 

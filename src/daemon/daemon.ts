@@ -12,6 +12,7 @@ import { Offer, summarizeOffer } from '../market/offer.js'
 import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
+import { waitForDhtPeers } from '../net/dht-ready.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import type { ReachabilityService, ReachabilityStatus } from '../net/reachability.js'
 import { getTokenUnits } from '../pay/actions/get-token-units.js'
@@ -64,6 +65,7 @@ export class Daemon {
   private leaseProvider: LeaseProvider | undefined
   private payments: ProviderPayments | undefined
   private modelsTimer: NodeJS.Timeout | undefined
+  private stopping = new AbortController()
   private advertisedModels = ''
   private controlServer: ControlServer | undefined
   private tokenUnits: TokenUnits | undefined
@@ -140,6 +142,7 @@ export class Daemon {
       announce: config.announce,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
+      ...(config.amino != null ? { amino: config.amino } : {}),
       relay: { client: config.reach.relay, ...(config.reach.relayServer ? { server: config.reach.relayLimits } : {}) },
       reach: {
         reservations: config.reach.reservations,
@@ -230,6 +233,17 @@ export class Daemon {
         await this.resourcePolicy.start()
       }
       await this.syncModels()
+      // Amino's bootstrap peers are resolved and dialled after start, so the first advertise may have reached nobody
+      // there (kad-dht provides to whoever is in the table): advertise again once the Amino table has a peer.
+      this.stopping = new AbortController()
+      if (config.amino != null) {
+        waitForDhtPeers(node, 1, {
+          dht: 'amino',
+          signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(600_000)]),
+        })
+          .then(async () => this.market?.advertise({ signal: this.stopping.signal }))
+          .catch((err: Error) => log('advertising on Amino once it had peers failed - %s', err.message))
+      }
       // `parkbench model add` writes to the data dir while the daemon runs: pick new models up within seconds.
       const rescanMs = this.init.modelRescanMs ?? MODEL_RESCAN_MS
       if (rescanMs > 0) {
@@ -263,6 +277,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     clearInterval(this.modelsTimer)
+    this.stopping.abort()
     await this.resourcePolicy?.stop()
     this.resourcePolicy = undefined
     await this.ownerConsole?.stop()

@@ -43,6 +43,14 @@ export interface DiscoverQuery {
   timeoutMs?: number
   /** Offers fetched at once. Default 16. */
   concurrency?: number
+  /**
+   * A fetch still unanswered after this long stops holding one of the `concurrency` slots (it goes on until the
+   * deadline, and counts if it answers), so that records of silent peers, spam on an open DHT, cannot hold every slot
+   * for the whole lookup. Default 1,000 ms; at most `maxPending` such fetches at once (default 64), past which a
+   * fetch keeps its slot.
+   */
+  slotMs?: number
+  maxPending?: number
   /** Stop after this many offers. */
   limit?: number
   /** The RTT weight of the ranking score; see rank.ts. */
@@ -130,6 +138,10 @@ export async function* discoverOffers(
   setMaxListeners(Infinity, signal)
   const results = pushable<DiscoveredOffer>({ objectMode: true })
   const queue = new PQueue({ concurrency: query.concurrency ?? 16 })
+  const slotMs = query.slotMs ?? 1_000
+  const maxPending = query.maxPending ?? 64
+  // Fetches that gave their slot up: the lookup ends only once they have settled too.
+  const pending = new Set<Promise<void>>()
   const seen = new Set<string>([components.node.peerId.toString()])
   const rttWeightMs = query.rttWeightMs ?? DEFAULT_RTT_WEIGHT_MS
   const { node } = components
@@ -171,12 +183,27 @@ export async function* discoverOffers(
         const id = provider.id.toString()
         if (seen.has(id)) continue
         seen.add(id)
-        void queue.add(async () => visit(provider.id, provider.multiaddrs))
+        void queue.add(async () => {
+          const fetch = visit(provider.id, provider.multiaddrs)
+          // Infinity (or any non-finite value) keeps the slot to the end, as discovery did before slotMs.
+          if (pending.size >= maxPending || !Number.isFinite(slotMs)) return fetch
+          let timer: NodeJS.Timeout | undefined
+          const slow = new Promise<'slow'>((resolve) => {
+            timer = setTimeout(() => resolve('slow'), slotMs)
+          })
+          const first = await Promise.race([fetch.then(() => 'done' as const), slow])
+          clearTimeout(timer)
+          if (first === 'slow') {
+            const settled = fetch.finally(() => pending.delete(settled))
+            pending.add(settled)
+          }
+        })
       }
     } catch (err) {
       if (!signal.aborted) log('findProviders for %s ended - %s', key, (err as Error).message)
     }
     await queue.onIdle()
+    while (pending.size > 0) await Promise.all([...pending])
     results.end()
   }
   const onAbort = (): void => {

@@ -18,6 +18,7 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { AMINO_SERVICE, type AminoInit, aminoServices } from './amino.js'
 import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 import { type ReachabilityInit, reachability } from './reachability.js'
@@ -68,6 +69,12 @@ export interface NodeInit {
   /** What other peers may make the DHT keep and do. See {@link KAD_LIMITS}. */
   kad?: Partial<KadLimits>
   /**
+   * Also run the public IPFS DHT (`/ipfs/kad/1.0.0`, "Amino") beside parkbench's own: provides go to both and
+   * lookups ask both (libp2p's content routing merges them and drops duplicates). Off by default; with no
+   * bootstrap list of its own it joins through the public IPFS bootstrap peers. See src/net/amino.ts, docs/amino.md.
+   */
+  amino?: AminoInit
+  /**
    * Circuit relay v2 and DCUtR, for providers behind NATs: `client` to dial and listen through relays, `server` to
    * be one. Neither by default. See src/net/relay.ts and protocols/README.md ("Relays").
    */
@@ -117,6 +124,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 
 export interface NodeServices extends Record<string, unknown> {
   dht: KadDHT
+  /** The Amino DHT, when `NodeInit.amino` is set. */
+  aminoDht?: KadDHT
   identify: Identify
   ping: Ping
 }
@@ -149,6 +158,9 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
   const otherBootstrap = (init.bootstrap ?? []).filter((a) => !ipBootstrap.includes(a))
   if (ipBootstrap.length > 0) peerDiscovery.push(bootstrap({ list: ipBootstrap, timeout: 0 }))
   if (init.mdns === true) peerDiscovery.push(mdns())
+  const amino = init.amino != null ? aminoServices(init.amino) : undefined
+  if (amino != null) peerDiscovery.push(amino.discovery)
+  const otherAminoBootstrap = (amino?.bootstrap ?? []).filter((a) => !/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//.test(a))
   const provideValidityMs = init.provideValidityMs ?? 3_600_000
 
   const node = await createLibp2p({
@@ -211,9 +223,10 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
         },
         { ...KAD_LIMITS, ...init.kad },
       ),
+      ...(amino != null ? { [AMINO_SERVICE]: amino.service } : {}),
     },
   })
-  for (const addr of otherBootstrap) {
+  for (const addr of [...otherBootstrap, ...otherAminoBootstrap]) {
     await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(limits.dialTimeout) }).catch(() => {})
   }
   return node

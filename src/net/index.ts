@@ -17,6 +17,15 @@
  * await messages.close({ signal })
  * ```
  */
+export {
+  AMINO_BOOTSTRAP,
+  AMINO_DATASTORE_PREFIX,
+  AMINO_PROTOCOL,
+  AMINO_SERVICE,
+  type AminoAddressScope,
+  type AminoInit,
+  aminoBootstrapList,
+} from './amino.js'
 export { KAD_PROTOCOL, PROTOCOL_PREFIX, protocolId, RUN_ON_RELAYED_CONNECTIONS } from './constants.js'
 export {
   type ConnectionLimits,
@@ -27,9 +36,9 @@ export {
   type NodeServices,
   type ParkbenchNode,
 } from './create-node.js'
-export { dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
+export { type DhtChoice, dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
 export * from './errors.js'
-export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
+export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, type KadScope, limitedKadDHT } from './kad-guard.js'
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
 export * from './message-stream.js'
 export type { ProviderRecordLimits, ProviderRecordStats } from './provider-records.js'

@@ -1,8 +1,14 @@
 import type { PeerId } from '@libp2p/interface'
 import { type KadDHT, type KadDHTComponents, type KadDHTInit, kadDHT, MessageType } from '@libp2p/kad-dht'
 import { RateLimiter } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { MalformedMessageError } from './errors.js'
-import { type ProviderRecordLimits, type ProviderRecordStats, ProviderRecordStore } from './provider-records.js'
+import {
+  type ProviderRecordLimits,
+  type ProviderRecordStats,
+  ProviderRecordStore,
+  providerKeyPrefix,
+} from './provider-records.js'
 
 /** What one peer may make this node's DHT keep and do. See protocols/README.md, "Limits against hostile peers". */
 export interface KadLimits extends ProviderRecordLimits {
@@ -62,6 +68,14 @@ const REFUSE_VALUES = {
   },
 }
 
+/** Where a guarded kad-dht instance lives beside others on the same node. */
+export interface KadScope {
+  /** kad-dht's `datastorePrefix` (default `/dht`): the provider-record store bounds the records under it. */
+  datastorePrefix?: string
+  /** Our own addresses as this instance's provider records carry them (default: all the address manager has). */
+  ownAddresses?(addrs: Multiaddr[]): Multiaddr[]
+}
+
 /**
  * kad-dht with parkbench's limits: provider records bounded through a {@link ProviderRecordStore} in front of the
  * datastore (kad-dht has no option for it), inbound messages rate-limited per peer with libp2p's own `RateLimiter`,
@@ -72,16 +86,23 @@ const REFUSE_VALUES = {
 export function limitedKadDHT(
   init: KadDHTInit,
   limits: KadLimits = KAD_LIMITS,
+  scope: KadScope = {},
 ): (components: KadDHTComponents) => KadDHT {
   return (components) => {
-    const store = new ProviderRecordStore(components.datastore, { self: components.peerId.toString(), limits })
+    const store = new ProviderRecordStore(components.datastore, {
+      self: components.peerId.toString(),
+      limits,
+      prefix: providerKeyPrefix(scope.datastorePrefix),
+    })
     const datastore = store.asDatastore()
     const registrar = limitInboundBytes(components.registrar, init.protocol, limits)
-    // Only kad-dht sees these two; the peer store and every other service keep libp2p's own.
+    const addressManager = ownAddresses(components.addressManager, scope.ownAddresses)
+    // Only kad-dht sees these; the peer store and every other service keep libp2p's own.
     const scoped = new Proxy(components, {
       get: (target, prop, receiver) => {
         if (prop === 'datastore') return datastore
         if (prop === 'registrar') return registrar
+        if (prop === 'addressManager') return addressManager
         return Reflect.get(target, prop, receiver)
       },
     })
@@ -90,6 +111,21 @@ export function limitedKadDHT(
     STORES.set(dht, store)
     return dht
   }
+}
+
+/** The address manager kad-dht reads our addresses from when it provides: filtered when the scope says so. */
+function ownAddresses(
+  manager: KadDHTComponents['addressManager'],
+  filter: KadScope['ownAddresses'],
+): KadDHTComponents['addressManager'] {
+  if (filter === undefined) return manager
+  return new Proxy(manager, {
+    get: (target, prop, receiver) => {
+      if (prop === 'getAddresses') return () => filter(target.getAddresses())
+      const value = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }
 
 /** The registrar kad-dht registers its handler with: each inbound kad stream counts its bytes against its peer. */
@@ -170,7 +206,14 @@ function guardMessages(dht: KadDHT, peerStore: KadDHTComponents['peerStore'], li
   }
 }
 
-/** How many provider records the node's DHT holds for other peers, and how many it refused or evicted. */
-export function dhtProviderRecordStats(node: { services: { dht: unknown } }): ProviderRecordStats | undefined {
-  return STORES.get(node.services.dht as object)?.stats()
+/**
+ * How many provider records the node's DHT holds for other peers, and how many it refused or evicted. `service`
+ * names another guarded DHT on the node (`aminoDht`).
+ */
+export function dhtProviderRecordStats(
+  node: { services: { dht: unknown } & Record<string, unknown> },
+  service = 'dht',
+): ProviderRecordStats | undefined {
+  const dht = node.services[service]
+  return dht == null ? undefined : STORES.get(dht as object)?.stats()
 }

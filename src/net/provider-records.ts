@@ -9,8 +9,16 @@ type Key = Parameters<Datastore['put']>[0]
 type Query = Parameters<Datastore['query']>[0]
 type Pair = { key: Key; value: Uint8Array }
 
-/** Where kad-dht keeps provider records: `<prefix>/<base32 multihash>/<peer id>`, value the time received. */
+/**
+ * Where kad-dht keeps provider records: `<prefix>/<base32 multihash>/<peer id>`, value the time received. This is
+ * kad-dht's default `datastorePrefix` (`/dht`) plus `/provider/`; a second DHT on the node (Amino) has its own.
+ */
 export const PROVIDER_KEY_PREFIX = '/dht/provider/'
+
+/** The provider-record key prefix of a kad-dht instance with this `datastorePrefix`. */
+export function providerKeyPrefix(datastorePrefix = '/dht'): string {
+  return `${datastorePrefix}/provider/`
+}
 
 /** Bounds on the provider records other peers can make this node keep. */
 export interface ProviderRecordLimits {
@@ -35,9 +43,9 @@ export interface ProviderRecordStats {
   evicted: number
 }
 
-function parse(key: string): { cid: string; peer: string } | undefined {
-  if (!key.startsWith(PROVIDER_KEY_PREFIX)) return undefined
-  const rest = key.slice(PROVIDER_KEY_PREFIX.length)
+function parse(key: string, prefix: string): { cid: string; peer: string } | undefined {
+  if (!key.startsWith(prefix)) return undefined
+  const rest = key.slice(prefix.length)
   const slash = rest.indexOf('/')
   if (slash <= 0 || slash === rest.length - 1 || rest.indexOf('/', slash + 1) !== -1) return undefined
   return { cid: rest.slice(0, slash), peer: rest.slice(slash + 1) }
@@ -67,6 +75,7 @@ export class ProviderRecordStore {
   private readonly inner: Datastore
   private readonly self: string
   private readonly limits: ProviderRecordLimits
+  private readonly prefix: string
   /** Every provider record by key string, with its Key object (queries hand those back). */
   private readonly keys = new Map<string, Key>()
   /** Other peers' record keys, oldest (least recently refreshed) first. */
@@ -80,10 +89,11 @@ export class ProviderRecordStore {
   private refused = 0
   private evicted = 0
 
-  constructor(inner: Datastore, init: { self: string; limits: ProviderRecordLimits }) {
+  constructor(inner: Datastore, init: { self: string; limits: ProviderRecordLimits; prefix?: string }) {
     this.inner = inner
     this.self = init.self
     this.limits = init.limits
+    this.prefix = init.prefix ?? PROVIDER_KEY_PREFIX
   }
 
   /** The datastore kad-dht is given: this store's methods where it bounds or indexes, the inner one's elsewhere. */
@@ -118,7 +128,7 @@ export class ProviderRecordStore {
 
   async put(key: Key, value: Uint8Array, options?: AbortOptions): Promise<Key> {
     const name = key.toString()
-    const record = parse(name)
+    const record = parse(name, this.prefix)
     if (record === undefined) return this.inner.put(key, value, options)
     if (this.keys.has(name)) {
       this.touch(name, record.peer)
@@ -174,10 +184,10 @@ export class ProviderRecordStore {
   query(query: Query, options?: AbortOptions): AsyncGenerator<Pair> | Generator<Pair> {
     const prefix = query.prefix
     const onlyPrefix = query.filters == null && query.orders == null && query.limit == null && query.offset == null
-    if (prefix === undefined || !onlyPrefix || !prefix.startsWith(PROVIDER_KEY_PREFIX)) {
+    if (prefix === undefined || !onlyPrefix || !prefix.startsWith(this.prefix)) {
       return this.inner.query(query, options)
     }
-    const cid = prefix.slice(PROVIDER_KEY_PREFIX.length).replace(/\/$/, '')
+    const cid = prefix.slice(this.prefix.length).replace(/\/$/, '')
     if (cid.length === 0 || cid.includes('/')) return this.inner.query(query, options)
     return this.recordsOf(cid, options)
   }
@@ -226,7 +236,7 @@ export class ProviderRecordStore {
   }
 
   private remove(name: string): void {
-    const record = parse(name)
+    const record = parse(name, this.prefix)
     if (record === undefined || !this.keys.delete(name)) return
     const ofCid = this.byCid.get(record.cid)
     ofCid?.delete(name)

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
  * `npm run bench -- NAME [NAME...]`: runs test/bench/NAME.ts, whose `run()` prints its own table and returns the
  * results, and writes them to bench-results/NAME.json with the machine they were measured on.
  */
-const SUITES = ['market', 'compute', 'pay', 'lease', 'differential', 'fuzz', 'swarm', 'reach', 'gateway']
+const SUITES = ['market', 'compute', 'pay', 'lease', 'differential', 'fuzz', 'swarm', 'reach', 'gateway', 'amino']
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const names = process.argv.slice(2)
