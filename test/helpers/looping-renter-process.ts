@@ -77,6 +77,7 @@ print({
       providerPeer: l.providerPeer,
       channelId: l.channelId,
       amountPaid: l.amountPaid,
+      pricePerSecond: l.pricePerSecond,
     })),
     channels,
   },

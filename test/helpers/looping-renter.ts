@@ -11,7 +11,13 @@ export interface LoopingRenterLine {
   result?: { provider: string; leaseId: string; via?: string }
   error?: { name: string; message: string }
   summary?: {
-    leases: Array<{ leaseId: string; providerPeer: string; channelId: string; amountPaid: string }>
+    leases: Array<{
+      leaseId: string
+      providerPeer: string
+      channelId: string
+      amountPaid: string
+      pricePerSecond: string
+    }>
     channels: Record<string, string>
   }
 }
@@ -75,8 +81,10 @@ export function startLoopingRenter(
 }
 
 /**
- * Money adds up for a looping renter's run: every lease it paid is the amount its provider acknowledged, and once
- * each provider settles (`settle`), every channel's on-chain settled amount is what the renter authorised on it.
+ * Money adds up for a looping renter's run. Per lease: what its provider acknowledged is at most what the renter
+ * paid, and the renter paid at most one tick more (the one it pre-paid, in flight when a connection was cut). Once each
+ * provider settles (`settle`): every channel's on-chain settled amount is exactly what its provider accepted, and what
+ * the renter authorised on it exceeds that by at most one tick per lease of this run on that channel.
  */
 export async function assertRenterMoney(
   market: NatMarket,
@@ -85,18 +93,38 @@ export async function assertRenterMoney(
   providers: NatMarketProvider[],
   settle: (provider: NatMarketProvider) => Promise<unknown>,
 ): Promise<void> {
+  const slack = new Map<string, bigint>()
+  const accepted = new Map<string, bigint>()
   for (const provider of providers) {
     const sold = JSON.parse((await runCli(['leases', '--json', '--data-dir', provider.dataDir])).stdout)
     for (const lease of summary.leases.filter((l) => l.providerPeer === provider.peer)) {
       const theirs = sold.past.find((l: { leaseId: string }) => l.leaseId === lease.leaseId)
       assert.ok(theirs != null, `provider has no record of ${lease.leaseId}`)
-      assert.equal(BigInt(theirs.amountPaid), BigInt(lease.amountPaid), lease.leaseId)
+      const paid = BigInt(lease.amountPaid)
+      const acknowledged = BigInt(theirs.amountPaid)
+      const tick = BigInt(lease.pricePerSecond)
+      assert.ok(
+        acknowledged <= paid && paid <= acknowledged + tick,
+        `${lease.leaseId}: paid ${paid}, acknowledged ${acknowledged}`,
+      )
+      slack.set(lease.channelId, (slack.get(lease.channelId) ?? 0n) + tick)
     }
     await settle(provider)
+    const status = await market.cli(provider.host, ['channel', 'status', '--json', '--data-dir', provider.dataDir])
+    for (const row of JSON.parse(status.stdout).channels) {
+      if (row.role === 'provider') accepted.set(row.channelId, BigInt(row.acceptedOffChain))
+    }
   }
   const dataDir = market.renterDirs[renterHost]!
   const status = await market.cli(renterHost, ['channel', 'status', '--json', '--data-dir', dataDir])
   for (const channel of JSON.parse(status.stdout).channels) {
-    assert.equal(BigInt(channel.settled), BigInt(summary.channels[channel.channelId]!), channel.channelId)
+    const settled = BigInt(channel.settled)
+    const authorised = BigInt(summary.channels[channel.channelId]!)
+    assert.equal(settled, accepted.get(channel.channelId), `${channel.channelId}: settled = what the provider accepted`)
+    const bound = settled + (slack.get(channel.channelId) ?? 0n)
+    assert.ok(
+      authorised >= settled && authorised <= bound,
+      `${channel.channelId}: authorised ${authorised}, settled ${settled}`,
+    )
   }
 }
