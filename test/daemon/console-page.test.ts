@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict'
-import { constants } from 'node:fs'
-import { access, mkdir } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type Browser, launch, type Page } from 'puppeteer-core'
+import type { Browser, Page } from 'puppeteer-core'
 import type { Hex } from 'viem'
 import { getTransactionReceipt } from 'viem/actions'
 import type { ClientLease, RenterClient } from '../../src/client/index.js'
 import { createPayPublicClient } from '../../src/pay/clients.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
+import { launchChromium, requireChromium } from '../helpers/chromium.js'
 import { REPO_ROOT } from '../helpers/cli.js'
 import {
   type ConsoleDaemon,
@@ -22,19 +22,12 @@ import {
   waitFor,
 } from './console-fixture.js'
 
-/** Debian's chromium: the test drives a real browser, and puppeteer-core never downloads one. */
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
 const PAGE_DEADLINE_MS = 20_000
 /** Screenshots for a person to look at (gitignored). */
 const SHOTS = join(REPO_ROOT, 'test-output', 'console')
 
 // Checked before any test is declared, so a machine without chromium fails this file (never skips it).
-await access(CHROMIUM, constants.X_OK).catch((err: unknown) => {
-  throw new Error(
-    `chromium is needed for this test and was not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
-    { cause: err },
-  )
-})
+await requireChromium()
 
 /** A raw request, for headers fetch() will not send as given (Host, Origin). */
 async function raw(
@@ -78,13 +71,7 @@ describe('the owner console in headless Chromium, on a real daemon with a renter
     chain = await startDevChain()
     provider = await startConsoleDaemon(chain)
     renter = await startRenterClient(chain, 1)
-    browser = await launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // --no-sandbox: the suite runs as root, where Chromium's sandbox refuses to start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-      timeout: PAGE_DEADLINE_MS,
-    })
+    browser = await launchChromium({ timeoutMs: PAGE_DEADLINE_MS })
   })
 
   after(async () => {

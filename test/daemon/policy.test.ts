@@ -3,7 +3,6 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { launch } from 'puppeteer-core'
 import { privateKeyToAccount } from 'viem/accounts'
 import type { RenterClient } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/daemon/config.js'
@@ -14,10 +13,9 @@ import { createResourcePolicy, type PolicySensors } from '../../src/daemon/resou
 import type { PausedBy } from '../../src/daemon/selling.js'
 import { fetchOffer } from '../../src/market/discover.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
+import { launchChromium } from '../helpers/chromium.js'
 import { REPO_ROOT } from '../helpers/cli.js'
 import { consoleFetch, inputs, MODEL, PRICE, startRenterClient, waitFor } from './console-fixture.js'
-
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
 
 /** A fake sysfs power_supply dir: one mains adapter and one battery, as a laptop has. */
 async function powerSupplies(online: boolean): Promise<{ dir: string; plug(online: boolean): Promise<void> }> {
@@ -201,11 +199,7 @@ describe('a daemon whose resource policy stops selling (simulated power and load
     assert.equal(state.json.policy.readings.onAcPower, false)
     assert.equal(state.json.policy.rules.acPowerOnly, true)
     // The page shows the policy and why it stopped selling.
-    const browser = await launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    })
+    const browser = await launchChromium()
     try {
       const page = await browser.newPage()
       const errors: string[] = []

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
-import { constants, existsSync } from 'node:fs'
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import { launch } from 'puppeteer-core'
 import { networkFor } from '../../src/swarm/network-presets.js'
 import { splitSchedule } from '../../src/swarm/part.js'
 import { createRandom } from '../../src/swarm/random.js'
@@ -14,15 +13,11 @@ import { readReport } from '../../src/swarm/report-files.js'
 import type { SwarmReport } from '../../src/swarm/report-types.js'
 import { parseScenario } from '../../src/swarm/scenario.js'
 import { buildSchedule } from '../../src/swarm/schedule.js'
+import { launchChromium, requireChromium } from '../helpers/chromium.js'
 import { type LongRunning, REPO_ROOT, runCli, startCli } from '../helpers/cli.js'
 
-/** Debian's chromium, as in report-html.test.ts: the merged page is opened in a real browser. */
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
-await access(CHROMIUM, constants.X_OK).catch((err: unknown) => {
-  throw new Error(`chromium is needed for this test and was not found at ${CHROMIUM}: apt-get install chromium`, {
-    cause: err,
-  })
-})
+// Checked before any test is declared, so a machine without chromium fails this file (never skips it).
+await requireChromium()
 
 /** Bounds on waits for the processes (conditions, not timings: a loaded machine only takes longer). */
 const PLAN_DEADLINE_MS = 60_000
@@ -155,12 +150,7 @@ describe('swarm run --part 1/2 and --part 2/2, two processes, then report --merg
   })
 
   it('the merged report.html loads in headless Chromium with no errors and shows the merged headline', async () => {
-    const browser = await launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // --no-sandbox: the suite runs as root, where Chromium's sandbox refuses to start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    })
+    const browser = await launchChromium()
     try {
       const page = await browser.newPage()
       const errors: string[] = []

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict'
-import { constants } from 'node:fs'
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { type Browser, launch, type Page } from 'puppeteer-core'
+import type { Browser, Page } from 'puppeteer-core'
 import { renderReportHtml } from '../../src/swarm/report-html.js'
 import type { SwarmReport } from '../../src/swarm/report-types.js'
+import { launchChromium, requireChromium } from '../helpers/chromium.js'
 import { makeEmptyReport, makeReport } from './report-fixture.js'
 
-/** Debian's chromium: the test drives a real browser, and puppeteer-core never downloads one. */
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
 const PAGE_DEADLINE_MS = 10_000
 
 const CDF_PLOTS = ['plot-ttfo-cdf', 'plot-ttfpr-cdf', 'plot-infer-cdf']
@@ -24,12 +22,7 @@ const SERIES_PLOTS = [
 ]
 
 // Checked before any test is declared, so a machine without chromium fails this file (never skips it).
-await access(CHROMIUM, constants.X_OK).catch((err: unknown) => {
-  throw new Error(
-    `chromium is needed for this test and was not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
-    { cause: err },
-  )
-})
+await requireChromium()
 
 interface OpenedReport {
   page: Page
@@ -52,13 +45,7 @@ describe('report.html in headless Chromium', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pb-report-html-'))
-    browser = await launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // --no-sandbox: the suite runs as root, where Chromium's sandbox refuses to start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-      timeout: PAGE_DEADLINE_MS,
-    })
+    browser = await launchChromium({ timeoutMs: PAGE_DEADLINE_MS })
   })
 
   after(async () => {
