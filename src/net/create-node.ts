@@ -21,6 +21,8 @@ import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { AMINO_SERVICE, type AminoInit, aminoServices } from './amino.js'
 import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
+import { cachedKeyCrypto } from './noise-crypto.js'
+import { componentLogger } from './quiet-logger.js'
 import { type ReachabilityInit, reachability } from './reachability.js'
 import { type RelayInit, relayServices, relayTransports } from './relay.js'
 
@@ -170,7 +172,8 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}),
     },
     transports: [...(init.transports ?? [tcp(), webSockets()]), ...relayTransports(init.relay)],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: cachedKeyCrypto() })],
+    logger: componentLogger(),
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
     peerDiscovery,
     ...(init.metrics !== undefined ? { metrics: init.metrics } : {}),
