@@ -65,7 +65,7 @@ const runCommand: Command = {
       type: 'string',
       valueName: 'K/N',
       description:
-        'Run part K of N of the scenario (the nodes whose index is K-1 mod N; multi-process mode, the default with --part)',
+        "Run part K of N of the scenario (the nodes whose index is K-1 mod N), in either mode: a part's nodes listen on TCP so the other parts reach them",
     },
     join: {
       type: 'string',
@@ -117,11 +117,11 @@ const runCommand: Command = {
       scenario.churn.rampS = Math.min(scenario.churn.rampS, duration)
     }
     const partText = stringFlag(args, 'part')
-    const mode = stringFlag(args, 'mode') ?? (partText === undefined ? 'in-process' : 'multi-process')
+    const mode = stringFlag(args, 'mode') ?? 'in-process'
     if (mode !== 'in-process' && mode !== 'multi-process') {
       throw new InvalidInputError('--mode takes in-process or multi-process')
     }
-    const part = partText === undefined ? undefined : await partOptions(args, partText, mode, scenario)
+    const part = partText === undefined ? undefined : await partOptions(args, partText, scenario)
     const json = args.values.json === true
     const report = await runSwarm(scenario, {
       outDir: resolve(out),
@@ -160,7 +160,6 @@ const runCommand: Command = {
 async function partOptions(
   args: ParsedArgs,
   text: string,
-  mode: string,
   scenario: Awaited<ReturnType<typeof readScenario>>,
 ): Promise<NonNullable<Parameters<typeof runSwarm>[1]['part']>> {
   const usage = (err: unknown): never => {
@@ -169,11 +168,6 @@ async function partOptions(
   const part = await Promise.resolve()
     .then(() => parsePart(text))
     .catch(usage)
-  if (mode !== 'multi-process') {
-    throw new InvalidInputError(
-      '--part runs in multi-process mode only: in-process nodes talk over an in-process transport that cannot reach another host',
-    )
-  }
   const join = stringFlag(args, 'join')
   const chainFile = stringFlag(args, 'chain')
   const host = stringFlag(args, 'host')

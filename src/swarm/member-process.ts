@@ -1,5 +1,4 @@
 import '../polyfill.js'
-import type { multiaddr } from '@multiformats/multiaddr'
 import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { WorkerPool } from '../compute/worker-pool.js'
@@ -9,6 +8,7 @@ import { modelsOf } from './local-world.js'
 import { type SwarmContext, SwarmProvider, SwarmRenter } from './members.js'
 import type { MetricsSink } from './metrics.js'
 import { networkFor } from './network-presets.js'
+import { regionOfPorts } from './part-ports.js'
 import { createRandom } from './random.js'
 import { LocalMember, type RequestEvent } from './run-member.js'
 import { parseScenario } from './scenario.js'
@@ -74,11 +74,7 @@ async function main(init: MemberProcessInit): Promise<void> {
   const scenario = parseScenario(init.scenario)
   const { network } = networkFor(scenario, createRandom(scenario.seed).fork('network'))
   for (const [a, b] of init.partitions) network.partition(a, b)
-  const regionOfPort = new Map(init.regions)
-  const regionOf = (addr: ReturnType<typeof multiaddr>): string | undefined => {
-    const tcp = addr.getComponents().find((c) => c.name === 'tcp')
-    return tcp?.value === undefined ? undefined : regionOfPort.get(Number(tcp.value))
-  }
+  const regionOf = regionOfPorts(init.regions)
   const { spec } = init
   const pool = new WorkerPool({ workers: 1, intraOpThreads: 1 })
   if (spec.role === 'provider') await pool.start()

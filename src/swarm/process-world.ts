@@ -1,7 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
@@ -13,12 +12,13 @@ import { modelsOf } from './local-world.js'
 import type { MemberCommand, MemberMessage, MemberProcessInit } from './member-process.js'
 import { stopQuietly } from './members.js'
 import type { MetricsSink } from './metrics.js'
+import { freePorts, runPorts } from './part-ports.js'
 import type { MemberBooks, RequestEvent, RunMember } from './run-member.js'
 import { scenarioJson } from './scenario.js'
 import type { NodeSpec } from './schedule.js'
 import { shapedTcp } from './shaped-tcp.js'
 import { Workload } from './workload.js'
-import type { SwarmWorld } from './world.js'
+import type { SwarmWorld, WorldPart } from './world.js'
 
 const MEMBER_ENTRY = fileURLToPath(new URL('./member-process.js', import.meta.url))
 
@@ -28,23 +28,6 @@ export const MULTI_PROCESS_SUBSTITUTIONS = [
   'Chain: one anvil (a real EVM node) for the whole swarm; the final settlement is forced so that settled = acknowledged can be checked on every channel.',
   "Kill -9 is real: the run sends SIGKILL to the node's process.",
 ]
-
-/** `count` consecutive free TCP ports on 127.0.0.1. */
-async function freePorts(count: number): Promise<number> {
-  const free = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = createServer()
-      server.once('error', () => resolve(false))
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-    })
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (40_000 - count))
-    let ok = true
-    for (let p = base; p < base + count && ok; p++) ok = await free(p)
-    if (ok) return base
-  }
-  throw new Error(`no ${count} consecutive free ports on 127.0.0.1`)
-}
 
 /** A member in a process of its own, driven over IPC. */
 class ProcessMember implements RunMember {
@@ -246,19 +229,14 @@ class ProcessMember implements RunMember {
  * process holds the bootstrap node and drives the members over IPC.
  */
 export async function startProcessWorld(
-  init: LocalWorldInit & { onCrash(err: unknown): void; part?: ProcessWorldPart },
+  init: LocalWorldInit & { onCrash(err: unknown): void; part?: WorldPart },
 ): Promise<SwarmWorld> {
   const { scenario, schedule, chain, network, metrics, part } = init
   const host = part?.host ?? '127.0.0.1'
   // Ports follow the schedule's node order from one base, so that every part knows every node's port (and so its
   // region) without being told; a part listens only on its own nodes' ports.
   const base = part?.portBase ?? (await freePorts(schedule.nodes.length + 1))
-  const ports = new Map(schedule.nodes.map((n, i) => [n.id, base + 1 + i]))
-  const regions: Array<[number, string]> = [
-    [base, init.regions[0]!.name],
-    ...schedule.nodes.map((n) => [ports.get(n.id)!, n.region] as [number, string]),
-  ]
-  const regionOfPort = new Map(regions)
+  const { ports, regions, regionOf } = runPorts(schedule, base, init.regions[0]!.name)
   // The bootstrap node: this process's, unless another part holds it.
   const hub =
     part?.bootstrap !== undefined
@@ -268,7 +246,7 @@ export async function startProcessWorld(
             shapedTcp({
               network,
               region: init.regions[0]!.name,
-              regionOf: (a) => regionOfPort.get(Number(a.getComponents().find((c) => c.name === 'tcp')?.value)),
+              regionOf,
             }),
           ],
           listen: [`/ip4/${host}/tcp/${base}`],
@@ -337,17 +315,4 @@ export async function startProcessWorld(
       await stopQuietly(hub)
     },
   }
-}
-
-/** What a process world of one part of a split run needs (see part.ts). */
-export interface ProcessWorldPart {
-  /** The ids of the nodes this part runs. */
-  owned: Set<string>
-  /** The run's first port: the bootstrap node's; node i of the schedule listens on portBase + 1 + i. Default: a
-   * free range on this host (part 1 picks; the others take part 1's). */
-  portBase?: number
-  /** The address this part's nodes listen on (default 127.0.0.1; this host's address when parts are on others). */
-  host?: string
-  /** Another part's bootstrap node; undefined: this part holds it. */
-  bootstrap?: string[]
 }

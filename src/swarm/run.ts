@@ -44,7 +44,10 @@ export interface RunSwarmOptions extends AbortOptions {
    */
   mode?: 'in-process' | 'multi-process'
   onProgress?(event: SwarmProgressEvent): void
-  /** Run one part of the scenario (multi-process mode only): see part.ts and docs/swarm.md. */
+  /**
+   * Run one part of the scenario: see part.ts and docs/swarm.md. In either mode a part's nodes listen on TCP (its
+   * share of the run's ports), so parts of either mode join one run.
+   */
   part?: PartRunOptions
 }
 
@@ -59,9 +62,6 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   const { outDir } = options
   const mode = options.mode ?? 'in-process'
   const { part } = options
-  if (part !== undefined && mode !== 'multi-process') {
-    throw new SwarmPartError('--part needs --mode multi-process: in-process nodes talk over an in-process transport')
-  }
   if (part !== undefined && part.index > 1 && part.join === undefined) {
     throw new SwarmPartError(`part ${part.index}/${part.count} needs part 1's plan (--join FILE)`)
   }
@@ -99,21 +99,18 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
   try {
     const init = { scenario, schedule, chain, network, regions, metrics, outDir, now: () => performance.now() - t0 }
     const portBase = part?.join?.portBase ?? part?.portBase
+    const worldPart = split !== undefined && {
+      part: {
+        owned: split.owned,
+        ...(portBase !== undefined && { portBase }),
+        ...(part?.host !== undefined && { host: part.host }),
+        ...(part?.join !== undefined && { bootstrap: part.join.bootstrap }),
+      },
+    }
     world =
       mode === 'multi-process'
-        ? await startProcessWorld({
-            ...init,
-            onCrash,
-            ...(split !== undefined && {
-              part: {
-                owned: split.owned,
-                ...(portBase !== undefined && { portBase }),
-                ...(part?.host !== undefined && { host: part.host }),
-                ...(part?.join !== undefined && { bootstrap: part.join.bootstrap }),
-              },
-            }),
-          })
-        : await startLocalWorld(init)
+        ? await startProcessWorld({ ...init, onCrash, ...worldPart })
+        : await startLocalWorld({ ...init, ...worldPart })
     const { members } = world
     let startAt: number | undefined
     if (part !== undefined) {

@@ -19,3 +19,16 @@ export interface SwarmWorld {
   usage(): { rssBytes: number; memberCpuMicros: number }
   close(): Promise<void>
 }
+
+/** What the world of one part of a split run needs (see part.ts), in either mode. */
+export interface WorldPart {
+  /** The ids of the nodes this part runs. */
+  owned: Set<string>
+  /** The run's first port: the bootstrap node's; node i of the schedule listens on portBase + 1 + i. Default: a
+   * free range on this host (part 1 picks; the others take part 1's). */
+  portBase?: number
+  /** The address this part's nodes listen on (default 127.0.0.1; this host's address when parts are on others). */
+  host?: string
+  /** Another part's bootstrap node; undefined: this part holds it. */
+  bootstrap?: string[]
+}

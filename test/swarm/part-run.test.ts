@@ -44,7 +44,9 @@ async function exitOf(part: LongRunning): Promise<number | null> {
 
 /**
  * The shipped split scenario (4 providers, 3 renters, a freeloader, 30 s) in two real `parkbench swarm run --part`
- * processes on loopback: part 1 starts the chain and the bootstrap node and writes part.json, part 2 joins with it.
+ * processes on loopback: part 1 (multi-process: a process per node) starts the chain and the bootstrap node and writes
+ * part.json; part 2 (in-process, the default: all its nodes in its one process, on TCP) joins with it. So both modes
+ * are tested as parts, and together in one run.
  * The renters' price ceiling here admits only p0 (the cheapest, on part 1), so every request part 2's renter gets
  * served crossed from one part to the other.
  */
@@ -73,7 +75,19 @@ describe('swarm run --part 1/2 and --part 2/2, two processes, then report --merg
     assert.ok(cheapest[0]!.pricePerSecond! <= 150_000_000_000n && cheapest[1]!.pricePerSecond! > 150_000_000_000n)
     assert.ok(owned[0]!.has(cheapest[0]!.id), 'the one provider under the ceiling is on part 1')
 
-    const one = startCli(['swarm', 'run', file, '--part', '1/2', '--out', join(dir, 'p1'), '--start-delay', '15'])
+    const one = startCli([
+      'swarm',
+      'run',
+      file,
+      '--part',
+      '1/2',
+      '--mode',
+      'multi-process',
+      '--out',
+      join(dir, 'p1'),
+      '--start-delay',
+      '15',
+    ])
     parts = [one]
     await waitForFile(join(dir, 'p1', 'part.json'), one)
     const two = startCli([
@@ -98,6 +112,10 @@ describe('swarm run --part 1/2 and --part 2/2, two processes, then report --merg
 
   it('both parts complete, each running only its share of the nodes (index k - 1 mod 2)', () => {
     assert.deepEqual(codes, [0, 0], parts.map((p) => p.errors().slice(-2000)).join('\n---\n'))
+    assert.deepEqual(
+      reports.map((r) => r.mode),
+      ['multi-process', 'in-process'],
+    )
     for (const [i, report] of reports.entries()) {
       assert.deepEqual(report.part, { index: i + 1, count: 2 })
       for (const inv of report.invariants) assert.ok(inv.ok, `part ${i + 1} ${inv.name}: ${inv.detail}`)

@@ -102,7 +102,7 @@ describe('swarm run --part: bad usage is exit 2 with a clear message, before any
     ['k above n', ['--part', '3/2'], /--part 3\/2: k must be 1 to n \(2\)/],
     ['k of 0', ['--part', '0/2'], /--part 0\/2: k must be 1 to n/],
     ['not k/n', ['--part', 'half'], /--part takes k\/n/],
-    ['in-process mode', ['--part', '1/2', '--mode', 'in-process'], /--part runs in multi-process mode only/],
+    ['an unknown mode', ['--part', '1/2', '--mode', 'threads'], /--mode takes in-process or multi-process/],
     ['part 2 without --join', ['--part', '2/2'], /--part 2\/2 needs --join FILE/],
     ['a plan that is not there', ['--part', '2/2', '--join', '/nonexistent/part.json'], /Cannot read the part plan/],
     ['--join on part 1', ['--part', '1/2', '--join', 'x.json'], /--join is for parts 2..N/],
