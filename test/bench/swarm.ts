@@ -1,8 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { readReport } from '../../src/swarm/report-files.js'
+import { mergeReports } from '../../src/swarm/report-merge.js'
+import type { SwarmReport } from '../../src/swarm/report-types.js'
 import { runSwarm } from '../../src/swarm/run.js'
-import { parseScenario } from '../../src/swarm/scenario.js'
+import { parseScenario, scenarioJson } from '../../src/swarm/scenario.js'
+import { startCli } from '../helpers/cli.js'
 import { printTable } from './stats.js'
 
 const MiB = 1024 * 1024
@@ -11,6 +18,31 @@ const MiB = 1024 * 1024
 const SIZES = (process.env.SWARM_SIZES ?? '50,100,300').split(',').filter(Boolean).map(Number)
 const IDLE_SIZES = (process.env.SWARM_IDLE_SIZES ?? '100,300,1000').split(',').filter(Boolean).map(Number)
 const MP_SIZES = (process.env.SWARM_MP_SIZES ?? '20,50').split(',').filter(Boolean).map(Number)
+/** The same market as two in-process parts on this machine (one process, one event loop, a core each). */
+const PART_SIZES = (process.env.SWARM_PART_SIZES ?? '100,200').split(',').filter(Boolean).map(Number)
+/** A part that has not finished this long after its schedule's end is killed (and reported as an error). */
+const PART_GRACE_MS = 600_000
+
+const PREVIOUS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bench-results', 'swarm.json')
+
+type Row = Record<string, unknown>
+
+/**
+ * This run's rows, then the previous bench-results/swarm.json's rows of sizes this run did not measure, each row with
+ * the time it was measured: a run of one size (the big ones take a quiet machine and many minutes) keeps the others.
+ */
+function withEarlier(
+  rows: Row[],
+  earlier: Row[] | undefined,
+  measuredAt: string,
+  earlierAt: string | undefined,
+): Row[] {
+  const now = rows.map((r) => ({ ...r, measuredAt }))
+  const kept = (earlier ?? [])
+    .filter((r) => !rows.some((x) => x.nodes === r.nodes))
+    .map((r) => ({ measuredAt: earlierAt, ...r }))
+  return [...now, ...kept].sort((a: Row, b: Row) => Number(a.nodes) - Number(b.nodes))
+}
 
 /** Starting a node costs ~350 ms of CPU here (noise handshakes with its first DHT contacts): the ramp allows it. */
 const RAMP_S_PER_NODE = 0.4
@@ -71,6 +103,12 @@ function idleScenarioOf(nodes: number) {
  * money conserved, and whether every invariant held. A size the machine cannot hold is reported with what failed.
  */
 export async function run(): Promise<object> {
+  const measuredAt = new Date().toISOString()
+  const previous = existsSync(PREVIOUS)
+    ? (JSON.parse(await readFile(PREVIOUS, 'utf8')) as { startedAt?: string; results?: Record<string, Row[]> })
+    : undefined
+  const keep = (key: string, rows: Row[]): Row[] =>
+    withEarlier(rows, previous?.results?.[key], measuredAt, previous?.startedAt)
   const idle: Array<Record<string, unknown>> = []
   for (const nodes of IDLE_SIZES) {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-idle-${nodes}-`))
@@ -106,6 +144,84 @@ export async function run(): Promise<object> {
       ok: String(r.invariantsHeld ?? r.error),
     })),
   )
+  const figures = (report: SwarmReport) => ({
+    peakOnline: report.nodes.peak,
+    rssPerNodeMiB: report.resources.rssBytesPerNode === null ? null : report.resources.rssBytesPerNode / MiB,
+    rssMaxMiB: Math.max(...report.series.rssBytes) / MiB,
+    cpuMsPerNodeSecond: report.resources.cpuMsPerNodeSecond,
+    eventLoopP99Ms: report.resources.eventLoopP99Ms,
+    lookups: report.lookups.attempts,
+    lookupSuccessWithin2s: report.lookups.successRate,
+    timeToFirstOfferP50Ms: report.timeToFirstOfferMs.p50,
+    timeToFirstPaidResultP50Ms: report.timeToFirstPaidResultMs.p50,
+    timeToFirstPaidResultP95Ms: report.timeToFirstPaidResultMs.p95,
+    inferP50Ms: report.inferLatencyMs.p50,
+    inferP95Ms: report.inferLatencyMs.p95,
+    requestsSent: report.requests.sent,
+    requestsServed: report.requests.served,
+    leasesStarted: report.leases.started,
+    failovers: report.failovers,
+    moneyConserved: report.money.conserved,
+    channels: report.money.channels.length,
+    invariantsHeld: report.ok,
+    brokenInvariants: report.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`),
+    failures: report.failures,
+  })
+  /**
+   * The market of `nodes` as `parts` in-process parts, each a `parkbench swarm run --part k/n` process on this
+   * machine, merged as `swarm report --merge` does: what the machine holds when every core runs a part.
+   */
+  const splitMarket = async (nodes: number, parts: number): Promise<Record<string, unknown>> => {
+    const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-parts-${nodes}-`))
+    const started = performance.now()
+    const running: Array<ReturnType<typeof startCli>> = []
+    try {
+      const scenario = scenarioOf(nodes)
+      const file = join(dir, 'scenario.json')
+      await writeFile(file, JSON.stringify(scenarioJson(scenario)))
+      const out = (k: number): string => join(dir, `p${k}`)
+      running.push(startCli(['swarm', 'run', file, '--part', `1/${parts}`, '--out', out(1), '--start-delay', '20']))
+      const plan = join(out(1), 'part.json')
+      for (let waited = 0; !existsSync(plan); waited += 200) {
+        if (running[0]!.child.exitCode !== null || waited > 120_000)
+          throw new Error(`no part plan: ${running[0]!.errors()}`)
+        await sleep(200)
+      }
+      for (let k = 2; k <= parts; k++) {
+        running.push(startCli(['swarm', 'run', file, '--part', `${k}/${parts}`, '--out', out(k), '--join', plan]))
+      }
+      const deadline = setTimeout(
+        () => {
+          for (const part of running) part.child.kill('SIGKILL')
+        },
+        scenario.durationS * 1000 + PART_GRACE_MS,
+      )
+      const codes = await Promise.all(running.map((part) => part.stop('SIGCONT'))).finally(() => clearTimeout(deadline))
+      if (codes.some((c) => c !== 0 && c !== 1)) {
+        throw new Error(`parts exited ${codes.join(', ')}: ${running.map((p) => p.errors().slice(-500)).join(' | ')}`)
+      }
+      const reports = await Promise.all(running.map((_, i) => readReport(out(i + 1))))
+      const report = mergeReports(reports)
+      return {
+        nodes,
+        mode: `in-process, ${parts} parts`,
+        ...figures(report),
+        // Each part's own process: the most a part's event loop lagged.
+        eventLoopP99Ms: Math.max(...reports.map((r) => r.resources.eventLoopP99Ms ?? 0)),
+        wallSeconds: Math.round((performance.now() - started) / 1000),
+      }
+    } catch (err) {
+      for (const part of running) if (part.child.exitCode === null) part.child.kill('SIGKILL')
+      return {
+        nodes,
+        mode: `in-process, ${parts} parts`,
+        error: (err as Error).message,
+        wallSeconds: Math.round((performance.now() - started) / 1000),
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
   const market = async (nodes: number, mode: 'in-process' | 'multi-process'): Promise<Record<string, unknown>> => {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-bench-${nodes}-`))
     const started = performance.now()
@@ -124,27 +240,7 @@ export async function run(): Promise<object> {
       return {
         nodes,
         mode,
-        peakOnline: report.nodes.peak,
-        rssPerNodeMiB: report.resources.rssBytesPerNode === null ? null : report.resources.rssBytesPerNode / MiB,
-        rssMaxMiB: Math.max(...report.series.rssBytes) / MiB,
-        cpuMsPerNodeSecond: report.resources.cpuMsPerNodeSecond,
-        eventLoopP99Ms: report.resources.eventLoopP99Ms,
-        lookups: report.lookups.attempts,
-        lookupSuccessWithin2s: report.lookups.successRate,
-        timeToFirstOfferP50Ms: report.timeToFirstOfferMs.p50,
-        timeToFirstPaidResultP50Ms: report.timeToFirstPaidResultMs.p50,
-        timeToFirstPaidResultP95Ms: report.timeToFirstPaidResultMs.p95,
-        inferP50Ms: report.inferLatencyMs.p50,
-        inferP95Ms: report.inferLatencyMs.p95,
-        requestsSent: report.requests.sent,
-        requestsServed: report.requests.served,
-        leasesStarted: report.leases.started,
-        failovers: report.failovers,
-        moneyConserved: report.money.conserved,
-        channels: report.money.channels.length,
-        invariantsHeld: report.ok,
-        brokenInvariants: report.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`),
-        failures: report.failures,
+        ...figures(report),
         latency: report.latency.pairs.filter((p) => p.samples > 0).slice(0, 8),
         wallSeconds: Math.round((performance.now() - started) / 1000),
       }
@@ -161,11 +257,16 @@ export async function run(): Promise<object> {
   }
   const rows: Array<Record<string, unknown>> = []
   for (const nodes of SIZES) rows.push(await market(nodes, 'in-process'))
+  const split: Array<Record<string, unknown>> = []
+  for (const nodes of PART_SIZES) {
+    split.push(await splitMarket(nodes, 2))
+    process.stderr.write(`swarm 2 parts ${nodes}: ${JSON.stringify(split[split.length - 1])}\n`)
+  }
   const mp: Array<Record<string, unknown>> = []
   for (const nodes of MP_SIZES) mp.push(await market(nodes, 'multi-process'))
   printTable(
     'swarm market, 8-region matrix, 10% provider churn per minute',
-    [...rows, ...mp].map((r) => ({
+    [...rows, ...split, ...mp].map((r) => ({
       mode: String(r.mode),
       nodes: String(r.nodes),
       peak: String(r.peakOnline ?? '-'),
@@ -184,8 +285,9 @@ export async function run(): Promise<object> {
       timeToFirstPaidResultP95Ms: 1500,
     },
     rampSecondsPerNode: RAMP_S_PER_NODE,
-    idle,
-    sizes: rows,
-    multiProcess: mp,
+    idle: keep('idle', idle),
+    sizes: keep('sizes', rows),
+    inProcessParts: keep('inProcessParts', split),
+    multiProcess: keep('multiProcess', mp),
   }
 }
