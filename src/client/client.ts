@@ -101,7 +101,6 @@ export class RenterClient {
         maxRttMs: init.maxRttMs,
         offerCacheMs: init.offerCacheMs,
         discoveryTimeoutMs: init.discoveryTimeoutMs,
-        maxOffers: init.maxOffers,
       },
     )
     this.registry = new LeaseRegistry((held, summary) => this.recordEnded(held, summary))

@@ -38,18 +38,7 @@ export interface ProviderFinderInit {
   offerCacheMs?: number | undefined
   /** How long to keep asking when discovery finds no provider (providers that just started). Default 3 s. */
   discoveryTimeoutMs?: number | undefined
-  /** A lookup stops once this many offers answered (see {@link DEFAULT_MAX_OFFERS}). */
-  maxOffers?: number | undefined
 }
-
-/**
- * Offers a lookup gathers before it ranks them and stops: the first to answer, which are the nearest (an offer
- * fetch is a dial and a round trip) among the holders the DHT names first. Without a bound a renter dialed every
- * holder of a model on each lookup (48 of them in a 100-node swarm: most of the CPU of its run went to those
- * connections) and waited for the lookup's whole deadline; a cheaper provider that is further away than the first
- * 16 to answer can be missed. `parkbench offers` (`list`) still asks them all.
- */
-export const DEFAULT_MAX_OFFERS = 16
 
 /**
  * Finds providers for the renter: discovery on the DHT (holders of the model first, else any provider of the
@@ -176,7 +165,6 @@ export class ProviderFinder {
   ): Promise<DiscoveredOffer[]> {
     const query = {
       timeoutMs: 3_000,
-      limit: this.init.maxOffers ?? DEFAULT_MAX_OFFERS,
       ...(this.init.maxRttMs != null ? { maxRttMs: this.init.maxRttMs } : {}),
     }
     const find = async (q: Parameters<typeof findOffers>[1]): Promise<DiscoveredOffer[]> =>

@@ -50,8 +50,6 @@ export interface ClientInit {
   offerCacheMs?: number
   /** How long to keep looking when discovery finds no provider. Default 3 s. */
   discoveryTimeoutMs?: number
-  /** A lookup ranks the first this many offers to answer (the nearest) and stops. Default 16. */
-  maxOffers?: number
   /** Every event the client reports, including leases that end on their own (idle, ended by the provider). */
   onEvent?(event: ClientProgressEvent): void
 }

@@ -133,12 +133,7 @@ export async function* discoverOffers(
   const key = query.model != null ? modelKey(query.model) : runtimeKey(query.runtime ?? ONNX_CPU_RUNTIME)
   const cid = await keyToCid(key)
   const deadline = AbortSignal.timeout(query.timeoutMs ?? 5_000)
-  // Aborted when the consumer stops (a `limit` reached, a break): the DHT query, the offer fetches and the pings
-  // still running stop with it rather than going on, unread, to the deadline.
-  const done = new AbortController()
-  const signal = AbortSignal.any(
-    options.signal != null ? [options.signal, deadline, done.signal] : [deadline, done.signal],
-  )
+  const signal = options.signal != null ? AbortSignal.any([options.signal, deadline]) : deadline
   // Every dial, read and ping of this lookup listens on the one signal.
   setMaxListeners(Infinity, signal)
   const results = pushable<DiscoveredOffer>({ objectMode: true })
@@ -228,7 +223,6 @@ export async function* discoverOffers(
   } finally {
     signal.removeEventListener('abort', onAbort)
     queue.clear()
-    done.abort()
   }
 }
 
