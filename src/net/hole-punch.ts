@@ -1,0 +1,373 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type {
+  AbortOptions,
+  ComponentLogger,
+  Connection,
+  IdentifyResult,
+  Libp2pEvents,
+  Logger,
+  PeerId,
+  Startable,
+  Stream,
+  TypedEventTarget,
+} from '@libp2p/interface'
+import { isPrivate, pbStream } from '@libp2p/utils'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { ParkbenchError } from '../errors.js'
+import { MalformedMessageError } from './errors.js'
+import { HolePunch } from './pb/dcutr.js'
+
+/**
+ * Hole punching over TCP (DCUtR, `/libp2p/dcutr`) between two peers behind NATs that keep source ports, joined by a
+ * relayed connection. It replaces `@libp2p/dcutr`, which sends only the node's verified addresses (a NATed node has
+ * none) and so never dials; this one sends the addresses peers *observed* our dial port at (identify's
+ * `observedAddr` on connections we dialled from it, src/net/dial-port.ts), and both sides dial from their dial ports
+ * so the SYNs cross (TCP simultaneous open).
+ *
+ * The peer that got the relayed connection inbound (a provider, when a renter dials it through a relay) opens the
+ * stream and is "B" of the spec: CONNECT (its addresses) -> CONNECT (the other's) -> B measures the round trip,
+ * sends SYNC, waits half of it and dials; the other ("A") dials as it reads the SYNC. Both dials are outbound TCP
+ * connects, so the security handshake needs roles: A is the noise initiator and multistream-select client, B the
+ * responder (libp2p's `initiator: false`), as in go-libp2p. The relayed connection is left open: streams already on
+ * it (a running lease's) finish there, and libp2p opens every new stream on the direct connection, which it
+ * prefers to a relayed one (its `limits` are unset).
+ *
+ * What a hostile peer can make us do is bounded: one exchange at a time per connection, each message at most
+ * {@link HOLE_PUNCH_LIMITS}.maxMessageBytes, each exchange at most `timeoutMs`, `maxAttemptsPerPeer` punches per peer
+ * per `attemptWindowMs` (both roles counted), at most `maxAddresses` addresses dialled per punch, only IPv4/IPv6 TCP
+ * addresses, never a private or loopback one (unless `allowPrivateAddresses`), and every dial names the relayed
+ * peer's id, so noise fails at once on any other host.
+ *
+ * @example
+ * ```ts
+ * createLibp2p({ transports: [dialPortTcp({ dialPort: 4100 }), circuitRelayTransport()],
+ *   services: { identify: identify(), holePunch: holePunch({ dialPort: 4100 }) } })
+ * ```
+ */
+
+export const DCUTR_PROTOCOL = '/libp2p/dcutr'
+
+export interface HolePunchInit {
+  /**
+   * The node's dial port. Only observed addresses with this port are sent: a NAT that kept it (endpoint-independent
+   * mapping). Behind a NAT that picks a port per connection no address qualifies and nothing is punched.
+   */
+  dialPort?: number
+  /** Dial private and loopback addresses too (a lab on private ranges). Default false. */
+  allowPrivateAddresses?: boolean
+  /** One exchange, messages and dial together, ms. Default 5,000 (go-libp2p's). */
+  timeoutMs?: number
+  /** Exchanges B tries on one relayed connection. Default 3 (go-libp2p's). */
+  attempts?: number
+  /** Punches per peer per window, either role. Default 6. */
+  maxAttemptsPerPeer?: number
+  /** The window of `maxAttemptsPerPeer`, ms. Default 10 min. */
+  attemptWindowMs?: number
+  /** Punches in progress at once, all peers together. Default 8. */
+  maxConcurrent?: number
+}
+
+export const HOLE_PUNCH_LIMITS = {
+  /** The spec's limit for one HolePunch message. */
+  maxMessageBytes: 4096,
+  /** Addresses sent and dialled per punch. */
+  maxAddresses: 4,
+  /** Observed addresses we keep (newest first). */
+  maxObserved: 4,
+} as const
+
+/** Counters since start, for status and benchmarks. */
+export interface HolePunchStats {
+  /** Exchanges started, either role. */
+  attempts: number
+  /** Exchanges that ended in a direct connection. */
+  upgraded: number
+  /** Exchanges that failed (no address, a refused or timed-out dial, a malformed message). */
+  failed: number
+  /** Exchanges refused for a limit (per peer or at once). */
+  refused: number
+}
+
+export interface HolePunchService extends Startable {
+  /** Addresses we would send now (observed at our dial port). */
+  observedAddresses(): Multiaddr[]
+  stats(): HolePunchStats
+}
+
+/** What the service uses of libp2p's components (`@libp2p/interface-internal` types, narrowed). */
+export interface HolePunchComponents {
+  peerId: PeerId
+  logger: ComponentLogger
+  events: TypedEventTarget<Libp2pEvents>
+  registrar: {
+    handle(
+      protocol: string,
+      handler: (stream: Stream, connection: Connection) => void | Promise<void>,
+      options?: Record<string, unknown>,
+    ): Promise<void>
+    unhandle(protocol: string): Promise<void>
+    register(protocol: string, topology: Record<string, unknown>): Promise<string>
+    unregister(id: string): void
+  }
+  connectionManager: {
+    openConnection(
+      addrs: Multiaddr[],
+      options?: AbortOptions & { force?: boolean; initiator?: boolean; priority?: number },
+    ): Promise<Connection>
+    getConnections(peer?: PeerId): Connection[]
+  }
+}
+
+/** A punch refused or failed; `code` says which rule or step. */
+export class HolePunchError extends ParkbenchError {
+  static override name = 'HolePunchError'
+  constructor(message = 'Hole punch failed', code = 'HOLE_PUNCH_FAILED', options: ErrorOptions = {}) {
+    super(message, code, options)
+  }
+}
+
+export function holePunch(init: HolePunchInit = {}): (components: HolePunchComponents) => HolePunchService {
+  return (components) => new DefaultHolePunch(components, init)
+}
+
+const DIAL_PRIORITY = 100
+const isRelayed = (connection: Connection): boolean => connection.remoteAddr.toString().includes('/p2p-circuit')
+
+class DefaultHolePunch implements HolePunchService {
+  readonly [Symbol.toStringTag] = 'parkbench:hole-punch'
+  private readonly log: Logger
+  private readonly timeoutMs: number
+  private readonly attempts: number
+  private readonly maxAttemptsPerPeer: number
+  private readonly attemptWindowMs: number
+  private readonly maxConcurrent: number
+  private readonly observed = new Map<string, Multiaddr>()
+  private readonly recent = new Map<string, number[]>()
+  private readonly counters: HolePunchStats = { attempts: 0, upgraded: 0, failed: 0, refused: 0 }
+  private running = 0
+  private topologyId?: string
+  private readonly controller = new AbortController()
+  private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => this.observe(event.detail)
+
+  constructor(
+    private readonly components: HolePunchComponents,
+    private readonly init: HolePunchInit,
+  ) {
+    this.log = components.logger.forComponent('parkbench:net:hole-punch')
+    this.timeoutMs = init.timeoutMs ?? 5_000
+    this.attempts = init.attempts ?? 3
+    this.maxAttemptsPerPeer = init.maxAttemptsPerPeer ?? 6
+    this.attemptWindowMs = init.attemptWindowMs ?? 10 * 60_000
+    this.maxConcurrent = init.maxConcurrent ?? 8
+  }
+
+  async start(): Promise<void> {
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    await this.components.registrar.handle(DCUTR_PROTOCOL, (stream, connection) => this.respond(stream, connection), {
+      maxInboundStreams: 1,
+      maxOutboundStreams: 1,
+      runOnLimitedConnection: true,
+    })
+    this.topologyId = await this.components.registrar.register(DCUTR_PROTOCOL, {
+      notifyOnLimitedConnection: true,
+      onConnect: (_peer: PeerId, connection: Connection) => {
+        // The peer the relayed connection came in to starts the punch (the spec's B).
+        if (!isRelayed(connection) || connection.direction !== 'inbound') return
+        void this.initiate(connection).catch((err: Error) =>
+          this.log('punch to %p failed - %e', connection.remotePeer, err),
+        )
+      },
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort(new HolePunchError('Node stopping', 'HOLE_PUNCH_ABORTED'))
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    await this.components.registrar.unhandle(DCUTR_PROTOCOL)
+    if (this.topologyId != null) this.components.registrar.unregister(this.topologyId)
+  }
+
+  observedAddresses(): Multiaddr[] {
+    return [...this.observed.values()]
+  }
+
+  stats(): HolePunchStats {
+    return { ...this.counters }
+  }
+
+  /** Keep what a peer saw our dial port as, on a direct connection we dialled (from the dial port). */
+  private observe(result: IdentifyResult): void {
+    const addr = result.observedAddr
+    const port = this.init.dialPort
+    if (addr == null || port == null || result.connection.direction !== 'outbound' || isRelayed(result.connection)) {
+      return
+    }
+    const parsed = tcpAddress(addr)
+    if (parsed == null || parsed.port !== port) return
+    if (this.init.allowPrivateAddresses !== true && isPrivate(parsed.addr)) return
+    const key = parsed.addr.toString()
+    this.observed.delete(key)
+    this.observed.set(key, parsed.addr)
+    while (this.observed.size > HOLE_PUNCH_LIMITS.maxObserved) this.observed.delete(this.observed.keys().next().value!)
+  }
+
+  /** Our CONNECT's addresses, newest first. */
+  private ownAddresses(): Uint8Array<ArrayBuffer>[] {
+    return [...this.observed.values()]
+      .reverse()
+      .slice(0, HOLE_PUNCH_LIMITS.maxAddresses)
+      .map((a) => Uint8Array.from(a.bytes))
+  }
+
+  /** The spec's B: we got the relayed connection; open the stream, CONNECT, SYNC, wait half the RTT, dial. */
+  private async initiate(relayed: Connection): Promise<void> {
+    const peer = relayed.remotePeer
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (this.hasDirect(peer) || relayed.status !== 'open' || this.controller.signal.aborted) return
+      if (this.ownAddresses().length === 0) {
+        this.log('no observed address at our dial port: not punching to %p', peer)
+        return
+      }
+      const release = this.admit(peer)
+      const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.controller.signal])
+      let stream: Stream | undefined
+      try {
+        stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
+        const messages = pbStream(stream, { maxDataLength: HOLE_PUNCH_LIMITS.maxMessageBytes }).pb(HolePunch)
+        const sent = Date.now()
+        await messages.write({ type: HolePunch.Type.CONNECT, obsAddrs: this.ownAddresses() }, { signal })
+        const connect = await messages.read({ signal })
+        if (connect.type !== HolePunch.Type.CONNECT) throw new MalformedMessageError('Expected a CONNECT')
+        const addrs = this.dialable(connect.obsAddrs, peer)
+        const rtt = Date.now() - sent
+        await messages.write({ type: HolePunch.Type.SYNC, obsAddrs: [] }, { signal })
+        if (addrs.length === 0)
+          throw new HolePunchError('The peer sent no address we may dial', 'HOLE_PUNCH_NO_ADDRESS')
+        await sleep(rtt / 2, undefined, { signal })
+        await this.dial(addrs, peer, false, signal)
+        await stream.close({ signal }).catch(() => {})
+        return
+      } catch (err) {
+        stream?.abort(err as Error)
+        this.counters.failed++
+        this.log('punch attempt %d/%d to %p failed - %e', attempt, this.attempts, peer, err)
+        if (
+          (err as ParkbenchError).code === 'HOLE_PUNCH_NO_ADDRESS' ||
+          (err as ParkbenchError).code === 'HOLE_PUNCH_LIMIT'
+        ) {
+          return
+        }
+      } finally {
+        release()
+      }
+    }
+  }
+
+  /** The spec's A: the peer we reached through a relay asks to punch. */
+  private async respond(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer
+    let release: () => void = () => {}
+    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.controller.signal])
+    try {
+      if (!isRelayed(connection)) throw new HolePunchError('Not a relayed connection', 'HOLE_PUNCH_NOT_RELAYED')
+      release = this.admit(peer)
+      const messages = pbStream(stream, { maxDataLength: HOLE_PUNCH_LIMITS.maxMessageBytes }).pb(HolePunch)
+      const connect = await messages.read({ signal })
+      if (connect.type !== HolePunch.Type.CONNECT) throw new MalformedMessageError('Expected a CONNECT')
+      const addrs = this.dialable(connect.obsAddrs, peer)
+      await messages.write({ type: HolePunch.Type.CONNECT, obsAddrs: this.ownAddresses() }, { signal })
+      const sync = await messages.read({ signal })
+      if (sync.type !== HolePunch.Type.SYNC) throw new MalformedMessageError('Expected a SYNC')
+      if (addrs.length === 0) throw new HolePunchError('The peer sent no address we may dial', 'HOLE_PUNCH_NO_ADDRESS')
+      // Without an address of ours the peer does not dial, and our SYN alone would not pass its NAT.
+      if (this.ownAddresses().length === 0)
+        throw new HolePunchError('No observed address of ours', 'HOLE_PUNCH_NO_ADDRESS')
+      await this.dial(addrs, peer, true, signal)
+      await stream.close({ signal }).catch(() => {})
+    } catch (err) {
+      stream.abort(err as Error)
+      if ((err as ParkbenchError).code !== 'HOLE_PUNCH_LIMIT') this.counters.failed++
+      this.log('punch from %p failed - %e', peer, err)
+    } finally {
+      release()
+    }
+  }
+
+  private async dial(addrs: Multiaddr[], peer: PeerId, initiator: boolean, signal: AbortSignal): Promise<void> {
+    if (this.hasDirect(peer)) return
+    this.log('dialling %p at %a as %s', peer, addrs, initiator ? 'initiator' : 'responder')
+    const connection = await this.components.connectionManager.openConnection(addrs, {
+      signal,
+      force: true,
+      initiator,
+      priority: DIAL_PRIORITY,
+    })
+    if (!connection.remotePeer.equals(peer) || isRelayed(connection)) {
+      throw new HolePunchError('The dial did not give a direct connection to the peer', 'HOLE_PUNCH_FAILED')
+    }
+    this.counters.upgraded++
+    this.log('direct connection to %p via %a', peer, connection.remoteAddr)
+  }
+
+  /** The peer's addresses we may dial: TCP over IPv4/IPv6, public unless allowed, at most maxAddresses. */
+  private dialable(raw: Uint8Array[], peer: PeerId): Multiaddr[] {
+    const out: Multiaddr[] = []
+    for (const bytes of raw.slice(0, HOLE_PUNCH_LIMITS.maxAddresses)) {
+      let addr: Multiaddr
+      try {
+        addr = multiaddr(bytes)
+      } catch {
+        continue
+      }
+      const parsed = tcpAddress(addr)
+      if (parsed == null) continue
+      if (this.init.allowPrivateAddresses !== true && isPrivate(parsed.addr)) continue
+      out.push(parsed.addr.encapsulate(`/p2p/${peer.toString()}`))
+    }
+    return out
+  }
+
+  private hasDirect(peer: PeerId): boolean {
+    return this.components.connectionManager
+      .getConnections(peer)
+      .some((c) => c.status === 'open' && !isRelayed(c) && c.limits == null)
+  }
+
+  /** Count an exchange against the limits, or throw HOLE_PUNCH_LIMIT; the returned function ends it. */
+  private admit(peer: PeerId): () => void {
+    const key = peer.toString()
+    const now = Date.now()
+    const times = (this.recent.get(key) ?? []).filter((t) => now - t < this.attemptWindowMs)
+    if (times.length >= this.maxAttemptsPerPeer || this.running >= this.maxConcurrent) {
+      this.counters.refused++
+      throw new HolePunchError('Too many hole punches', 'HOLE_PUNCH_LIMIT')
+    }
+    times.push(now)
+    this.recent.set(key, times)
+    // Forget peers whose window has passed, so the map stays as small as the set of recent peers.
+    if (this.recent.size > 1024) {
+      for (const [k, v] of this.recent) if (v.every((t) => now - t >= this.attemptWindowMs)) this.recent.delete(k)
+    }
+    this.counters.attempts++
+    this.running++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.running--
+    }
+  }
+}
+
+/** `/ip4|ip6/<ip>/tcp/<port>` (a trailing `/p2p/<id>` dropped), or undefined for any other address. */
+function tcpAddress(addr: Multiaddr): { addr: Multiaddr; port: number } | undefined {
+  const components = addr.getComponents()
+  const last = components.at(-1)
+  const parts = last?.name === 'p2p' ? components.slice(0, -1) : components
+  if (parts.length !== 2) return undefined
+  const [ip, tcp] = parts
+  if ((ip!.name !== 'ip4' && ip!.name !== 'ip6') || tcp!.name !== 'tcp') return undefined
+  const port = Number(tcp!.value)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined
+  return { addr: multiaddr(`/${ip!.name}/${ip!.value}/tcp/${port}`), port }
+}
