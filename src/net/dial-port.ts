@@ -37,6 +37,7 @@ export function dialPortTcp(init: DialPortTcpInit): (components: TCPComponents) 
       get(target, property, receiver) {
         if (property !== 'dial') return Reflect.get(target, property, receiver)
         return async (...args: Parameters<Transport['dial']>) => {
+          if ((args[1] as { initiator?: boolean }).initiator === false) args[1] = asResponder(args[1])
           try {
             return await target.dial(...args)
           } catch (err) {
@@ -47,6 +48,21 @@ export function dialPortTcp(init: DialPortTcpInit): (components: TCPComponents) 
       },
     })
   }
+}
+
+/**
+ * Dial options under which the connection is upgraded as the *responder*: a hole punch's two sides both dial (TCP
+ * simultaneous open), so one of them must answer noise and multistream-select. libp2p's upgrader does that for
+ * `initiator: false`, but yamux takes its role (client: odd stream ids) from the connection's direction, which stays
+ * 'outbound' for a dial; both sides would open stream 1 and the muxer fails. The connection is marked inbound first.
+ */
+function asResponder(options: Parameters<Transport['dial']>[1]): Parameters<Transport['dial']>[1] {
+  const upgrader = options.upgrader
+  const upgradeOutbound: typeof upgrader.upgradeOutbound = (maConn, opts) => {
+    ;(maConn as { direction: 'inbound' | 'outbound' }).direction = 'inbound'
+    return upgrader.upgradeOutbound(maConn, opts)
+  }
+  return { ...options, upgrader: Object.create(upgrader, { upgradeOutbound: { value: upgradeOutbound } }) }
 }
 
 /** A TCP port free on all interfaces now, to use as a dial port (`dialPort: 'auto'`). */

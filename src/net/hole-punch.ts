@@ -110,11 +110,10 @@ export interface HolePunchComponents {
     unregister(id: string): void
   }
   connectionManager: {
-    openConnection(
-      addrs: Multiaddr[],
-      options?: AbortOptions & { force?: boolean; initiator?: boolean; priority?: number },
-    ): Promise<Connection>
     getConnections(peer?: PeerId): Connection[]
+  }
+  transportManager: {
+    dial(addr: Multiaddr, options?: AbortOptions & { initiator?: boolean }): Promise<Connection>
   }
 }
 
@@ -130,7 +129,6 @@ export function holePunch(init: HolePunchInit = {}): (components: HolePunchCompo
   return (components) => new DefaultHolePunch(components, init)
 }
 
-const DIAL_PRIORITY = 100
 const isRelayed = (connection: Connection): boolean => connection.remoteAddr.toString().includes('/p2p-circuit')
 
 class DefaultHolePunch implements HolePunchService {
@@ -296,12 +294,21 @@ class DefaultHolePunch implements HolePunchService {
   private async dial(addrs: Multiaddr[], peer: PeerId, initiator: boolean, signal: AbortSignal): Promise<void> {
     if (this.hasDirect(peer)) return
     this.log('dialling %p at %a as %s', peer, addrs, initiator ? 'initiator' : 'responder')
-    const connection = await this.components.connectionManager.openConnection(addrs, {
-      signal,
-      force: true,
-      initiator,
-      priority: DIAL_PRIORITY,
+    // The transport manager, not the connection manager: libp2p's dial queue drops `initiator` (libp2p 3.3.11), and
+    // with both sides noise initiators the handshake fails. Every address is dialled at once (from the dial port,
+    // each to its own destination); the first connection wins and the others are closed.
+    const dials = addrs.map((addr) => this.components.transportManager.dial(addr, { signal, initiator }))
+    const connection = await Promise.any(dials).catch((err: AggregateError) => {
+      throw err.errors[0] ?? err
     })
+    for (const dial of dials) {
+      void dial.then(
+        (other) => {
+          if (other !== connection) void other.close().catch(() => {})
+        },
+        () => {},
+      )
+    }
     if (!connection.remotePeer.equals(peer) || isRelayed(connection)) {
       throw new HolePunchError('The dial did not give a direct connection to the peer', 'HOLE_PUNCH_FAILED')
     }
