@@ -129,6 +129,8 @@ export function holePunch(init: HolePunchInit = {}): (components: HolePunchCompo
   return (components) => new DefaultHolePunch(components, init)
 }
 
+/** How long a punch waits for a first observed address of ours, ms. */
+const OBSERVED_WAIT_MS = 1_000
 const isRelayed = (connection: Connection): boolean => connection.remoteAddr.toString().includes('/p2p-circuit')
 
 class DefaultHolePunch implements HolePunchService {
@@ -143,6 +145,7 @@ class DefaultHolePunch implements HolePunchService {
   private readonly recent = new Map<string, number[]>()
   private readonly counters: HolePunchStats = { attempts: 0, upgraded: 0, failed: 0, refused: 0 }
   private running = 0
+  private waiting: Array<() => void> = []
   private topologyId?: string
   private readonly controller = new AbortController()
   private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => this.observe(event.detail)
@@ -207,6 +210,27 @@ class DefaultHolePunch implements HolePunchService {
     this.observed.delete(key)
     this.observed.set(key, parsed.addr)
     while (this.observed.size > HOLE_PUNCH_LIMITS.maxObserved) this.observed.delete(this.observed.keys().next().value!)
+    for (const wake of this.waiting.splice(0)) wake()
+  }
+
+  /**
+   * Whether we have an observed address, waiting up to {@link OBSERVED_WAIT_MS} for one: a node that dialled a
+   * relayed address has just connected to the relay too, and that connection's identify may still be under way.
+   */
+  private async waitForOwnAddresses(signal: AbortSignal): Promise<boolean> {
+    if (this.observed.size > 0) return true
+    const wait = AbortSignal.any([signal, AbortSignal.timeout(OBSERVED_WAIT_MS)])
+    let done: () => void = () => {}
+    await new Promise<void>((resolve) => {
+      done = (): void => {
+        wait.removeEventListener('abort', done)
+        resolve()
+      }
+      this.waiting.push(done)
+      wait.addEventListener('abort', done, { once: true })
+    })
+    this.waiting = this.waiting.filter((w) => w !== done)
+    return this.observed.size > 0
   }
 
   /** Our CONNECT's addresses, newest first. */
@@ -222,7 +246,7 @@ class DefaultHolePunch implements HolePunchService {
     const peer = relayed.remotePeer
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (this.hasDirect(peer) || relayed.status !== 'open' || this.controller.signal.aborted) return
-      if (this.ownAddresses().length === 0) {
+      if (!(await this.waitForOwnAddresses(this.controller.signal))) {
         this.log('no observed address at our dial port: not punching to %p', peer)
         return
       }
@@ -273,6 +297,7 @@ class DefaultHolePunch implements HolePunchService {
       const connect = await messages.read({ signal })
       if (connect.type !== HolePunch.Type.CONNECT) throw new MalformedMessageError('Expected a CONNECT')
       const addrs = this.dialable(connect.obsAddrs, peer)
+      await this.waitForOwnAddresses(signal)
       await messages.write({ type: HolePunch.Type.CONNECT, obsAddrs: this.ownAddresses() }, { signal })
       const sync = await messages.read({ signal })
       if (sync.type !== HolePunch.Type.SYNC) throw new MalformedMessageError('Expected a SYNC')
