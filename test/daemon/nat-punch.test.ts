@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { INFER_PROTOCOL } from '../../src/compute/constants.js'
 import { LEASE_PROTOCOL } from '../../src/lease/constants.js'
 import { addModel } from '../compute/onnx-builder.js'
+import { runCli } from '../helpers/cli.js'
 import {
   assertRenterMoney,
   type LoopingRenter,
@@ -24,6 +25,7 @@ import { natLabSupport } from '../helpers/netns.js'
 // has left (docs/hole-punch.md).
 
 const PRICE = 1_000_000_000_000n
+const DIAL_PORT = 4003
 
 describe('hole punching between NATed peers', async () => {
   const support = await natLabSupport()
@@ -45,7 +47,7 @@ describe('hole punching between NATed peers', async () => {
         { name: 'b', nat: 'cone', unsolicited: 'drop' },
         { name: 'c', nat: 'symmetric', unsolicited: 'drop' },
       ],
-      providers: [{ host: 'a', price: PRICE }],
+      providers: [{ host: 'a', price: PRICE, args: ['--dial-port', String(DIAL_PORT)] }],
       renters: ['b', 'c'],
       modelFile,
     })
@@ -88,8 +90,11 @@ describe('hole punching between NATed peers', async () => {
       )
     const served = await renter.waitLine((l) => direct(l) != null, 0, 'a result with the lease on a direct connection')
     const connection = direct(served)!
-    // The direct connection goes to the provider's NAT, at the port its relay saw it dial from.
-    assert.ok(connection.addr.startsWith(`/ip4/${market.lab.publicAddress('a')}/tcp/`), connection.addr)
+    // The direct connection goes to the provider's NAT, at the dial port (which MASQUERADE kept).
+    assert.ok(connection.addr.startsWith(`/ip4/${market.lab.publicAddress('a')}/tcp/${DIAL_PORT}/`), connection.addr)
+    const status = JSON.parse((await runCli(['status', '--json', '--data-dir', provider.dataDir])).stdout)
+    assert.deepEqual(status.holePunch.observedAddresses, [`/ip4/${market.lab.publicAddress('a')}/tcp/${DIAL_PORT}`])
+    assert.ok(status.holePunch.upgraded >= 1, JSON.stringify(status.holePunch))
     t.diagnostic(
       `first paid result after ${ms} ms; first result ${first.result!.connections!.some((c) => !c.relayed && c.protocols.includes(INFER_PROTOCOL)) ? 'already' : 'not yet'} direct; direct connection ${connection.addr}`,
     )
@@ -110,6 +115,8 @@ describe('hole punching between NATed peers', async () => {
       )
     }
     t.diagnostic(`first paid result after ${ms} ms; ${results.length} results, all relayed`)
+    const status = JSON.parse((await runCli(['status', '--json', '--data-dir', provider.dataDir])).stdout)
+    t.diagnostic(`provider's hole punches: ${JSON.stringify(status.holePunch)}`)
     const summary = await renter.finish()
     await assertRenterMoney(market, 'c', summary, [provider], settle)
   })
