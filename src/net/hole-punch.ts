@@ -67,13 +67,22 @@ export interface HolePunchInit {
   maxConcurrent?: number
 }
 
+/** The defaults of {@link HolePunchInit}'s limits (protocols/README.md, "Hole punching"). */
+export const HOLE_PUNCH_DEFAULTS = {
+  timeoutMs: 5_000,
+  attempts: 3,
+  maxAttemptsPerPeer: 6,
+  attemptWindowMs: 10 * 60_000,
+  maxConcurrent: 8,
+} as const
+
 export const HOLE_PUNCH_LIMITS = {
   /** The spec's limit for one HolePunch message. */
   maxMessageBytes: 4096,
   /** Addresses sent and dialled per punch. */
   maxAddresses: 4,
-  /** Observed addresses we keep (newest first). */
-  maxObserved: 4,
+  /** Peers whose latest observation of our dial port we keep (one address each; the oldest goes first). */
+  maxObservers: 32,
 } as const
 
 /** Counters since start, for status and benchmarks. */
@@ -89,7 +98,7 @@ export interface HolePunchStats {
 }
 
 export interface HolePunchService extends Startable {
-  /** Addresses we would send now (observed at our dial port). */
+  /** Addresses we would send now (observed at our dial port): most observers first, at most 4. */
   observedAddresses(): Multiaddr[]
   stats(): HolePunchStats
 }
@@ -155,11 +164,11 @@ class DefaultHolePunch implements HolePunchService {
     private readonly init: HolePunchInit,
   ) {
     this.log = components.logger.forComponent('parkbench:net:hole-punch')
-    this.timeoutMs = init.timeoutMs ?? 5_000
-    this.attempts = init.attempts ?? 3
-    this.maxAttemptsPerPeer = init.maxAttemptsPerPeer ?? 6
-    this.attemptWindowMs = init.attemptWindowMs ?? 10 * 60_000
-    this.maxConcurrent = init.maxConcurrent ?? 8
+    this.timeoutMs = init.timeoutMs ?? HOLE_PUNCH_DEFAULTS.timeoutMs
+    this.attempts = init.attempts ?? HOLE_PUNCH_DEFAULTS.attempts
+    this.maxAttemptsPerPeer = init.maxAttemptsPerPeer ?? HOLE_PUNCH_DEFAULTS.maxAttemptsPerPeer
+    this.attemptWindowMs = init.attemptWindowMs ?? HOLE_PUNCH_DEFAULTS.attemptWindowMs
+    this.maxConcurrent = init.maxConcurrent ?? HOLE_PUNCH_DEFAULTS.maxConcurrent
   }
 
   async start(): Promise<void> {
@@ -189,7 +198,20 @@ class DefaultHolePunch implements HolePunchService {
   }
 
   observedAddresses(): Multiaddr[] {
-    return [...this.observed.values()]
+    // Most observers first, then the most recently observed.
+    const ranked = new Map<string, { addr: Multiaddr; observers: number; latest: number }>()
+    let order = 0
+    for (const addr of this.observed.values()) {
+      const key = addr.toString()
+      const entry = ranked.get(key) ?? { addr, observers: 0, latest: 0 }
+      entry.observers++
+      entry.latest = order++
+      ranked.set(key, entry)
+    }
+    return [...ranked.values()]
+      .sort((a, b) => b.observers - a.observers || b.latest - a.latest)
+      .slice(0, HOLE_PUNCH_LIMITS.maxAddresses)
+      .map((e) => e.addr)
   }
 
   stats(): HolePunchStats {
@@ -206,10 +228,11 @@ class DefaultHolePunch implements HolePunchService {
     const parsed = tcpAddress(addr)
     if (parsed == null || parsed.port !== port) return
     if (this.init.allowPrivateAddresses !== true && isPrivate(parsed.addr)) return
-    const key = parsed.addr.toString()
-    this.observed.delete(key)
-    this.observed.set(key, parsed.addr)
-    while (this.observed.size > HOLE_PUNCH_LIMITS.maxObserved) this.observed.delete(this.observed.keys().next().value!)
+    // One address per observer (its latest), so that one peer reporting made-up addresses holds one place only.
+    const observer = result.peerId.toString()
+    this.observed.delete(observer)
+    this.observed.set(observer, parsed.addr)
+    while (this.observed.size > HOLE_PUNCH_LIMITS.maxObservers) this.observed.delete(this.observed.keys().next().value!)
     for (const wake of this.waiting.splice(0)) wake()
   }
 
@@ -233,12 +256,9 @@ class DefaultHolePunch implements HolePunchService {
     return this.observed.size > 0
   }
 
-  /** Our CONNECT's addresses, newest first. */
+  /** Our CONNECT's addresses: {@link observedAddresses}. */
   private ownAddresses(): Uint8Array<ArrayBuffer>[] {
-    return [...this.observed.values()]
-      .reverse()
-      .slice(0, HOLE_PUNCH_LIMITS.maxAddresses)
-      .map((a) => Uint8Array.from(a.bytes))
+    return this.observedAddresses().map((a) => Uint8Array.from(a.bytes))
   }
 
   /** The spec's B: we got the relayed connection; open the stream, CONNECT, SYNC, wait half the RTT, dial. */

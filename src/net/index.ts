@@ -37,7 +37,19 @@ export {
   type ParkbenchNode,
 } from './create-node.js'
 export { type DhtChoice, dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
+export { type DialPortTcpInit, dialPortTcp, pickDialPort } from './dial-port.js'
 export * from './errors.js'
+export {
+  DCUTR_PROTOCOL,
+  HOLE_PUNCH_DEFAULTS,
+  HOLE_PUNCH_LIMITS,
+  type HolePunchComponents,
+  HolePunchError,
+  type HolePunchInit,
+  type HolePunchService,
+  type HolePunchStats,
+  holePunch,
+} from './hole-punch.js'
 export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, type KadScope, limitedKadDHT } from './kad-guard.js'
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
 export * from './message-stream.js'
