@@ -28,9 +28,9 @@ import { HolePunch } from './pb/dcutr.js'
  * stream and is "B" of the spec: CONNECT (its addresses) -> CONNECT (the other's) -> B measures the round trip,
  * sends SYNC, waits half of it and dials; the other ("A") dials as it reads the SYNC. Both dials are outbound TCP
  * connects, so the security handshake needs roles: A is the noise initiator and multistream-select client, B the
- * responder (libp2p's `initiator: false`), as in go-libp2p. The relayed connection is left open: streams already on
- * it (a running lease's) finish there, and libp2p opens every new stream on the direct connection, which it
- * prefers to a relayed one (its `limits` are unset).
+ * responder (libp2p's `initiator: false`), as in go-libp2p. libp2p opens every new stream on the direct connection,
+ * which it prefers to a relayed one (its `limits` are unset); the relayed connection is closed once the streams
+ * already on it (a running lease's) have ended.
  *
  * What a hostile peer can make us do is bounded: one exchange at a time per connection, each message at most
  * {@link HOLE_PUNCH_LIMITS}.maxMessageBytes, each exchange at most `timeoutMs`, `maxAttemptsPerPeer` punches per peer
@@ -138,6 +138,10 @@ export function holePunch(init: HolePunchInit = {}): (components: HolePunchCompo
   return (components) => new DefaultHolePunch(components, init)
 }
 
+/** How often a relayed connection replaced by a direct one is checked for streams still on it, ms. */
+const RETIRE_CHECK_MS = 1_000
+/** Streams that do not keep a relayed connection open once a direct one exists: libp2p's housekeeping and ours. */
+const HOUSEKEEPING_PROTOCOLS = new Set([DCUTR_PROTOCOL, '/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0', '/ipfs/ping/1.0.0'])
 /** How long a punch waits for a first observed address of ours, ms. */
 const OBSERVED_WAIT_MS = 1_000
 const isRelayed = (connection: Connection): boolean => connection.remoteAddr.toString().includes('/p2p-circuit')
@@ -286,7 +290,7 @@ class DefaultHolePunch implements HolePunchService {
         if (addrs.length === 0)
           throw new HolePunchError('The peer sent no address we may dial', 'HOLE_PUNCH_NO_ADDRESS')
         await sleep(rtt / 2, undefined, { signal })
-        await this.dial(addrs, peer, false, signal)
+        await this.dial(addrs, relayed, false, signal)
         await stream.close({ signal }).catch(() => {})
         return
       } catch (err) {
@@ -325,7 +329,7 @@ class DefaultHolePunch implements HolePunchService {
       // Without an address of ours the peer does not dial, and our SYN alone would not pass its NAT.
       if (this.ownAddresses().length === 0)
         throw new HolePunchError('No observed address of ours', 'HOLE_PUNCH_NO_ADDRESS')
-      await this.dial(addrs, peer, true, signal)
+      await this.dial(addrs, connection, true, signal)
       await stream.close({ signal }).catch(() => {})
     } catch (err) {
       stream.abort(err as Error)
@@ -336,7 +340,8 @@ class DefaultHolePunch implements HolePunchService {
     }
   }
 
-  private async dial(addrs: Multiaddr[], peer: PeerId, initiator: boolean, signal: AbortSignal): Promise<void> {
+  private async dial(addrs: Multiaddr[], relayed: Connection, initiator: boolean, signal: AbortSignal): Promise<void> {
+    const peer = relayed.remotePeer
     if (this.hasDirect(peer)) return
     this.log('dialling %p at %a as %s', peer, addrs, initiator ? 'initiator' : 'responder')
     // The transport manager, not the connection manager: libp2p's dial queue drops `initiator` (libp2p 3.3.11), and
@@ -359,6 +364,26 @@ class DefaultHolePunch implements HolePunchService {
     }
     this.counters.upgraded++
     this.log('direct connection to %p via %a', peer, connection.remoteAddr)
+    this.retire(relayed)
+  }
+
+  /**
+   * Close the relayed connection once only housekeeping streams are left on it (a running lease's stream keeps it),
+   * so that punched peers do not hold the relay's slots (32 relayed connections into one provider). Checked every
+   * second while the direct connection is open; if that one closes first, the relayed connection stays.
+   */
+  private retire(relayed: Connection): void {
+    const timer = setInterval(() => {
+      if (relayed.status !== 'open' || this.controller.signal.aborted || !this.hasDirect(relayed.remotePeer)) {
+        clearInterval(timer)
+        return
+      }
+      if (relayed.streams.some((s) => !HOUSEKEEPING_PROTOCOLS.has(s.protocol ?? ''))) return
+      clearInterval(timer)
+      this.log('closing the relayed connection to %p: a direct one carries its streams', relayed.remotePeer)
+      void relayed.close().catch((err: Error) => relayed.abort(err))
+    }, RETIRE_CHECK_MS)
+    timer.unref()
   }
 
   /** The peer's addresses we may dial: TCP over IPv4/IPv6, public unless allowed, at most maxAddresses. */

@@ -98,6 +98,12 @@ describe('hole punching between NATed peers', async () => {
     t.diagnostic(
       `first paid result after ${ms} ms; first result ${first.result!.connections!.some((c) => !c.relayed && c.protocols.includes(INFER_PROTOCOL)) ? 'already' : 'not yet'} direct; direct connection ${connection.addr}`,
     )
+    // With its streams on the direct connection, the relayed one is closed: it would hold a slot at the relay.
+    await renter.waitLine(
+      (l) => l.result?.connections?.length === 1 && l.result.connections[0]!.relayed === false,
+      0,
+      'a result with the relayed connection closed',
+    )
     const summary = await renter.finish()
     assert.ok(summary.leases.length >= 1)
     await assertRenterMoney(market, 'b', summary, [provider], settle)
