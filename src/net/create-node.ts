@@ -76,7 +76,8 @@ export interface NodeInit {
    */
   amino?: AminoInit
   /**
-   * Circuit relay v2 and DCUtR, for providers behind NATs: `client` to dial and listen through relays, `server` to
+   * Circuit relay v2 and hole punching (DCUtR, src/net/hole-punch.ts), for nodes behind NATs: `client` to dial and
+   * listen through relays, dial from one dial port and punch relayed connections into direct ones; `server` to
    * be one. Neither by default. See src/net/relay.ts and protocols/README.md ("Relays").
    */
   relay?: RelayInit

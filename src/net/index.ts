@@ -16,6 +16,13 @@
  * const reply = await messages.read(Reply, { signal })
  * await messages.close({ signal })
  * ```
+ *
+ * A relay client (`relay: { client: true }`) dials all TCP from one dial port and punches relayed connections into
+ * direct ones (src/net/hole-punch.ts, docs/hole-punch.md):
+ * ```ts
+ * const node = await createNode({ listen: ['/ip4/0.0.0.0/tcp/4001', '/p2p-circuit'], relay: { client: true, dialPort: 4002 } })
+ * node.services.holePunch // observedAddresses(), stats()
+ * ```
  */
 export {
   AMINO_BOOTSTRAP,
