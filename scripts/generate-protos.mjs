@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // A proto goes to src/<its name>/pb unless listed here.
-const OUT_DIRS = { 'onnx-tensor': 'src/compute/pb' }
+const OUT_DIRS = { 'onnx-tensor': 'src/compute/pb', dcutr: 'src/net/pb' }
 // The protos whose decoders accept packed repeated scalars and unknown enum values (see above).
 const OPEN_DECODING = new Set(['compute', 'onnx-tensor'])
 

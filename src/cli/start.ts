@@ -117,6 +117,11 @@ export const startCommand: Command = {
       description: 'Relay for nodes behind NATs (a public node; limits in protocols/README.md, "Relays")',
     },
     'no-relay': { type: 'boolean', description: 'Never reserve or dial relayed addresses' },
+    'dial-port': {
+      type: 'string',
+      valueName: 'PORT',
+      description: 'Dial out from this local TCP port, for hole punching (default: a free one; 0: off)',
+    },
     ...AMINO_OPTIONS,
     ...JSON_OPTION,
   },
@@ -134,10 +139,12 @@ export const startCommand: Command = {
     if (args.values.mdns === true) flags.mdns = true
     if (args.values['no-sell'] === true) flags.sell = false
     if (args.values.free === true) flags.compute = { freeMode: true }
-    if (args.values['relay-server'] === true || args.values['no-relay'] === true) {
+    const dialPort = integerFlag(args, 'dial-port')
+    if (args.values['relay-server'] === true || args.values['no-relay'] === true || dialPort != null) {
       flags.reach = {
         ...(args.values['relay-server'] === true ? { relayServer: true } : {}),
         ...(args.values['no-relay'] === true ? { relay: false } : {}),
+        ...(dialPort != null ? { dialPort } : {}),
       }
     }
     const price = stringFlag(args, 'price')

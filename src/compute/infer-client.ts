@@ -1,4 +1,4 @@
-import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Tensor as OrtTensor } from 'onnxruntime-node'
 import { AbortedError } from '../errors.js'
@@ -135,6 +135,10 @@ export class InferClient {
   private nextId = 1
   private readonly maxResponseBytes: number
   private readonly trace: boolean
+  /** The relayed connection the stream runs on, when it does: a direct one to the same peer replaces it. */
+  private relayedConnection: Connection | undefined
+  /** Streams given up for a direct connection: their read loops end without failing anything. */
+  private readonly retired = new WeakSet<MessageStream>()
 
   constructor(
     private readonly node: Pick<RpcNode, 'dialProtocol'>,
@@ -225,7 +229,17 @@ export class InferClient {
 
   private async open(signal: AbortSignal): Promise<void> {
     const current = this.messages?.stream
-    if (current !== undefined && current.status === 'open' && current.writeStatus === 'writable') return
+    if (current !== undefined && current.status === 'open' && current.writeStatus === 'writable') {
+      if (!this.directConnectionAppeared()) return
+      // A hole punch gave a direct connection to the provider: with nothing in flight, end the relayed stream
+      // (the provider finishes it; its read loop ends quietly) and open the next one, which libp2p puts on the
+      // direct connection. Billing runs on the lease's own stream, so no tick is lost or counted twice.
+      const old = this.messages!
+      this.retired.add(old)
+      this.messages = undefined
+      this.relayedConnection = undefined
+      void old.close().catch((err: Error) => old.abort(err))
+    }
     this.opening ??= (async () => {
       let stream: Stream
       try {
@@ -238,6 +252,7 @@ export class InferClient {
         maxBufferSize: this.maxResponseBytes + FRAME_OVERHEAD_BYTES,
       })
       this.messages = messages
+      this.relayedConnection = relayedConnectionOf(this.node, stream)
       void this.readLoop(messages)
     })().finally(() => {
       this.opening = undefined
@@ -266,10 +281,24 @@ export class InferClient {
         pending?.resolve(response)
       }
     } catch (err) {
-      if (this.messages === messages) this.messages = undefined
       if (stream.status === 'open') messages.abort(err as Error)
+      if (this.retired.has(messages)) return
+      if (this.messages === messages) this.messages = undefined
       this.fail(err instanceof Error ? err : new UnexpectedEndError())
     }
+  }
+
+  /** Whether the stream is on a relayed connection and a direct one to that peer is open now, with nothing pending. */
+  private directConnectionAppeared(): boolean {
+    const relayed = this.relayedConnection
+    if (relayed === undefined || this.pending.size > 0) return false
+    const connections = (this.node as Partial<Pick<ConnectionsNode, 'getConnections'>>).getConnections
+    return (
+      connections
+        ?.call(this.node, relayed.remotePeer)
+        .some((c) => c.status === 'open' && c.limits == null && !c.remoteAddr.toString().includes('/p2p-circuit')) ===
+      true
+    )
   }
 
   /** Read one response and note, on its pending request, when it arrived and how long its frame took to decode. */
@@ -316,6 +345,20 @@ export class InferClient {
       },
     })
   }
+}
+
+/** A libp2p node's connection list, when the node given to a client has one (a libp2p node does). */
+interface ConnectionsNode {
+  getConnections(peer?: PeerId): Connection[]
+}
+
+/** The relayed (limited) connection `stream` runs on, if it is on one; undefined otherwise or when unknown. */
+function relayedConnectionOf(node: object, stream: Stream): Connection | undefined {
+  const connections = (node as Partial<ConnectionsNode>).getConnections
+  if (connections == null) return undefined
+  const connection = connections.call(node).find((c) => c.streams.includes(stream))
+  if (connection == null) return undefined
+  return connection.limits != null || connection.remoteAddr.toString().includes('/p2p-circuit') ? connection : undefined
 }
 
 const EMPTY_REQUEST: InferRequest = {

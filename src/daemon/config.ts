@@ -50,6 +50,14 @@ export interface ReachConfig {
   privateAfterMs: number
   /** Learn our reachability with AutoNAT (peers dial our addresses back) and answer others'. Default true. */
   autonat: boolean
+  /**
+   * The local port outgoing TCP dials leave from, so that a hole punch has an address to dial (src/net/dial-port.ts):
+   * a number, `'auto'` (default: a free port picked at start) or 0 (ephemeral ports; no hole punching over TCP).
+   * Used only with `relay`.
+   */
+  dialPort: number | 'auto'
+  /** Punch relayed connections into direct ones (src/net/hole-punch.ts). Default true; needs `relay`. */
+  holePunch: boolean
 }
 
 export interface DaemonConfig {
@@ -105,6 +113,8 @@ export interface ConfigInput {
     relayLimits?: { [K in keyof RelayServerLimits]?: number | string }
     privateAfterMs?: number
     autonat?: boolean
+    dialPort?: number | 'auto'
+    holePunch?: boolean
   }
   /** `true` for the public Amino DHT with its defaults, or its settings (`false` or absent: off). */
   amino?: boolean | { bootstrap?: string[]; server?: boolean | 'auto'; addressScope?: 'public' | 'all' }
@@ -256,7 +266,17 @@ function reachConfig(reach: NonNullable<ConfigInput['reach']>): ReachConfig {
     relayLimits: relayLimits(reach.relayLimits ?? {}),
     privateAfterMs: toPositiveInt(reach.privateAfterMs, 'reach.privateAfterMs', 30_000),
     autonat: reach.autonat ?? true,
+    dialPort: dialPortConfig(reach.dialPort),
+    holePunch: reach.holePunch ?? true,
   }
+}
+
+function dialPortConfig(value: number | 'auto' | undefined): number | 'auto' {
+  if (value === undefined || value === 'auto') return 'auto'
+  if (!Number.isSafeInteger(value) || value < 0 || value > 65535) {
+    throw new InvalidInputError('reach.dialPort must be "auto" or a port number from 0 (off) to 65535')
+  }
+  return value
 }
 
 const RELAY_LIMIT_FIELDS = [

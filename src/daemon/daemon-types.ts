@@ -3,6 +3,7 @@ import type { WorkerPool } from '../compute/worker-pool.js'
 import type { LeaseInfo } from '../lease/metered-lease.js'
 import type { OfferSummary } from '../market/offer.js'
 import type { NodeInit } from '../net/create-node.js'
+import type { HolePunchStats } from '../net/hole-punch.js'
 import type { ReachabilityStatus } from '../net/reachability.js'
 import type { TokenUnits } from '../pay/amounts.js'
 import type { ChainConfig } from '../pay/chain-config.js'
@@ -78,6 +79,14 @@ export interface DaemonStatus {
   earnings?: DaemonEarnings
   /** Whether the internet can reach this node, and the relays that carry it when not. */
   reach: ReachabilityStatus
+  /** When a relay client: the addresses peers observed our dial port at, and hole punches tried and made. */
+  holePunch?: HolePunchStatus
   /** When selling: the symbol and decimals of the token it is paid in (read from the chain), to show amounts. */
   tokenUnits?: TokenUnits
+}
+
+/** A daemon's hole punching, in its status (src/net/hole-punch.ts). */
+export interface HolePunchStatus extends HolePunchStats {
+  /** What peers saw our dial port as: the addresses a punch sends. Empty behind a NAT that changes ports. */
+  observedAddresses: string[]
 }

@@ -13,6 +13,7 @@ import { OFFER_CATALOG } from '../market/offerable.js'
 import type { ModelSpec } from '../market/pb/market.js'
 import { createNode, type ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
+import type { HolePunchService } from '../net/hole-punch.js'
 import { loadOrCreatePeerKey } from '../net/keys.js'
 import type { ReachabilityService, ReachabilityStatus } from '../net/reachability.js'
 import { getTokenUnits } from '../pay/actions/get-token-units.js'
@@ -31,7 +32,7 @@ import { type ControlServer, DaemonRunningError, startControlServer } from './co
 import { controlRoutes } from './control-routes.js'
 import { startDaemonConsole } from './daemon-console.js'
 import { createDaemonLeases } from './daemon-leases.js'
-import type { DaemonInit, DaemonStatus } from './daemon-types.js'
+import type { DaemonInit, DaemonStatus, HolePunchStatus } from './daemon-types.js'
 import { channelReport, type DaemonEarnings, earningsOf } from './earnings.js'
 import { NoPaymentTermsError } from './errors.js'
 import { type DaemonLoad, LoadMonitor } from './load-monitor.js'
@@ -143,7 +144,12 @@ export class Daemon {
       bootstrap: config.bootstrap,
       mdns: config.mdns,
       ...(config.amino != null ? { amino: config.amino } : {}),
-      relay: { client: config.reach.relay, ...(config.reach.relayServer ? { server: config.reach.relayLimits } : {}) },
+      relay: {
+        client: config.reach.relay,
+        dialPort: config.reach.dialPort === 0 ? false : config.reach.dialPort,
+        ...(config.reach.holePunch ? {} : { holePunch: false }),
+        ...(config.reach.relayServer ? { server: config.reach.relayLimits } : {}),
+      },
       reach: {
         reservations: config.reach.reservations,
         privateAfterMs: config.reach.privateAfterMs,
@@ -327,6 +333,7 @@ export class Daemon {
       peerId: node.peerId.toString(),
       addresses: node.getMultiaddrs().map((a) => a.toString()),
       reach: reachOf(node),
+      ...holePunchOf(node),
       selling: signed != null,
       ...(this.selling?.paused != null ? { paused: { ...this.selling.paused } } : {}),
       payoutAddress: this.init.account?.address,
@@ -415,6 +422,13 @@ export function createDaemon(init: DaemonInit): Daemon {
 }
 
 const NO_REACH: ReachabilityStatus = { reachability: 'unknown', publicAddresses: [], relayedAddresses: [], relays: [] }
+
+/** The hole punch service's observed addresses and counters, when the node runs one (a relay client). */
+function holePunchOf(node: ParkbenchNode): { holePunch?: HolePunchStatus } {
+  const service = node.services.holePunch as HolePunchService | undefined
+  if (service == null) return {}
+  return { holePunch: { observedAddresses: service.observedAddresses().map(String), ...service.stats() } }
+}
 
 /** The node's reachability service's status, when it runs one (the swarm lab's nodes do not). */
 function reachOf(node: ParkbenchNode): ReachabilityStatus {

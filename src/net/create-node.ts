@@ -20,6 +20,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { AMINO_SERVICE, type AminoInit, aminoServices } from './amino.js'
 import { KAD_PROTOCOL } from './constants.js'
+import { dialPortTcp, pickDialPort } from './dial-port.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 import { cachedKeyCrypto } from './noise-crypto.js'
 import { componentLogger } from './quiet-logger.js'
@@ -77,7 +78,8 @@ export interface NodeInit {
    */
   amino?: AminoInit
   /**
-   * Circuit relay v2 and DCUtR, for providers behind NATs: `client` to dial and listen through relays, `server` to
+   * Circuit relay v2 and hole punching (DCUtR, src/net/hole-punch.ts), for nodes behind NATs: `client` to dial and
+   * listen through relays, dial from one dial port and punch relayed connections into direct ones; `server` to
    * be one. Neither by default. See src/net/relay.ts and protocols/README.md ("Relays").
    */
   relay?: RelayInit
@@ -140,6 +142,11 @@ const ADDRESS_MAPPERS = {
   private: removePublicAddressesMapper,
 }
 
+async function resolveDialPort(dialPort: number | 'auto' | false): Promise<number | false> {
+  if (dialPort === 'auto') return await pickDialPort()
+  return dialPort === false || dialPort <= 0 ? false : dialPort
+}
+
 /**
  * Create (and start) a libp2p node with parkbench's stack: TCP, noise, yamux, identify, ping and a Kademlia DHT
  * on `/parkbench/kad/1.0.0`.
@@ -164,6 +171,12 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
   if (amino != null) peerDiscovery.push(amino.discovery)
   const otherAminoBootstrap = (amino?.bootstrap ?? []).filter((a) => !/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//.test(a))
   const provideValidityMs = init.provideValidityMs ?? 3_600_000
+  // A relay client dials from one port, so that a hole punch has an address to dial (src/net/dial-port.ts).
+  const relay: RelayInit | undefined =
+    init.relay?.client === true
+      ? { ...init.relay, dialPort: await resolveDialPort(init.relay.dialPort ?? 'auto') }
+      : init.relay
+  const dialPort = typeof relay?.dialPort === 'number' ? relay.dialPort : 0
 
   const node = await createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
@@ -171,7 +184,10 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
       ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}),
     },
-    transports: [...(init.transports ?? [tcp(), webSockets()]), ...relayTransports(init.relay)],
+    transports: [
+      ...(init.transports ?? [dialPort > 0 ? dialPortTcp({ dialPort }) : tcp(), webSockets()]),
+      ...relayTransports(relay),
+    ],
     connectionEncrypters: [noise({ crypto: cachedKeyCrypto() })],
     logger: componentLogger(),
     streamMuxers: [yamux({ maxInboundStreams: limits.maxInboundStreamsPerConnection })],
@@ -187,7 +203,7 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       dialTimeout: limits.dialTimeout,
     },
     services: {
-      ...relayServices(init.relay),
+      ...relayServices(relay),
       ...(init.reach != null
         ? {
             // AutoNAT v1: asks peers to dial our public addresses back (libp2p shares a public address only once

@@ -16,6 +16,13 @@
  * const reply = await messages.read(Reply, { signal })
  * await messages.close({ signal })
  * ```
+ *
+ * A relay client (`relay: { client: true }`) dials all TCP from one dial port and punches relayed connections into
+ * direct ones (src/net/hole-punch.ts, docs/hole-punch.md):
+ * ```ts
+ * const node = await createNode({ listen: ['/ip4/0.0.0.0/tcp/4001', '/p2p-circuit'], relay: { client: true, dialPort: 4002 } })
+ * node.services.holePunch // observedAddresses(), stats()
+ * ```
  */
 export {
   AMINO_BOOTSTRAP,
@@ -37,7 +44,19 @@ export {
   type ParkbenchNode,
 } from './create-node.js'
 export { type DhtChoice, dhtRoutingTableSize, waitForDhtPeers } from './dht-ready.js'
+export { type DialPortTcpInit, dialPortTcp, pickDialPort } from './dial-port.js'
 export * from './errors.js'
+export {
+  DCUTR_PROTOCOL,
+  HOLE_PUNCH_DEFAULTS,
+  HOLE_PUNCH_LIMITS,
+  type HolePunchComponents,
+  HolePunchError,
+  type HolePunchInit,
+  type HolePunchService,
+  type HolePunchStats,
+  holePunch,
+} from './hole-punch.js'
 export { dhtProviderRecordStats, KAD_LIMITS, type KadLimits, type KadScope, limitedKadDHT } from './kad-guard.js'
 export { loadOrCreatePeerKey, PEER_KEY_FILE } from './keys.js'
 export * from './message-stream.js'

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { dcutr } from '@libp2p/dcutr'
 import type { AbortOptions, PeerInfo, PeerRouting } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Libp2pOptions } from 'libp2p'
+import { type HolePunchInit, holePunch } from './hole-punch.js'
 
 const log = logger('parkbench:net:relay')
 
@@ -54,6 +54,14 @@ export interface RelayInit {
    * `bootstrap` peer that runs a relay, say); `<relay multiaddr>/p2p-circuit` on that relay. Off by default.
    */
   client?: boolean
+  /**
+   * The local port every outgoing TCP dial leaves from (src/net/dial-port.ts), so that peers observe it as one
+   * address a hole punch can dial. `'auto'` (the default for a relay client) picks a free port at start; `false` or
+   * 0 dials from ephemeral ports (and then no hole punch can work over TCP).
+   */
+  dialPort?: number | 'auto' | false
+  /** Hole punching over relayed connections (src/net/hole-punch.ts); on for a relay client, `false` turns it off. */
+  holePunch?: Omit<HolePunchInit, 'dialPort'> | false
 }
 
 /** The circuit relay transport, when the node is a relay client. */
@@ -115,8 +123,12 @@ export function relayServices(init: RelayInit = {}): Record<string, (components:
       },
     })
   }
-  // DCUtR tries to turn an inbound relayed connection into a direct one; it needs identify (always there).
-  if (init.client === true) services.dcutr = dcutr()
+  // DCUtR tries to turn a relayed connection into a direct one from observed addresses; it needs identify (always
+  // there) and a dial port (resolved to a number by createNode).
+  if (init.client === true && init.holePunch !== false) {
+    const dialPort = typeof init.dialPort === 'number' && init.dialPort > 0 ? init.dialPort : undefined
+    services.holePunch = holePunch({ ...init.holePunch, ...(dialPort != null ? { dialPort } : {}) })
+  }
   return services
 }
 

@@ -135,6 +135,8 @@ export class SwarmProvider {
         relayLimits: {},
         privateAfterMs: 30_000,
         autonat: false,
+        dialPort: 0,
+        holePunch: false,
       },
     }
   }

@@ -2,6 +2,7 @@ import '../../src/polyfill.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Tensor } from 'onnxruntime-node'
 import { createClient } from '../../src/client/index.js'
+import { INFER_PROTOCOL } from '../../src/compute/constants.js'
 import { createNode } from '../../src/net/create-node.js'
 import { loadChainConfig } from '../../src/pay/chain-config.js'
 import { resolveEvmAccount } from '../../src/pay/evm-key.js'
@@ -10,9 +11,9 @@ import { resolveEvmAccount } from '../../src/pay/evm-key.js'
  * The reach benchmark's renter, run inside a NAT lab host: `node reach-renter.js '<json>'` with
  * { dataDir, targets: [{ name, addr }], model, sizes: [floats], requests, maxPricePerSecond }. For each target
  * (a provider's direct or relayed multiaddr) it times the first paid result (dial, offer, channel open, lease,
- * model push, run), then `requests` sequential requests per input size on the held lease, and notes whether its
- * connection to the provider is relayed or direct once the lease ran (DCUtR may have upgraded it). Prints one JSON
- * line.
+ * model push, run), whether that first lease's infer stream ran on a direct connection, then `requests` sequential
+ * requests per input size on a held lease, and every connection to the provider once they ran (relayed or direct:
+ * a hole punch may have added a direct one beside the relayed) with its streams' protocols. Prints one JSON line.
  */
 const args = JSON.parse(process.argv[2]!) as {
   dataDir: string
@@ -29,6 +30,13 @@ const client = await createClient({
   account: await resolveEvmAccount({ dataDir: args.dataDir }),
   node,
 })
+const peerOf = (addr: string): string => addr.slice(addr.lastIndexOf('/p2p/') + 5)
+/** Connections to `peer` that carry an infer stream now, relayed or not. */
+const carriesInfer = (peer: string) =>
+  node
+    .getConnections()
+    .filter((c) => c.remotePeer.toString() === peer && c.streams.some((st) => st.protocol === INFER_PROTOCOL))
+    .map((c) => ({ remoteAddr: c.remoteAddr.toString(), limited: c.limits != null }))
 const input = (n: number) => ({ x_float32: new Tensor('float32', new Float32Array(n).fill(1.5), [n]) })
 const results = []
 for (const target of args.targets) {
@@ -36,9 +44,11 @@ for (const target of args.targets) {
   const maxPricePerSecond = BigInt(args.maxPricePerSecond)
   const started = performance.now()
   let firstMs: number
+  let firstDirect = false
   try {
     await client.infer({ model: args.model, inputs: input(args.sizes[0]!), maxPricePerSecond, provider })
     firstMs = performance.now() - started
+    firstDirect = carriesInfer(peerOf(target.addr)).some((c) => !c.limited && !c.remoteAddr.includes('/p2p-circuit'))
   } catch (err) {
     results.push({ name: target.name, error: `${(err as Error).name}: ${(err as Error).message}` })
     continue
@@ -62,16 +72,23 @@ for (const target of args.targets) {
     sizes.push({ floats: n, bytes: n * 4, latencies, totalMs: performance.now() - t0 })
     if (error != null) break
   }
-  const peer = target.addr.slice(target.addr.lastIndexOf('/p2p/') + 5)
-  const connections = node.getConnections().filter((c) => c.remotePeer.toString() === peer)
+  const connections = node
+    .getConnections()
+    .filter((c) => c.remotePeer.toString() === peerOf(target.addr))
+    .map((c) => ({
+      remoteAddr: c.remoteAddr.toString(),
+      limited: c.limits != null,
+      protocols: c.streams.map((st) => st.protocol ?? ''),
+    }))
   const { amountPaid } = await lease.end().catch(() => ({ amountPaid: -1n }))
   results.push({
     name: target.name,
     ...(error != null ? { error } : {}),
     firstMs,
+    firstDirect,
     sizes,
     amountPaid: amountPaid.toString(),
-    connections: connections.map((c) => ({ remoteAddr: c.remoteAddr.toString(), limited: c.limits != null })),
+    connections,
   })
 }
 await client.close()

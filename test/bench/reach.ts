@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { INFER_PROTOCOL } from '../../src/compute/constants.js'
 import { identityModel } from '../../src/compute/onnx-builder.js'
 import { startNatMarket } from '../helpers/nat-market.js'
 import { natLabSupport } from '../helpers/netns.js'
@@ -13,7 +14,7 @@ import { percentile, printTable, round } from './stats.js'
  * lab's links are veths, so relay costs show as CPU and extra hops, not distance). For each: time to the first paid
  * result (dial, offer, channel open, lease, model push, run: everything after discovery), then latency and
  * throughput of requests on the held lease with a 4 KB and a 602 KB (SqueezeNet-sized) input, and whether the
- * connection ended direct (DCUtR upgraded it) or relayed. Needs root (network namespaces).
+ * lease ran on a direct connection (a hole punch upgraded it: src/net/hole-punch.ts) or relayed. Needs root.
  */
 const PRICE = 1_000_000_000_000n
 const REQUESTS = 40
@@ -26,12 +27,15 @@ export async function run(): Promise<object> {
   const dir = await mkdtemp(join(tmpdir(), 'pb-bench-reach-'))
   const modelFile = join(dir, 'identity.onnx')
   await writeFile(modelFile, identityModel(['float32']))
+  // NATs that drop unsolicited packets, so that a hole punch can work on the lab's zero-latency links
+  // (docs/hole-punch.md); REACH_UNSOLICITED=reject measures NATs that answer them with a RST.
+  const unsolicited = process.env.REACH_UNSOLICITED === 'reject' ? 'reject' : 'drop'
   const market = await startNatMarket({
     lans: [
-      { name: 'r', nat: 'cone' },
-      { name: 'a', nat: 'cone' },
-      { name: 's', nat: 'symmetric' },
-      { name: 'd', doubleNat: true },
+      { name: 'r', nat: 'cone', unsolicited },
+      { name: 'a', nat: 'cone', unsolicited },
+      { name: 's', nat: 'symmetric', unsolicited },
+      { name: 'd', doubleNat: true, unsolicited },
     ],
     providers: [
       { host: 'pub', price: PRICE, public: true },
@@ -67,8 +71,9 @@ export async function run(): Promise<object> {
       name: keyof typeof cases
       error?: string
       firstMs?: number
+      firstDirect?: boolean
       sizes?: Array<{ floats: number; bytes: number; latencies: number[]; totalMs: number }>
-      connections?: Array<{ remoteAddr: string; limited: boolean }>
+      connections?: Array<{ remoteAddr: string; limited: boolean; protocols: string[] }>
     }>
     const rows = measured.map((m) => {
       const bySize = Object.fromEntries(
@@ -81,11 +86,16 @@ export async function run(): Promise<object> {
           },
         ]),
       )
-      const relayed = (m.connections ?? []).some((c) => c.limited || c.remoteAddr.includes('/p2p-circuit'))
+      // Direct when the measured lease's infer stream ran on a connection that is neither relayed nor limited (the
+      // relayed connection stays open beside a punched one).
+      const direct = (m.connections ?? []).some(
+        (c) => !c.limited && !c.remoteAddr.includes('/p2p-circuit') && c.protocols.includes(INFER_PROTOCOL),
+      )
       return {
         provider: cases[m.name],
-        path: m.firstMs == null ? 'failed' : relayed ? 'relayed' : 'direct',
+        path: m.firstMs == null ? 'failed' : direct ? 'direct' : 'relayed',
         firstPaidResultMs: m.firstMs != null ? round(m.firstMs) : null,
+        firstResultDirect: m.firstDirect ?? false,
         small: bySize[SIZES[0]! * 4],
         large: bySize[SIZES[1]! * 4],
         ...(m.error != null ? { error: m.error } : {}),
@@ -98,6 +108,7 @@ export async function run(): Promise<object> {
         provider: r.provider,
         path: r.path,
         'first paid ms': r.firstPaidResultMs ?? '-',
+        'first direct': r.firstResultDirect ? 'yes' : 'no',
         '4 KB p50/p95 ms': r.small != null ? `${r.small.p50Ms}/${r.small.p95Ms}` : '-',
         '602 KB p50/p95 ms': r.large != null ? `${r.large.p50Ms}/${r.large.p95Ms}` : '-',
         '602 KB req/s': r.large?.requestsPerSecond ?? '-',
@@ -105,9 +116,11 @@ export async function run(): Promise<object> {
     )
     const natted = rows.filter((r) => r.provider !== 'public' && r.path !== 'failed')
     const direct = rows.find((r) => r.provider === 'public')
-    const relayedLarge = natted.map((r) => r.large?.p50Ms).filter((v): v is number => v != null)
+    // The relay's cost: leases that stayed relayed against the public provider's direct one.
+    const relayedRows = natted.filter((r) => r.path === 'relayed')
+    const relayedLarge = relayedRows.map((r) => r.large?.p50Ms).filter((v): v is number => v != null)
     return {
-      lab: 'network namespaces, veth links, iptables MASQUERADE (cone) and --random-fully (symmetric); no shaping',
+      lab: `network namespaces, veth links, iptables MASQUERADE (cone) and --random-fully (symmetric); no shaping; NATs ${unsolicited} unsolicited packets`,
       requestsPerSize: REQUESTS,
       cases: rows,
       upgradedToDirect: {
@@ -123,7 +136,7 @@ export async function run(): Promise<object> {
               addedMs: round(percentile(relayedLarge, 50) - direct.large.p50Ms),
               throughputRatio: round(
                 percentile(
-                  natted.map((r) => r.large?.requestsPerSecond ?? 0),
+                  relayedRows.map((r) => r.large?.requestsPerSecond ?? 0),
                   50,
                 ) / direct.large.requestsPerSecond,
               ),

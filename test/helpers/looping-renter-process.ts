@@ -10,7 +10,8 @@ import { resolveEvmAccount } from '../../src/pay/evm-key.js'
  * A renter that keeps asking, for failover tests: `node looping-renter-process.js '<json>'` with
  * { dataDir, bootstrap: [addr], model, maxPricePerSecond, everyMs }. It calls `client.infer()` (the automatic path:
  * discovery, lease, payment, failover) on the add model every `everyMs` and prints a JSON line per answer:
- * `{ result: { provider, leaseId, y, via } }` (`via`: the remote address of its connection to that provider) or
+ * `{ result: { provider, leaseId, y, via, connections } }` (`via`: the remote address of its first connection to that
+ * provider; `connections`: every connection to it, relayed or not, with the protocols of the streams open on it) or
  * `{ error: { name, message } }`. When stdin closes it ends its leases and prints
  * `{ summary: { leases: [{ leaseId, providerPeer, channelId, amountPaid }], channels: { id: authorised } } }`.
  */
@@ -52,13 +53,18 @@ while (running) {
       inputs,
       maxPricePerSecond: BigInt(args.maxPricePerSecond),
     })
-    const via = node.getConnections().find((c) => c.remotePeer.toString() === result.providerPeer)?.remoteAddr
+    const toProvider = node.getConnections().filter((c) => c.remotePeer.toString() === result.providerPeer)
     print({
       result: {
         provider: result.providerPeer,
         leaseId: result.leaseId,
         y: Array.from(result.outputs.y!.data as Float32Array),
-        via: via?.toString(),
+        via: toProvider[0]?.remoteAddr.toString(),
+        connections: toProvider.map((c) => ({
+          addr: c.remoteAddr.toString(),
+          relayed: c.remoteAddr.toString().includes('/p2p-circuit'),
+          protocols: c.streams.map((s) => s.protocol ?? ''),
+        })),
       },
     })
   } catch (err) {

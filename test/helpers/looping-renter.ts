@@ -8,7 +8,12 @@ import type { NatMarket, NatMarketProvider } from './nat-market.js'
 const SCRIPT = fileURLToPath(new URL('./looping-renter-process.js', import.meta.url))
 
 export interface LoopingRenterLine {
-  result?: { provider: string; leaseId: string; via?: string }
+  result?: {
+    provider: string
+    leaseId: string
+    via?: string
+    connections?: Array<{ addr: string; relayed: boolean; protocols: string[] }>
+  }
   error?: { name: string; message: string }
   summary?: {
     leases: Array<{

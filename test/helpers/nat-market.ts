@@ -12,8 +12,8 @@ import { createNatLab, type NatLab, type NatLabExecResult, type NatLanInit } fro
  * its chain.json in each.
  */
 export interface NatMarketInit {
-  /** Providers: which host (a public one, or a LAN's), price per second, the model file they hold. */
-  providers: Array<{ host: string; price: bigint; public?: boolean }>
+  /** Providers: which host (a public one, or a LAN's), price per second, more `parkbench start` arguments. */
+  providers: Array<{ host: string; price: bigint; public?: boolean; args?: string[] }>
   /** The LANs (providers' and renters'). */
   lans: NatLanInit[]
   /** Renter data dirs to fund, by name. */
@@ -143,6 +143,7 @@ export async function startNatMarket(init: NatMarketInit): Promise<NatMarket> {
           ...relays.flatMap((r) => ['--bootstrap', r.addr]),
           '--price',
           String(spec.price),
+          ...(spec.args ?? []),
           '--json',
         ],
         { spawn: spawnIn(spec.host) },

@@ -45,6 +45,14 @@ export interface NatLanInit {
   doubleNat?: boolean
   /** The home router's NAT when `doubleNat`. Default 'cone'. */
   routerNat?: NatKind
+  /**
+   * What the NAT(s) do with an unsolicited packet to their own outside address (a TCP SYN to a port no mapping
+   * holds): `reject` (default) lets the NAT's kernel answer it with a RST, as OpenWrt's default `REJECT` does;
+   * `drop` discards it silently, a "stealth" router. A TCP hole punch needs `drop` in this lab: its links have no
+   * latency, so one side's SYN reaches the other NAT before that side's own SYN has opened the mapping, and a RST
+   * kills the attempt (docs/hole-punch.md).
+   */
+  unsolicited?: 'reject' | 'drop'
 }
 
 export interface NatLabInit {
@@ -241,9 +249,9 @@ async function build(
       home = nsOf(`${lan.name}-router`)
       await link(nat, 'lan0', home, 'wan0', `100.64.${i + 1}.1/24`, `100.64.${i + 1}.2/24`)
       await ip('-n', home, 'route', 'add', 'default', 'via', `100.64.${i + 1}.1`)
-      await natRules(home, lan.routerNat ?? 'cone')
+      await natRules(home, lan.routerNat ?? 'cone', lan.unsolicited ?? 'reject')
     }
-    await natRules(nat, lan.nat ?? 'cone')
+    await natRules(nat, lan.nat ?? 'cone', lan.unsolicited ?? 'reject')
     await link(home, 'lan0', nsOf(lan.name), 'eth0', `192.168.${i + 1}.1/24`, `192.168.${i + 1}.2/24`)
     await ip('-n', nsOf(lan.name), 'route', 'add', 'default', 'via', `192.168.${i + 1}.1`)
   }
@@ -259,7 +267,7 @@ async function link(a: string, aName: string, b: string, bName: string, aAddress
 }
 
 /** A home-router NAT on `wan0`: forward, masquerade, and let in only replies (as a real router does). */
-async function natRules(namespace: string, kind: NatKind): Promise<void> {
+async function natRules(namespace: string, kind: NatKind, unsolicited: 'reject' | 'drop'): Promise<void> {
   const inNs = (...argv: string[]) => checked(['ip', 'netns', 'exec', namespace, ...argv])
   await inNs('sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward')
   const random = kind === 'symmetric' ? ['--random-fully'] : []
@@ -279,6 +287,9 @@ async function natRules(namespace: string, kind: NatKind): Promise<void> {
     'ACCEPT',
   )
   await inNs('iptables', '-w', '-A', 'FORWARD', '-i', 'wan0', '-j', 'DROP')
+  if (unsolicited === 'drop') {
+    await inNs('iptables', '-w', '-A', 'INPUT', '-i', 'wan0', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP')
+  }
 }
 
 function ip(...args: string[]): Promise<void> {

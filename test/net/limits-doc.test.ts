@@ -6,7 +6,13 @@ import { CONTROL_LIMITS } from '../../src/daemon/control.js'
 import { LEASE_LIMITS } from '../../src/lease/constants.js'
 import { OFFER_PROTOCOL_LIMITS } from '../../src/market/constants.js'
 import { OFFER_LIMITS } from '../../src/market/offer.js'
-import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RELAY_SERVER_LIMITS, KAD_LIMITS } from '../../src/net/index.js'
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_RELAY_SERVER_LIMITS,
+  HOLE_PUNCH_DEFAULTS,
+  HOLE_PUNCH_LIMITS,
+  KAD_LIMITS,
+} from '../../src/net/index.js'
 import { REPO_ROOT } from '../helpers/cli.js'
 
 const n = (value: number): string => value.toLocaleString('en-US')
@@ -74,6 +80,15 @@ describe('the documented limits are the ones the code sets', () => {
     assert.equal(relay('relayed connections into one reserved peer'), n(r.maxConnectionsPerTarget))
     assert.equal(relay('duration per relayed connection'), `${r.durationMs / 3_600_000} h`)
     assert.equal(relay('bytes per relayed connection'), `${Number(r.bytes) / 2 ** 30} GiB, both directions together`)
+
+    const punch = (label: string): string => cellOf(readme, '| hole punch limit |', label)
+    const d = HOLE_PUNCH_DEFAULTS
+    assert.equal(punch('message'), `${n(HOLE_PUNCH_LIMITS.maxMessageBytes)} B (the spec's)`)
+    assert.equal(punch('one exchange'), `${d.timeoutMs / 1000} s`)
+    assert.ok(punch('exchanges B tries').startsWith(`${d.attempts} `))
+    assert.equal(punch('punches per peer'), `${d.maxAttemptsPerPeer} per ${d.attemptWindowMs / 60_000} min`)
+    assert.equal(punch('punches at once'), n(d.maxConcurrent))
+    assert.ok(punch('addresses read').startsWith(`the first ${HOLE_PUNCH_LIMITS.maxAddresses};`))
 
     const control = (label: string): string => cellOf(readme, '## Daemon control API', label)
     assert.equal(control('request body'), kib(CONTROL_LIMITS.maxBodyBytes))
