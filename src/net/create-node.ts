@@ -4,7 +4,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { type Identify, identify } from '@libp2p/identify'
+import { type Identify, type IdentifyPush, identify, identifyPush } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import {
   type KadDHT,
@@ -131,6 +131,7 @@ export interface NodeServices extends Record<string, unknown> {
   /** The Amino DHT, when `NodeInit.amino` is set. */
   aminoDht?: KadDHT
   identify: Identify
+  identifyPush: IdentifyPush
   ping: Ping
 }
 
@@ -218,6 +219,10 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
           }
         : {}),
       identify: identify(),
+      // Tells connected peers at once when our addresses change (a relay reserved or lost, a public address
+      // confirmed), so their DHT records and dials do not wait for the next identify. One stream each way at a
+      // time; libp2p pushes to at most 32 peers at once.
+      identifyPush: identifyPush({ maxInboundStreams: 1, maxOutboundStreams: 1 }),
       // kad-dht pings new contacts on the same protocol; discovery measures RTT with it too.
       ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
       // Provider records bounded, inbound messages rate-limited per peer: see kad-guard.ts.

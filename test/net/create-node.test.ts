@@ -37,6 +37,29 @@ describe('createNode', () => {
     assert.ok(found.includes(provider.peerId.toString()))
   })
 
+  it('tells connected peers at once what it now speaks (identify push): no reconnect needed', async () => {
+    const a = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const b = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    nodes.push(a, b)
+    await b.dial(a.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
+    const protocol = '/parkbench-test/pushed/1.0.0'
+    const speaks = async (p: string): Promise<boolean> =>
+      (await b.peerStore.get(a.peerId).catch(() => undefined))?.protocols.includes(p) === true
+    const knows = (): Promise<boolean> => speaks(protocol)
+    // Identify on connecting first: b knows what a spoke then (ping), and not the protocol a adds next.
+    const identified = Date.now() + 10_000
+    while (!(await speaks('/ipfs/ping/1.0.0')) && Date.now() < identified) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(await knows(), false)
+    await a.handle(protocol, (stream) => {
+      stream.abort(new Error('not used'))
+    })
+    // A condition, not a timing: the push arrives in milliseconds; 10 s bounds a broken one.
+    const deadline = Date.now() + 10_000
+    while (!(await knows()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(await knows(), true, 'b learnt the new protocol without a new identify')
+    assert.equal(b.getConnections(a.peerId).length, 1)
+  })
+
   it('relays nothing and dials no relay unless asked; relay server and client speak the stock protocols', async () => {
     const HOP = '/libp2p/circuit/relay/0.2.0/hop'
     const STOP = '/libp2p/circuit/relay/0.2.0/stop'
