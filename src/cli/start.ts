@@ -117,6 +117,10 @@ export const startCommand: Command = {
       description: 'Relay for nodes behind NATs (a public node; limits in protocols/README.md, "Relays")',
     },
     'no-relay': { type: 'boolean', description: 'Never reserve or dial relayed addresses' },
+    upnp: {
+      type: 'boolean',
+      description: 'Ask the home router to forward the listening port by UPnP (searches the LAN by SSDP multicast)',
+    },
     'dial-port': {
       type: 'string',
       valueName: 'PORT',
@@ -140,11 +144,13 @@ export const startCommand: Command = {
     if (args.values['no-sell'] === true) flags.sell = false
     if (args.values.free === true) flags.compute = { freeMode: true }
     const dialPort = integerFlag(args, 'dial-port')
-    if (args.values['relay-server'] === true || args.values['no-relay'] === true || dialPort != null) {
+    const upnp = args.values.upnp === true
+    if (args.values['relay-server'] === true || args.values['no-relay'] === true || dialPort != null || upnp) {
       flags.reach = {
         ...(args.values['relay-server'] === true ? { relayServer: true } : {}),
         ...(args.values['no-relay'] === true ? { relay: false } : {}),
         ...(dialPort != null ? { dialPort } : {}),
+        ...(upnp ? { upnp: true } : {}),
       }
     }
     const price = stringFlag(args, 'price')

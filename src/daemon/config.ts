@@ -58,6 +58,12 @@ export interface ReachConfig {
   dialPort: number | 'auto'
   /** Punch relayed connections into direct ones (src/net/hole-punch.ts). Default true; needs `relay`. */
   holePunch: boolean
+  /**
+   * Ask the home router to forward the listening port (UPnP IGD, `@libp2p/upnp-nat`): `false` (default), or where
+   * the router's descriptor is (`{}`: search the LAN by SSDP multicast). The mapped address is shared once AutoNAT
+   * verified it.
+   */
+  upnp: false | { gateways?: string[] }
 }
 
 export interface DaemonConfig {
@@ -115,6 +121,8 @@ export interface ConfigInput {
     autonat?: boolean
     dialPort?: number | 'auto'
     holePunch?: boolean
+    /** `true` to ask the router for a port mapping by UPnP (searching the LAN), or the router's descriptor URLs. */
+    upnp?: boolean | { gateways?: string[] }
   }
   /** `true` for the public Amino DHT with its defaults, or its settings (`false` or absent: off). */
   amino?: boolean | { bootstrap?: string[]; server?: boolean | 'auto'; addressScope?: 'public' | 'all' }
@@ -268,7 +276,32 @@ function reachConfig(reach: NonNullable<ConfigInput['reach']>): ReachConfig {
     autonat: reach.autonat ?? true,
     dialPort: dialPortConfig(reach.dialPort),
     holePunch: reach.holePunch ?? true,
+    upnp: upnpConfig(reach.upnp),
   }
+}
+
+function upnpConfig(value: NonNullable<ConfigInput['reach']>['upnp']): ReachConfig['upnp'] {
+  if (value === undefined || value === false) return false
+  if (value === true) return {}
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidInputError('reach.upnp must be true, false or { "gateways": ["http://..."] }')
+  }
+  const gateways = value.gateways ?? []
+  if (!Array.isArray(gateways) || gateways.length > 8) {
+    throw new InvalidInputError('reach.upnp.gateways must be a list of at most 8 URLs')
+  }
+  for (const url of gateways) {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(String(url))
+    } catch {}
+    if (parsed === undefined || parsed.protocol !== 'http:') {
+      throw new InvalidInputError(
+        `reach.upnp.gateways: ${String(url)} is not the http:// URL of a UPnP descriptor (e.g. http://192.168.1.1:5000/rootDesc.xml)`,
+      )
+    }
+  }
+  return gateways.length > 0 ? { gateways: gateways.map(String) } : {}
 }
 
 function dialPortConfig(value: number | 'auto' | undefined): number | 'auto' {

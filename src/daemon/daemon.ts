@@ -144,6 +144,7 @@ export class Daemon {
       bootstrap: config.bootstrap,
       mdns: config.mdns,
       ...(config.amino != null ? { amino: config.amino } : {}),
+      ...(config.reach.upnp !== false ? { upnp: config.reach.upnp } : {}),
       relay: {
         client: config.reach.relay,
         dialPort: config.reach.dialPort === 0 ? false : config.reach.dialPort,

@@ -15,6 +15,7 @@ import {
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
@@ -89,11 +90,29 @@ export interface NodeInit {
    */
   reach?: ReachabilityInit
   /**
+   * Ask the home router to forward our TCP listening port (UPnP IGD), with `@libp2p/upnp-nat`: the
+   * mapped address joins the observed ones, and is shared once AutoNAT verified it. Off by default: without
+   * `gateways` it searches the LAN by SSDP multicast (239.255.255.250), which tests never send.
+   */
+  upnp?: UpnpInit
+  /**
    * libp2p's metrics implementation, e.g. `prometheusMetrics({ registry })` from `@libp2p/prometheus-metrics`. None by
    * default: only the daemon that serves `/metrics` turns it on (it costs a little on every stream).
    */
   metrics?: Libp2pOptions['metrics']
 }
+
+/** UPnP port mapping: where the router's UPnP descriptor is (no multicast search then), and how long a mapping lasts. */
+export interface UpnpInit {
+  /** `http://` URLs of the gateway's UPnP device descriptor (e.g. `http://192.168.1.1:5000/rootDesc.xml`). */
+  gateways?: string[]
+}
+
+/** AutoNAT v1's streams per connection: it asks a few peers, and answers few. */
+const AUTONAT_INIT = { maxInboundStreams: 2, maxOutboundStreams: 4 }
+
+/** How long a port mapping is asked for; libp2p renews it a minute before it lapses. */
+export const UPNP_MAPPING_TTL_MS = 720_000
 
 export interface ConnectionLimits {
   /** Open connections at most; past it libp2p prunes the least useful. */
@@ -209,12 +228,21 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
         ? {
             // AutoNAT v1: asks peers to dial our public addresses back (libp2p shares a public address only once
             // one did) and answers theirs. Its server dials only the IP a request came from.
-            ...(init.reach.autonat !== false
-              ? { autonat: autoNAT({ maxInboundStreams: 2, maxOutboundStreams: 4 }) }
-              : {}),
+            ...(init.reach.autonat !== false ? { autonat: autoNAT(AUTONAT_INIT) } : {}),
             reachability: reachability({
               ...init.reach,
               reservations: init.relay?.client === true ? (init.reach.reservations ?? 2) : 0,
+            }),
+          }
+        : {}),
+      ...(init.upnp != null
+        ? {
+            // A mapped address is verified by AutoNAT before it is shared (@libp2p/upnp-nat needs it).
+            ...(init.reach == null || init.reach.autonat === false ? { autonat: autoNAT(AUTONAT_INIT) } : {}),
+            upnp: uPnPNAT({
+              portMappingDescription: 'parkbench',
+              portMappingTTL: UPNP_MAPPING_TTL_MS,
+              ...(init.upnp.gateways != null && init.upnp.gateways.length > 0 ? { gateways: init.upnp.gateways } : {}),
             }),
           }
         : {}),

@@ -137,6 +137,7 @@ export class SwarmProvider {
         autonat: false,
         dialPort: 0,
         holePunch: false,
+        upnp: false,
       },
     }
   }
