@@ -33,11 +33,23 @@ import { percentile, printTable, round } from './stats.js'
  *    jobs: this isolates the cost of metering. The provider sells `MAX_LEASES` threads so that capacity is not
  *    the limit; a real provider sells its cores.
  */
-const FIRST_RESULT_RUNS = 30
-const LEVELS = [1, 10, 50, 100, 200, 400, 600, 800, 1000]
+/** A list of numbers from the environment (a shorter ramp while iterating), else `fallback`. */
+function envNumbers(name: string, fallback: number[]): number[] {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
+  const values = text.split(',').map(Number)
+  if (values.some((v) => !Number.isInteger(v) || v < 0)) throw new RangeError(`${name} must be whole numbers`)
+  return values
+}
+
+// LEASE_BENCH_RUNS, LEASE_BENCH_LEVELS (e.g. "1,50,200"), LEASE_BENCH_WINDOW_MS and LEASE_BENCH_PROVIDER_NODE_ARGS
+// (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the provider process) shorten or profile a run.
+const FIRST_RESULT_RUNS = envNumbers('LEASE_BENCH_RUNS', [30])[0]!
+const LEVELS = envNumbers('LEASE_BENCH_LEVELS', [1, 10, 50, 100, 200, 400, 600, 800, 1000, 1500, 2000])
 const MAX_LEASES = LEVELS[LEVELS.length - 1]!
-const WINDOW_MS = 5_000
+const WINDOW_MS = envNumbers('LEASE_BENCH_WINDOW_MS', [5_000])[0]!
 const IDLE_WINDOWS = 3
+const PROVIDER_NODE_ARGS = (process.env.LEASE_BENCH_PROVIDER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 
 /** Least-squares slope of y over x. */
 function slope(points: Array<[number, number]>): number {
@@ -75,6 +87,7 @@ export async function run(): Promise<object> {
     price: PRICE,
     modelFile,
     flags: ['--threads', String(MAX_LEASES), '--max-lease-seconds', '600'],
+    nodeArgs: PROVIDER_NODE_ARGS,
   }).catch(async (err: Error) => {
     await chain.stop()
     throw err
@@ -208,8 +221,11 @@ export async function run(): Promise<object> {
       before = await status(true)
       const endedBefore = ended
       renterLoop.reset()
+      const windowFrom = process.hrtime.bigint() / 1000n
       await sleep(WINDOW_MS)
       const after = await status(true)
+      // For profile-summary.js FROM TO: this window's samples in the provider's --cpu-prof profile.
+      process.stderr.write(`${level} leases: window ${windowFrom} ${process.hrtime.bigint() / 1000n} (monotonic us)\n`)
       const renterP99 = Math.max(0, round(renterLoop.percentile(99) / 1e6 - 10))
       const windowMs = after.load.eventLoop.windowMs
       const cpuMicros = cpuOf(after) - cpuOf(before)
