@@ -23,6 +23,7 @@ import { KAD_PROTOCOL } from './constants.js'
 import { KAD_LIMITS, type KadLimits, limitedKadDHT } from './kad-guard.js'
 import { type ReachabilityInit, reachability } from './reachability.js'
 import { type RelayInit, relayServices, relayTransports } from './relay.js'
+import { sendYamuxWindowUpdatesAtHalf } from './yamux-window.js'
 
 /** Which peer addresses the DHT keeps and hands out. */
 export type DhtAddressScope = 'all' | 'public' | 'private'
@@ -162,6 +163,8 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
   if (amino != null) peerDiscovery.push(amino.discovery)
   const otherAminoBootstrap = (amino?.bootstrap ?? []).filter((a) => !/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//.test(a))
   const provideValidityMs = init.provideValidityMs ?? 3_600_000
+  // One window update per half window received, not one per frame (a tick's ack would cost two writes).
+  sendYamuxWindowUpdatesAtHalf()
 
   const node = await createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),
