@@ -13,7 +13,21 @@ export interface PaymentStoreInit {
    * power cut (not a `kill -9`) can lose acknowledged payments.
    */
   sync?: boolean
+  /**
+   * Group commit: under load, start a batch at most once per this many ms, so that one fsync carries every write
+   * that arrived in the window (default {@link COMMIT_WINDOW_MS}). A write after a quiet spell is committed at once;
+   * 0 commits as soon as the previous batch is done. Every write still resolves only once its batch is on disk.
+   */
+  commitWindowMs?: number
 }
+
+/**
+ * The default group-commit window. Measured here (2 cores, LevelDB with fsync): a batch costs ~100-200 us of CPU
+ * (half of it the fsync) plus ~20 us per lease's tick in it, so at 2,000-5,000 ticks a second a 5 ms window carries
+ * 10-25 ticks per fsync instead of 1-3; 5 ms is well inside the 40-100 ms by which a renter's tick leads the paid
+ * boundary, so the acknowledgement it delays still arrives before the lease would be unpaid.
+ */
+export const COMMIT_WINDOW_MS = 5
 
 export type StoreOperation = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string }
 
@@ -39,9 +53,10 @@ interface PendingBatch {
  * The durable payment store: a LevelDB database (classic-level) holding the provider's best proof per channel, its
  * leases' progress and pending settlements, and the renter's payment records.
  *
- * Writes are group-committed: every write joins the open batch, one batch is written (and fsynced) at a time, and a
- * write's promise resolves only after its batch is on disk. With hundreds of leases ticking once a second, that is
- * one fsync per batch rather than one per tick, and nothing is acknowledged before it is durable.
+ * Writes are group-committed: every write joins the open batch, one batch is written (and fsynced) at a time, at
+ * most one per `commitWindowMs` under load, and a write's promise resolves only after its batch is on disk. With
+ * thousands of leases ticking once a second, that is one fsync per window rather than one per tick, and nothing is
+ * acknowledged before it is durable.
  */
 export class PaymentStore {
   private readonly db: ClassicLevel<string, string>
@@ -50,12 +65,17 @@ export class PaymentStore {
   private flushing: Promise<void> | undefined
   private failed: Error | undefined
   private closed = false
+  private readonly commitWindowMs: number
+  /** When the last batch started (performance.now()), for the group-commit window. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY
+  private flushScheduled = false
   /** Batches written so far (a benchmark reads it). */
   batches = 0
 
   constructor(init: PaymentStoreInit) {
     this.db = new ClassicLevel<string, string>(init.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     this.sync = init.sync ?? true
+    this.commitWindowMs = init.commitWindowMs ?? COMMIT_WINDOW_MS
   }
 
   get location(): string {
@@ -128,7 +148,7 @@ export class PaymentStore {
         reject = rej
       })
       this.pending = { ops: new Map(), done, resolve, reject }
-      if (this.flushing == null) setImmediate(() => this.flush())
+      if (this.flushing == null) this.scheduleFlush()
     }
     // Later writes to the same key replace earlier ones in the batch: a lease ticking twice in one batch is one put.
     for (const op of ops) {
@@ -143,10 +163,24 @@ export class PaymentStore {
     if (this.failed != null) throw new PaymentStoreError('The payment store failed a write', { cause: this.failed })
   }
 
+  /** Flush the open batch now (next turn of the loop) or, within the window of the last batch, when it ends. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    const wait = this.lastFlushAt + this.commitWindowMs - performance.now()
+    const run = (): void => {
+      this.flushScheduled = false
+      this.flush()
+    }
+    if (wait > 0) setTimeout(run, wait)
+    else setImmediate(run)
+  }
+
   private flush(): void {
     const batch = this.pending
     if (batch == null) return
     this.pending = undefined
+    this.lastFlushAt = performance.now()
     const ops = [...batch.ops.values()].map((op) =>
       op.type === 'put' ? { type: 'put' as const, key: op.key, value: encodeRecord(op.value) } : op,
     )
@@ -164,7 +198,7 @@ export class PaymentStore {
     void this.flushing.finally(() => {
       this.flushing = undefined
       // Writes that arrived during this batch form the next one.
-      if (this.pending != null) this.flush()
+      if (this.pending != null) this.scheduleFlush()
     })
   }
 }
