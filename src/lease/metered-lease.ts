@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events'
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Hex } from 'viem'
@@ -57,6 +56,9 @@ export interface MeteredLeaseInit {
 }
 
 const now = (): number => performance.now()
+
+/** How long a message to the renter may wait for a backed-up stream. */
+const SEND_TIMEOUT_MS = 5_000
 
 /**
  * One running lease on the provider: reads the renter's ticks, vouchers and renewals, serves only while paid up, and
@@ -248,8 +250,8 @@ export class MeteredLease {
       paidUntilMs: BigInt(this.paidUntilMs),
       ...message,
     })
-    const signal = AbortSignal.timeout(5_000)
-    setMaxListeners(Infinity, signal)
-    await this.init.messages.write(full, ProviderMessage, { signal })
+    // A deadline only for a stream that backs up (an AbortSignal.timeout per ack was a timer, an event and a
+    // DOMException per tick): writes are serialised, so the wait for the turn is bounded by the earlier writes'.
+    await this.init.messages.write(full, ProviderMessage, { timeoutMs: SEND_TIMEOUT_MS })
   }
 }
