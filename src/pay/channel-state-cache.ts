@@ -7,6 +7,12 @@ import type { ChannelState } from './types.js'
 export interface ChannelStateCacheComponents {
   /** Any viem client that can read the chain. */
   client: Client
+  /**
+   * The client background refreshes ({@link ChannelStateCache.refreshSoon}) read through; default `client`. One
+   * whose transport batches JSON-RPC (`createPayPublicClient(config, { batch: true })`) sends each round of
+   * refreshes as one HTTP request.
+   */
+  refreshClient?: Client
 }
 
 export interface ChannelStateCacheInit {
@@ -15,7 +21,18 @@ export interface ChannelStateCacheInit {
   ttlMs?: number
   /** Cap on cached channels; default 10,000 (oldest evicted). */
   maxEntries?: number
+  /**
+   * Background refreshes asked for within this many ms go to the chain together (one round, one JSON-RPC batch with
+   * a batching `refreshClient`); default {@link REFRESH_ROUND_MS}.
+   */
+  refreshRoundMs?: number
 }
+
+/**
+ * With thousands of leases each channel goes stale every TTL: one read per lease every 10 s cost a provider about
+ * as much CPU as the ticks themselves (an HTTP request each). A round every second turns them into one request.
+ */
+export const REFRESH_ROUND_MS = 1_000
 
 const NEGATIVE_TTL_MS = 1_000
 
@@ -31,6 +48,11 @@ interface Entry {
  */
 export class ChannelStateCache {
   private readonly client: Client
+  private readonly refreshClient: Client
+  private readonly refreshRoundMs: number
+  /** Channels waiting for the next background round. */
+  private readonly refreshQueue = new Set<Hex>()
+  private refreshTimer: NodeJS.Timeout | undefined
   private readonly contract: Address
   private readonly ttlMs: number
   private readonly maxEntries: number
@@ -39,6 +61,8 @@ export class ChannelStateCache {
 
   constructor(components: ChannelStateCacheComponents, init: ChannelStateCacheInit) {
     this.client = components.client
+    this.refreshClient = components.refreshClient ?? components.client
+    this.refreshRoundMs = init.refreshRoundMs ?? REFRESH_ROUND_MS
     this.contract = init.contract
     this.ttlMs = init.ttlMs ?? 10_000
     this.maxEntries = init.maxEntries ?? 10_000
@@ -70,15 +94,39 @@ export class ChannelStateCache {
     return read
   }
 
+  /**
+   * Re-read a stale channel in the background, with the other channels asked for within the same round; the hot
+   * path goes on with the cached state meanwhile. Failures are logged by `onError` and leave the entry as it was.
+   */
+  refreshSoon(channelId: Hex, onError: (err: Error) => void = () => {}): void {
+    const key = channelId.toLowerCase() as Hex
+    if (this.inflight.has(key)) return
+    this.refreshQueue.add(key)
+    if (this.refreshTimer != null) return
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined
+      const round = [...this.refreshQueue]
+      this.refreshQueue.clear()
+      // Issued together, so a batching transport sends them as one request.
+      for (const id of round) {
+        if (this.inflight.has(id) || !this.isStale(id)) continue
+        const read = this.fetch(id, {}, this.refreshClient).finally(() => this.inflight.delete(id))
+        this.inflight.set(id, read)
+        read.catch(onError)
+      }
+    }, this.refreshRoundMs)
+    this.refreshTimer.unref()
+  }
+
   /** Drop a channel's entry (after our own settle or a close event). */
   invalidate(channelId: Hex): void {
     this.entries.delete(channelId.toLowerCase())
   }
 
-  private async fetch(channelId: Hex, options: AbortOptions): Promise<ChannelState | undefined> {
+  private async fetch(channelId: Hex, options: AbortOptions, client = this.client): Promise<ChannelState | undefined> {
     let state: ChannelState | undefined
     try {
-      state = await getChannel(this.client, { contract: this.contract, channelId }, options)
+      state = await getChannel(client, { contract: this.contract, channelId }, options)
     } catch (err) {
       if (!(err instanceof ChannelNotOpenError)) throw err
     }
