@@ -118,6 +118,26 @@ export class ChannelStateCache {
     this.refreshTimer.unref()
   }
 
+  /**
+   * Re-read every stale channel of `channelIds` now, together (one JSON-RPC batch per few dozen with a batching
+   * `refreshClient`), so that a pass over many channels (the settler's) then reads them from the cache. A
+   * read that fails leaves its entry as it was: the caller's own `get` reports it.
+   */
+  async refreshStale(channelIds: Iterable<Hex>, options: AbortOptions = {}): Promise<void> {
+    const reads: Array<Promise<unknown>> = []
+    for (const channelId of channelIds) {
+      const id = channelId.toLowerCase() as Hex
+      if (!this.isStale(id)) continue
+      let read = this.inflight.get(id)
+      if (read == null) {
+        read = this.fetch(id, options, this.refreshClient).finally(() => this.inflight.delete(id))
+        this.inflight.set(id, read)
+      }
+      reads.push(read.catch(() => {}))
+    }
+    await Promise.all(reads)
+  }
+
   /** Drop a channel's entry (after our own settle or a close event). */
   invalidate(channelId: Hex): void {
     this.entries.delete(channelId.toLowerCase())
