@@ -215,8 +215,17 @@ export async function run(): Promise<object> {
     const ramp: Array<Record<string, number>> = []
     let sustained = 0
     let before: DaemonStatus
+    let openFailure: string | undefined
     for (const level of LEVELS) {
-      while (leases.length < level) await addLease()
+      try {
+        while (leases.length < level) await addLease()
+      } catch (err) {
+        // A lease that ends before its first paid second (a tick late past the grace while thousands of others
+        // tick) is this level failing, not the bench.
+        openFailure = `opening lease ${leases.length + 1} failed: ${(err as { code?: string }).code ?? (err as Error).message}`
+        process.stderr.write(`${openFailure}\n`)
+        break
+      }
       await sleep(2_000) // let the opening burst pass
       before = await status(true)
       const endedBefore = ended
@@ -245,6 +254,7 @@ export async function run(): Promise<object> {
         renterLoopDelayP99Ms: renterP99,
       }
       ramp.push(row)
+      process.stderr.write(`${JSON.stringify(row)}\n`)
       if (row.loopDelayP99Ms < 20 && row.endedEarly === 0) sustained = level
       else break
     }
@@ -269,6 +279,7 @@ export async function run(): Promise<object> {
         ramp,
         sustainedWithLoopDelayP99Under20Ms: sustained,
         levelsTried: LEVELS,
+        ...(openFailure === undefined ? {} : { openFailure }),
         note:
           sustained === MAX_LEASES
             ? `every level up to ${MAX_LEASES} held; the renters (${MAX_LEASES} leases in one process on the same 2 cores) are the limit of this rig`
