@@ -79,6 +79,8 @@ export class MeteredLease {
   /** When STARTED was sent, then (from the first tick on) when the first tick arrived. */
   private startedAtMono = now()
   private timer: NodeJS.Timeout | undefined
+  /** A tick read in time is being checked and written to disk: the lease is not late while it is. */
+  private tickInFlight = false
   private ended = false
 
   constructor(init: MeteredLeaseInit) {
@@ -172,7 +174,13 @@ export class MeteredLease {
           await this.end(EndReason.PAYMENT_LATE, detail)
           return false
         }
-        const accepted = await receiver.acceptTick(info.leaseId, tick.preimage, { index: tick.index })
+        this.tickInFlight = true
+        let accepted: Awaited<ReturnType<typeof receiver.acceptTick>>
+        try {
+          accepted = await receiver.acceptTick(info.leaseId, tick.preimage, { index: tick.index })
+        } finally {
+          this.tickInFlight = false
+        }
         this.ticksSinceVoucher++
         this.commitmentTicks = accepted.ticks
         // The paid clock starts when the first tick arrives: serving begins once it is paid for.
@@ -231,6 +239,10 @@ export class MeteredLease {
     clearTimeout(this.timer)
     this.timer = setTimeout(
       () => {
+        // The renter paid in time and the payment store is slow (an fsync stall under load): not the renter's
+        // fault. The lease is not served meanwhile (paidUp() is past its boundary); the tick's acceptance re-arms
+        // this timer, or ends the lease if the tick is refused.
+        if (this.tickInFlight) return
         const reason = this.commitmentTicks >= this.commitmentMaxTicks ? EndReason.EXPIRED : EndReason.PAYMENT_LATE
         this.end(reason).catch((err: Error) => log.error('ending lease failed - %e', err))
       },
