@@ -255,7 +255,8 @@ export async function run(): Promise<object> {
       }
       ramp.push(row)
       process.stderr.write(`${JSON.stringify(row)}\n`)
-      if (row.loopDelayP99Ms < 20 && row.endedEarly === 0) sustained = level
+      // A level holds only if every lease opened so far is still running (one ended between windows counts too).
+      if (row.loopDelayP99Ms < 20 && row.endedEarly === 0 && row.activeOnProvider === level) sustained = level
       else break
     }
     printTable('one provider, concurrent paid leases (1 s ticks, no jobs), 5 s windows', ramp)
