@@ -243,8 +243,18 @@ export class MeteredLease {
         // fault. The lease is not served meanwhile (paidUp() is past its boundary); the tick's acceptance re-arms
         // this timer, or ends the lease if the tick is refused.
         if (this.tickInFlight) return
-        const reason = this.commitmentTicks >= this.commitmentMaxTicks ? EndReason.EXPIRED : EndReason.PAYMENT_LATE
-        this.end(reason).catch((err: Error) => log.error('ending lease failed - %e', err))
+        // Timers run before I/O: after a stall of this process's own loop, a tick that arrived in time may still
+        // wait unread in the socket. Decide after this turn's I/O (setImmediate runs right after it).
+        setImmediate(() => {
+          if (this.ended || this.tickInFlight) return
+          // Not yet (a timer may fire a fraction of a ms early): wait again.
+          if (msUntilLate(this.startedAtMono, this.paidUntilMs, this.init.terms.graceMs, now()) > 0) {
+            this.armLateTimer()
+            return
+          }
+          const reason = this.commitmentTicks >= this.commitmentMaxTicks ? EndReason.EXPIRED : EndReason.PAYMENT_LATE
+          this.end(reason).catch((err: Error) => log.error('ending lease failed - %e', err))
+        })
       },
       msUntilLate(this.startedAtMono, this.paidUntilMs, this.init.terms.graceMs, now()),
     )

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { stat } from 'node:fs'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -96,6 +97,25 @@ describe('metered lease: a tick read in time is not late while the store makes i
     // No further tick: late at the paid boundary (200 ms) plus the grace, as before.
     await sleep(400)
     assert.deepEqual(ended, ['PAYMENT_LATE'])
+    stream.push(renterMessage(RenterMessage.Kind.END))
+    await running
+  })
+
+  it('a tick that arrived in time but sat unread while the provider was busy is not late', async () => {
+    const { metered, stream, ended, running } = await lease(0)
+    // The tick arrives through I/O (a stat's callback stands in for the socket) while the loop is blocked past the
+    // deadline (grace 100 ms) in another I/O callback: the next turn runs the late timer before that I/O.
+    const file = new URL(import.meta.url).pathname
+    setTimeout(() => {
+      stat(file, () => {
+        stat(file, () => stream.push(tick(1)))
+        const until = performance.now() + 200
+        while (performance.now() < until) {} // busy: a stalled event loop
+      })
+    }, 20)
+    await sleep(300)
+    assert.deepEqual(ended, [], 'not ended: the tick was there before the deadline')
+    assert.equal(metered.paidUp(), true)
     stream.push(renterMessage(RenterMessage.Kind.END))
     await running
   })
