@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events'
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Hex } from 'viem'
@@ -58,6 +57,9 @@ export interface MeteredLeaseInit {
 
 const now = (): number => performance.now()
 
+/** How long a message to the renter may wait for a backed-up stream. */
+const SEND_TIMEOUT_MS = 5_000
+
 /**
  * One running lease on the provider: reads the renter's ticks, vouchers and renewals, serves only while paid up, and
  * ends the lease PAYMENT_LATE when a tick is later than the grace (EXPIRED when the commitment ran out).
@@ -77,6 +79,8 @@ export class MeteredLease {
   /** When STARTED was sent, then (from the first tick on) when the first tick arrived. */
   private startedAtMono = now()
   private timer: NodeJS.Timeout | undefined
+  /** A tick read in time is being checked and written to disk: the lease is not late while it is. */
+  private tickInFlight = false
   private ended = false
 
   constructor(init: MeteredLeaseInit) {
@@ -170,7 +174,13 @@ export class MeteredLease {
           await this.end(EndReason.PAYMENT_LATE, detail)
           return false
         }
-        const accepted = await receiver.acceptTick(info.leaseId, tick.preimage, { index: tick.index })
+        this.tickInFlight = true
+        let accepted: Awaited<ReturnType<typeof receiver.acceptTick>>
+        try {
+          accepted = await receiver.acceptTick(info.leaseId, tick.preimage, { index: tick.index })
+        } finally {
+          this.tickInFlight = false
+        }
         this.ticksSinceVoucher++
         this.commitmentTicks = accepted.ticks
         // The paid clock starts when the first tick arrives: serving begins once it is paid for.
@@ -229,8 +239,22 @@ export class MeteredLease {
     clearTimeout(this.timer)
     this.timer = setTimeout(
       () => {
-        const reason = this.commitmentTicks >= this.commitmentMaxTicks ? EndReason.EXPIRED : EndReason.PAYMENT_LATE
-        this.end(reason).catch((err: Error) => log.error('ending lease failed - %e', err))
+        // The renter paid in time and the payment store is slow (an fsync stall under load): not the renter's
+        // fault. The lease is not served meanwhile (paidUp() is past its boundary); the tick's acceptance re-arms
+        // this timer, or ends the lease if the tick is refused.
+        if (this.tickInFlight) return
+        // Timers run before I/O: after a stall of this process's own loop, a tick that arrived in time may still
+        // wait unread in the socket. Decide after this turn's I/O (setImmediate runs right after it).
+        setImmediate(() => {
+          if (this.ended || this.tickInFlight) return
+          // Not yet (a timer may fire a fraction of a ms early): wait again.
+          if (msUntilLate(this.startedAtMono, this.paidUntilMs, this.init.terms.graceMs, now()) > 0) {
+            this.armLateTimer()
+            return
+          }
+          const reason = this.commitmentTicks >= this.commitmentMaxTicks ? EndReason.EXPIRED : EndReason.PAYMENT_LATE
+          this.end(reason).catch((err: Error) => log.error('ending lease failed - %e', err))
+        })
       },
       msUntilLate(this.startedAtMono, this.paidUntilMs, this.init.terms.graceMs, now()),
     )
@@ -248,8 +272,8 @@ export class MeteredLease {
       paidUntilMs: BigInt(this.paidUntilMs),
       ...message,
     })
-    const signal = AbortSignal.timeout(5_000)
-    setMaxListeners(Infinity, signal)
-    await this.init.messages.write(full, ProviderMessage, { signal })
+    // A deadline only for a stream that backs up (an AbortSignal.timeout per ack was a timer, an event and a
+    // DOMException per tick): writes are serialised, so the wait for the turn is bounded by the earlier writes'.
+    await this.init.messages.write(full, ProviderMessage, { timeoutMs: SEND_TIMEOUT_MS })
   }
 }

@@ -27,6 +27,7 @@ import { cachedKeyCrypto } from './noise-crypto.js'
 import { componentLogger } from './quiet-logger.js'
 import { type ReachabilityInit, reachability } from './reachability.js'
 import { type RelayInit, relayServices, relayTransports } from './relay.js'
+import { sendYamuxWindowUpdatesAtHalf } from './yamux-window.js'
 
 /** Which peer addresses the DHT keeps and hands out. */
 export type DhtAddressScope = 'all' | 'public' | 'private'
@@ -197,6 +198,8 @@ export async function createNode(init: NodeInit = {}): Promise<ParkbenchNode> {
       ? { ...init.relay, dialPort: await resolveDialPort(init.relay.dialPort ?? 'auto') }
       : init.relay
   const dialPort = typeof relay?.dialPort === 'number' ? relay.dialPort : 0
+  // One window update per half window received, not one per frame (a tick's ack would cost two writes).
+  sendYamuxWindowUpdatesAtHalf()
 
   const node = await createLibp2p({
     privateKey: init.privateKey ?? (await generateKeyPair('Ed25519')),

@@ -60,12 +60,37 @@ export class FrameReader {
    */
   async readFrame(signal?: AbortSignal, maxFrameBytes = this.maxFrameBytes): Promise<Uint8ArrayList> {
     signal?.throwIfAborted()
-    const { length, prefixBytes } = await this.readLength(signal)
     const limit = Math.min(maxFrameBytes, this.maxFrameBytes)
+    // A frame already buffered is taken without waiting (a lease reads one small frame per tick: no promise chain).
+    for (;;) {
+      const frame = this.takeFrame(limit)
+      if (typeof frame !== 'number') return frame
+      await this.waitFor(frame, signal)
+    }
+  }
+
+  /**
+   * The next frame if it is all buffered; else how many bytes must be buffered before it can be (or its length can
+   * be read). Throws `too-large` as soon as the length prefix is in, and `bad-length` for a prefix that runs on.
+   */
+  private takeFrame(limit: number): Uint8ArrayList | number {
+    const buffered = this.buffer.byteLength
+    let prefixBytes = 0
+    for (let i = 0; i < buffered && i < MAX_VARINT_BYTES; i++) {
+      if ((this.buffer.get(i) & 0x80) === 0) {
+        prefixBytes = i + 1
+        break
+      }
+    }
+    if (prefixBytes === 0) {
+      if (buffered >= MAX_VARINT_BYTES) throw new FrameReadError('bad-length', 'length prefix is not a varint')
+      return buffered + 1
+    }
+    const length = decodeVarint(this.buffer, prefixBytes)
     if (length > limit) {
       throw new FrameReadError('too-large', `frame of ${length} bytes is over the limit of ${limit}`)
     }
-    await this.waitFor(prefixBytes + length, signal)
+    if (buffered < prefixBytes + length) return prefixBytes + length
     const frame = this.buffer.sublist(prefixBytes, prefixBytes + length)
     this.buffer.consume(prefixBytes + length)
     this.maybeResume()
@@ -77,15 +102,6 @@ export class FrameReader {
     this.discarding = true
     this.buffer.consume(this.buffer.byteLength)
     this.resume()
-  }
-
-  private async readLength(signal: AbortSignal | undefined): Promise<{ length: number; prefixBytes: number }> {
-    for (let need = 1; ; need++) {
-      await this.waitFor(need, signal)
-      const byte = this.buffer.get(need - 1)
-      if ((byte & 0x80) === 0) return { length: decodeVarint(this.buffer, need), prefixBytes: need }
-      if (need >= MAX_VARINT_BYTES) throw new FrameReadError('bad-length', 'length prefix is not a varint')
-    }
   }
 
   /** Resolve once `bytes` are buffered; throws `ended` if the peer is done first. */

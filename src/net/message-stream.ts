@@ -261,16 +261,18 @@ export class MessageStream {
     options.signal?.throwIfAborted()
     // Encoded first: a message that does not encode fails alone (nothing was sent).
     const bytes = codec.encode(message)
-    const deadline = withTimeout(options.signal, options.timeoutMs)
     try {
-      if (!this.stream.send(new Uint8ArrayList(encodeVarint(bytes.byteLength), bytes))) {
+      if (this.stream.send(new Uint8ArrayList(encodeVarint(bytes.byteLength), bytes))) return
+      // Backed up: only now is there anything to time out (no timer per frame on a stream that keeps up).
+      const deadline = withTimeout(options.signal, options.timeoutMs)
+      try {
         await this.stream.onDrain(deadline.signal === undefined ? {} : { signal: deadline.signal })
+      } finally {
+        deadline.clear()
       }
     } catch (err) {
       this.broken ??= err as Error
       throw err
-    } finally {
-      deadline.clear()
     }
   }
 }

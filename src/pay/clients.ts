@@ -33,8 +33,15 @@ export function chainFromConfig(config: Pick<ChainConfig, 'rpcUrl' | 'chainId' |
   })
 }
 
-function transport(config: Pick<ChainConfig, 'rpcUrl'>) {
-  return http(config.rpcUrl, { timeout: 30_000, retryCount: isLocal(config.rpcUrl) ? 0 : 3 })
+/** Calls made together go as one JSON-RPC batch of at most this many (hosted RPCs cap batches; 50 is common). */
+const RPC_BATCH_SIZE = 20
+
+function transport(config: Pick<ChainConfig, 'rpcUrl'>, batch = false) {
+  return http(config.rpcUrl, {
+    timeout: 30_000,
+    retryCount: isLocal(config.rpcUrl) ? 0 : 3,
+    ...(batch ? { batch: { batchSize: RPC_BATCH_SIZE } } : {}),
+  })
 }
 
 // A local anvil mines on every transaction: poll often. Remote chains have block times of seconds.
@@ -42,12 +49,17 @@ function pollingInterval(config: Pick<ChainConfig, 'rpcUrl'>): number {
   return isLocal(config.rpcUrl) ? 25 : 2_000
 }
 
+/**
+ * A client for chain reads. `batch: true` sends calls made in the same turn of the event loop as one JSON-RPC batch
+ * (the provider's background channel refreshes).
+ */
 export function createPayPublicClient(
   config: Pick<ChainConfig, 'rpcUrl' | 'chainId' | 'maxPriorityFeePerGas'>,
+  options: { batch?: boolean } = {},
 ): PayPublicClient {
   return createPublicClient({
     chain: chainFromConfig(config),
-    transport: transport(config),
+    transport: transport(config, options.batch === true),
     pollingInterval: pollingInterval(config),
   }) as PayPublicClient
 }

@@ -251,8 +251,9 @@ export class PaymentReceiver {
     if (state == null) {
       state = await this.openChannel(lease.channelId, options)
     } else if (this.channels.isStale(lease.channelId)) {
-      // Refresh in the background: the hot path never waits for the chain while it has a recent state.
-      this.channels.get(lease.channelId).catch((err) => log('channel refresh failed: %e', err))
+      // Refresh in the background, in a round with other stale channels: the hot path never waits for the chain
+      // while it has a recent state.
+      this.channels.refreshSoon(lease.channelId, (err) => log('channel refresh failed: %e', err))
     }
     if (state.closeRequestedAt !== 0n) throw new ChannelClosingError()
     const k = lease.ticks + 1

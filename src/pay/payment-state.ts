@@ -161,7 +161,10 @@ export async function openProviderPayments(
   const state = await openState(init, options)
   const { store, identity } = state
   try {
-    const channels = new ChannelStateCache({ client: state.publicClient }, { contract: init.chain.contract })
+    const channels = new ChannelStateCache(
+      { client: state.publicClient, refreshClient: createPayPublicClient(init.chain, { batch: true }) },
+      { contract: init.chain.contract },
+    )
     const receiver = createPaymentReceiver(
       { store, channels },
       {

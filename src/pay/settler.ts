@@ -237,6 +237,8 @@ export class Settler {
     const closing = await this.scanCloseRequests(options)
     const writtenOff = await this.memo.writeOffs()
     const out: SettlementResult[] = []
+    // The stale channels' states in one round of batched reads, not one request per channel below.
+    await this.channels.refreshStale(this.receiver.channelIds(), options)
     for (const id of this.receiver.channelIds()) {
       options.signal?.throwIfAborted()
       if (this.memo.isHopeless(id)) continue

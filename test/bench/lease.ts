@@ -33,11 +33,23 @@ import { percentile, printTable, round } from './stats.js'
  *    jobs: this isolates the cost of metering. The provider sells `MAX_LEASES` threads so that capacity is not
  *    the limit; a real provider sells its cores.
  */
-const FIRST_RESULT_RUNS = 30
-const LEVELS = [1, 10, 50, 100, 200, 400, 600, 800, 1000]
+/** A list of numbers from the environment (a shorter ramp while iterating), else `fallback`. */
+function envNumbers(name: string, fallback: number[]): number[] {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
+  const values = text.split(',').map(Number)
+  if (values.some((v) => !Number.isInteger(v) || v < 0)) throw new RangeError(`${name} must be whole numbers`)
+  return values
+}
+
+// LEASE_BENCH_RUNS, LEASE_BENCH_LEVELS (e.g. "1,50,200"), LEASE_BENCH_WINDOW_MS and LEASE_BENCH_PROVIDER_NODE_ARGS
+// (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the provider process) shorten or profile a run.
+const FIRST_RESULT_RUNS = envNumbers('LEASE_BENCH_RUNS', [30])[0]!
+const LEVELS = envNumbers('LEASE_BENCH_LEVELS', [1, 10, 50, 100, 200, 400, 600, 800, 1000, 1500, 2000])
 const MAX_LEASES = LEVELS[LEVELS.length - 1]!
-const WINDOW_MS = 5_000
+const WINDOW_MS = envNumbers('LEASE_BENCH_WINDOW_MS', [5_000])[0]!
 const IDLE_WINDOWS = 3
+const PROVIDER_NODE_ARGS = (process.env.LEASE_BENCH_PROVIDER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 
 /** Least-squares slope of y over x. */
 function slope(points: Array<[number, number]>): number {
@@ -75,6 +87,7 @@ export async function run(): Promise<object> {
     price: PRICE,
     modelFile,
     flags: ['--threads', String(MAX_LEASES), '--max-lease-seconds', '600'],
+    nodeArgs: PROVIDER_NODE_ARGS,
   }).catch(async (err: Error) => {
     await chain.stop()
     throw err
@@ -202,14 +215,26 @@ export async function run(): Promise<object> {
     const ramp: Array<Record<string, number>> = []
     let sustained = 0
     let before: DaemonStatus
+    let openFailure: string | undefined
     for (const level of LEVELS) {
-      while (leases.length < level) await addLease()
+      try {
+        while (leases.length < level) await addLease()
+      } catch (err) {
+        // A lease that ends before its first paid second (a tick late past the grace while thousands of others
+        // tick) is this level failing, not the bench.
+        openFailure = `opening lease ${leases.length + 1} failed: ${(err as { code?: string }).code ?? (err as Error).message}`
+        process.stderr.write(`${openFailure}\n`)
+        break
+      }
       await sleep(2_000) // let the opening burst pass
       before = await status(true)
       const endedBefore = ended
       renterLoop.reset()
+      const windowFrom = process.hrtime.bigint() / 1000n
       await sleep(WINDOW_MS)
       const after = await status(true)
+      // For profile-summary.js FROM TO: this window's samples in the provider's --cpu-prof profile.
+      process.stderr.write(`${level} leases: window ${windowFrom} ${process.hrtime.bigint() / 1000n} (monotonic us)\n`)
       const renterP99 = Math.max(0, round(renterLoop.percentile(99) / 1e6 - 10))
       const windowMs = after.load.eventLoop.windowMs
       const cpuMicros = cpuOf(after) - cpuOf(before)
@@ -229,7 +254,9 @@ export async function run(): Promise<object> {
         renterLoopDelayP99Ms: renterP99,
       }
       ramp.push(row)
-      if (row.loopDelayP99Ms < 20 && row.endedEarly === 0) sustained = level
+      process.stderr.write(`${JSON.stringify(row)}\n`)
+      // A level holds only if every lease opened so far is still running (one ended between windows counts too).
+      if (row.loopDelayP99Ms < 20 && row.endedEarly === 0 && row.activeOnProvider === level) sustained = level
       else break
     }
     printTable('one provider, concurrent paid leases (1 s ticks, no jobs), 5 s windows', ramp)
@@ -253,6 +280,7 @@ export async function run(): Promise<object> {
         ramp,
         sustainedWithLoopDelayP99Under20Ms: sustained,
         levelsTried: LEVELS,
+        ...(openFailure === undefined ? {} : { openFailure }),
         note:
           sustained === MAX_LEASES
             ? `every level up to ${MAX_LEASES} held; the renters (${MAX_LEASES} leases in one process on the same 2 cores) are the limit of this rig`

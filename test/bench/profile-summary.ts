@@ -1,7 +1,9 @@
 /**
- * Where a `--cpu-prof` profile's time went: `node dist/test/bench/profile-summary.js FILE.cpuprofile [TOP]`.
+ * Where a `--cpu-prof` profile's time went: `node dist/test/bench/profile-summary.js FILE.cpuprofile [TOP] [FROM TO]`.
  * Prints self time by package (node_modules/<name>, a parkbench source file, node internals, GC, idle) and the TOP
- * (default 15) functions by self time, in ms and as a share of the busy (non-idle) time.
+ * (default 15) functions by self time, in ms and as a share of the busy (non-idle) time. FROM and TO (microseconds
+ * of the monotonic clock, `process.hrtime.bigint() / 1000n` in any process on the host, as the lease bench prints
+ * them) keep only the samples of one window.
  */
 import { readFileSync } from 'node:fs'
 
@@ -33,11 +35,17 @@ function packageOf(url: string, name: string): string {
 const file = process.argv[2]
 if (file === undefined) throw new Error('usage: profile-summary.js FILE.cpuprofile [TOP]')
 const top = Number(process.argv[3] ?? 15)
+const from = Number(process.argv[4] ?? Number.NEGATIVE_INFINITY)
+const to = Number(process.argv[5] ?? Number.POSITIVE_INFINITY)
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
 const selfUs = new Map<number, number>()
+let at = profile.startTime
 profile.samples.forEach((id, i) => {
-  selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  const delta = profile.timeDeltas[i] ?? 0
+  at += delta
+  if (at < from || at > to) return
+  selfUs.set(id, (selfUs.get(id) ?? 0) + delta)
 })
 const byPackage = new Map<string, number>()
 const byFunction = new Map<string, number>()

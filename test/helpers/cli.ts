@@ -132,28 +132,36 @@ export async function startProviderCli(init: {
   price: bigint
   modelFile?: string
   flags?: string[]
+  /** Node flags for the provider process (e.g. `--cpu-prof`). */
+  nodeArgs?: string[]
 }): Promise<{ provider: LongRunning; address: string; peerId: string }> {
   if (init.modelFile != null) {
     const added = await runCli(['model', 'add', init.modelFile, '--data-dir', init.dataDir])
     if (added.code !== 0) throw new Error(`model add failed: ${added.stderr}`)
   }
-  const provider = startCli([
-    'start',
-    '--data-dir',
-    init.dataDir,
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--price',
-    String(init.price),
-    '--chain',
-    init.chainFile,
-    '--private-key',
-    init.privateKey,
-    // Tests run many daemons at once: each console on a free port, never the default one.
-    '--console-port',
-    '0',
-    ...(init.flags ?? []),
-  ])
+  const { nodeArgs } = init
+  const provider = startCli(
+    [
+      'start',
+      '--data-dir',
+      init.dataDir,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--price',
+      String(init.price),
+      '--chain',
+      init.chainFile,
+      '--private-key',
+      init.privateKey,
+      // Tests run many daemons at once: each console on a free port, never the default one.
+      '--console-port',
+      '0',
+      ...(init.flags ?? []),
+    ],
+    nodeArgs === undefined || nodeArgs.length === 0
+      ? {}
+      : { spawn: (argv, options) => spawn(argv[0]!, [...nodeArgs, ...argv.slice(1)], options) },
+  )
   const address = (await provider.waitFor(/listening on (\S+)/))[1]!
   const peerId = provider.output().match(/parkbench node (\S+)/)![1]!
   return { provider, address, peerId }

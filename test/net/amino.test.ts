@@ -60,6 +60,14 @@ describe('the Amino option (a second DHT on /ipfs/kad/1.0.0)', () => {
         const cid = await keyToCid(`amino guard test ${i}`)
         await drain(stock.services.dht.provide(cid, { signal: AbortSignal.timeout(10_000) }))
       }
+      // ADD_PROVIDER has no answer: provide() resolves once the message is written, not once the server stored (or
+      // refused) it. Wait for all five to have arrived (a condition; 10 s bounds a lost one), then check the split.
+      const arrived = (): number => {
+        const s = dhtProviderRecordStats(server, 'aminoDht')
+        return (s?.records ?? 0) + (s?.refused ?? 0)
+      }
+      const deadline = Date.now() + 10_000
+      while (arrived() < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       const stats = dhtProviderRecordStats(server, 'aminoDht')
       assert.equal(stats?.records, 2)
       assert.equal(stats?.refused, 3)
