@@ -10,6 +10,7 @@ import {
   peerIdOfAddress,
 } from '../market/discover.js'
 import { OfferBook } from '../market/offer-book.js'
+import { RttBook } from '../market/rtt-book.js'
 import type { ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
 import { NoProviderError } from './errors.js'
@@ -49,6 +50,7 @@ export class ProviderFinder {
   private readonly node: ParkbenchNode
   private readonly init: ProviderFinderInit
   private readonly offerBook = new OfferBook()
+  private readonly rttBook = new RttBook()
   private readonly failedUntil = new Map<string, number>()
   private readonly cache = new Map<string, { at: number; offers: DiscoveredOffer[] }>()
 
@@ -133,7 +135,11 @@ export class ProviderFinder {
     await waitForDhtPeers(this.node, 1, {
       signal: options.signal != null ? AbortSignal.any([options.signal, wait]) : wait,
     })
-    const found = await findOffers({ node: this.node, offerBook: this.offerBook }, { ...query, timeoutMs }, options)
+    const found = await findOffers(
+      { node: this.node, offerBook: this.offerBook, rttBook: this.rttBook },
+      { ...query, timeoutMs },
+      options,
+    )
     return found.map((o) => ({ ...o, payable: this.usable(o.offer) }))
   }
 
@@ -168,7 +174,9 @@ export class ProviderFinder {
       ...(this.init.maxRttMs != null ? { maxRttMs: this.init.maxRttMs } : {}),
     }
     const find = async (q: Parameters<typeof findOffers>[1]): Promise<DiscoveredOffer[]> =>
-      (await findOffers({ node: this.node, offerBook: this.offerBook }, q, options)).filter((o) => this.usable(o.offer))
+      (await findOffers({ node: this.node, offerBook: this.offerBook, rttBook: this.rttBook }, q, options)).filter(
+        (o) => this.usable(o.offer),
+      )
     const holders = model == null ? [] : await find({ ...query, model: model.sha256 })
     // Nobody holds it (or any model will do): any provider of the runtime, and we push the model.
     if (holders.length > 0 || (model != null && !model.canPush)) return holders

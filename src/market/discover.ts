@@ -16,6 +16,7 @@ import { type VerifiedOffer, verifySignedOffer } from './offer.js'
 import type { OfferBook } from './offer-book.js'
 import { type Offer, OfferRequest, OfferResponse, type SignedOffer } from './pb/market.js'
 import { compareRanked, DEFAULT_RTT_WEIGHT_MS, scoreOffer } from './rank.js'
+import type { RttBook } from './rtt-book.js'
 
 const log = logger('parkbench:market:discover')
 
@@ -28,6 +29,8 @@ export interface DiscoverComponents {
   }
   /** Remembers offer sequences across lookups so replayed old offers are refused. */
   offerBook?: OfferBook
+  /** Round trips measured in earlier lookups (a minute by default): a provider in it is not pinged again. */
+  rttBook?: RttBook
 }
 
 export interface DiscoverQuery {
@@ -159,7 +162,12 @@ export async function* discoverOffers(
       if (query.maxPricePerSecond != null && offer.pricePerSecond > query.maxPricePerSecond) return
       // The offer exchange itself took at least one round trip (plus dial and signature checks): an upper bound
       // to fall back on if the ping fails, so that an RTT probe never disqualifies a valid offer.
-      const rttMs = await measureRtt(node.services.ping, peerId, fetchMs, signal)
+      let rttMs = components.rttBook?.get(peerId)
+      if (rttMs === undefined) {
+        const measured = await measureRtt(node.services.ping, peerId, signal)
+        if (measured !== undefined) components.rttBook?.set(peerId, measured)
+        rttMs = measured ?? fetchMs
+      }
       if (query.maxRttMs != null && rttMs > query.maxRttMs) return
       results.push({
         peerId,
@@ -231,21 +239,16 @@ export async function* discoverOffers(
 export const RTT_SAMPLES = 3
 
 /**
- * The round trip to a peer: the least of {@link RTT_SAMPLES} pings on the open connection, or `fallbackMs` when no
+ * The round trip to a peer: the least of {@link RTT_SAMPLES} pings on the open connection, or undefined when no
  * ping answers. One ping measured on a busy machine says more about the machine than about the distance.
  */
-async function measureRtt(
-  ping: Pick<Ping, 'ping'>,
-  peer: PeerId,
-  fallbackMs: number,
-  signal: AbortSignal,
-): Promise<number> {
+async function measureRtt(ping: Pick<Ping, 'ping'>, peer: PeerId, signal: AbortSignal): Promise<number | undefined> {
   let best = Number.POSITIVE_INFINITY
   for (let i = 0; i < RTT_SAMPLES && !signal.aborted; i++) {
     const ms = await ping.ping(peer, { signal }).catch(() => undefined)
     if (ms !== undefined && ms < best) best = ms
   }
-  return Number.isFinite(best) ? best : fallbackMs
+  return Number.isFinite(best) ? best : undefined
 }
 
 export async function findOffers(

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { discoverOffers } from '../market/discover.js'
+import { RttBook } from '../market/rtt-book.js'
 import type { SwarmContext, SwarmRenter } from './members.js'
 import { INPUTS_PER_MODEL, type ScheduleEvent } from './schedule.js'
 
@@ -26,6 +27,8 @@ function floats(data: unknown): Float32Array | undefined {
  */
 export class Workload {
   private readonly references = new Map<string, Float32Array[]>()
+  /** Each renter's round trips measured by its lookups, as its client keeps its own (see RttBook). */
+  private readonly rttBooks = new Map<string, RttBook>()
 
   constructor(
     private readonly ctx: Pick<SwarmContext, 'scenario' | 'models' | 'pool' | 'metrics'>,
@@ -105,7 +108,12 @@ export class Workload {
     try {
       // The first verified offer is the answer: stop there, and fetch few offers at once (a probe, not a ranking).
       const query = { model: sha256, timeoutMs: LOOKUP_TIMEOUT_MS, limit: 1, concurrency: 4 }
-      for await (const _offer of discoverOffers({ node }, query)) {
+      let rttBook = this.rttBooks.get(renter.spec.id)
+      if (rttBook === undefined) {
+        rttBook = new RttBook()
+        this.rttBooks.set(renter.spec.id, rttBook)
+      }
+      for await (const _offer of discoverOffers({ node, rttBook }, query)) {
         foundMs = performance.now() - started
         break
       }

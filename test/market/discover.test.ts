@@ -7,6 +7,7 @@ import {
   keyToCid,
   type MarketProvider,
   OFFER_PROTOCOL,
+  RttBook,
   runtimeKey,
 } from '../../src/market/index.js'
 import { Offer, OfferRequest, OfferResponse } from '../../src/market/pb/market.js'
@@ -92,6 +93,40 @@ describe('market discovery in a 10-node loopback swarm', () => {
     const first: unknown[] = []
     for await (const f of discoverOffers({ node: client.node }, { limit: 1 })) first.push(f)
     assert.equal(first.length, 1)
+  })
+
+  it('pings a provider once a minute at most: a second lookup ranks by the round trips the first measured', async () => {
+    let pings = 0
+    const ping = {
+      ping: async (...args: Parameters<typeof client.node.services.ping.ping>) => {
+        pings++
+        return client.node.services.ping.ping(...args)
+      },
+    }
+    // The client's node as discovery sees it, with its pings counted.
+    const node = new Proxy(client.node, {
+      get(target, key) {
+        if (key === 'services') return { ...target.services, ping }
+        const value = Reflect.get(target, key)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const rttBook = new RttBook()
+    const first = await findOffers({ node, rttBook }, { model: modelA.hex })
+    assert.equal(first.length, 2)
+    assert.ok(pings >= first.length, `${pings} pings for ${first.length} offers`)
+    const pinged = pings
+    const again = await findOffers({ node, rttBook }, { model: modelA.hex })
+    assert.equal(pings, pinged, 'no ping within the minute')
+    assert.deepEqual(
+      again.map((o) => [o.peerId.toString(), o.rttMs]).sort(),
+      first.map((o) => [o.peerId.toString(), o.rttMs]).sort(),
+    )
+    // Past its age a round trip is measured anew.
+    const stale = new RttBook(0)
+    for (const o of first) stale.set(o.peerId, o.rttMs, Date.now() - 1)
+    await findOffers({ node, rttBook: stale }, { model: modelA.hex })
+    assert.ok(pings > pinged)
   })
 
   it('refuses a provider whose offer was tampered with, and still lists the honest ones', async () => {
