@@ -4,15 +4,34 @@
  * Started by {@link WorkerPool} (through spawnWorkerProcess, with its memory capped); speaks the messages in
  * worker-messages.ts over the IPC channel.
  */
+import { Socket } from 'node:net'
 import { InferenceSession } from 'onnxruntime-node'
 import { inspectModel } from './inspect-model.js'
 import { tensorBytes, toOrtTensor } from './tensor.js'
-import type { FromWorker, NamedTensor, ToWorker, WorkerFailure, WorkerInit } from './worker-messages.js'
+import {
+  ChannelReader,
+  type ChannelTensor,
+  channelTensors,
+  WORKER_DATA_FD,
+  writeChannelMessage,
+} from './worker-channel.js'
+import type { FromWorker, NamedTensor, RunJob, ToWorker, WorkerFailure, WorkerInit } from './worker-messages.js'
 import { WORKER_INIT_ENV } from './worker-process.js'
 
 const send = process.send?.bind(process)
 if (send === undefined) throw new Error('inference-worker.ts must run as a worker process (with an IPC channel)')
 const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? '{}') as WorkerInit
+const data = new Socket({ fd: WORKER_DATA_FD, readable: true, writable: true })
+
+/**
+ * One buffer every job's inputs are read into: a worker runs one job at a time and its inputs are dead once it has
+ * answered, so the next job overwrites them. Replaced when a job needs more, or when it is far larger than needed.
+ */
+let slab = new Uint8Array(0)
+function inputBuffer(bytes: number): Uint8Array {
+  if (slab.byteLength < bytes || slab.byteLength > Math.max(4 * bytes, 16 << 20)) slab = new Uint8Array(bytes)
+  return slab.subarray(0, bytes)
+}
 
 interface LoadedSession {
   session: InferenceSession
@@ -72,7 +91,7 @@ function failureOf(err: Error, otherwise: WorkerFailure): WorkerFailure {
     : otherwise
 }
 
-async function run(job: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+async function run(job: RunJob): Promise<void> {
   const loadStart = performance.now()
   const cachedBefore = sessions.has(job.sha256)
   let loaded: LoadedSession
@@ -94,7 +113,7 @@ async function run(job: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   const outputNames = job.outputNames.length > 0 ? job.outputNames : loaded.session.outputNames
   let results: InferenceSession.ReturnType
   // The pool measures the job's memory from here: the session (already loaded) is not the job's.
-  await post({ type: 'running', id: job.id, rssBytes: process.memoryUsage.rss() })
+  void post({ type: 'running', id: job.id, rssBytes: process.memoryUsage.rss() })
   const runStart = performance.now()
   try {
     results = await loaded.session.run(feeds, [...outputNames])
@@ -133,7 +152,8 @@ async function run(job: Extract<ToWorker, { type: 'run' }>): Promise<void> {
     }
     outputs.push(tensor)
   }
-  await post({ type: 'done', id: job.id, outputs, runMs, loadMs })
+  // The outputs' bytes go to the socket as they are (views onto onnxruntime's output buffers).
+  writeChannelMessage(data, { type: 'done', id: job.id, runMs, loadMs }, 'outputs', outputs)
 }
 
 async function inspect(job: Extract<ToWorker, { type: 'inspect' }>): Promise<void> {
@@ -155,16 +175,38 @@ async function exit(): Promise<void> {
   process.exit(0)
 }
 
+function settleTask(id: number, task: Promise<void>): void {
+  task.catch((err: Error) => {
+    void post({ type: 'failed', id, failure: failureOf(err, 'INFERENCE_FAILED'), message: err.message })
+  })
+}
+
 process.on('message', (message: ToWorker) => {
   if (message.type === 'exit') {
     void exit()
     return
   }
-  const task = message.type === 'run' ? run(message) : inspect(message)
-  task.catch((err: Error) => {
-    void post({ type: 'failed', id: message.id, failure: failureOf(err, 'INFERENCE_FAILED'), message: err.message })
-  })
+  settleTask(message.id, inspect(message))
 })
+const reader = new ChannelReader({
+  // The provider is the only writer, and it checked every job against its limits before sending it.
+  maxHeaderBytes: 0xffffffff,
+  maxPayloadBytes: 0xffffffff,
+  payloadBuffer: inputBuffer,
+  onMessage(header, payload) {
+    const job = header as unknown as RunJob & { inputs: ChannelTensor[] }
+    settleTask(
+      job.id,
+      Promise.resolve().then(() => run({ ...job, inputs: channelTensors(job.inputs, payload) })),
+    )
+  },
+  onError(err) {
+    process.stderr.write(`data channel: ${err.message}\n`)
+    process.exit(70)
+  },
+})
+data.on('data', (chunk: Buffer) => reader.push(chunk))
+data.on('error', () => process.exit(0))
 // The provider went away: so does its worker.
 process.on('disconnect', () => process.exit(0))
 void post({ type: 'ready' })

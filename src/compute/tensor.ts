@@ -194,9 +194,13 @@ export function ownedBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 /** Build an onnxruntime `Tensor` from {@link TensorData}. */
 export function toOrtTensor(tensor: TensorData): OrtTensor {
   if (tensor.dtype === 'string') return new OrtTensor('string', tensor.data as string[], tensor.dims)
-  const bytes = ownedBytes(tensor.data as Uint8Array)
   const Ctor = ARRAY_TYPES[tensor.dtype]
-  const data = new Ctor(bytes.buffer, 0, bytes.byteLength / DTYPES[tensor.dtype].bytesPerElement)
+  const size = DTYPES[tensor.dtype].bytesPerElement
+  const view = tensor.data as Uint8Array
+  // A view whose offset suits the element type is used in place (onnxruntime reads a typed array at its offset);
+  // only a misaligned one, or one onto a SharedArrayBuffer, is copied.
+  const bytes = view.byteOffset % size === 0 && view.buffer instanceof ArrayBuffer ? view : ownedBytes(view)
+  const data = new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size)
   return new OrtTensor(tensor.dtype, data as never, tensor.dims)
 }
 

@@ -11,19 +11,22 @@ export interface WorkerInit {
   sessionBudgetBytes: number
 }
 
+/** A job to run: sent on the data channel (worker-channel.ts), its input tensors as the payload. */
+export interface RunJob {
+  type: 'run'
+  id: number
+  sha256: string
+  path: string
+  sizeBytes: number
+  inputs: NamedTensor[]
+  /** Empty means every output. */
+  outputNames: string[]
+  /** Outputs larger than this in all are refused in the worker, before they are copied out. */
+  maxOutputBytes: number
+}
+
+/** What the provider sends on the IPC channel. */
 export type ToWorker =
-  | {
-      type: 'run'
-      id: number
-      sha256: string
-      path: string
-      sizeBytes: number
-      inputs: NamedTensor[]
-      /** Empty means every output. */
-      outputNames: string[]
-      /** Outputs larger than this in all are refused in the worker, before they are copied out. */
-      maxOutputBytes: number
-    }
   | { type: 'inspect'; id: number; path: string }
   /** Release sessions and end the process once the current job is done. */
   | { type: 'exit' }
@@ -31,10 +34,19 @@ export type ToWorker =
 /** OUT_OF_MEMORY: an allocation failed against the worker's memory limit. */
 export type WorkerFailure = 'INFERENCE_FAILED' | 'INVALID_MODEL' | 'OUT_OF_MEMORY' | 'TOO_LARGE'
 
+/** A job's outputs: sent on the data channel, the numeric tensors' bytes as the payload. */
+export interface JobDone {
+  type: 'done'
+  id: number
+  outputs: NamedTensor[]
+  runMs: number
+  loadMs: number
+}
+
+/** What the worker sends on the IPC channel (`done` comes on the data channel). */
 export type FromWorker =
   | { type: 'ready' }
   /** The session is loaded and `session.run()` starts now; `rssBytes` is the worker's memory just before. */
   | { type: 'running'; id: number; rssBytes: number }
-  | { type: 'done'; id: number; outputs: NamedTensor[]; runMs: number; loadMs: number }
   | { type: 'inspected'; id: number; signature: ModelSignature }
   | { type: 'failed'; id: number; failure: WorkerFailure; message: string }

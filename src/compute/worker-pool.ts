@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import type { ResourceLimits } from 'node:worker_threads'
 import type { AbortOptions } from '@libp2p/interface'
@@ -15,26 +16,35 @@ import {
 } from './errors.js'
 import type { ModelSignature } from './inspect-model.js'
 import { type MemoryBudget, MemoryWatch, memoryBudget } from './job-memory.js'
-import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js'
+import { ChannelReader, type ChannelTensor, channelTensors, writeChannelMessage } from './worker-channel.js'
+import type { FromWorker, JobDone, RunJob, ToWorker, WorkerInit } from './worker-messages.js'
 import type { PoolJob, PoolResult, PoolStats, WorkerPoolInit } from './worker-pool-types.js'
-import { residentBytes, spawnWorkerProcess, workerError } from './worker-process.js'
+import { residentBytes, spawnWorkerProcess, workerDataChannel, workerError } from './worker-process.js'
 
 const log = logger('parkbench:compute:pool')
 
+/** Backstops on what a worker may write on its data channel (its own checks refuse oversized outputs first). */
+const MAX_CHANNEL_HEADER_BYTES = 256 << 20
+const MAX_CHANNEL_PAYLOAD_BYTES = 0xffffffff
+
+type WorkerReply = FromWorker | JobDone
+
 interface PendingJob {
   id: number
-  message: ToWorker
+  message: ToWorker | RunJob
   sha256?: string
   enqueuedAt: number
   startedAt?: number
   settled: boolean
-  resolve(result: FromWorker): void
+  resolve(result: WorkerReply): void
   reject(err: Error): void
   cleanup(): void
 }
 
 interface PoolWorker {
   process: ChildProcess
+  /** The data channel (worker-channel.ts): run jobs out, their outputs back. */
+  data: Socket
   ready: boolean
   job?: PendingJob | undefined
   /** The worker's resident memory when the current job's run began (its `running` message). */
@@ -173,7 +183,7 @@ export class WorkerPool {
   /** Run one job on a worker. Throws BusyError at once when the queue is full. */
   async run(job: PoolJob, options: AbortOptions = {}): Promise<PoolResult> {
     const id = this.nextId++
-    const message: ToWorker = {
+    const message: RunJob = {
       type: 'run',
       id,
       sha256: job.sha256,
@@ -199,10 +209,10 @@ export class WorkerPool {
 
   private submit(
     id: number,
-    message: ToWorker,
+    message: ToWorker | RunJob,
     sha256: string | undefined,
     options: AbortOptions,
-  ): Promise<{ reply: FromWorker; queueMs: number }> {
+  ): Promise<{ reply: WorkerReply; queueMs: number }> {
     if (!this.running) return Promise.reject(new ShuttingDownError())
     if (options.signal?.aborted === true) return Promise.reject(abortError(options.signal))
     if (this.queue.length >= this.maxQueue && this.idleWorker(sha256) === undefined) {
@@ -245,7 +255,7 @@ export class WorkerPool {
     }, this.abortGraceMs).unref()
   }
 
-  private settle(job: PendingJob, result: Error | FromWorker): void {
+  private settle(job: PendingJob, result: Error | WorkerReply): void {
     if (job.settled) return
     job.settled = true
     job.cleanup()
@@ -278,10 +288,17 @@ export class WorkerPool {
       worker.jobBaseBytes = undefined
       job.startedAt = performance.now()
       if (job.sha256 !== undefined) worker.models.add(job.sha256)
-      worker.process.send(job.message, (err) => {
-        // The worker died with the message in flight: its exit fails the job.
-        if (err != null) log('could not send a job to worker %d: %s', worker.process.pid, err.message)
-      })
+      const message = job.message
+      if (message.type === 'run') {
+        // A worker that dies with the job in flight fails it by its exit (the socket's error is only logged).
+        const { inputs, ...header } = message
+        writeChannelMessage(worker.data, header, 'inputs', inputs)
+      } else {
+        worker.process.send(message, (err) => {
+          // The worker died with the message in flight: its exit fails the job.
+          if (err != null) log('could not send a job to worker %d: %s', worker.process.pid, err.message)
+        })
+      }
     }
     this.memoryWatch.busy([...this.workers].some((w) => w.job !== undefined))
   }
@@ -322,8 +339,32 @@ export class WorkerPool {
       memoryBytes: this.memory.workerBytes,
       resourceLimits: this.resourceLimits,
     })
-    const entry: PoolWorker = { process: child, ready: false, models: new Set(), retired: false, exited: false }
+    const data = workerDataChannel(child)
+    const entry: PoolWorker = {
+      process: child,
+      data,
+      ready: false,
+      models: new Set(),
+      retired: false,
+      exited: false,
+    }
     this.workers.add(entry)
+    const reader = new ChannelReader({
+      // A worker refuses outputs over its job's maxOutputBytes before writing them; this is a backstop.
+      maxHeaderBytes: MAX_CHANNEL_HEADER_BYTES,
+      maxPayloadBytes: MAX_CHANNEL_PAYLOAD_BYTES,
+      onMessage: (header, payload) => {
+        const done = header as unknown as JobDone & { outputs: ChannelTensor[] }
+        if (done.type !== 'done') return
+        this.onReply(entry, { ...done, outputs: channelTensors(done.outputs, payload) })
+      },
+      onError: (err) => {
+        log.error('worker %d broke its data channel: %s; replacing it', child.pid, err.message)
+        this.replace(entry, new WorkerCrashedError(`Worker broke its data channel: ${err.message}`))
+      },
+    })
+    data.on('data', (chunk: Buffer) => reader.push(chunk))
+    data.on('error', (err) => log('worker %d data channel: %s', child.pid, err.message))
     return new Promise((resolve) => {
       child.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
@@ -332,26 +373,7 @@ export class WorkerPool {
           this.dispatch()
           return
         }
-        const job = entry.job
-        if (job === undefined || job.id !== message.id) return
-        if (message.type === 'running') {
-          entry.jobBaseBytes = message.rssBytes
-          return
-        }
-        entry.job = undefined
-        entry.jobBaseBytes = undefined
-        if (message.type === 'failed') {
-          this.settle(job, workerError(message.failure, message.message, this.memory))
-          if (message.failure === 'OUT_OF_MEMORY') {
-            // What the failed run left behind goes with the process.
-            this.counters.outOfMemory++
-            this.replace(entry, new ShuttingDownError())
-            return
-          }
-        } else {
-          this.settle(job, message)
-        }
-        this.dispatch()
+        this.onReply(entry, message)
       })
       child.on('error', (err) => {
         log.error('worker error: %s', err.message)
@@ -377,6 +399,30 @@ export class WorkerPool {
         this.dispatch()
       })
     })
+  }
+
+  /** A worker's answer to its current job (from either channel); answers to a job it no longer holds are dropped. */
+  private onReply(entry: PoolWorker, message: WorkerReply): void {
+    const job = entry.job
+    if (job === undefined || !('id' in message) || job.id !== message.id) return
+    if (message.type === 'running') {
+      entry.jobBaseBytes = message.rssBytes
+      return
+    }
+    entry.job = undefined
+    entry.jobBaseBytes = undefined
+    if (message.type === 'failed') {
+      this.settle(job, workerError(message.failure, message.message, this.memory))
+      if (message.failure === 'OUT_OF_MEMORY') {
+        // What the failed run left behind goes with the process.
+        this.counters.outOfMemory++
+        this.replace(entry, new ShuttingDownError())
+        return
+      }
+    } else {
+      this.settle(job, message)
+    }
+    this.dispatch()
   }
 
   /** Take a worker out of service and ask it to exit once its current run returns. */

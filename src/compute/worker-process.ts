@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { ResourceLimits } from 'node:worker_threads'
 import { logger } from '@libp2p/logger'
 import { InferenceFailedError, InvalidModelError, TooLargeError } from './errors.js'
 import type { MemoryBudget } from './job-memory.js'
+import { WORKER_DATA_FD } from './worker-channel.js'
 import type { WorkerFailure, WorkerInit } from './worker-messages.js'
 
 const log = logger('parkbench:compute:worker')
@@ -45,9 +47,11 @@ export function spawnWorkerProcess(
   init: WorkerInit,
   options: { memoryBytes: number; resourceLimits?: ResourceLimits | undefined },
 ): ChildProcess {
-  const node = [process.execPath, ...v8Flags(options.resourceLimits), WORKER_SCRIPT]
+  const extra = process.env.PARKBENCH_WORKER_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
+  const node = [process.execPath, ...v8Flags(options.resourceLimits), ...extra, WORKER_SCRIPT]
   const spawnOptions = {
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'] as ['ignore', 'ignore', 'pipe', 'ipc'],
+    // fd 3 is the IPC channel (control messages), fd 4 the data channel (worker-channel.ts).
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc', 'pipe'] as ['ignore', 'ignore', 'pipe', 'ipc', 'pipe'],
     serialization: 'advanced' as const,
     env: { ...process.env, [WORKER_INIT_ENV]: JSON.stringify(init) },
   }
@@ -75,6 +79,13 @@ export function spawnWorkerProcess(
     for (const line of lines) if (line.trim() !== '') log.error('worker %d: %s', child.pid, line)
   })
   return child
+}
+
+/** The data channel of a worker started by {@link spawnWorkerProcess}: its fd {@link WORKER_DATA_FD}. */
+export function workerDataChannel(child: ChildProcess): Socket {
+  const socket = child.stdio[WORKER_DATA_FD]
+  if (!(socket instanceof Socket)) throw new Error('worker process has no data channel')
+  return socket
 }
 
 /** Resident bytes of a process, read from /proc (Linux); undefined where that cannot be read. */

@@ -46,7 +46,14 @@ async function startJsonChild(command: string, args: string[]): Promise<JsonChil
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    lines.once('line', (line) => resolve(JSON.parse(line) as Record<string, unknown>))
+    // Lines before the first JSON one (a node flag such as --trace-gc writes to stdout) go to stderr, as do later ones.
+    let found = false
+    lines.on('line', (line) => {
+      if (!found && line.startsWith('{')) {
+        found = true
+        resolve(JSON.parse(line) as Record<string, unknown>)
+      } else process.stderr.write(`${line}\n`)
+    })
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
   })
   return {
@@ -225,7 +232,17 @@ export async function pinned(
 ): Promise<object> {
   const unsupported = tasksetSupport()
   if (unsupported !== undefined) return { skipped: unsupported }
-  const provider = await startJsonChild('taskset', ['-c', '1', process.execPath, PROVIDER, dataDir, '1', '1'])
+  const providerFlags = process.env.BENCH_PROVIDER_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
+  const provider = await startJsonChild('taskset', [
+    '-c',
+    '1',
+    process.execPath,
+    ...providerFlags,
+    PROVIDER,
+    dataDir,
+    '1',
+    '1',
+  ])
   const remote = createInferClient(client, multiaddr(provider.first.addr as string))
   const out: Record<string, unknown> = {
     setup:
