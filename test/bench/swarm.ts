@@ -19,7 +19,9 @@ const SIZES = (process.env.SWARM_SIZES ?? '50,100,300').split(',').filter(Boolea
 const IDLE_SIZES = (process.env.SWARM_IDLE_SIZES ?? '100,300,1000').split(',').filter(Boolean).map(Number)
 const MP_SIZES = (process.env.SWARM_MP_SIZES ?? '20,50').split(',').filter(Boolean).map(Number)
 /** The same market as two in-process parts on this machine (one process, one event loop, a core each). */
-const PART_SIZES = (process.env.SWARM_PART_SIZES ?? '100,200').split(',').filter(Boolean).map(Number)
+const PART_SIZES = (process.env.SWARM_PART_SIZES ?? '100,200,300').split(',').filter(Boolean).map(Number)
+/** Idle swarms as two in-process parts: what the machine holds with every core running a part. */
+const IDLE_PART_SIZES = (process.env.SWARM_IDLE_PART_SIZES ?? '1000').split(',').filter(Boolean).map(Number)
 /** A part that has not finished this long after its schedule's end is killed (and reported as an error). */
 const PART_GRACE_MS = 600_000
 
@@ -171,12 +173,16 @@ export async function run(): Promise<object> {
    * The market of `nodes` as `parts` in-process parts, each a `parkbench swarm run --part k/n` process on this
    * machine, merged as `swarm report --merge` does: what the machine holds when every core runs a part.
    */
-  const splitMarket = async (nodes: number, parts: number): Promise<Record<string, unknown>> => {
+  const splitMarket = async (
+    nodes: number,
+    parts: number,
+    scenarioFor: (nodes: number) => ReturnType<typeof scenarioOf> = scenarioOf,
+  ): Promise<Record<string, unknown>> => {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-parts-${nodes}-`))
     const started = performance.now()
     const running: Array<ReturnType<typeof startCli>> = []
     try {
-      const scenario = scenarioOf(nodes)
+      const scenario = scenarioFor(nodes)
       const file = join(dir, 'scenario.json')
       await writeFile(file, JSON.stringify(scenarioJson(scenario)))
       const out = (k: number): string => join(dir, `p${k}`)
@@ -262,11 +268,16 @@ export async function run(): Promise<object> {
     split.push(await splitMarket(nodes, 2))
     process.stderr.write(`swarm 2 parts ${nodes}: ${JSON.stringify(split[split.length - 1])}\n`)
   }
+  const idleSplit: Array<Record<string, unknown>> = []
+  for (const nodes of IDLE_PART_SIZES) {
+    idleSplit.push({ ...(await splitMarket(nodes, 2, idleScenarioOf)), mode: 'idle, in-process, 2 parts' })
+    process.stderr.write(`swarm idle, 2 parts ${nodes}: ${JSON.stringify(idleSplit[idleSplit.length - 1])}\n`)
+  }
   const mp: Array<Record<string, unknown>> = []
   for (const nodes of MP_SIZES) mp.push(await market(nodes, 'multi-process'))
   printTable(
     'swarm market, 8-region matrix, 10% provider churn per minute',
-    [...rows, ...split, ...mp].map((r) => ({
+    [...rows, ...split, ...idleSplit, ...mp].map((r) => ({
       mode: String(r.mode),
       nodes: String(r.nodes),
       peak: String(r.peakOnline ?? '-'),
@@ -288,6 +299,7 @@ export async function run(): Promise<object> {
     idle: keep('idle', idle),
     sizes: keep('sizes', rows),
     inProcessParts: keep('inProcessParts', split),
+    idleInProcessParts: keep('idleInProcessParts', idleSplit),
     multiProcess: keep('multiProcess', mp),
   }
 }
