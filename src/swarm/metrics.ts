@@ -200,3 +200,14 @@ export class SwarmMetrics implements MetricsSink {
     return this.lastSample?.ticks ?? 0
   }
 }
+
+/**
+ * The reason a failure is counted under: the error's code when it is a name (parkbench's typed errors, Node's
+ * system errors), else its class name, with a numeric code (a JSON-RPC or exit code) after it.
+ */
+export function failureReason(err: unknown): string {
+  const { code, name } = (err ?? {}) as { code?: unknown; name?: unknown }
+  if (typeof code === 'string' && code !== '') return code
+  const base = typeof name === 'string' && name !== '' ? name : 'Error'
+  return typeof code === 'number' ? `${base}:${code}` : base
+}

@@ -6,7 +6,7 @@ import { AbortedError } from '../errors.js'
 import { type DevChain, devChainConfig, startDevChain } from '../pay/dev-chain.js'
 import { auditSwarm } from './audit.js'
 import { startLocalWorld } from './local-world.js'
-import { SwarmMetrics } from './metrics.js'
+import { failureReason, SwarmMetrics } from './metrics.js'
 import type { NetworkModel } from './network.js'
 import { networkFor } from './network-presets.js'
 import { type PartPlan, SwarmPartError, splitSchedule } from './part.js'
@@ -142,7 +142,7 @@ export async function runSwarm(scenario: Scenario, options: RunSwarmOptions): Pr
       try {
         await members.get(id)?.start()
       } catch (err) {
-        metrics.failure(`START_FAILED:${(err as { code?: string }).code ?? (err as Error).name}`)
+        metrics.failure(`START_FAILED:${failureReason(err)}`)
       }
     }
     const dispatch = (event: ScheduleEvent): void => {

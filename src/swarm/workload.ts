@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { discoverOffers } from '../market/discover.js'
 import { RttBook } from '../market/rtt-book.js'
 import type { SwarmContext, SwarmRenter } from './members.js'
+import { failureReason } from './metrics.js'
 import { INPUTS_PER_MODEL, type ScheduleEvent } from './schedule.js'
 
 type RequestEvent = Extract<ScheduleEvent, { kind: 'request' }>
@@ -94,7 +95,7 @@ export class Workload {
       const right = this.matches(`${event.model}/${event.input}`, outputs)
       metrics.requestServed(id, performance.now() - started, right ? undefined : result.providerPeer)
     } catch (err) {
-      metrics.requestFailed(id, (err as { code?: string }).code ?? (err as Error).name)
+      metrics.requestFailed(id, failureReason(err))
     }
   }
 
@@ -118,7 +119,7 @@ export class Workload {
         break
       }
     } catch (err) {
-      this.ctx.metrics.failure(`LOOKUP:${(err as { code?: string }).code ?? (err as Error).name}`)
+      this.ctx.metrics.failure(`LOOKUP:${failureReason(err)}`)
     }
     const sinceStart = first && foundMs !== undefined ? performance.now() - renter.startedAt : undefined
     this.ctx.metrics.lookupDone(renter.spec.id, foundMs, sinceStart)
