@@ -356,13 +356,22 @@ export class WorkerPool {
       onMessage: (header, payload) => {
         const done = header as unknown as JobDone & { outputs: ChannelTensor[] }
         if (done.type !== 'done') return
-        this.onReply(entry, { ...done, outputs: channelTensors(done.outputs, payload) })
+        let outputs: JobDone['outputs']
+        try {
+          outputs = channelTensors(done.outputs, payload)
+        } catch (err) {
+          // A header whose tensors do not fit its payload (or are not a list) is a broken worker, not a crash here.
+          brokeChannel((err as Error).message)
+          return
+        }
+        this.onReply(entry, { ...done, outputs })
       },
-      onError: (err) => {
-        log.error('worker %d broke its data channel: %s; replacing it', child.pid, err.message)
-        this.replace(entry, new WorkerCrashedError(`Worker broke its data channel: ${err.message}`))
-      },
+      onError: (err) => brokeChannel(err.message),
     })
+    const brokeChannel = (why: string): void => {
+      log.error('worker %d broke its data channel: %s; replacing it', child.pid, why)
+      this.replace(entry, new WorkerCrashedError(`Worker broke its data channel: ${why}`))
+    }
     data.on('data', (chunk: Buffer) => reader.push(chunk))
     data.on('error', (err) => log('worker %d data channel: %s', child.pid, err.message))
     return new Promise((resolve) => {
