@@ -60,8 +60,11 @@ export function memberNode(ctx: SwarmContext, spec: NodeSpec, runTag: string): N
     dhtServer: spec.role === 'provider',
     // A ping per connection every 10 s (libp2p's default) is most of what an idle swarm of hundreds spends.
     connectionPingIntervalMs: 60_000,
-    // Many nodes share one process and one host: let them all connect.
-    connections: { maxConnections: 64, inboundConnectionThreshold: 10_000 },
+    // Many nodes share one process and one host: let them all connect. The connection limit is a daemon's own
+    // (create-node.ts): below what a node needs, libp2p's pruner closes connections that the far end's reconnect
+    // queue dials again at once (kad-dht keeps its 20 closest peers alive). At 64, a 100-node swarm spent ~100
+    // handshakes a second on that loop after its ramp, and its lookups failed; at 300 it opens ~none.
+    connections: { inboundConnectionThreshold: 10_000 },
   }
 }
 

@@ -125,6 +125,7 @@ export function buildReport(input: BuildReportInput): SwarmReport {
       rssBytesPerNode: input.peak === 0 ? null : Math.round(rssMax / input.peak),
       cpuMsPerNodeSecond: input.nodeSeconds === 0 ? null : Math.round((cpuMs / input.nodeSeconds) * 100) / 100,
       eventLoopP99Ms: metrics.eventLoopP99Ms,
+      nodeFlags: [...process.execArgv],
     },
     hostile: {
       wrongResultProviders: schedule.nodes.filter((n) => n.wrongResults === true).length,

@@ -211,6 +211,7 @@ function resourcesSection(report: SwarmReport): string {
       escapeHtml(resources.cpuMsPerNodeSecond === null ? 'n/a' : `${resources.cpuMsPerNodeSecond.toFixed(1)} ms`),
     ],
     ['Event loop delay p99', escapeHtml(formatMs(resources.eventLoopP99Ms))],
+    ['Node flags', escapeHtml(resources.nodeFlags === undefined ? 'n/a' : resources.nodeFlags.join(' ') || 'none')],
   ]
   return `<section><h2>Resources</h2>${table([{ label: 'what' }, { label: 'value', numeric: true }], rows, { id: 'resources' })}</section>`
 }

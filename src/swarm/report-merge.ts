@@ -150,6 +150,7 @@ export function mergeReports(reports: SwarmReport[]): SwarmReport {
       rssBytesPerNode: mean(parts.map((p) => p.resources.rssBytesPerNode)),
       cpuMsPerNodeSecond: mean(parts.map((p) => p.resources.cpuMsPerNodeSecond)),
       eventLoopP99Ms: Math.max(...parts.map((p) => p.resources.eventLoopP99Ms ?? 0)),
+      nodeFlags: [...new Set(parts.flatMap((p) => p.resources.nodeFlags ?? []))],
     },
     hostile: {
       wrongResultProviders: sum(parts.map((p) => p.hostile.wrongResultProviders)),

@@ -135,6 +135,11 @@ export interface SwarmReport {
      */
     cpuMsPerNodeSecond: number | null
     eventLoopP99Ms: number | null
+    /**
+     * The Node flags the run's process ran with (`process.execArgv`; a merged report lists each part's): heap sizes
+     * change what one process holds, so they are part of what reproduces a run. Absent in reports before it existed.
+     */
+    nodeFlags?: string[]
   }
   /** Providers that return wrong results: what they earned before anything noticed (results are not verified). */
   hostile: {

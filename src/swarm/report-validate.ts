@@ -153,6 +153,9 @@ export function parseReport(value: unknown): SwarmReport {
         rssBytesPerNode: numberOrNull,
         cpuMsPerNodeSecond: numberOrNull,
         eventLoopP99Ms: numberOrNull,
+        nodeFlags: (v, p) => {
+          if (v !== undefined) array(v, p, string)
+        },
       }),
     hostile: (hostile, at) =>
       fields(hostile, at, {

@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url'
 import { readReport } from '../../src/swarm/report-files.js'
 import { mergeReports } from '../../src/swarm/report-merge.js'
 import type { SwarmReport } from '../../src/swarm/report-types.js'
-import { runSwarm } from '../../src/swarm/run.js'
 import { parseScenario, scenarioJson } from '../../src/swarm/scenario.js'
 import { startCli } from '../helpers/cli.js'
 import { printTable } from './stats.js'
@@ -44,6 +43,26 @@ function withEarlier(
     .filter((r) => !rows.some((x) => x.nodes === r.nodes))
     .map((r) => ({ measuredAt: earlierAt, ...r }))
   return [...now, ...kept].sort((a: Row, b: Row) => Number(a.nodes) - Number(b.nodes))
+}
+
+/**
+ * Run `scenario` as a researcher does, `parkbench swarm run FILE --out DIR` in a process of its own (so with the
+ * Node flags the CLI gives a run, see src/cli/node-flags.ts), and read its report. A run still going this long
+ * after its schedule's end is killed and reported as an error.
+ */
+async function runViaCli(
+  scenario: ReturnType<typeof parseScenario>,
+  dir: string,
+  args: string[] = [],
+): Promise<SwarmReport> {
+  const file = join(dir, 'scenario.json')
+  const out = join(dir, 'run')
+  await writeFile(file, JSON.stringify(scenarioJson(scenario)))
+  const run = startCli(['swarm', 'run', file, '--out', out, ...args])
+  const deadline = setTimeout(() => run.child.kill('SIGKILL'), scenario.durationS * 1000 + PART_GRACE_MS)
+  const code = await run.stop('SIGCONT').finally(() => clearTimeout(deadline))
+  if (code !== 0 && code !== 1) throw new Error(`swarm run exited ${code}: ${run.errors().slice(-500)}`)
+  return await readReport(out)
 }
 
 /** Starting a node costs ~350 ms of CPU here (noise handshakes with its first DHT contacts): the ramp allows it. */
@@ -116,7 +135,7 @@ export async function run(): Promise<object> {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-idle-${nodes}-`))
     const started = performance.now()
     try {
-      const report = await runSwarm(idleScenarioOf(nodes), { outDir: dir })
+      const report = await runViaCli(idleScenarioOf(nodes), dir)
       const rss = report.series.rssBytes
       idle.push({
         nodes,
@@ -232,17 +251,7 @@ export async function run(): Promise<object> {
     const dir = await mkdtemp(join(tmpdir(), `parkbench-swarm-bench-${nodes}-`))
     const started = performance.now()
     try {
-      const report = await runSwarm(scenarioOf(nodes), {
-        outDir: dir,
-        mode,
-        onProgress: (e) => {
-          if (e.type === 'swarm:tick' && Math.round(e.tMs / 2000) % 10 === 0) {
-            process.stderr.write(
-              `swarm ${mode} ${nodes}: ${Math.round(e.tMs / 1000)} s, ${e.online} online, ${e.served} served\n`,
-            )
-          }
-        },
-      })
+      const report = await runViaCli(scenarioOf(nodes), dir, ['--mode', mode])
       return {
         nodes,
         mode,
