@@ -12,7 +12,6 @@ import {
   parseCommandArgs,
 } from './command.js'
 import { COMMANDS } from './commands.js'
-import { relaunchWithNodeFlags } from './node-flags.js'
 
 const ROOT: Command = {
   name: 'parkbench',
@@ -73,9 +72,6 @@ function packageVersion(): string {
 
 /** Entry point for bin/parkbench.js: wires process signals and streams to {@link main}. */
 export async function runCli(): Promise<void> {
-  // A command that needs Node flags this process lacks runs in a child that has them (see node-flags.ts).
-  const relaunched = await relaunchWithNodeFlags(process.argv.slice(2))
-  if (relaunched !== undefined) process.exit(relaunched)
   const controller = new AbortController()
   let signals = 0
   const onSignal = (): void => {

@@ -6,7 +6,7 @@ import type { Hex } from 'viem'
 import { ModelNotFoundError, NotAuthorizedError } from '../compute/errors.js'
 import { type InferResult, infer } from '../compute/infer.js'
 import { DATA_DIR_LAYOUT } from '../data-dir.js'
-import { InvalidInputError } from '../errors.js'
+import { AbortedError, InvalidInputError, ParkbenchError } from '../errors.js'
 import { LeaseEndedError } from '../lease/errors.js'
 import { appendLeaseLog } from '../lease/lease-log.js'
 import { EndReason } from '../lease/pb/lease.js'
@@ -144,8 +144,24 @@ export class RenterClient {
     return this.registry.all().map((h) => h.lease.summary())
   }
 
-  /** Run one inference on the best provider nearby (or `provider`), leasing and paying as needed. */
+  /**
+   * Run one inference on the best provider nearby (or `provider`), leasing and paying as needed. When the caller's
+   * signal ends it, the error is typed whatever layer it stopped in: an {@link AbortedError} (code `ABORTED`) with
+   * the signal's reason as its cause, unless that layer already threw a parkbench error of its own.
+   */
   async infer(params: ClientInferParameters, options: Options = {}): Promise<ClientInferResult> {
+    try {
+      return await this.inferOnce(params, options)
+    } catch (err) {
+      const signal = options.signal
+      if (signal?.aborted !== true || err instanceof ParkbenchError) throw err
+      const reason = signal.reason as { name?: string; message?: string } | undefined
+      const why = reason?.name === 'TimeoutError' ? 'its deadline passed' : (reason?.message ?? 'it was aborted')
+      throw new AbortedError(`The request was stopped by its caller: ${why}`, { cause: err })
+    }
+  }
+
+  private async inferOnce(params: ClientInferParameters, options: Options): Promise<ClientInferResult> {
     const model = await resolveModel(params.model)
     const attempts: ProviderAttempt[] = []
     const maxAttempts = params.provider != null ? 1 : (this.init.maxAttempts ?? 3)

@@ -46,9 +46,9 @@ function withEarlier(
 }
 
 /**
- * Run `scenario` as a researcher does, `parkbench swarm run FILE --out DIR` in a process of its own (so with the
- * Node flags the CLI gives a run, see src/cli/node-flags.ts), and read its report. A run still going this long
- * after its schedule's end is killed and reported as an error.
+ * Run `scenario` as a researcher does, `parkbench swarm run FILE --out DIR` in a process of its own (not in the
+ * bench's, whose heap and flags are not a run's), and read its report. A run still going this long after its
+ * schedule's end is killed and reported as an error.
  */
 async function runViaCli(
   scenario: ReturnType<typeof parseScenario>,
@@ -187,6 +187,8 @@ export async function run(): Promise<object> {
     invariantsHeld: report.ok,
     brokenInvariants: report.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`),
     failures: report.failures,
+    // The run process's Node flags (heap sizes change what one process holds).
+    nodeFlags: report.resources.nodeFlags ?? [],
   })
   /**
    * The market of `nodes` as `parts` in-process parts, each a `parkbench swarm run --part k/n` process on this

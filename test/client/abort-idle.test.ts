@@ -8,6 +8,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createClient, type RenterClient } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/daemon/config.js'
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.js'
+import { ParkbenchError } from '../../src/errors.js'
 import { type DevChain, startDevChain } from '../../src/pay/dev-chain.js'
 import { matmulModel } from '../compute/onnx-builder.js'
 
@@ -66,5 +67,30 @@ describe('an aborted infer() leaves its lease to end when idle', () => {
     const deadline = Date.now() + 10_000
     while (client.activeLeases().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
     assert.equal(client.activeLeases().length, 0, 'the lease ended')
+  })
+
+  it('a caller deadline at any step is a typed error (a code, never a bare DOMException), and leases still end', async () => {
+    const m = new Tensor('float32', new Float32Array(N * N).fill(0.01), [N, N])
+    for (const step of ['discovery:found', 'lease:started', 'job:started'] as const) {
+      const controller = new AbortController()
+      const running = client.infer(
+        { model: matmulModel(40), inputs: { a: m, b: m }, maxPricePerSecond: 5_000n },
+        {
+          signal: controller.signal,
+          onProgress: (e) => {
+            // What AbortSignal.timeout() aborts with.
+            if (e.type === step) controller.abort(new DOMException('The operation timed out.', 'TimeoutError'))
+          },
+        },
+      )
+      await assert.rejects(running, (err: Error) => {
+        assert.ok(err instanceof ParkbenchError, `${step}: ${err.name}: ${err.message}`)
+        assert.match(err.code, /^[A-Z_]+$/)
+        return true
+      })
+    }
+    const deadline = Date.now() + 10_000
+    while (client.activeLeases().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+    assert.equal(client.activeLeases().length, 0, 'the leases ended')
   })
 })
