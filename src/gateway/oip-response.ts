@@ -1,6 +1,6 @@
 import { InsufficientBalanceError, NoProviderError } from '../client/errors.js'
 import { InvalidInferenceInputError } from '../compute/errors.js'
-import { InvalidInputError, ParkbenchError } from '../errors.js'
+import { AbortedError, InvalidInputError, ParkbenchError } from '../errors.js'
 import { BudgetExceededError, GatewayError, InvalidTensorError } from './errors.js'
 import type { GatewayInferResult } from './gateway.js'
 import { binaryOfTensor, jsonDataOfTensor, oipDatatype, type ParsedInferRequest } from './oip-tensors.js'
@@ -65,6 +65,11 @@ export function inferResponse(result: GatewayInferResult, request: ParsedInferRe
   }
 }
 
+function stoppedBySignal(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name
+  return name === 'TimeoutError' || name === 'AbortError'
+}
+
 /** Any error as the gateway's typed error: the renter client's own errors get their status and code here. */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err
@@ -82,7 +87,8 @@ export function toGatewayError(err: unknown): GatewayError {
   }
   if (err instanceof InsufficientBalanceError) return new GatewayError(err.message, err.code, 503, { cause: err })
   if (err instanceof InvalidInputError) return new GatewayError(err.message, 'INVALID_REQUEST', 400, { cause: err })
-  if ((err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError') {
+  // A deadline or abort: as the signal threw it, or as the renter client types it (an AbortedError caused by it).
+  if (stoppedBySignal(err) || (err instanceof AbortedError && stoppedBySignal(err.cause))) {
     return new GatewayError('The request took too long', 'TIMEOUT', 504, { cause: err })
   }
   if (err instanceof ParkbenchError) return new GatewayError(err.message, err.code, 502, { cause: err })
