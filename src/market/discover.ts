@@ -136,7 +136,10 @@ export async function* discoverOffers(
   const key = query.model != null ? modelKey(query.model) : runtimeKey(query.runtime ?? ONNX_CPU_RUNTIME)
   const cid = await keyToCid(key)
   const deadline = AbortSignal.timeout(query.timeoutMs ?? 5_000)
-  const signal = options.signal != null ? AbortSignal.any([options.signal, deadline]) : deadline
+  // Aborted when the consumer stops (a `limit` reached, a `break`, a throw): the DHT query, the offer fetches and the
+  // pings still under way stop with it rather than running on to the deadline for offers nobody will read.
+  const done = new AbortController()
+  const signal = AbortSignal.any([...(options.signal != null ? [options.signal] : []), deadline, done.signal])
   // Every dial, read and ping of this lookup listens on the one signal.
   setMaxListeners(Infinity, signal)
   const results = pushable<DiscoveredOffer>({ objectMode: true })
@@ -231,6 +234,7 @@ export async function* discoverOffers(
   } finally {
     signal.removeEventListener('abort', onAbort)
     queue.clear()
+    done.abort()
   }
 }
 

@@ -95,6 +95,37 @@ describe('market discovery in a 10-node loopback swarm', () => {
     assert.equal(first.length, 1)
   })
 
+  it('a consumer that stops (a limit, a break) ends the DHT query at once, not at the deadline', async () => {
+    const signals: AbortSignal[] = []
+    // The client's node as discovery sees it, with the signal of each DHT query it starts kept.
+    const contentRouting = {
+      ...client.node.contentRouting,
+      findProviders: (
+        cid: Parameters<typeof client.node.contentRouting.findProviders>[0],
+        opts?: { signal?: AbortSignal },
+      ) => {
+        if (opts?.signal != null) signals.push(opts.signal)
+        return client.node.contentRouting.findProviders(cid, opts)
+      },
+    }
+    const node = new Proxy(client.node, {
+      get(target, key) {
+        if (key === 'contentRouting') return contentRouting
+        const value = Reflect.get(target, key)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const limited: unknown[] = []
+    for await (const f of discoverOffers({ node }, { limit: 1, timeoutMs: 60_000 })) limited.push(f)
+    assert.equal(limited.length, 1)
+    for await (const _ of discoverOffers({ node }, { timeoutMs: 60_000 })) break
+    assert.equal(signals.length, 2)
+    assert.deepEqual(
+      signals.map((s) => s.aborted),
+      [true, true],
+    )
+  })
+
   it('pings a provider once a minute at most: a second lookup ranks by the round trips the first measured', async () => {
     let pings = 0
     const ping = {
