@@ -3,11 +3,11 @@ import { performance } from 'node:perf_hooks'
 import type { AbortOptions, ContentRouting, PeerId, PeerStore } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { pushable } from 'it-pushable'
 import PQueue from 'p-queue'
 import { InvalidInputError } from '../errors.js'
+import { PING_SAMPLES, pingRtt } from '../net/ping-rtt.js'
 import { callProtocol, type RpcNode } from '../net/rpc.js'
 import { isSha256Hex, keyToCid, modelKey, ONNX_CPU_RUNTIME, runtimeKey } from './capability-keys.js'
 import { OFFER_PROTOCOL, OFFER_PROTOCOL_LIMITS } from './constants.js'
@@ -25,7 +25,6 @@ export interface DiscoverComponents {
     peerId: PeerId
     contentRouting: ContentRouting
     peerStore: Pick<PeerStore, 'merge'>
-    services: { ping: Pick<Ping, 'ping'> }
   }
   /** Remembers offer sequences across lookups so replayed old offers are refused. */
   offerBook?: OfferBook
@@ -167,7 +166,7 @@ export async function* discoverOffers(
       // to fall back on if the ping fails, so that an RTT probe never disqualifies a valid offer.
       let rttMs = components.rttBook?.get(peerId)
       if (rttMs === undefined) {
-        const measured = await measureRtt(node.services.ping, peerId, signal)
+        const measured = await measureRtt(node, peerId, signal)
         if (measured !== undefined) components.rttBook?.set(peerId, measured)
         rttMs = measured ?? fetchMs
       }
@@ -238,23 +237,22 @@ export async function* discoverOffers(
   }
 }
 
-/** Discover offers until the deadline and return them ranked best first (see rank.ts). */
-/** Pings per RTT estimate: the least of them is the estimate (a busy machine adds delay, never removes it). */
-export const RTT_SAMPLES = 3
+/** Echoes per RTT estimate, on one ping stream: the least of them is the estimate. */
+export const RTT_SAMPLES = PING_SAMPLES
 
 /**
- * The round trip to a peer: the least of {@link RTT_SAMPLES} pings on the open connection, or undefined when no
- * ping answers. One ping measured on a busy machine says more about the machine than about the distance.
+ * The round trip to a peer: the least of {@link RTT_SAMPLES} echoes on one ping stream (see {@link pingRtt}), or
+ * undefined when it fails. One echo measured on a busy machine says more about the machine than about the distance.
  */
-async function measureRtt(ping: Pick<Ping, 'ping'>, peer: PeerId, signal: AbortSignal): Promise<number | undefined> {
-  let best = Number.POSITIVE_INFINITY
-  for (let i = 0; i < RTT_SAMPLES && !signal.aborted; i++) {
-    const ms = await ping.ping(peer, { signal }).catch(() => undefined)
-    if (ms !== undefined && ms < best) best = ms
-  }
-  return Number.isFinite(best) ? best : undefined
+async function measureRtt(
+  node: Pick<RpcNode, 'dialProtocol'>,
+  peer: PeerId,
+  signal: AbortSignal,
+): Promise<number | undefined> {
+  return await pingRtt(node, peer, RTT_SAMPLES, { signal }).catch(() => undefined)
 }
 
+/** Discover offers until the deadline and return them ranked best first (see rank.ts). */
 export async function findOffers(
   components: DiscoverComponents,
   query: DiscoverQuery = {},
