@@ -31,6 +31,51 @@ export function formatMiB(bytes: number | null): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 }
 
+/** Past this event-loop delay p99 a run's process was too busy to keep the modelled network's time. */
+export const HOST_LOOP_P99_LIMIT_MS = 250
+
+/** Whether the machine kept up with the run, and what says so. */
+export interface HostVerdict {
+  keptUp: boolean
+  eventLoopP99Ms: number | null
+  /** How late the run's samples came, p95 over its sampling intervals, in ms past `sampleEveryMs`. */
+  sampleLateP95Ms: number | null
+}
+
+/**
+ * Did the host keep up? A run whose event loop was delayed past {@link HOST_LOOP_P99_LIMIT_MS} at p99, or whose
+ * samples came more than one interval late at p95, measured its machine as much as the modelled network: its
+ * lookups, latencies and timeouts are the queueing of an overloaded process, and a researcher should not read
+ * them as the network's. (A merged report: the worst part's event loop, the first part's samples.)
+ */
+export function hostVerdict(report: Pick<SwarmReport, 'resources' | 'series' | 'scenario'>): HostVerdict {
+  const asked = (report.scenario as { sampleEveryMs?: unknown } | null)?.sampleEveryMs
+  // The scenario's default when a report does not say.
+  const every = typeof asked === 'number' && asked > 0 ? asked : 1000
+  const t = report.series.tMs
+  const late: number[] = []
+  for (let i = 1; i < t.length; i++) late.push(Math.max(0, t[i]! - t[i - 1]! - every))
+  late.sort((a, b) => a - b)
+  const sampleLateP95Ms = late.length === 0 ? null : late[Math.min(late.length - 1, Math.ceil(late.length * 0.95) - 1)]!
+  const loop = report.resources.eventLoopP99Ms
+  const keptUp =
+    (loop === null || loop <= HOST_LOOP_P99_LIMIT_MS) && (sampleLateP95Ms === null || sampleLateP95Ms <= every)
+  return { keptUp, eventLoopP99Ms: loop, sampleLateP95Ms }
+}
+
+function hostRow(report: SwarmReport): HeadlineRow {
+  const v = hostVerdict(report)
+  const facts = `event-loop p99 ${formatMs(v.eventLoopP99Ms)}, samples late p95 ${formatMs(v.sampleLateP95Ms)}`
+  return {
+    key: 'host',
+    label: 'Host',
+    value: v.keptUp
+      ? `kept up (${facts})`
+      : `FELL BEHIND (${facts}): lookups, latencies and timeouts measure this machine's queues, not the modelled ` +
+        'network; run fewer nodes per process (--part) or per core',
+  }
+}
+
 /** The run's headline, in the order it is shown: outcome, scale, discovery, work, money. */
 export function headlineRows(report: SwarmReport): HeadlineRow[] {
   const { nodes, lookups, requests, timeToFirstPaidResultMs: ttfpr } = report
@@ -56,6 +101,7 @@ export function headlineRows(report: SwarmReport): HeadlineRow[] {
         `peak ${nodes.peak} online; ${nodes.joined} joined, ${nodes.left} left, ${nodes.killed} killed`,
     },
     { key: 'duration', label: 'Duration', value: `${(report.durationMs / 1000).toFixed(1)} s` },
+    hostRow(report),
     {
       key: 'lookup-success',
       label: 'Lookup success',

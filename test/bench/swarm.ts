@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { readReport } from '../../src/swarm/report-files.js'
+import { hostVerdict } from '../../src/swarm/report-headline.js'
 import { mergeReports } from '../../src/swarm/report-merge.js'
 import type { SwarmReport } from '../../src/swarm/report-types.js'
 import { parseScenario, scenarioJson } from '../../src/swarm/scenario.js'
@@ -144,6 +145,7 @@ export async function run(): Promise<object> {
         rssMaxMiB: Math.max(...rss) / MiB,
         cpuMsPerNodeSecond: report.resources.cpuMsPerNodeSecond,
         eventLoopP99Ms: report.resources.eventLoopP99Ms,
+        hostKeptUp: hostVerdict(report).keptUp,
         invariantsHeld: report.ok,
         wallSeconds: Math.round((performance.now() - started) / 1000),
       })
@@ -171,6 +173,9 @@ export async function run(): Promise<object> {
     rssMaxMiB: Math.max(...report.series.rssBytes) / MiB,
     cpuMsPerNodeSecond: report.resources.cpuMsPerNodeSecond,
     eventLoopP99Ms: report.resources.eventLoopP99Ms,
+    // Whether the machine kept the run's time (src/swarm/report-headline.ts): a row where it did not measured it.
+    hostKeptUp: hostVerdict(report).keptUp,
+    sampleLateP95Ms: hostVerdict(report).sampleLateP95Ms,
     lookups: report.lookups.attempts,
     lookupSuccessWithin2s: report.lookups.successRate,
     timeToFirstOfferP50Ms: report.timeToFirstOfferMs.p50,

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { InvalidReportError, ReportError, ReportNotFoundError } from '../../src/swarm/errors.js'
 import { REPORT_HTML, REPORT_JSON, readReport, writeReport } from '../../src/swarm/report-files.js'
-import { headlineRows } from '../../src/swarm/report-headline.js'
+import { headlineRows, hostVerdict } from '../../src/swarm/report-headline.js'
 import { makeEmptyReport, makeReport } from './report-fixture.js'
 
 describe('report files', () => {
@@ -81,6 +81,7 @@ describe('report files', () => {
         'mode',
         'nodes',
         'duration',
+        'host',
         'lookup-success',
         'requests',
         'leases-per-second',
@@ -97,5 +98,32 @@ describe('report files', () => {
     assert.equal(rows.get('money-conserved')!.value, 'yes')
     assert.ok(rows.get('result')!.value.startsWith('failed'))
     assert.equal(rows.get('failovers')!.value, '5')
+  })
+
+  it('says whether the host kept up: an event loop delayed past 250 ms at p99, or samples an interval late, did not', () => {
+    const calm = makeReport()
+    assert.deepEqual(hostVerdict(calm), { keptUp: true, eventLoopP99Ms: 12.5, sampleLateP95Ms: 0 })
+    assert.ok(
+      headlineRows(calm)
+        .find((r) => r.key === 'host')!
+        .value.startsWith('kept up'),
+    )
+
+    const busyLoop = makeReport()
+    busyLoop.resources.eventLoopP99Ms = 800
+    assert.equal(hostVerdict(busyLoop).keptUp, false)
+    assert.ok(
+      headlineRows(busyLoop)
+        .find((r) => r.key === 'host')!
+        .value.startsWith('FELL BEHIND'),
+    )
+
+    // Samples asked every second came every three: two seconds late each.
+    const lateSamples = makeReport()
+    lateSamples.series.tMs = lateSamples.series.tMs.map((_, i) => i * 3000)
+    assert.deepEqual(hostVerdict(lateSamples), { keptUp: false, eventLoopP99Ms: 12.5, sampleLateP95Ms: 2000 })
+    // The same spacing is on time when the scenario asked for it.
+    lateSamples.scenario = { ...(lateSamples.scenario as object), sampleEveryMs: 3000 }
+    assert.equal(hostVerdict(lateSamples).keptUp, true)
   })
 })
