@@ -1,7 +1,18 @@
 import type { LeaseInfo } from '../lease/metered-lease.js'
+import { FIRST_PAID_PHASES, type FirstPaidPhase, type PhaseTimes } from './phases.js'
 import type { Distribution } from './report-types.js'
 
 const CDF_POINTS = 200
+
+/** Each phase's samples as a distribution. */
+export function phaseDistributions(
+  samples: Record<FirstPaidPhase, readonly number[]>,
+): Record<FirstPaidPhase, Distribution> {
+  return Object.fromEntries(FIRST_PAID_PHASES.map((k) => [k, distribution(samples[k])])) as Record<
+    FirstPaidPhase,
+    Distribution
+  >
+}
 
 /** Percentiles and an empirical CDF of samples (nearest-rank percentiles). */
 export function distribution(samples: readonly number[]): Distribution {
@@ -48,7 +59,7 @@ export class Counter {
 export interface MetricsSink {
   requestSent(renter: string): void
   /** `wrongFrom`: the provider whose result disagreed with the reference. */
-  requestServed(renter: string, latencyMs: number, wrongFrom: string | undefined): void
+  requestServed(renter: string, latencyMs: number, wrongFrom: string | undefined, phases?: PhaseTimes): void
   requestFailed(renter: string, code: string): void
   /** `sinceStartMs`: for a renter's first lookup that found an offer, the time from its start. */
   lookupDone(renter: string, foundMs: number | undefined, sinceStartMs: number | undefined): void
@@ -70,6 +81,11 @@ export class SwarmMetrics implements MetricsSink {
   readonly timeToFirstOfferMs: number[] = []
   readonly timeToFirstPaidResultMs: number[] = []
   readonly inferLatencyMs: number[] = []
+  /** Per phase (see phases.ts), the ms each renter's first paid request spent there. */
+  readonly firstPaidPhasesMs = Object.fromEntries(FIRST_PAID_PHASES.map((k) => [k, [] as number[]])) as Record<
+    FirstPaidPhase,
+    number[]
+  >
   readonly failures = new Counter()
   readonly endReasons = new Counter()
   lookups = { attempts: 0, succeeded: 0, within2s: 0 }
@@ -106,12 +122,14 @@ export class SwarmMetrics implements MetricsSink {
     if (!this.firstRequestAt.has(renter)) this.firstRequestAt.set(renter, this.now())
   }
 
-  requestServed(renter: string, latencyMs: number, wrongFrom: string | undefined): void {
+  requestServed(renter: string, latencyMs: number, wrongFrom: string | undefined, phases?: PhaseTimes): void {
     this.requests.served++
     this.inferLatencyMs.push(latencyMs)
     if (!this.firstResultSeen.has(renter)) {
       this.firstResultSeen.add(renter)
       this.timeToFirstPaidResultMs.push(this.now() - (this.firstRequestAt.get(renter) ?? this.now() - latencyMs))
+      // The phases of the request that brought it (earlier failed requests of the renter count in the total only).
+      if (phases !== undefined) for (const k of FIRST_PAID_PHASES) this.firstPaidPhasesMs[k].push(phases[k])
     }
     if (wrongFrom !== undefined) this.wrongResultsServed++
   }

@@ -2,6 +2,7 @@ import type { Hex } from 'viem'
 import { toJson } from '../json.js'
 import type { ProviderBooks, RenterBooks } from './audit.js'
 import type { SwarmMetrics } from './metrics.js'
+import type { FirstPaidPhase } from './phases.js'
 
 /**
  * What a part of a split run keeps in its report.json for the merge (`parkbench swarm report --merge`): its
@@ -14,7 +15,13 @@ export interface PartBooks {
   providers: unknown[]
   renters: unknown[]
   crashes: string[]
-  samples: { timeToFirstOfferMs: number[]; timeToFirstPaidResultMs: number[]; inferLatencyMs: number[] }
+  samples: {
+    timeToFirstOfferMs: number[]
+    timeToFirstPaidResultMs: number[]
+    inferLatencyMs: number[]
+    /** Absent in parts written before it existed. */
+    firstPaidPhasesMs?: Record<FirstPaidPhase, number[]>
+  }
   hostile: { freeJobs: number; attacks: number }
   /** When the part read its books (ms since the epoch): a lease still running then is counted up to it. */
   auditedAt: number
@@ -40,6 +47,7 @@ export function encodePartBooks(input: EncodePartBooksInput): PartBooks {
         timeToFirstOfferMs: metrics.timeToFirstOfferMs,
         timeToFirstPaidResultMs: metrics.timeToFirstPaidResultMs,
         inferLatencyMs: metrics.inferLatencyMs,
+        firstPaidPhasesMs: metrics.firstPaidPhasesMs,
       },
       hostile: { freeJobs: metrics.freeJobs, attacks: metrics.attacks.sent },
       auditedAt: Date.now(),

@@ -1,5 +1,5 @@
 import type { SwarmAudit } from './audit.js'
-import { distribution, type SwarmMetrics } from './metrics.js'
+import { distribution, phaseDistributions, type SwarmMetrics } from './metrics.js'
 import type { PartBooks } from './part-books.js'
 import type { SwarmReport } from './report-types.js'
 import { type Scenario, scenarioJson } from './scenario.js'
@@ -80,6 +80,7 @@ export function buildReport(input: BuildReportInput): SwarmReport {
     },
     timeToFirstOfferMs: distribution(metrics.timeToFirstOfferMs),
     timeToFirstPaidResultMs: distribution(metrics.timeToFirstPaidResultMs),
+    timeToFirstPaidResultPhasesMs: phaseDistributions(metrics.firstPaidPhasesMs),
     inferLatencyMs: distribution(metrics.inferLatencyMs),
     lookups: {
       ...metrics.lookups,

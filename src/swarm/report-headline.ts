@@ -1,3 +1,4 @@
+import { FIRST_PAID_PHASES, type FirstPaidPhase } from './phases.js'
 import type { SwarmReport } from './report-types.js'
 
 /** One line of a report's headline: what `parkbench swarm` prints as a table and report.html shows first. */
@@ -76,6 +77,26 @@ function hostRow(report: SwarmReport): HeadlineRow {
   }
 }
 
+const PHASE_NAMES: Record<FirstPaidPhase, string> = {
+  discovery: 'discovery',
+  channel: 'channel',
+  modelPush: 'model push',
+  job: 'job',
+  other: 'other',
+}
+
+function phasesRow(report: SwarmReport): HeadlineRow[] {
+  const phases = report.timeToFirstPaidResultPhasesMs
+  if (phases === undefined) return []
+  return [
+    {
+      key: 'first-paid-phases',
+      label: 'First paid result by phase, p50',
+      value: FIRST_PAID_PHASES.map((k) => `${PHASE_NAMES[k]} ${formatMs(phases[k].p50)}`).join(', '),
+    },
+  ]
+}
+
 /** The run's headline, in the order it is shown: outcome, scale, discovery, work, money. */
 export function headlineRows(report: SwarmReport): HeadlineRow[] {
   const { nodes, lookups, requests, timeToFirstPaidResultMs: ttfpr } = report
@@ -129,6 +150,7 @@ export function headlineRows(report: SwarmReport): HeadlineRow[] {
       label: 'Time to first paid result p50 / p95 / p99',
       value: `${formatMs(ttfpr.p50)} / ${formatMs(ttfpr.p95)} / ${formatMs(ttfpr.p99)} (${ttfpr.count} samples)`,
     },
+    ...phasesRow(report),
     { key: 'failovers', label: 'Failovers', value: String(report.failovers) },
     { key: 'money-conserved', label: 'Money conserved', value: report.money.conserved ? 'yes' : 'no' },
   ]

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { toJson } from '../json.js'
+import { FIRST_PAID_PHASES, type FirstPaidPhase } from './phases.js'
 import { formatMiB, formatMs, headlineRows } from './report-headline.js'
 import { REPORT_PAGE_SCRIPT } from './report-script.js'
 import { REPORT_PAGE_STYLE } from './report-style.js'
@@ -116,6 +117,33 @@ function plot(id: string, title: string, note = ''): string {
 
 function distributionNote(distribution: Distribution): string {
   return `${distribution.count} samples; p50 ${formatMs(distribution.p50)}, p95 ${formatMs(distribution.p95)}, max ${formatMs(distribution.max)}`
+}
+
+const PHASE_LABELS: Record<FirstPaidPhase, string> = {
+  discovery: 'discovery (to the first offers)',
+  channel: 'payment channel opened on-chain',
+  modelPush: 'model pushed to the provider',
+  job: 'the job (transfer, queue, inference)',
+  other: 'other (lease negotiation, refusals, failovers)',
+}
+
+/** Where the first paid results' time went, by phase (reports before it existed have none). */
+function phasesSection(report: SwarmReport): string {
+  const phases = report.timeToFirstPaidResultPhasesMs
+  if (phases === undefined) return ''
+  const rows = FIRST_PAID_PHASES.map((k) => [
+    escapeHtml(PHASE_LABELS[k]),
+    escapeHtml(formatMs(phases[k].p50)),
+    escapeHtml(formatMs(phases[k].p95)),
+    escapeHtml(formatMs(phases[k].max)),
+  ])
+  const columns = [
+    { label: 'phase' },
+    { label: 'p50', numeric: true },
+    { label: 'p95', numeric: true },
+    { label: 'max', numeric: true },
+  ]
+  return `<section><h2>Time to first paid result, by phase</h2>${table(columns, rows, { id: 'first-paid-phases' })}<p class="note">Each renter's first paid request, split by the client's progress events (src/swarm/phases.ts); ${phases.job.count} requests. Percentiles are per phase, so they do not add up to the total's.</p></section>`
 }
 
 function plotsSection(report: SwarmReport): string {
@@ -260,6 +288,7 @@ export function renderReportHtml(report: SwarmReport): string {
 ${headlineSection(report)}
 ${invariantsSection(report)}
 ${plotsSection(report)}
+${phasesSection(report)}
 ${outcomesSection(report)}
 ${latencySection(report)}
 ${moneySection(report)}

@@ -1,6 +1,7 @@
 import { ReportMergeError } from './errors.js'
-import { Counter, distribution } from './metrics.js'
+import { Counter, distribution, phaseDistributions } from './metrics.js'
 import { auditParts } from './part-audit.js'
+import { FIRST_PAID_PHASES, type FirstPaidPhase } from './phases.js'
 import type { SwarmReport } from './report-types.js'
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
@@ -108,6 +109,15 @@ export function mergeReports(reports: SwarmReport[]): SwarmReport {
     },
     timeToFirstOfferMs: distribution(samples('timeToFirstOfferMs')),
     timeToFirstPaidResultMs: distribution(samples('timeToFirstPaidResultMs')),
+    ...(parts.every((p) => p.books!.samples.firstPaidPhasesMs !== undefined)
+      ? {
+          timeToFirstPaidResultPhasesMs: phaseDistributions(
+            Object.fromEntries(
+              FIRST_PAID_PHASES.map((k) => [k, parts.flatMap((p) => p.books!.samples.firstPaidPhasesMs![k])]),
+            ) as Record<FirstPaidPhase, number[]>,
+          ),
+        }
+      : {}),
     inferLatencyMs: distribution(samples('inferLatencyMs')),
     lookups: { ...lookups, successRate: lookups.attempts === 0 ? null : lookups.within2s / lookups.attempts },
     requests: {

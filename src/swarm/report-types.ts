@@ -1,4 +1,5 @@
 import type { PartBooks } from './part-books.js'
+import type { FirstPaidPhase } from './phases.js'
 
 /**
  * The shape of a swarm run's report: what `parkbench swarm run` writes as `report.json` and what `report.html` is
@@ -92,6 +93,11 @@ export interface SwarmReport {
   timeToFirstOfferMs: Distribution
   /** From `client.infer()` of a renter's first request to its first paid result. */
   timeToFirstPaidResultMs: Distribution
+  /**
+   * The renters' first paid requests split by phase (discovery, channel, modelPush, job, other: see
+   * src/swarm/phases.ts), each phase's ms over those requests. Absent in reports before it existed.
+   */
+  timeToFirstPaidResultPhasesMs?: Record<FirstPaidPhase, Distribution>
   /** Every paid request, `client.infer()` to result. */
   inferLatencyMs: Distribution
   lookups: { attempts: number; succeeded: number; within2s: number; successRate: number | null }

@@ -1,4 +1,5 @@
 import { InvalidReportError } from './errors.js'
+import { FIRST_PAID_PHASES } from './phases.js'
 import type { SwarmReport } from './report-types.js'
 
 type Fields = Record<string, unknown>
@@ -123,6 +124,10 @@ export function parseReport(value: unknown): SwarmReport {
       ),
     timeToFirstOfferMs: distribution,
     timeToFirstPaidResultMs: distribution,
+    timeToFirstPaidResultPhasesMs: (phases, at) => {
+      if (phases === undefined) return
+      fields(phases, at, Object.fromEntries(FIRST_PAID_PHASES.map((k) => [k, distribution])))
+    },
     inferLatencyMs: distribution,
     lookups: (lookups, at) =>
       fields(lookups, at, { attempts: number, succeeded: number, within2s: number, successRate: numberOrNull }),

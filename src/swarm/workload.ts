@@ -4,6 +4,7 @@ import { discoverOffers } from '../market/discover.js'
 import { RttBook } from '../market/rtt-book.js'
 import type { SwarmContext, SwarmRenter } from './members.js'
 import { failureReason } from './metrics.js'
+import { createPhaseClock } from './phases.js'
 import { INPUTS_PER_MODEL, type ScheduleEvent } from './schedule.js'
 
 type RequestEvent = Extract<ScheduleEvent, { kind: 'request' }>
@@ -82,6 +83,7 @@ export class Workload {
     const id = renter.spec.id
     metrics.requestSent(id)
     const started = performance.now()
+    const phases = createPhaseClock()
     try {
       const result = await client.infer(
         {
@@ -89,11 +91,12 @@ export class Workload {
           inputs: model.inputs(event.input),
           maxPricePerSecond: scenario.workload.maxPricePerSecond,
         },
-        { signal: AbortSignal.timeout(scenario.workload.requestTimeoutMs) },
+        { signal: AbortSignal.timeout(scenario.workload.requestTimeoutMs), onProgress: phases.onProgress },
       )
+      const spent = phases.done()
       const outputs = Object.values(result.outputs).map((t) => t.data)
       const right = this.matches(`${event.model}/${event.input}`, outputs)
-      metrics.requestServed(id, performance.now() - started, right ? undefined : result.providerPeer)
+      metrics.requestServed(id, performance.now() - started, right ? undefined : result.providerPeer, spent)
     } catch (err) {
       metrics.requestFailed(id, failureReason(err))
     }

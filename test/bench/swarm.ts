@@ -181,6 +181,13 @@ export async function run(): Promise<object> {
     timeToFirstOfferP50Ms: report.timeToFirstOfferMs.p50,
     timeToFirstPaidResultP50Ms: report.timeToFirstPaidResultMs.p50,
     timeToFirstPaidResultP95Ms: report.timeToFirstPaidResultMs.p95,
+    // Where the first paid results' time went (src/swarm/phases.ts): p50 and p95 of each phase.
+    firstPaidPhasesMs:
+      report.timeToFirstPaidResultPhasesMs === undefined
+        ? null
+        : Object.fromEntries(
+            Object.entries(report.timeToFirstPaidResultPhasesMs).map(([k, d]) => [k, { p50: d.p50, p95: d.p95 }]),
+          ),
     inferP50Ms: report.inferLatencyMs.p50,
     inferP95Ms: report.inferLatencyMs.p95,
     requestsSent: report.requests.sent,

@@ -87,6 +87,7 @@ describe('report files', () => {
         'leases-per-second',
         'payments-per-second',
         'time-to-first-paid-result',
+        'first-paid-phases',
         'failovers',
         'money-conserved',
       ],

@@ -67,6 +67,13 @@ export function makeReport(init: ReportFixtureInit = {}): SwarmReport {
     nodes: { providers: 20, renters: 16, hostile: 4, relays: 0, peak: 40, joined: 42, left: 2, killed: 1 },
     timeToFirstOfferMs: distribution(cdfPoints, 40, 900),
     timeToFirstPaidResultMs: distribution(cdfPoints, 180, 2400),
+    timeToFirstPaidResultPhasesMs: {
+      discovery: distribution(16, 300, 1200),
+      channel: distribution(16, 40, 400),
+      modelPush: distribution(16, 100, 600),
+      job: distribution(16, 5, 60),
+      other: distribution(16, 20, 300),
+    },
     inferLatencyMs: distribution(cdfPoints, 3, 60),
     lookups: { attempts: 40, succeeded: 39, within2s: 37, successRate: 39 / 40 },
     requests: { sent: 4810, served: 4790, failed: 20 },

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import type { Browser, Page } from 'puppeteer-core'
+import { formatMs } from '../../src/swarm/report-headline.js'
 import { renderReportHtml } from '../../src/swarm/report-html.js'
 import type { SwarmReport } from '../../src/swarm/report-types.js'
 import { launchChromium, requireChromium } from '../helpers/chromium.js'
@@ -128,6 +129,22 @@ describe('report.html in headless Chromium', () => {
     assert.ok((await text(page, 'tr[data-key="time-to-first-paid-result"] td')).includes(` ${p95} ms `))
     assert.ok((await text(page, 'tr[data-key="lookup-success"] td')).startsWith('97.5%'))
     assert.ok((await text(page, 'tr[data-key="result"] td')).startsWith('failed'))
+    // Where the first paid results' time went: one row a phase, with the report's p50, p95 and max.
+    const phases = report.timeToFirstPaidResultPhasesMs!
+    const phaseRows = await page.$$eval('#first-paid-phases tbody tr', (rows) =>
+      rows.map((row) => [...row.querySelectorAll('td')].slice(1).map((td) => td.textContent)),
+    )
+    assert.deepEqual(
+      phaseRows,
+      (['discovery', 'channel', 'modelPush', 'job', 'other'] as const).map((k) =>
+        [phases[k].p50, phases[k].p95, phases[k].max].map((ms) => formatMs(ms)),
+      ),
+    )
+    assert.ok(
+      (await text(page, 'tr[data-key="first-paid-phases"] td')).startsWith(
+        `discovery ${formatMs(phases.discovery.p50)}`,
+      ),
+    )
 
     const broken = await page.$eval('li[data-invariant="overpay-within-one-tick"]', (element) => ({
       className: element.className,

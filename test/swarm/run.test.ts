@@ -42,6 +42,13 @@ describe('swarm run (the smoke scenario, 30 s)', () => {
     assert.ok(report.leases.started > 0)
     assert.ok(report.payments.ticks > 0)
     assert.ok(report.timeToFirstPaidResultMs.count > 0)
+    // Each first paid result is split by phase: each had to find its offers and run its job, and the renters opened
+    // channels (in that request, or in an earlier one of theirs that failed).
+    const phases = report.timeToFirstPaidResultPhasesMs!
+    for (const k of ['discovery', 'channel', 'modelPush', 'job', 'other'] as const) {
+      assert.equal(phases[k].count, report.timeToFirstPaidResultMs.count, k)
+    }
+    assert.ok(phases.discovery.p50! > 0 && phases.job.p50! > 0 && phases.channel.max! > 0, JSON.stringify(phases))
     const { total, channels } = report.money
     assert.ok(channels.length > 0)
     assert.ok(BigInt(total.settled) > 0n)
