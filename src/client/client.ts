@@ -101,6 +101,7 @@ export class RenterClient {
         maxRttMs: init.maxRttMs,
         offerCacheMs: init.offerCacheMs,
         discoveryTimeoutMs: init.discoveryTimeoutMs,
+        discoverySettleMs: init.discoverySettleMs,
       },
     )
     this.registry = new LeaseRegistry((held, summary) => this.recordEnded(held, summary))

@@ -5,11 +5,13 @@ import type { Address } from 'viem'
 import {
   type DiscoveredOffer,
   type DiscoverQuery,
+  discoverOffers,
   fetchOffer,
   findOffers,
   peerIdOfAddress,
 } from '../market/discover.js'
 import { OfferBook } from '../market/offer-book.js'
+import { compareRanked } from '../market/rank.js'
 import { RttBook } from '../market/rtt-book.js'
 import type { ParkbenchNode } from '../net/create-node.js'
 import { waitForDhtPeers } from '../net/dht-ready.js'
@@ -39,7 +41,21 @@ export interface ProviderFinderInit {
   offerCacheMs?: number | undefined
   /** How long to keep asking when discovery finds no provider (providers that just started). Default 3 s. */
   discoveryTimeoutMs?: number | undefined
+  /**
+   * Once the first usable offer is in, how much longer a lookup waits for better ones before it ranks what it has
+   * and stops the DHT query: this long, or as long again as the first took if that was longer. Default
+   * {@link DISCOVERY_SETTLE_MS}; `Infinity` waits for the whole query (up to its
+   * 3 s deadline), as before.
+   */
+  discoverySettleMs?: number | undefined
 }
+
+/**
+ * A lookup ranks the offers that arrived within this long of the first usable one. A DHT query on a real network
+ * runs on for seconds after the first providers answer (kad-dht walks every path until it converges), while the
+ * offers of nearby providers, the ones that rank best, arrive first: the renter does not wait for the tail.
+ */
+export const DISCOVERY_SETTLE_MS = 500
 
 /**
  * Finds providers for the renter: discovery on the DHT (holders of the model first, else any provider of the
@@ -173,10 +189,30 @@ export class ProviderFinder {
       timeoutMs: 3_000,
       ...(this.init.maxRttMs != null ? { maxRttMs: this.init.maxRttMs } : {}),
     }
-    const find = async (q: Parameters<typeof findOffers>[1]): Promise<DiscoveredOffer[]> =>
-      (await findOffers({ node: this.node, offerBook: this.offerBook, rttBook: this.rttBook }, q, options)).filter(
-        (o) => this.usable(o.offer),
-      )
+    const settleMs = this.init.discoverySettleMs ?? DISCOVERY_SETTLE_MS
+    const find = async (q: Parameters<typeof findOffers>[1]): Promise<DiscoveredOffer[]> => {
+      const components = { node: this.node, offerBook: this.offerBook, rttBook: this.rttBook }
+      if (!Number.isFinite(settleMs))
+        return (await findOffers(components, q, options)).filter((o) => this.usable(o.offer))
+      // Offers as they come; from the first usable one, `settleMs` more, then rank them (leaving the loop stops the
+      // DHT query, the fetches and the pings still going).
+      const settled = new AbortController()
+      const signal = options.signal != null ? AbortSignal.any([options.signal, settled.signal]) : settled.signal
+      const found: DiscoveredOffer[] = []
+      const started = performance.now()
+      let timer: NodeJS.Timeout | undefined
+      try {
+        for await (const offer of discoverOffers(components, q, { signal })) {
+          if (!this.usable(offer.offer)) continue
+          found.push(offer)
+          // As long again as the first took, at least `settleMs`: a slow network or machine gets a wider window.
+          timer ??= setTimeout(() => settled.abort(), Math.max(settleMs, performance.now() - started))
+        }
+      } finally {
+        clearTimeout(timer)
+      }
+      return found.sort((a, b) => compareRanked(a, b))
+    }
     const holders = model == null ? [] : await find({ ...query, model: model.sha256 })
     // Nobody holds it (or any model will do): any provider of the runtime, and we push the model.
     if (holders.length > 0 || (model != null && !model.canPush)) return holders

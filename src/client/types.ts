@@ -50,6 +50,11 @@ export interface ClientInit {
   offerCacheMs?: number
   /** How long to keep looking when discovery finds no provider. Default 3 s. */
   discoveryTimeoutMs?: number
+  /**
+   * How long a lookup waits for better offers once the first usable one is in (at least as long again as the first
+   * took), before it ranks what it has and stops asking. Default 500 ms; `Infinity` waits for the whole DHT query (up to 3 s).
+   */
+  discoverySettleMs?: number
   /** Every event the client reports, including leases that end on their own (idle, ended by the provider). */
   onEvent?(event: ClientProgressEvent): void
 }
