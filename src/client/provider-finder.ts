@@ -44,8 +44,7 @@ export interface ProviderFinderInit {
   /**
    * Once the first usable offer is in, how much longer a lookup waits for better ones before it ranks what it has
    * and stops the DHT query: this long, or as long again as the first took if that was longer. Default
-   * {@link DISCOVERY_SETTLE_MS}; `Infinity` waits for the whole query (up to its
-   * 3 s deadline), as before.
+   * {@link DISCOVERY_SETTLE_MS}; `Infinity` waits for the whole query (up to its 3 s deadline), as before.
    */
   discoverySettleMs?: number | undefined
 }
