@@ -22,7 +22,20 @@ function checkParts(reports: SwarmReport[]): SwarmReport[] {
       throw new ReportMergeError('A report to merge is not one part of a split run (run with --part k/n)')
     }
     const b = r.books
-    const lists = [b.owned, b.providers, b.renters, b.crashes, ...Object.values(b.samples ?? {})]
+    const { firstPaidPhasesMs: phases, ...samples } = b.samples ?? {}
+    const lists = [
+      b.owned,
+      b.providers,
+      b.renters,
+      b.crashes,
+      ...Object.values(samples),
+      // Parts written before the phases existed have none; where present, a list for every phase.
+      ...(phases === undefined
+        ? []
+        : typeof phases === 'object' && phases !== null
+          ? FIRST_PAID_PHASES.map((k) => (phases as Record<string, unknown>)[k])
+          : [phases]),
+    ]
     if (!lists.every(Array.isArray) || typeof b.hostile?.freeJobs !== 'number' || typeof b.auditedAt !== 'number') {
       throw new ReportMergeError(`Part ${r.part.index}'s report.json has no readable books`)
     }

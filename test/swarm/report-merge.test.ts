@@ -131,5 +131,30 @@ describe('swarm report --merge: the audit across parts', () => {
     refused([one!, one!], /the reports are parts 1, 1/)
     refused([one!], /the reports are parts 1$/)
     refused([one!, { ...two!, seed: 1 }], /different runs/)
+    const badPhases = {
+      ...two!,
+      books: { ...two!.books!, samples: { ...two!.books!.samples, firstPaidPhasesMs: null } },
+    }
+    refused([one!, badPhases as unknown as SwarmReport], /Part 2's report.json has no readable books/)
+  })
+
+  it("merges the first paid results' phases from every part's samples, and leaves them out if a part has none", () => {
+    const [two, one] = channelAcrossParts(500n)
+    const phases = (ms: number) => ({
+      discovery: [ms],
+      channel: [ms + 1],
+      modelPush: [0],
+      job: [ms + 2],
+      other: [ms + 3],
+    })
+    const withPhases = (r: SwarmReport, ms: number): SwarmReport => ({
+      ...r,
+      books: { ...r.books!, samples: { ...r.books!.samples, firstPaidPhasesMs: phases(ms) } },
+    })
+    const merged = mergeReports([withPhases(two!, 100), withPhases(one!, 300)])
+    const got = merged.timeToFirstPaidResultPhasesMs!
+    assert.deepEqual([got.discovery.count, got.discovery.p50, got.discovery.max, got.other.max], [2, 100, 300, 303])
+    // A part written before phases existed: the merged report has none rather than half of them.
+    assert.equal(mergeReports([withPhases(two!, 100), one!]).timeToFirstPaidResultPhasesMs, undefined)
   })
 })
