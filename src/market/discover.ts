@@ -166,7 +166,8 @@ export async function* discoverOffers(
       // to fall back on if the ping fails, so that an RTT probe never disqualifies a valid offer.
       let rttMs = components.rttBook?.get(peerId)
       if (rttMs === undefined) {
-        const measured = await measureRtt(node, peerId, signal)
+        // The least of three echoes on one ping stream (a busy machine adds delay, never removes it).
+        const measured = await pingRtt(node, peerId, PING_SAMPLES, { signal }).catch(() => undefined)
         if (measured !== undefined) components.rttBook?.set(peerId, measured)
         rttMs = measured ?? fetchMs
       }
@@ -235,21 +236,6 @@ export async function* discoverOffers(
     queue.clear()
     done.abort()
   }
-}
-
-/** Echoes per RTT estimate, on one ping stream: the least of them is the estimate. */
-export const RTT_SAMPLES = PING_SAMPLES
-
-/**
- * The round trip to a peer: the least of {@link RTT_SAMPLES} echoes on one ping stream (see {@link pingRtt}), or
- * undefined when it fails. One echo measured on a busy machine says more about the machine than about the distance.
- */
-async function measureRtt(
-  node: Pick<RpcNode, 'dialProtocol'>,
-  peer: PeerId,
-  signal: AbortSignal,
-): Promise<number | undefined> {
-  return await pingRtt(node, peer, RTT_SAMPLES, { signal }).catch(() => undefined)
 }
 
 /** Discover offers until the deadline and return them ranked best first (see rank.ts). */
